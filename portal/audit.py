@@ -1,0 +1,83 @@
+"""``record()``: write one audit event. Call it in the same transaction as the change."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import uuid
+from typing import Any
+
+from django.db import models
+from django.http import HttpRequest
+
+from .models import AuditEvent
+
+# Field names whose values never enter the audit log.
+SECRET_FIELDS = {"secret", "secret_encrypted", "password", "key", "token", "secret_key"}
+
+
+def snapshot(obj: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
+    """The JSON-safe state of a model instance, without secrets, for before/after."""
+    data: dict[str, Any] = {}
+    for field in obj._meta.concrete_fields:
+        if fields is not None and field.name not in fields:
+            continue
+        if field.name in SECRET_FIELDS or "secret" in field.name:
+            continue
+        data[field.name] = _jsonable(field.value_from_object(obj))
+    return data
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    return forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR") or None
+
+
+def record(
+    action: str,
+    obj: models.Model | None = None,
+    *,
+    actor=None,
+    request: HttpRequest | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+    department_id: int | None = None,
+) -> AuditEvent:
+    """Append an event. ``actor`` defaults to the request's user; no user means the system."""
+    if actor is None and request is not None and request.user.is_authenticated:
+        actor = request.user
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+        object_repr = object_repr or str(obj)[:254]
+        if department_id is None:
+            department_id = getattr(obj, "department_id", None)
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_label=(getattr(actor, "email", "") or str(actor)) if actor else "system",
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr,
+        department_id=department_id,
+        before=_jsonable(before) if before is not None else None,
+        after=_jsonable(after) if after is not None else None,
+        ip_address=client_ip(request),
+    )

@@ -1,0 +1,21 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("audit/", views.audit_log, name="audit_log"),
+    path("accounts/", include("allauth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("tenants.urls")),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEMO_MODE:
+    from tenants import demo
+
+    urlpatterns.insert(0, path("demo/sign-in/", demo.demo_sign_in, name="demo_sign_in"))

@@ -1,0 +1,91 @@
+"""Home page, health checks and the audit log browser."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from tenants.access import infra_required
+
+from .models import AuditEvent
+
+
+def home(request):
+    memberships = request.user.memberships.select_related("department").order_by("department__name")
+    if not memberships and not request.user.is_infra:
+        return render(request, "portal/no_department.html", status=200)
+    return render(request, "portal/home.html", {"memberships": memberships})
+
+
+@login_not_required
+@require_GET
+@never_cache
+def healthz(request):
+    """The process is up. No dependencies checked: for liveness probes."""
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"
+
+
+def _check_broker() -> str:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return "in-process"
+    import redis
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2).ping()
+    return "ok"
+
+
+READINESS_CHECKS = {"database": _check_database, "broker": _check_broker}
+
+
+@login_not_required
+@require_GET
+@never_cache
+def readyz(request):
+    """Can serve traffic: every dependency answers. 503 with the failures otherwise."""
+    checks, ok = {}, True
+    for name, check in READINESS_CHECKS.items():
+        try:
+            checks[name] = {"status": check()}
+        except Exception as exc:  # any failure means not ready; say which
+            ok = False
+            checks[name] = {"status": "error", "error": exc.__class__.__name__}
+    return JsonResponse(
+        {"status": "ok" if ok else "error", "checks": checks}, status=200 if ok else 503
+    )
+
+
+@infra_required
+def audit_log(request):
+    events = AuditEvent.objects.select_related("actor")
+    filters = {
+        "action": request.GET.get("action", "").strip(),
+        "actor": request.GET.get("actor", "").strip(),
+        "object_type": request.GET.get("object_type", "").strip(),
+        "since": request.GET.get("since", "").strip(),
+    }
+    if filters["action"]:
+        events = events.filter(action__startswith=filters["action"])
+    if filters["actor"]:
+        events = events.filter(actor_label__icontains=filters["actor"])
+    if filters["object_type"]:
+        events = events.filter(object_type=filters["object_type"])
+    if filters["since"]:
+        try:
+            events = events.filter(created_at__date__gte=filters["since"])
+        except Exception:  # a malformed date filters nothing rather than failing
+            filters["since"] = ""
+    page = Paginator(events, settings.PAGE_SIZE).get_page(request.GET.get("page"))
+    template = "portal/_audit_rows.html" if request.htmx else "portal/audit_log.html"
+    return render(request, template, {"page": page, "filters": filters})

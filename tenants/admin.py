@@ -1,0 +1,73 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from portal.admin import AuditedModelAdmin
+
+from .models import Department, Membership, User
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Department)
+class DepartmentAdmin(AuditedModelAdmin):
+    list_display = ["name", "slug", "cost_centre", "monthly_budget", "litellm_team_id"]
+    search_fields = ["name", "slug", "cost_centre"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "cost_centre", "monthly_budget"]}),
+        (_("Entra ID groups"), {"fields": ["member_group_id", "lead_group_id"]}),
+        (
+            _("Policy"),
+            {
+                "fields": [
+                    "allowed_models",
+                    "max_key_budget",
+                    "max_rpm",
+                    "max_tpm",
+                    "max_key_lifetime_days",
+                    "max_project_lifetime_days",
+                    "auto_approve_max_budget",
+                    "auto_approve_max_lifetime_days",
+                ]
+            },
+        ),
+        (_("LiteLLM"), {"fields": ["litellm_team_id"]}),
+    ]
+
+
+@admin.register(User)
+class PortalUserAdmin(UserAdmin, AuditedModelAdmin):
+    list_display = ["username", "display_name", "email", "is_infra", "is_active", "last_login"]
+    list_filter = ["is_infra", "is_active", "groups_overage"]
+    search_fields = ["username", "email", "display_name", "entra_oid"]
+    fieldsets = [
+        *UserAdmin.fieldsets,
+        (
+            _("Entra ID"),
+            {
+                "fields": [
+                    "entra_oid",
+                    "entra_tenant_id",
+                    "display_name",
+                    "entra_groups",
+                    "groups_overage",
+                    "is_infra",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = ["entra_oid", "entra_tenant_id", "entra_groups", "groups_overage"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(AuditedModelAdmin):
+    list_display = ["user", "department", "role", "source"]
+    list_filter = ["role", "source", "department"]
+    search_fields = ["user__email", "user__display_name", "department__name"]
+    autocomplete_fields = ["user", "department"]

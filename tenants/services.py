@@ -1,0 +1,102 @@
+"""Mapping Entra groups to departments and roles."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest
+
+from portal import audit
+
+from .models import Department, Membership, User
+
+
+def apply_sign_in_claims(user: User, claims: dict, *, request: HttpRequest | None = None) -> None:
+    """Refresh the user from an ID token's claims, then their roles from its groups claim.
+
+    Without a ``groups`` claim but with ``_claim_names`` (more than 200 groups), the token
+    cannot say which groups the user is in: keep their roles and mark the user so the
+    directory sync looks the groups up in Graph.
+    """
+    before = audit.snapshot(user, ["email", "display_name", "entra_tenant_id", "groups_overage"])
+    user.email = claims.get("email") or claims.get("preferred_username") or user.email
+    user.display_name = claims.get("name", "") or user.display_name
+    user.entra_tenant_id = claims.get("tid", "")
+    user.entra_oid = claims.get("oid", user.entra_oid)
+    overage = "groups" not in claims and "groups" in (claims.get("_claim_names") or {})
+    user.groups_overage = overage
+    user.save()
+    after = audit.snapshot(user, ["email", "display_name", "entra_tenant_id", "groups_overage"])
+    audit.record("user.signed_in", user, actor=user, request=request, before=before, after=after)
+    if not overage:
+        apply_groups(user, claims.get("groups") or [], request=request, actor=user)
+
+
+@transaction.atomic
+def apply_groups(
+    user: User, group_ids: list[str], *, request: HttpRequest | None = None, actor=None
+) -> None:
+    """Make the user's Entra-sourced memberships and infra flag match ``group_ids``.
+
+    Memberships set by infra by hand (source=manual) are left alone.
+    """
+    groups = set(group_ids)
+    user.entra_groups = sorted(groups)
+    infra = bool(settings.ENTRA_INFRA_GROUP_ID) and settings.ENTRA_INFRA_GROUP_ID in groups
+    if infra != user.is_infra:
+        audit.record(
+            "user.infra_changed",
+            user,
+            actor=actor,
+            request=request,
+            before={"is_infra": user.is_infra},
+            after={"is_infra": infra},
+        )
+        user.is_infra = infra
+    # Infra administers the raw data in the Django admin.
+    user.is_staff = user.is_superuser = infra
+    user.save(update_fields=["entra_groups", "is_infra", "is_staff", "is_superuser"])
+
+    wanted: dict[int, str] = {}
+    if groups:
+        for dept in Department.objects.filter(
+            Q(member_group_id__in=groups) | Q(lead_group_id__in=groups)
+        ):
+            lead = bool(dept.lead_group_id) and dept.lead_group_id in groups
+            wanted[dept.pk] = Membership.Role.LEAD if lead else Membership.Role.MEMBER
+
+    current = {m.department_id: m for m in user.memberships.select_related("department")}
+    for dept_id, membership in current.items():
+        if membership.source != Membership.Source.ENTRA:
+            continue
+        if dept_id not in wanted:
+            audit.record(
+                "membership.removed",
+                membership,
+                actor=actor,
+                request=request,
+                before={"role": membership.role},
+            )
+            membership.delete()
+        elif membership.role != wanted[dept_id]:
+            before = {"role": membership.role}
+            membership.role = wanted[dept_id]
+            membership.save(update_fields=["role"])
+            audit.record(
+                "membership.role_changed",
+                membership,
+                actor=actor,
+                request=request,
+                before=before,
+                after={"role": membership.role},
+            )
+    for dept_id, role in wanted.items():
+        if dept_id in current:
+            continue
+        membership = Membership.objects.create(
+            user=user, department_id=dept_id, role=role, source=Membership.Source.ENTRA
+        )
+        audit.record(
+            "membership.added", membership, actor=actor, request=request, after={"role": role}
+        )

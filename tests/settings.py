@@ -1,0 +1,19 @@
+"""Test settings: the real services on this machine (PostgreSQL, Redis), overridable by env."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault(
+    "SECRET_KEY", "test-secret-key-not-for-production-0123456789-abcdefghijklmnop"
+)
+os.environ.setdefault("SECRETS_FERNET_KEY", "v3bYF3Qm1m7l0mHc4S2nX8bYz5Ww1bN0m8rP8k3d2aE=")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+
+from portal.settings import *  # noqa: E402,F403
+
+# Plain static storage: tests do not run collectstatic.
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
