@@ -68,7 +68,8 @@ def record(
         object_id = object_id or str(obj.pk)
         object_repr = object_repr or str(obj)[:254]
         if department_id is None:
-            department_id = getattr(obj, "department_id", None)
+            is_department = obj._meta.label_lower == "tenants.department"
+            department_id = obj.pk if is_department else getattr(obj, "department_id", None)
     return AuditEvent.objects.create(
         actor=actor,
         actor_label=(getattr(actor, "email", "") or str(actor)) if actor else "system",

@@ -14,6 +14,8 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 from portal.settings import *  # noqa: E402,F403
 
 # Plain static storage: tests do not run collectstatic.
+WHITENOISE_USE_FINDERS = True
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STATIC_ROOT = None  # WhiteNoise serves from the finders in tests

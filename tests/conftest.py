@@ -1,0 +1,54 @@
+"""Shared fixtures: a small organisation built from plain model calls."""
+
+from decimal import Decimal
+
+import pytest
+
+from tenants.models import Department, Membership, User
+
+
+def make_user(name: str, *, infra: bool = False, **extra) -> User:
+    email = f"{name}@example.com"
+    return User.objects.create(
+        username=email,
+        email=email,
+        display_name=name.title(),
+        entra_oid=f"oid-{name}",
+        is_infra=infra,
+        is_staff=infra,
+        is_superuser=infra,
+        **extra,
+    )
+
+
+def make_department(slug: str, **extra) -> Department:
+    defaults = {
+        "name": slug.title(),
+        "cost_centre": f"CC-{slug}",
+        "member_group_id": f"grp-{slug}-members",
+        "lead_group_id": f"grp-{slug}-leads",
+        "monthly_budget": Decimal("1000"),
+        "allowed_models": ["gpt-4o-mini", "claude-3-5-sonnet"],
+    }
+    defaults.update(extra)
+    return Department.objects.create(slug=slug, **defaults)
+
+
+@pytest.fixture
+def org(db):
+    """Two departments, each with a lead and a developer, and an infra admin."""
+    a = make_department("alpha")
+    b = make_department("beta")
+    people = {
+        "lead_a": make_user("lead_a"),
+        "dev_a": make_user("dev_a"),
+        "lead_b": make_user("lead_b"),
+        "dev_b": make_user("dev_b"),
+        "infra": make_user("infra", infra=True),
+        "nobody": make_user("nobody"),
+    }
+    Membership.objects.create(user=people["lead_a"], department=a, role="lead")
+    Membership.objects.create(user=people["dev_a"], department=a, role="member")
+    Membership.objects.create(user=people["lead_b"], department=b, role="lead")
+    Membership.objects.create(user=people["dev_b"], department=b, role="member")
+    return {"a": a, "b": b, **people}

@@ -1,0 +1,143 @@
+"""Pages, navigation by role, access checks, i18n, health."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_anonymous_is_sent_to_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/")
+
+
+def test_navigation_follows_role(org, client):
+    client.force_login(org["dev_a"])
+    html = client.get("/").content.decode()
+    assert 'data-nav="lead"' not in html and 'data-nav="infra"' not in html
+    client.force_login(org["lead_a"])
+    html = client.get("/").content.decode()
+    assert 'data-nav="lead"' in html and 'data-nav="infra"' not in html
+    client.force_login(org["infra"])
+    html = client.get("/").content.decode()
+    assert 'data-nav="infra"' in html
+
+
+def test_home_lists_my_departments_and_roles(org, client):
+    client.force_login(org["lead_a"])
+    html = client.get("/").content.decode()
+    assert "Alpha" in html and "Beta" not in html
+
+
+def test_user_without_department_sees_why(org, client):
+    client.force_login(org["nobody"])
+    response = client.get("/")
+    assert b'id="no-department"' in response.content
+
+
+def test_lead_sees_own_department_not_another(org, client):
+    client.force_login(org["lead_a"])
+    assert client.get("/departments/alpha/").status_code == 200
+    assert client.get("/departments/beta/").status_code == 404
+    listing = client.get("/departments/").content.decode()
+    assert "Alpha" in listing and "Beta" not in listing
+
+
+def test_developer_cannot_open_department_page(org, client):
+    client.force_login(org["dev_a"])
+    assert client.get("/departments/alpha/").status_code == 404
+
+
+def test_infra_sees_every_department(org, client):
+    client.force_login(org["infra"])
+    assert client.get("/departments/beta/").status_code == 200
+
+
+def test_japanese_ui(org, client):
+    client.force_login(org["dev_a"])
+    html = client.get("/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert 'lang="ja"' in html
+    assert "所属部署" in html
+
+
+def test_demo_sign_in_absent_outside_demo_mode(org, client):
+    assert client.get("/demo/sign-in/").status_code in (302, 404)
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_ok_with_real_database_and_redis(client):
+    body = client.get("/readyz").json()
+    assert body["status"] == "ok"
+    assert body["checks"] == {"database": {"status": "ok"}, "broker": {"status": "ok"}}
+
+
+def test_readyz_fails_when_database_is_down(client):
+    saved = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"  # nothing listens there
+    try:
+        response = client.get("/readyz")
+    finally:
+        connection.settings_dict["PORT"] = saved
+        connection.close()
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"]["status"] == "error"
+
+
+def test_readyz_fails_when_broker_is_down(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"]["status"] == "error"
+
+
+def test_production_settings_pass_check_deploy():
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "prod-" + "k3y-" * 16,
+        "SECRETS_FERNET_KEY": "v3bYF3Qm1m7l0mHc4S2nX8bYz5Ww1bN0m8rP8k3d2aE=",
+        "ALLOWED_HOSTS": "portal.example.com",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_demo_mode_refused_in_production():
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DEBUG": "0",
+        "DEMO_MODE": "1",
+        "SECRET_KEY": "x" * 60,
+        "SECRETS_FERNET_KEY": "x",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "DEMO_MODE" in result.stderr
