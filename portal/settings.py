@@ -175,9 +175,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers a task whose worker died only after this many seconds; the resume job
+# (keys.tasks.resume_stalled) picks such work up sooner, from the database.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="portal")
 
 # --- Mail: console in the demo; EMAIL_URL (smtp://...) in production -----------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -238,3 +242,16 @@ LOGGING = {
 }
 
 PAGE_SIZE = 25
+
+# --- Provisioning and lifecycle ----------------------------------------------------------
+PROVISION_MAX_RETRIES = env.int("PROVISION_MAX_RETRIES", default=8)
+PROVISION_RETRY_BASE_SECONDS = env.float("PROVISION_RETRY_BASE_SECONDS", default=10)
+REMIND_DAYS_BEFORE_EXPIRY = env.int("REMIND_DAYS_BEFORE_EXPIRY", default=7)
+# Approved or provisioning requests untouched this long are enqueued again (lost message, dead worker).
+PROVISION_STALL_SECONDS = env.int("PROVISION_STALL_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE = {
+    "expire-keys": {"task": "keys.tasks.expire_keys", "schedule": 300},
+    "remind-expiring": {"task": "keys.tasks.remind_expiring", "schedule": 3600},
+    "reconcile-keys": {"task": "keys.tasks.reconcile_keys", "schedule": 3600},
+    "resume-stalled": {"task": "keys.tasks.resume_stalled", "schedule": 120},
+}

@@ -12,6 +12,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("tenants.urls")),
+    path("", include("keys.urls")),
+    path("costs/", include("costs.urls")),
     path("admin/", admin.site.urls),
 ]
 

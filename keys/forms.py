@@ -1,0 +1,117 @@
+"""Request and decision forms, validated against the department's policy."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import Department
+
+from .models import VirtualKey
+
+
+class KeyRequestForm(forms.ModelForm):
+    department = forms.ModelChoiceField(queryset=Department.objects.none(), label=_("Department"))
+    llm_models = forms.MultipleChoiceField(
+        label=_("Models"), widget=forms.CheckboxSelectMultiple, choices=()
+    )
+
+    class Meta:
+        model = VirtualKey
+        fields = [
+            "department",
+            "name",
+            "kind",
+            "llm_models",
+            "max_budget",
+            "budget_duration",
+            "rpm_limit",
+            "tpm_limit",
+            "lifetime_days",
+            "justification",
+        ]
+        widgets = {"justification": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        departments = Department.objects.filter(memberships__user=user).order_by("name")
+        self.fields["department"].queryset = departments
+        offered = sorted({m for d in departments for m in d.allowed_models})
+        self.fields["llm_models"].choices = [(m, m) for m in offered]
+        if len(departments) == 1 and not self.is_bound:
+            dept = departments[0]
+            self.initial.setdefault("department", dept.pk)
+            self.initial.setdefault("rpm_limit", min(60, dept.max_rpm))
+            self.initial.setdefault("tpm_limit", min(100_000, dept.max_tpm))
+            self.initial.setdefault("lifetime_days", min(30, dept.max_key_lifetime_days))
+        self.fields["max_budget"].min_value = 0
+        self.fields["justification"].required = True
+
+    def clean(self):
+        data = super().clean()
+        dept = data.get("department")
+        if not dept:
+            return data
+        bad = sorted(set(data.get("llm_models") or []) - set(dept.allowed_models))
+        if bad:
+            self.add_error(
+                "llm_models",
+                _("%(dept)s may not use: %(models)s.") % {"dept": dept.name, "models": ", ".join(bad)},
+            )
+        limits = [
+            ("max_budget", dept.max_key_budget, _("at most USD %(limit)s per key")),
+            ("rpm_limit", dept.max_rpm, _("at most %(limit)s requests per minute")),
+            ("tpm_limit", dept.max_tpm, _("at most %(limit)s tokens per minute")),
+            ("lifetime_days", dept.max_key_lifetime_days, _("at most %(limit)s days")),
+        ]
+        for field, limit, message in limits:
+            value = data.get(field)
+            if value is not None and value > limit:
+                self.add_error(field, _("The department's policy allows ") + message % {"limit": limit})
+        for field in ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days"):
+            value = data.get(field)
+            if value is not None and value <= 0:
+                self.add_error(field, _("Must be greater than zero."))
+        return data
+
+
+class DecisionForm(forms.Form):
+    """A lead's decision. Approval may lower (never raise) what was asked for."""
+
+    decision = forms.ChoiceField(choices=[("approve", _("Approve")), ("reject", _("Reject"))])
+    comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    max_budget = forms.DecimalField(label=_("Budget (USD)"), required=False, min_value=0, decimal_places=2)
+    rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
+    tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
+    lifetime_days = forms.IntegerField(label=_("Lifetime (days)"), required=False, min_value=1)
+
+    LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days")
+
+    def __init__(self, *args, obj, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.obj = obj
+        for name in self.LOWERABLE:
+            if hasattr(obj, name):
+                self.fields[name].initial = getattr(obj, name)
+            else:
+                del self.fields[name]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == "reject" and not (data.get("comment") or "").strip():
+            self.add_error("comment", _("Say why the request is rejected."))
+        for name in self.LOWERABLE:
+            value = data.get(name)
+            if name in self.fields and value is not None and value > getattr(self.obj, name):
+                self.add_error(name, _("You can lower what was asked for, not raise it."))
+        return data
+
+    def lowered(self) -> dict:
+        return {
+            name: self.cleaned_data[name]
+            for name in self.LOWERABLE
+            if name in self.fields
+            and self.cleaned_data.get(name) is not None
+            and self.cleaned_data[name] != getattr(self.obj, name)
+        }

@@ -1,0 +1,124 @@
+"""Virtual keys: a LiteLLM key from request to end of life."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.urls import reverse
+from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
+
+from portal import crypto
+
+from .lifecycle import Request, Status
+
+
+class VirtualKey(Request):
+    class Kind(models.TextChoices):
+        PERSONAL = "personal", _("personal key")
+        SERVICE = "service", _("service account (team-owned)")
+
+    class BudgetPeriod(models.TextChoices):
+        NONE = "", _("whole lifetime")
+        DAILY = "1d", _("per day")
+        WEEKLY = "7d", _("per week")
+        MONTHLY = "30d", _("per month")
+
+    name = models.CharField(
+        _("name"), max_length=60, help_text=_("What the key is for, e.g. 'support-bot'.")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.PERSONAL)
+    llm_models = models.JSONField(_("models"), default=list)
+    max_budget = models.DecimalField(_("budget (USD)"), max_digits=10, decimal_places=2)
+    budget_duration = models.CharField(
+        _("budget period"), max_length=8, choices=BudgetPeriod.choices, default="30d", blank=True
+    )
+    rpm_limit = models.PositiveIntegerField(_("requests per minute"))
+    tpm_limit = models.PositiveIntegerField(_("tokens per minute"))
+    extends = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="extensions"
+    )
+
+    # Set by provisioning. The secret itself is only kept, encrypted, until its owner reveals it.
+    litellm_key_id = models.CharField(_("LiteLLM token id"), max_length=128, blank=True, db_index=True)
+    key_last4 = models.CharField(_("last 4 characters"), max_length=4, blank=True)
+    secret_encrypted = models.TextField(null=True, blank=True, editable=False)
+    secret_revealed_at = models.DateTimeField(_("revealed at"), null=True, blank=True)
+    drift = models.CharField(
+        _("drift"), max_length=200, blank=True, help_text=_("What reconcile found out of band.")
+    )
+
+    class Meta(Request.Meta):
+        verbose_name = _("virtual key")
+        verbose_name_plural = _("virtual keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.alias})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("key_detail", args=[self.pk])
+
+    @property
+    def alias(self) -> str:
+        """LiteLLM's key_alias: deterministic, so a retry finds the key it made before."""
+        return f"portal-{self.pk}-{slugify(self.name)[:40]}" if self.pk else ""
+
+    @property
+    def litellm_user_id(self) -> str | None:
+        return None if self.kind == self.Kind.SERVICE else self.requester.entra_oid
+
+    def litellm_metadata(self) -> dict:
+        dept = self.department
+        return {
+            "portal_request_id": self.pk,
+            "department": dept.slug,
+            "cost_centre": dept.cost_centre,
+            "requester_email": self.requester.email,
+            "managed_by": "genai-portal",
+        }
+
+    def litellm_tags(self) -> list[str]:
+        return [f"department:{self.department.slug}", f"cost-centre:{self.department.cost_centre}"]
+
+    # --- the secret, handed over once ------------------------------------------------------
+    def store_secret(self, secret: str) -> None:
+        self.secret_encrypted = crypto.encrypt(secret)
+        self.key_last4 = secret[-4:]
+        self.secret_revealed_at = None
+
+    @property
+    def secret_waiting(self) -> bool:
+        return bool(self.secret_encrypted)
+
+    def take_secret(self) -> str:
+        """Decrypt and wipe. The caller saves in the same transaction it shows it."""
+        secret = crypto.decrypt(self.secret_encrypted)
+        self.secret_encrypted = None
+        return secret
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == Status.ACTIVE
+
+    @property
+    def budget_decimal(self) -> Decimal:
+        return Decimal(self.max_budget)
+
+
+class ReconcileRun(models.Model):
+    """One comparison of the portal's keys with LiteLLM's, and what differed."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    teams_checked = models.PositiveIntegerField(default=0)
+    keys_checked = models.PositiveIntegerField(default=0)
+    # [{"kind": "deleted"|"blocked"|"unknown", "team": ..., "alias": ..., "token": ...}]
+    findings = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"reconcile {self.started_at:%Y-%m-%d %H:%M} ({len(self.findings)} findings)"

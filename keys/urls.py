@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("keys/", views.my_keys, name="my_keys"),
+    path("keys/request/", views.request_key, name="request_key"),
+    path("keys/<int:pk>/", views.key_detail, name="key_detail"),
+    path("keys/<int:pk>/reveal/", views.reveal_key, name="reveal_key"),
+    path("keys/<int:pk>/rotate/", views.rotate_key, name="rotate_key"),
+    path("keys/<int:pk>/revoke/", views.revoke_key, name="revoke_key"),
+    path("keys/<int:pk>/cancel/", views.cancel_request, name="cancel_request"),
+    path("approvals/", views.approval_queue, name="approval_queue"),
+    path("approvals/<int:pk>/", views.decide, name="decide"),
+    path("operations/", views.operations, name="operations"),
+    path("operations/reconcile/", views.run_reconcile, name="run_reconcile"),
+    path("operations/retry/<int:pk>/", views.retry_request, name="retry_request"),
+]

@@ -1,0 +1,194 @@
+"""Developer, lead and infra pages for virtual keys and the approval queue."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from portal.integrations.errors import IntegrationError
+from tenants.access import infra_required
+
+from . import services
+from .forms import DecisionForm, KeyRequestForm
+from .lifecycle import Status
+from .models import ReconcileRun, VirtualKey
+
+
+def _paginate(request, qs):
+    return Paginator(qs, settings.PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _visible_key(request, pk) -> VirtualKey:
+    key = get_object_or_404(VirtualKey.objects.select_related("department", "requester"), pk=pk)
+    if not key.can_view(request.user):
+        raise Http404  # do not confirm that someone else's key exists
+    return key
+
+
+def my_keys(request):
+    keys = VirtualKey.objects.filter(requester=request.user).select_related("department")
+    return render(request, "keys/my_keys.html", {"page": _paginate(request, keys)})
+
+
+def request_key(request):
+    extends = None
+    if "extends" in request.GET:
+        extends = get_object_or_404(VirtualKey, pk=request.GET["extends"], requester=request.user)
+    form = KeyRequestForm(request.POST or None, user=request.user)
+    if extends and not request.POST:
+        form.initial.update(
+            {
+                "department": extends.department_id,
+                "name": extends.name,
+                "kind": extends.kind,
+                "llm_models": extends.llm_models,
+                "max_budget": extends.max_budget,
+                "budget_duration": extends.budget_duration,
+                "rpm_limit": extends.rpm_limit,
+                "tpm_limit": extends.tpm_limit,
+            }
+        )
+    if not form.fields["department"].queryset.exists():
+        return render(request, "portal/no_department.html")
+    if request.method == "POST" and form.is_valid():
+        key = form.save(commit=False)
+        key.requester = request.user
+        key.extends = extends
+        services.submit(key, request=request)
+        if key.status == Status.APPROVED:
+            messages.success(request, _("Approved automatically by your department's policy. Provisioning…"))
+        else:
+            messages.success(request, _("Request submitted. Your department's leads have been told."))
+        return redirect(key)
+    return render(request, "keys/request_form.html", {"form": form, "extends": extends})
+
+
+@never_cache
+def key_detail(request, pk):
+    key = _visible_key(request, pk)
+    context = {
+        "key": key,
+        "is_owner": key.requester_id == request.user.pk,
+        "can_decide": key.is_pending and key.can_decide(request.user),
+        "proxy_url": settings.LITELLM_PUBLIC_URL,
+    }
+    if request.htmx and request.GET.get("part") == "status":
+        return render(request, "keys/_key_status.html", context)
+    return render(request, "keys/key_detail.html", context)
+
+
+@require_POST
+@never_cache
+def reveal_key(request, pk):
+    key = _visible_key(request, pk)
+    secret = services.reveal(key.pk, user=request.user, request=request)
+    if secret is None:
+        messages.error(request, _("This secret has already been shown once, or is not yours."))
+        return redirect(key)
+    response = render(
+        request,
+        "keys/reveal.html",
+        {"key": key, "secret": secret, "proxy_url": settings.LITELLM_PUBLIC_URL or "https://llm.example.com"},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def rotate_key(request, pk):
+    key = _visible_key(request, pk)
+    if key.requester_id != request.user.pk or key.status != Status.ACTIVE:
+        raise PermissionDenied
+    try:
+        services.rotate(key, actor=request.user, request=request)
+    except IntegrationError as exc:
+        messages.error(request, _("Rotation failed, nothing changed: %(error)s") % {"error": exc})
+    else:
+        messages.success(request, _("New secret ready. The old one no longer works."))
+    return redirect(key)
+
+
+@require_POST
+def revoke_key(request, pk):
+    key = _visible_key(request, pk)
+    allowed = key.requester_id == request.user.pk or request.user.is_infra or request.user.is_lead_of(key.department)
+    if not allowed:
+        raise PermissionDenied
+    try:
+        services.revoke(key, actor=request.user, request=request)
+    except (IntegrationError, ValidationError) as exc:
+        messages.error(request, _("Revocation failed: %(error)s") % {"error": exc})
+    else:
+        messages.success(request, _("Key revoked. It no longer works."))
+    return redirect(key)
+
+
+@require_POST
+def cancel_request(request, pk):
+    key = _visible_key(request, pk)
+    try:
+        key.cancel(request.user, request=request)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect(key)
+
+
+def approval_queue(request):
+    pending = VirtualKey.objects.pending_for(request.user).select_related("department", "requester")
+    return render(request, "keys/approval_queue.html", {"page": _paginate(request, pending)})
+
+
+def decide(request, pk):
+    key = _visible_key(request, pk)
+    if not key.can_decide(request.user):
+        raise PermissionDenied
+    form = DecisionForm(request.POST or None, obj=key)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if form.cleaned_data["decision"] == "approve":
+                services.approve(key, actor=request.user, comment=form.cleaned_data["comment"], request=request, **form.lowered())
+                messages.success(request, _("Approved. A worker is provisioning the key."))
+            else:
+                services.reject(key, actor=request.user, comment=form.cleaned_data["comment"], request=request)
+                messages.success(request, _("Rejected. The requester has been told."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("approval_queue")
+    return render(request, "keys/decide.html", {"key": key, "form": form})
+
+
+@infra_required
+def operations(request):
+    """Infra's desk: failed provisioning with a retry button, and the last reconcile's drift."""
+    failed = VirtualKey.objects.filter(status=Status.FAILED).select_related("department", "requester")
+    context = {"page": _paginate(request, failed), "reconcile": ReconcileRun.objects.first()}
+    return render(request, "keys/operations.html", context)
+
+
+@require_POST
+@infra_required
+def run_reconcile(request):
+    from .tasks import reconcile_keys
+
+    reconcile_keys.delay()
+    messages.success(request, _("Reconcile started. Refresh in a moment for its findings."))
+    return redirect("operations")
+
+
+@require_POST
+@infra_required
+def retry_request(request, pk):
+    key = get_object_or_404(VirtualKey, pk=pk)
+    try:
+        services.retry_failed(key, actor=request.user, request=request)
+        messages.success(request, _("Provisioning restarted."))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("operations")
