@@ -7,11 +7,26 @@ from .models import ReconcileRun, VirtualKey
 
 @admin.register(VirtualKey)
 class VirtualKeyAdmin(AuditedModelAdmin):
-    list_display = ["name", "requester", "department", "status", "key_last4", "expires_at", "drift"]
+    list_display = [
+        "name",
+        "requester",
+        "department",
+        "status",
+        "secret_last4",
+        "expires_at",
+        "drift",
+    ]
     list_filter = ["status", "kind", "department"]
     search_fields = ["name", "requester__email", "litellm_key_id"]
     # The encrypted secret is not editable and not shown (editable=False keeps it off the form).
-    readonly_fields = ["litellm_key_id", "key_last4", "secret_revealed_at", "steps", "attempts", "last_error"]
+    readonly_fields = [
+        "litellm_key_id",
+        "secret_last4",
+        "secret_revealed_at",
+        "steps",
+        "attempts",
+        "last_error",
+    ]
     raw_id_fields = ["requester", "decided_by", "extends"]
 
 

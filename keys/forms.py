@@ -57,7 +57,8 @@ class KeyRequestForm(forms.ModelForm):
         if bad:
             self.add_error(
                 "llm_models",
-                _("%(dept)s may not use: %(models)s.") % {"dept": dept.name, "models": ", ".join(bad)},
+                _("%(dept)s may not use: %(models)s.")
+                % {"dept": dept.name, "models": ", ".join(bad)},
             )
         limits = [
             ("max_budget", dept.max_key_budget, _("at most USD %(limit)s per key")),
@@ -68,7 +69,9 @@ class KeyRequestForm(forms.ModelForm):
         for field, limit, message in limits:
             value = data.get(field)
             if value is not None and value > limit:
-                self.add_error(field, _("The department's policy allows ") + message % {"limit": limit})
+                self.add_error(
+                    field, _("The department's policy allows ") + message % {"limit": limit}
+                )
         for field in ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days"):
             value = data.get(field)
             if value is not None and value <= 0:
@@ -80,8 +83,12 @@ class DecisionForm(forms.Form):
     """A lead's decision. Approval may lower (never raise) what was asked for."""
 
     decision = forms.ChoiceField(choices=[("approve", _("Approve")), ("reject", _("Reject"))])
-    comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    max_budget = forms.DecimalField(label=_("Budget (USD)"), required=False, min_value=0, decimal_places=2)
+    comment = forms.CharField(
+        label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    max_budget = forms.DecimalField(
+        label=_("Budget (USD)"), required=False, min_value=0, decimal_places=2
+    )
     rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
     tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
     lifetime_days = forms.IntegerField(label=_("Lifetime (days)"), required=False, min_value=1)

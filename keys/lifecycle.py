@@ -14,7 +14,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal import audit
+from portal import audit, crypto
 
 
 class Status(models.TextChoices):
@@ -24,12 +24,19 @@ class Status(models.TextChoices):
     ACTIVE = "active", _("active")
     REJECTED = "rejected", _("rejected")
     CANCELLED = "cancelled", _("cancelled")
+    MANUAL = "manual", _("waiting for infra to fulfil")
     FAILED = "failed", _("failed")
     REVOKED = "revoked", _("revoked")
     EXPIRED = "expired", _("expired")
 
 
-OPEN_STATUSES = [Status.SUBMITTED, Status.APPROVED, Status.PROVISIONING, Status.FAILED]
+OPEN_STATUSES = [
+    Status.SUBMITTED,
+    Status.APPROVED,
+    Status.PROVISIONING,
+    Status.MANUAL,
+    Status.FAILED,
+]
 LIVE_STATUSES = [Status.ACTIVE]
 
 
@@ -54,10 +61,16 @@ class Request(models.Model):
     """Fields and transitions every approvable, provisioned, expiring thing has."""
 
     requester = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requester")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requester"),
     )
     department = models.ForeignKey(
-        "tenants.Department", on_delete=models.PROTECT, related_name="+", verbose_name=_("department")
+        "tenants.Department",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("department"),
     )
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.SUBMITTED, db_index=True
@@ -98,9 +111,7 @@ class Request(models.Model):
         return user.is_infra or user.is_lead_of(self.department)
 
     def can_view(self, user) -> bool:
-        return (
-            user.pk == self.requester_id or user.is_infra or user.is_lead_of(self.department)
-        )
+        return user.pk == self.requester_id or user.is_infra or user.is_lead_of(self.department)
 
     # --- transitions -----------------------------------------------------------------
     def _transition(self, new_status: str, *, allowed_from, actor, request=None, **changes) -> None:
@@ -123,7 +134,9 @@ class Request(models.Model):
             after=audit.snapshot(self),
         )
 
-    def approve(self, actor, *, comment: str = "", request=None, auto: bool = False, **lowered) -> None:
+    def approve(
+        self, actor, *, comment: str = "", request=None, auto: bool = False, **lowered
+    ) -> None:
         if not auto and not self.can_decide(actor):
             raise PermissionDenied
         self._transition(
@@ -195,3 +208,33 @@ class Request(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+
+class OneTimeSecret(models.Model):
+    """A secret handed over once: kept Fernet-encrypted until its owner reveals it, then wiped.
+
+    Only the last four characters stay, so people can tell their keys apart.
+    """
+
+    secret_encrypted = models.TextField(blank=True, default="", editable=False)
+    secret_last4 = models.CharField(_("last 4 characters"), max_length=4, blank=True)
+    secret_revealed_at = models.DateTimeField(_("revealed at"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def store_secret(self, secret: str) -> None:
+        self.secret_encrypted = crypto.encrypt(secret)
+        self.secret_last4 = secret[-4:]
+        self.secret_revealed_at = None
+
+    @property
+    def secret_waiting(self) -> bool:
+        return bool(self.secret_encrypted)
+
+    def take_secret(self) -> str:
+        """Decrypt and wipe. The caller saves in the same transaction it shows it."""
+        secret = crypto.decrypt(self.secret_encrypted)
+        self.secret_encrypted = ""
+        self.secret_revealed_at = timezone.now()
+        return secret

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.db import models
 from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
-from portal import crypto
-
-from .lifecycle import Request, Status
+from .lifecycle import OneTimeSecret, Request, Status
 
 
-class VirtualKey(Request):
+class VirtualKey(OneTimeSecret, Request):
     class Kind(models.TextChoices):
         PERSONAL = "personal", _("personal key")
         SERVICE = "service", _("service account (team-owned)")
@@ -40,11 +36,10 @@ class VirtualKey(Request):
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="extensions"
     )
 
-    # Set by provisioning. The secret itself is only kept, encrypted, until its owner reveals it.
-    litellm_key_id = models.CharField(_("LiteLLM token id"), max_length=128, blank=True, db_index=True)
-    key_last4 = models.CharField(_("last 4 characters"), max_length=4, blank=True)
-    secret_encrypted = models.TextField(null=True, blank=True, editable=False)
-    secret_revealed_at = models.DateTimeField(_("revealed at"), null=True, blank=True)
+    # Set by provisioning (the secret itself: OneTimeSecret).
+    litellm_key_id = models.CharField(
+        _("LiteLLM token id"), max_length=128, blank=True, db_index=True
+    )
     drift = models.CharField(
         _("drift"), max_length=200, blank=True, help_text=_("What reconcile found out of band.")
     )
@@ -81,29 +76,9 @@ class VirtualKey(Request):
     def litellm_tags(self) -> list[str]:
         return [f"department:{self.department.slug}", f"cost-centre:{self.department.cost_centre}"]
 
-    # --- the secret, handed over once ------------------------------------------------------
-    def store_secret(self, secret: str) -> None:
-        self.secret_encrypted = crypto.encrypt(secret)
-        self.key_last4 = secret[-4:]
-        self.secret_revealed_at = None
-
-    @property
-    def secret_waiting(self) -> bool:
-        return bool(self.secret_encrypted)
-
-    def take_secret(self) -> str:
-        """Decrypt and wipe. The caller saves in the same transaction it shows it."""
-        secret = crypto.decrypt(self.secret_encrypted)
-        self.secret_encrypted = None
-        return secret
-
     @property
     def is_live(self) -> bool:
         return self.status == Status.ACTIVE
-
-    @property
-    def budget_decimal(self) -> Decimal:
-        return Decimal(self.max_budget)
 
 
 class ReconcileRun(models.Model):

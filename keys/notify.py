@@ -69,7 +69,12 @@ def key_ready(obj) -> None:
 
 
 def provisioning_failed(obj) -> None:
-    on_commit("failed", [obj.requester.email], {"obj": obj}, webhook=f"Provisioning of '{obj}' failed: {obj.last_error}")
+    on_commit(
+        "failed",
+        [obj.requester.email],
+        {"obj": obj},
+        webhook=f"Provisioning of '{obj}' failed: {obj.last_error}",
+    )
 
 
 def expiring_soon(obj) -> None:

@@ -6,14 +6,15 @@ a second worker or a worker killed mid-step never makes a second team, user or k
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from django.db import transaction
 from django.utils import timezone
+from portal.integrations.litellm import LiteLLMClient
 
 from portal import audit
 from portal.integrations.errors import Conflict, IntegrationError, NotFound
-from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
 from . import notify
@@ -33,7 +34,9 @@ def submit(key: VirtualKey, *, request=None) -> VirtualKey:
     """Save a validated request; auto-approve when the policy allows; tell the leads."""
     key.status = Status.SUBMITTED
     key.save()
-    audit.record("virtualkey.submitted", key, actor=key.requester, request=request, after=audit.snapshot(key))
+    audit.record(
+        "virtualkey.submitted", key, actor=key.requester, request=request, after=audit.snapshot(key)
+    )
     if key.department.auto_approves(budget=key.max_budget, lifetime_days=key.lifetime_days):
         approve(key, actor=key.requester, auto=True, request=request)
     else:
@@ -42,7 +45,9 @@ def submit(key: VirtualKey, *, request=None) -> VirtualKey:
 
 
 @transaction.atomic
-def approve(key: VirtualKey, *, actor: User, comment: str = "", auto: bool = False, request=None, **lowered) -> None:
+def approve(
+    key: VirtualKey, *, actor: User, comment: str = "", auto: bool = False, request=None, **lowered
+) -> None:
     key.approve(actor, comment=comment, auto=auto, request=request, **lowered)
     notify.request_decided(key)
     enqueue_provisioning(key)
@@ -63,7 +68,9 @@ def enqueue_provisioning(key: VirtualKey) -> None:
 @transaction.atomic
 def retry_failed(key: VirtualKey, *, actor: User, request=None) -> None:
     """Infra's retry button: back to approved, then the worker picks it up from the last step."""
-    key._transition(Status.APPROVED, allowed_from=[Status.FAILED], actor=actor, request=request, attempts=0)
+    key._transition(
+        Status.APPROVED, allowed_from=[Status.FAILED], actor=actor, request=request, attempts=0
+    )
     enqueue_provisioning(key)
 
 
@@ -117,7 +124,11 @@ def ensure_key(client: LiteLLMClient, key_id: int) -> str:
     """Generate the key, or find it by alias. A found key whose secret we never stored
     (the worker died between LiteLLM's answer and our commit) is regenerated, not duplicated."""
     with transaction.atomic():
-        key = VirtualKey.objects.select_for_update().select_related("department", "requester").get(pk=key_id)
+        key = (
+            VirtualKey.objects.select_for_update()
+            .select_related("department", "requester")
+            .get(pk=key_id)
+        )
         if key.litellm_key_id and (key.secret_encrypted or key.secret_revealed_at):
             return "exists"
         existing = client.find_key_by_alias(key.alias)
@@ -141,14 +152,26 @@ def ensure_key(client: LiteLLMClient, key_id: int) -> str:
             result = "regenerated"
         key.litellm_key_id = response.get("token_id") or response.get("token") or ""
         key.store_secret(response["key"])
-        key.save(update_fields=["litellm_key_id", "key_last4", "secret_encrypted", "secret_revealed_at", "updated_at"])
+        key.save(
+            update_fields=[
+                "litellm_key_id",
+                "secret_last4",
+                "secret_encrypted",
+                "secret_revealed_at",
+                "updated_at",
+            ]
+        )
         return result
 
 
 def provision(key_id: int) -> None:
     """Run every step that is not done yet, then mark the key active."""
     with transaction.atomic():
-        key = VirtualKey.objects.select_for_update().select_related("department", "requester").get(pk=key_id)
+        key = (
+            VirtualKey.objects.select_for_update()
+            .select_related("department", "requester")
+            .get(pk=key_id)
+        )
         if key.status not in (Status.APPROVED, Status.PROVISIONING):
             log.info("nothing to provision", extra={"key": key_id, "status": key.status})
             return
@@ -161,7 +184,9 @@ def provision(key_id: int) -> None:
     key.record_step("team", ensure_team(client, key.department))
     if key.kind == VirtualKey.Kind.PERSONAL:
         key.record_step("user", ensure_user(client, key.requester))
-        key.record_step("membership", ensure_membership(client, team_id_for(key.department), key.requester))
+        key.record_step(
+            "membership", ensure_membership(client, team_id_for(key.department), key.requester)
+        )
     key.record_step("key", ensure_key(client, key.pk))
 
     with transaction.atomic():
@@ -180,7 +205,6 @@ def reveal(key_id: int, *, user: User, request=None) -> str | None:
     if key.requester_id != user.pk or not key.secret_encrypted:
         return None
     secret = key.take_secret()
-    key.secret_revealed_at = timezone.now()
     key.save(update_fields=["secret_encrypted", "secret_revealed_at", "updated_at"])
     audit.record("virtualkey.revealed", key, actor=user, request=request)
     return secret
@@ -201,17 +225,15 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
 def _end(key: VirtualKey, status: str, *, actor: User | None, request=None) -> None:
     client = LiteLLMClient.from_settings(changed_by=f"portal:{actor.email}" if actor else "portal")
     if key.litellm_key_id:
-        try:
+        with contextlib.suppress(NotFound):  # already gone in LiteLLM: the end state we want
             client.delete_keys(keys=[key.litellm_key_id])
-        except NotFound:
-            pass  # already gone in LiteLLM: the end state we want
     key._transition(
         status,
         allowed_from=[Status.ACTIVE],
         actor=actor,
         request=request,
         ended_at=timezone.now(),
-        secret_encrypted=None,
+        secret_encrypted="",
     )
     notify.ended(key)
 
@@ -249,16 +271,24 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
                 elif found.get("blocked"):
                     drift = "blocked in LiteLLM outside the portal"
                 if drift:
-                    findings.append(_finding(drift.split()[0], department, key.alias, key.litellm_key_id))
+                    findings.append(
+                        _finding(drift.split()[0], department, key.alias, key.litellm_key_id)
+                    )
                 if drift != key.drift:
                     VirtualKey.objects.filter(pk=key.pk).update(drift=drift)
-                    audit.record("virtualkey.drift", key, before={"drift": key.drift}, after={"drift": drift})
+                    audit.record(
+                        "virtualkey.drift", key, before={"drift": key.drift}, after={"drift": drift}
+                    )
             ours = set(
-                VirtualKey.objects.filter(department=department).values_list("litellm_key_id", flat=True)
+                VirtualKey.objects.filter(department=department).values_list(
+                    "litellm_key_id", flat=True
+                )
             )
             for token, info in remote.items():
                 if token not in ours:
-                    findings.append(_finding("unknown", department, info.get("key_alias") or "", token))
+                    findings.append(
+                        _finding("unknown", department, info.get("key_alias") or "", token)
+                    )
     except IntegrationError as exc:
         run.error = str(exc)
     run.findings = findings

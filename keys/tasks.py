@@ -59,7 +59,9 @@ def expire_keys() -> int:
 def remind_expiring() -> int:
     """One reminder per key, REMIND_DAYS_BEFORE_EXPIRY days before it ends."""
     soon = timezone.now() + datetime.timedelta(days=settings.REMIND_DAYS_BEFORE_EXPIRY)
-    keys = VirtualKey.objects.filter(status=Status.ACTIVE, expires_at__lte=soon, reminded_at__isnull=True)
+    keys = VirtualKey.objects.filter(
+        status=Status.ACTIVE, expires_at__lte=soon, reminded_at__isnull=True
+    )
     count = 0
     for key in keys.select_related("requester"):
         VirtualKey.objects.filter(pk=key.pk).update(reminded_at=timezone.now())

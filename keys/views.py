@@ -63,9 +63,13 @@ def request_key(request):
         key.extends = extends
         services.submit(key, request=request)
         if key.status == Status.APPROVED:
-            messages.success(request, _("Approved automatically by your department's policy. Provisioning…"))
+            messages.success(
+                request, _("Approved automatically by your department's policy. Provisioning…")
+            )
         else:
-            messages.success(request, _("Request submitted. Your department's leads have been told."))
+            messages.success(
+                request, _("Request submitted. Your department's leads have been told.")
+            )
         return redirect(key)
     return render(request, "keys/request_form.html", {"form": form, "extends": extends})
 
@@ -95,7 +99,11 @@ def reveal_key(request, pk):
     response = render(
         request,
         "keys/reveal.html",
-        {"key": key, "secret": secret, "proxy_url": settings.LITELLM_PUBLIC_URL or "https://llm.example.com"},
+        {
+            "key": key,
+            "secret": secret,
+            "proxy_url": settings.LITELLM_PUBLIC_URL or "https://llm.example.com",
+        },
     )
     response["Cache-Control"] = "no-store"
     return response
@@ -118,7 +126,11 @@ def rotate_key(request, pk):
 @require_POST
 def revoke_key(request, pk):
     key = _visible_key(request, pk)
-    allowed = key.requester_id == request.user.pk or request.user.is_infra or request.user.is_lead_of(key.department)
+    allowed = (
+        key.requester_id == request.user.pk
+        or request.user.is_infra
+        or request.user.is_lead_of(key.department)
+    )
     if not allowed:
         raise PermissionDenied
     try:
@@ -153,10 +165,18 @@ def decide(request, pk):
     if request.method == "POST" and form.is_valid():
         try:
             if form.cleaned_data["decision"] == "approve":
-                services.approve(key, actor=request.user, comment=form.cleaned_data["comment"], request=request, **form.lowered())
+                services.approve(
+                    key,
+                    actor=request.user,
+                    comment=form.cleaned_data["comment"],
+                    request=request,
+                    **form.lowered(),
+                )
                 messages.success(request, _("Approved. A worker is provisioning the key."))
             else:
-                services.reject(key, actor=request.user, comment=form.cleaned_data["comment"], request=request)
+                services.reject(
+                    key, actor=request.user, comment=form.cleaned_data["comment"], request=request
+                )
                 messages.success(request, _("Rejected. The requester has been told."))
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
@@ -167,7 +187,9 @@ def decide(request, pk):
 @infra_required
 def operations(request):
     """Infra's desk: failed provisioning with a retry button, and the last reconcile's drift."""
-    failed = VirtualKey.objects.filter(status=Status.FAILED).select_related("department", "requester")
+    failed = VirtualKey.objects.filter(status=Status.FAILED).select_related(
+        "department", "requester"
+    )
     context = {"page": _paginate(request, failed), "reconcile": ReconcileRun.objects.first()}
     return render(request, "keys/operations.html", context)
 

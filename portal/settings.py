@@ -177,7 +177,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers a task whose worker died only after this many seconds; the resume job
 # (keys.tasks.resume_stalled) picks such work up sooner, from the database.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_TIMEZONE = "UTC"
@@ -247,7 +249,8 @@ PAGE_SIZE = 25
 PROVISION_MAX_RETRIES = env.int("PROVISION_MAX_RETRIES", default=8)
 PROVISION_RETRY_BASE_SECONDS = env.float("PROVISION_RETRY_BASE_SECONDS", default=10)
 REMIND_DAYS_BEFORE_EXPIRY = env.int("REMIND_DAYS_BEFORE_EXPIRY", default=7)
-# Approved or provisioning requests untouched this long are enqueued again (lost message, dead worker).
+# Approved or provisioning requests untouched this long are enqueued again
+# (a lost message, a dead worker).
 PROVISION_STALL_SECONDS = env.int("PROVISION_STALL_SECONDS", default=600)
 CELERY_BEAT_SCHEDULE = {
     "expire-keys": {"task": "keys.tasks.expire_keys", "schedule": 300},

@@ -10,6 +10,7 @@ os.environ.setdefault(
 )
 os.environ.setdefault("SECRETS_FERNET_KEY", "v3bYF3Qm1m7l0mHc4S2nX8bYz5Ww1bN0m8rP8k3d2aE=")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("PROVISION_RETRY_BASE_SECONDS", "1")
 
 from portal.settings import *  # noqa: E402,F403
 
