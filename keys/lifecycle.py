@@ -10,7 +10,7 @@ import datetime
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -200,6 +200,24 @@ class Request(models.Model):
     def record_step(self, step: str, result: str) -> None:
         self.steps[step] = {"result": result, "at": timezone.now().isoformat()}
         self.save(update_fields=["steps", "updated_at"])
+
+    # --- hooks each kind of request fills in ------------------------------------------------
+    def auto_approvable(self) -> bool:
+        """Whether the department's policy approves this request without a lead."""
+        return False
+
+    def provisioning_task(self):
+        """The Celery task that provisions this kind of request."""
+        raise NotImplementedError
+
+    def enqueue_provisioning(self) -> None:
+        """Hand the request to a worker once the approval is committed, never before."""
+        task = self.provisioning_task()
+        transaction.on_commit(lambda: task.delay(self.pk))
+
+    @property
+    def kind_label(self) -> str:
+        return str(self._meta.verbose_name)
 
     @property
     def is_pending(self) -> bool:

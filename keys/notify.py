@@ -83,3 +83,12 @@ def expiring_soon(obj) -> None:
 
 def ended(obj) -> None:
     on_commit("ended", [obj.requester.email], {"obj": obj})
+
+
+def manual_fulfilment_needed(obj) -> None:
+    from tenants.models import User
+
+    infra = list(User.objects.filter(is_infra=True, is_active=True).values_list("email", flat=True))
+    on_commit(
+        "manual", infra, {"obj": obj}, webhook=f"Tuning project '{obj}' needs manual fulfilment."
+    )

@@ -28,52 +28,6 @@ def team_id_for(department: Department) -> str:
     return department.litellm_team_id or f"portal-{department.slug}"
 
 
-# --- request and decision ------------------------------------------------------------------
-@transaction.atomic
-def submit(key: VirtualKey, *, request=None) -> VirtualKey:
-    """Save a validated request; auto-approve when the policy allows; tell the leads."""
-    key.status = Status.SUBMITTED
-    key.save()
-    audit.record(
-        "virtualkey.submitted", key, actor=key.requester, request=request, after=audit.snapshot(key)
-    )
-    if key.department.auto_approves(budget=key.max_budget, lifetime_days=key.lifetime_days):
-        approve(key, actor=key.requester, auto=True, request=request)
-    else:
-        notify.request_submitted(key)
-    return key
-
-
-@transaction.atomic
-def approve(
-    key: VirtualKey, *, actor: User, comment: str = "", auto: bool = False, request=None, **lowered
-) -> None:
-    key.approve(actor, comment=comment, auto=auto, request=request, **lowered)
-    notify.request_decided(key)
-    enqueue_provisioning(key)
-
-
-@transaction.atomic
-def reject(key: VirtualKey, *, actor: User, comment: str, request=None) -> None:
-    key.reject(actor, comment=comment, request=request)
-    notify.request_decided(key)
-
-
-def enqueue_provisioning(key: VirtualKey) -> None:
-    from .tasks import provision_key
-
-    transaction.on_commit(lambda: provision_key.delay(key.pk))
-
-
-@transaction.atomic
-def retry_failed(key: VirtualKey, *, actor: User, request=None) -> None:
-    """Infra's retry button: back to approved, then the worker picks it up from the last step."""
-    key._transition(
-        Status.APPROVED, allowed_from=[Status.FAILED], actor=actor, request=request, attempts=0
-    )
-    enqueue_provisioning(key)
-
-
 # --- provisioning steps ----------------------------------------------------------------------
 def ensure_team(client: LiteLLMClient, department: Department) -> str:
     team_id = team_id_for(department)
@@ -120,9 +74,32 @@ def ensure_membership(client: LiteLLMClient, team_id: str, user: User) -> str:
         return "exists"
 
 
+def _generate(client: LiteLLMClient, key: VirtualKey, *, alias: str, spend: float = 0.0) -> dict:
+    """``/key/generate`` with everything the request says. Tags go in metadata: LiteLLM files
+    them there anyway, and its ``tags`` parameter needs an enterprise licence."""
+    remaining = None
+    if key.expires_at:  # a replacement keeps the original end date
+        seconds = int((key.expires_at - timezone.now()).total_seconds())
+        remaining = f"{max(seconds, 60)}s"
+    return client.generate_key(
+        key_alias=alias,
+        user_id=key.litellm_user_id,
+        team_id=team_id_for(key.department),
+        models=key.llm_models,
+        max_budget=float(key.max_budget),
+        budget_duration=key.budget_duration or None,
+        rpm_limit=key.rpm_limit,
+        tpm_limit=key.tpm_limit,
+        duration=remaining or f"{key.lifetime_days}d",
+        metadata={**key.litellm_metadata(), "tags": key.litellm_tags()},
+        spend=spend or None,
+    )
+
+
 def ensure_key(client: LiteLLMClient, key_id: int) -> str:
-    """Generate the key, or find it by alias. A found key whose secret we never stored
-    (the worker died between LiteLLM's answer and our commit) is regenerated, not duplicated."""
+    """Generate the key, unless it exists. A key found under our alias whose secret we never
+    stored (the worker died between LiteLLM's answer and our commit) was never seen by anyone:
+    it is deleted and generated again, so there is never a second key for one request."""
     with transaction.atomic():
         key = (
             VirtualKey.objects.select_for_update()
@@ -131,26 +108,13 @@ def ensure_key(client: LiteLLMClient, key_id: int) -> str:
         )
         if key.litellm_key_id and (key.secret_encrypted or key.secret_revealed_at):
             return "exists"
-        existing = client.find_key_by_alias(key.alias)
-        if existing is None:
-            response = client.generate_key(
-                key_alias=key.alias,
-                user_id=key.litellm_user_id,
-                team_id=team_id_for(key.department),
-                models=key.llm_models,
-                max_budget=float(key.max_budget),
-                budget_duration=key.budget_duration or None,
-                rpm_limit=key.rpm_limit,
-                tpm_limit=key.tpm_limit,
-                duration=f"{key.lifetime_days}d",
-                metadata=key.litellm_metadata(),
-                tags=key.litellm_tags(),
-            )
-            result = "created"
-        else:
-            response = client.regenerate_key(existing["token"])
-            result = "regenerated"
-        key.litellm_key_id = response.get("token_id") or response.get("token") or ""
+        result = "created"
+        orphan = client.find_key_by_alias(key.alias)
+        if orphan is not None:
+            client.delete_keys(keys=[orphan["token"]])
+            result = "replaced"
+        response = _generate(client, key, alias=key.alias)
+        key.litellm_key_id = response["token"]
         key.store_secret(response["key"])
         key.save(
             update_fields=[
@@ -212,14 +176,38 @@ def reveal(key_id: int, *, user: User, request=None) -> str | None:
 
 @transaction.atomic
 def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
-    """New secret now, old one refused at once; the new one waits to be revealed once."""
-    key = VirtualKey.objects.select_for_update().get(pk=key.pk)
+    """A new secret now; the old one is refused at once; the new one waits to be revealed once.
+
+    Done as replace (generate a new key, delete the old) because LiteLLM's ``/key/regenerate``
+    needs an enterprise licence. The new key carries the old one's spend and end date, so a
+    rotation never resets a budget. Safe to repeat after a crash half-way.
+    """
+    key = (
+        VirtualKey.objects.select_for_update()
+        .select_related("department", "requester")
+        .get(pk=key.pk)
+    )
     client = LiteLLMClient.from_settings(changed_by=f"portal:{actor.email}")
-    response = client.regenerate_key(key.litellm_key_id)
-    key.litellm_key_id = response.get("token_id") or response.get("token") or key.litellm_key_id
+    old = key.litellm_key_id
+    spend = float(client.key_info(old).get("info", {}).get("spend") or 0)
+    current = client.find_key_by_alias(key.alias)
+    if current is not None and current["token"] != old:
+        client.delete_keys(keys=[current["token"]])  # left by an earlier, interrupted rotation
+    client.update_key(old, key_alias=f"{key.alias}-rotating")  # aliases are unique
+    response = _generate(client, key, alias=key.alias, spend=spend)
+    client.delete_keys(keys=[old])
+    key.litellm_key_id = response["token"]
     key.store_secret(response["key"])
+    key.drift = ""
     key.save()
-    audit.record("virtualkey.rotated", key, actor=actor, request=request)
+    audit.record(
+        "virtualkey.rotated",
+        key,
+        actor=actor,
+        request=request,
+        before={"litellm_key_id": old},
+        after={"litellm_key_id": key.litellm_key_id},
+    )
 
 
 def _end(key: VirtualKey, status: str, *, actor: User | None, request=None) -> None:

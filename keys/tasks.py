@@ -35,11 +35,14 @@ def provision_key(self, key_id: int) -> None:
 
 
 def _fail(key_id: int, exc: Exception) -> None:
-    key = VirtualKey.objects.get(pk=key_id)
-    if key.status in (Status.APPROVED, Status.PROVISIONING):
-        key.mark_failed(str(exc))
-        notify.provisioning_failed(key)
-    log.error("provisioning failed", extra={"key": key_id, "error": str(exc)})
+    _fail_obj(VirtualKey.objects.get(pk=key_id), exc)
+
+
+def _fail_obj(obj, exc: Exception) -> None:
+    if obj.status in (Status.APPROVED, Status.PROVISIONING):
+        obj.mark_failed(str(exc))
+        notify.provisioning_failed(obj)
+    log.error("provisioning failed", extra={"object": str(obj), "error": str(exc)})
 
 
 @shared_task
@@ -82,10 +85,72 @@ def resume_stalled() -> int:
 
     Safe because every provisioning step is idempotent; a duplicate run finds its work done.
     """
+    from .models import TuningProject
+
     cutoff = timezone.now() - datetime.timedelta(seconds=settings.PROVISION_STALL_SECONDS)
-    stalled = VirtualKey.objects.filter(
-        status__in=[Status.APPROVED, Status.PROVISIONING], updated_at__lt=cutoff
+    count = 0
+    for model, task in ((VirtualKey, provision_key), (TuningProject, provision_project)):
+        stalled = model.objects.filter(
+            status__in=[Status.APPROVED, Status.PROVISIONING], updated_at__lt=cutoff
+        ).values_list("pk", flat=True)
+        for pk in stalled:
+            task.delay(pk)
+            count += 1
+    # Ended automatic projects still in Langfuse (a lost teardown message).
+    leftover = TuningProject.objects.filter(
+        status__in=[Status.EXPIRED, Status.REVOKED],
+        fulfilment=TuningProject.Fulfilment.AUTOMATIC,
+        torn_down_at__isnull=True,
+        updated_at__lt=cutoff,
     ).values_list("pk", flat=True)
-    for key_id in stalled:
-        provision_key.delay(key_id)
-    return len(stalled)
+    for pk in leftover:
+        teardown_project.delay(pk)
+        count += 1
+    return count
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def provision_project(self, project_id: int) -> None:
+    """Provision one tuning project; Langfuse unavailable → retry; refused → failed for infra."""
+    from . import projects
+    from .models import TuningProject
+
+    try:
+        projects.provision(project_id)
+    except Unavailable as exc:
+        if self.request.retries < settings.PROVISION_MAX_RETRIES:
+            delay = min(settings.PROVISION_RETRY_BASE_SECONDS * 2**self.request.retries, 600)
+            raise self.retry(exc=exc, countdown=delay) from exc
+        _fail_obj(TuningProject.objects.get(pk=project_id), exc)
+    except IntegrationError as exc:
+        _fail_obj(TuningProject.objects.get(pk=project_id), exc)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def teardown_project(self, project_id: int) -> None:
+    from . import projects
+
+    try:
+        projects.teardown(project_id)
+    except Unavailable as exc:
+        delay = min(settings.PROVISION_RETRY_BASE_SECONDS * 2**self.request.retries, 600)
+        raise self.retry(exc=exc, countdown=delay) from exc
+
+
+@shared_task
+def expire_projects() -> int:
+    """End every active tuning project past its lease; automatic ones are deleted by a worker."""
+    from . import projects
+    from .models import TuningProject
+
+    due = TuningProject.objects.filter(status=Status.ACTIVE, expires_at__lte=timezone.now())
+    for project in due:
+        projects.request_teardown(project, status=Status.EXPIRED)
+    return len(due)
+
+
+@shared_task
+def pull_project_metrics() -> int:
+    from . import projects
+
+    return projects.pull_all_metrics()

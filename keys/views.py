@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -15,10 +16,10 @@ from django.views.decorators.http import require_POST
 from portal.integrations.errors import IntegrationError
 from tenants.access import infra_required
 
-from . import services
+from . import services, workflow
 from .forms import DecisionForm, KeyRequestForm
 from .lifecycle import Status
-from .models import ReconcileRun, VirtualKey
+from .models import ReconcileRun, TuningProject, VirtualKey
 
 
 def _paginate(request, qs):
@@ -61,7 +62,7 @@ def request_key(request):
         key = form.save(commit=False)
         key.requester = request.user
         key.extends = extends
-        services.submit(key, request=request)
+        workflow.submit(key, request=request)
         if key.status == Status.APPROVED:
             messages.success(
                 request, _("Approved automatically by your department's policy. Provisioning…")
@@ -153,44 +154,71 @@ def cancel_request(request, pk):
 
 
 def approval_queue(request):
-    pending = VirtualKey.objects.pending_for(request.user).select_related("department", "requester")
-    return render(request, "keys/approval_queue.html", {"page": _paginate(request, pending)})
+    """Keys and tuning projects waiting for this user's decision, oldest first."""
+    keys = VirtualKey.objects.pending_for(request.user).select_related("department", "requester")
+    projects = TuningProject.objects.pending_for(request.user).select_related(
+        "department", "requester"
+    )
+    context = {
+        "keys": _paginate(request, keys.order_by("created_at")),
+        "projects": projects.order_by("created_at")[: settings.PAGE_SIZE],
+    }
+    return render(request, "keys/approval_queue.html", context)
 
 
-def decide(request, pk):
-    key = _visible_key(request, pk)
-    if not key.can_decide(request.user):
+def _decide(request, obj):
+    if not obj.can_view(request.user):
+        raise Http404
+    if not obj.can_decide(request.user):
         raise PermissionDenied
-    form = DecisionForm(request.POST or None, obj=key)
+    form = DecisionForm(request.POST or None, obj=obj)
     if request.method == "POST" and form.is_valid():
+        comment = form.cleaned_data["comment"]
         try:
             if form.cleaned_data["decision"] == "approve":
-                services.approve(
-                    key,
-                    actor=request.user,
-                    comment=form.cleaned_data["comment"],
-                    request=request,
-                    **form.lowered(),
+                workflow.approve(
+                    obj, actor=request.user, comment=comment, request=request, **form.lowered()
                 )
-                messages.success(request, _("Approved. A worker is provisioning the key."))
+                messages.success(request, _("Approved. A worker is provisioning it."))
             else:
-                services.reject(
-                    key, actor=request.user, comment=form.cleaned_data["comment"], request=request
-                )
+                workflow.reject(obj, actor=request.user, comment=comment, request=request)
                 messages.success(request, _("Rejected. The requester has been told."))
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("approval_queue")
-    return render(request, "keys/decide.html", {"key": key, "form": form})
+    return render(request, "keys/decide.html", {"obj": obj, "form": form})
+
+
+def decide_key(request, pk):
+    return _decide(
+        request,
+        get_object_or_404(VirtualKey.objects.select_related("department", "requester"), pk=pk),
+    )
+
+
+def decide_project(request, pk):
+    return _decide(
+        request,
+        get_object_or_404(TuningProject.objects.select_related("department", "requester"), pk=pk),
+    )
 
 
 @infra_required
 def operations(request):
-    """Infra's desk: failed provisioning with a retry button, and the last reconcile's drift."""
+    """Infra's desk: failed provisioning with a retry button, tuning projects to fulfil or
+    delete by hand, and the last reconcile's drift."""
     failed = VirtualKey.objects.filter(status=Status.FAILED).select_related(
         "department", "requester"
     )
-    context = {"page": _paginate(request, failed), "reconcile": ReconcileRun.objects.first()}
+    needs_infra = Q(status__in=[Status.FAILED, Status.MANUAL]) | Q(
+        fulfilment=TuningProject.Fulfilment.MANUAL, ended_at__isnull=False, torn_down_at__isnull=True
+    )
+    projects = TuningProject.objects.filter(needs_infra).select_related("department", "requester")
+    context = {
+        "page": _paginate(request, failed),
+        "projects": projects[: settings.PAGE_SIZE],
+        "reconcile": ReconcileRun.objects.first(),
+    }
     return render(request, "keys/operations.html", context)
 
 
@@ -206,10 +234,13 @@ def run_reconcile(request):
 
 @require_POST
 @infra_required
-def retry_request(request, pk):
-    key = get_object_or_404(VirtualKey, pk=pk)
+def retry_request(request, kind, pk):
+    model = {"key": VirtualKey, "project": TuningProject}.get(kind)
+    if model is None:
+        raise Http404
+    obj = get_object_or_404(model, pk=pk)
     try:
-        services.retry_failed(key, actor=request.user, request=request)
+        workflow.retry_failed(obj, actor=request.user, request=request)
         messages.success(request, _("Provisioning restarted."))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))

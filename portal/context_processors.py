@@ -10,9 +10,10 @@ def navigation(request):
     is_lead = any(m.role == "lead" for m in memberships)
     pending = 0
     if is_lead or user.is_infra:
-        from keys.models import VirtualKey
+        from keys.models import TuningProject, VirtualKey
 
         pending = VirtualKey.objects.pending_for(user).count()
+        pending += TuningProject.objects.pending_for(user).count()
     return {
         "nav_pending": pending,
         "DEMO_MODE": settings.DEMO_MODE,

@@ -257,4 +257,6 @@ CELERY_BEAT_SCHEDULE = {
     "remind-expiring": {"task": "keys.tasks.remind_expiring", "schedule": 3600},
     "reconcile-keys": {"task": "keys.tasks.reconcile_keys", "schedule": 3600},
     "resume-stalled": {"task": "keys.tasks.resume_stalled", "schedule": 120},
+    "expire-projects": {"task": "keys.tasks.expire_projects", "schedule": 300},
+    "pull-project-metrics": {"task": "keys.tasks.pull_project_metrics", "schedule": 3600},
 }

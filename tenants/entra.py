@@ -1,7 +1,9 @@
 """Sign-in with Microsoft Entra ID through allauth's OpenID Connect provider.
 
 Two things on top of allauth: the ID token's signature is always verified (allauth skips it
-for tokens fetched directly from the token endpoint), and only configured tenants get in.
+for tokens fetched directly from the token endpoint), and only configured tenants get in
+(the tenant-specific issuer already refuses others; the ``tid`` check also covers
+``ENTRA_ALLOWED_TENANTS`` with several tenants).
 At every sign-in the token's claims update the user and their departments and roles.
 """
 
@@ -13,10 +15,14 @@ from allauth.account.signals import user_logged_in
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.internal import jwtkit
+from allauth.socialaccount.models import SocialApp
+from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.dispatch import receiver
+from django.http import Http404
 from django.shortcuts import render
 
 from .services import apply_sign_in_claims
@@ -38,6 +44,26 @@ class EntraOAuth2Adapter(OpenIDConnectOAuth2Adapter):
 
 class EntraProvider(OpenIDConnectProvider):
     oauth2_adapter_class = EntraOAuth2Adapter
+    # allauth mounts URLs from the provider's package; keep the stock OIDC ones, overridden below.
+    package = "allauth.socialaccount.providers.openid_connect"
+
+
+# allauth's OIDC login/callback views build the stock adapter, not the provider's; these build
+# ours so the browser flow verifies the ID token too. Mounted before allauth's URLs.
+@login_not_required
+def login(request, provider_id):
+    try:
+        return OAuth2LoginView.adapter_view(EntraOAuth2Adapter(request, provider_id))(request)
+    except SocialApp.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+@login_not_required
+def callback(request, provider_id):
+    try:
+        return OAuth2CallbackView.adapter_view(EntraOAuth2Adapter(request, provider_id))(request)
+    except SocialApp.DoesNotExist as exc:
+        raise Http404 from exc
 
 
 def id_token_claims(sociallogin) -> dict:

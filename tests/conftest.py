@@ -52,3 +52,9 @@ def org(db):
     Membership.objects.create(user=people["lead_b"], department=b, role="lead")
     Membership.objects.create(user=people["dev_b"], department=b, role="member")
     return {"a": a, "b": b, **people}
+
+
+# Fixtures for the real LiteLLM proxy, Celery workers and the browser live in their own modules.
+from .browser import browser  # noqa: E402,F401
+from .integration import fault_proxy, litellm, worker  # noqa: E402,F401
+from .litellm_proxy import litellm_proxy  # noqa: E402,F401

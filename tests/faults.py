@@ -35,9 +35,17 @@ class FaultProxy:
                     self.wfile.write(b'{"detail": "upstream down (fault proxy)"}')
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "content-length")
+                }
                 response = httpx.request(
-                    self.command, proxy.upstream + self.path, content=body, headers=headers, timeout=60
+                    self.command,
+                    proxy.upstream + self.path,
+                    content=body,
+                    headers=headers,
+                    timeout=60,
                 )
                 if path in proxy.hold_paths:
                     proxy.hold_paths.discard(path)
@@ -46,7 +54,12 @@ class FaultProxy:
                     return
                 self.send_response(response.status_code)
                 for key, value in response.headers.items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection"):
+                    if key.lower() not in (
+                        "content-length",
+                        "transfer-encoding",
+                        "content-encoding",
+                        "connection",
+                    ):
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(response.content)))
                 self.end_headers()

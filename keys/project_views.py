@@ -1,0 +1,134 @@
+"""Pages for Langfuse tuning projects: request, status, one-time hand-over, manual fulfilment."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from tenants.access import infra_required
+
+from . import projects, workflow
+from .forms import ManualFulfilmentForm, ProjectRequestForm
+from .lifecycle import Status
+from .models import TuningProject
+from .views import _paginate
+
+
+def _visible_project(request, pk) -> TuningProject:
+    project = get_object_or_404(
+        TuningProject.objects.select_related("department", "requester", "route_key"), pk=pk
+    )
+    if not project.can_view(request.user):
+        raise Http404
+    return project
+
+
+def my_projects(request):
+    qs = TuningProject.objects.filter(requester=request.user).select_related("department")
+    return render(request, "keys/my_projects.html", {"page": _paginate(request, qs)})
+
+
+def request_project(request):
+    form = ProjectRequestForm(request.POST or None, user=request.user)
+    if not form.fields["department"].queryset.exists():
+        return render(request, "portal/no_department.html")
+    if "extends" in request.GET and not request.POST:
+        previous = get_object_or_404(
+            TuningProject, pk=request.GET["extends"], requester=request.user
+        )
+        form.initial.update(
+            {
+                "department": previous.department_id,
+                "name": previous.name,
+                "purpose": previous.purpose,
+            }
+        )
+    if request.method == "POST" and form.is_valid():
+        project = form.save(commit=False)
+        project.requester = request.user
+        workflow.submit(project, request=request)
+        messages.success(request, _("Request submitted. Your department's leads have been told."))
+        return redirect(project)
+    return render(request, "keys/project_request_form.html", {"form": form})
+
+
+@never_cache
+def project_detail(request, pk):
+    project = _visible_project(request, pk)
+    context = {
+        "project": project,
+        "is_owner": project.requester_id == request.user.pk,
+        "can_decide": project.is_pending and project.can_decide(request.user),
+        "metrics": project.metrics.order_by("-day")[:31],
+        "langfuse_host": settings.LANGFUSE_HOST,
+        "manual_form": ManualFulfilmentForm() if request.user.is_infra else None,
+    }
+    if request.htmx and request.GET.get("part") == "status":
+        return render(request, "keys/_project_status.html", context)
+    return render(request, "keys/project_detail.html", context)
+
+
+@require_POST
+@never_cache
+def reveal_project(request, pk):
+    project = _visible_project(request, pk)
+    secret = projects.reveal(project.pk, user=request.user, request=request)
+    if secret is None:
+        messages.error(request, _("This secret has already been shown once, or is not yours."))
+        return redirect(project)
+    context = {"project": project, "secret": secret, "langfuse_host": settings.LANGFUSE_HOST}
+    response = render(request, "keys/project_reveal.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@infra_required
+def fulfil_project(request, pk):
+    """Infra created the project by hand (Langfuse without the admin-API entitlement)."""
+    project = get_object_or_404(TuningProject, pk=pk)
+    form = ManualFulfilmentForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(errors))
+        return redirect(project)
+    try:
+        projects.fulfil_manually(project, actor=request.user, request=request, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Project handed over. The developer can reveal the key once."))
+    return redirect(project)
+
+
+@require_POST
+@infra_required
+def confirm_teardown(request, pk):
+    """Infra deleted a manually fulfilled project by hand in Langfuse."""
+    project = get_object_or_404(TuningProject, pk=pk)
+    try:
+        projects.confirm_manual_teardown(project, actor=request.user, request=request)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("operations")
+
+
+@require_POST
+def end_project(request, pk):
+    project = _visible_project(request, pk)
+    if not (project.requester_id == request.user.pk or request.user.is_infra):
+        raise PermissionDenied
+    if project.status != Status.ACTIVE:
+        messages.error(request, _("Only an active project can be ended."))
+    else:
+        projects.request_teardown(
+            project, status=Status.REVOKED, actor=request.user, request=request
+        )
+        messages.success(request, _("The project is being deleted."))
+    return redirect(project)

@@ -1,0 +1,314 @@
+"""Tuning projects in Langfuse: provision, hand over, route traces, pull metrics, tear down.
+
+Every step looks before it creates (the project by its deterministic name, API keys by their
+note), so retries and a killed worker never leave a second project behind. Without Langfuse's
+admin-API entitlement (HTTP 403), the request goes to infra's manual fulfilment queue and
+the rest of its life is the same.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from portal.integrations.litellm import LiteLLMClient
+
+from portal import audit, crypto
+from portal.integrations.errors import IntegrationError, NotFound
+from portal.integrations.langfuse import EntitlementMissing, LangfuseClient
+
+from . import notify
+from .lifecycle import Status
+from .models import ProjectMetricsDay, TuningProject
+
+log = logging.getLogger(__name__)
+
+
+def _locked(project_id: int) -> TuningProject:
+    # "of self": route_key is a nullable join, which PostgreSQL cannot lock.
+    return (
+        TuningProject.objects.select_for_update(of=("self",))
+        .select_related("department", "requester", "route_key")
+        .get(pk=project_id)
+    )
+
+
+# --- provisioning ------------------------------------------------------------------------------
+def provision(project_id: int) -> None:
+    with transaction.atomic():
+        project = _locked(project_id)
+        if project.status not in (Status.APPROVED, Status.PROVISIONING):
+            return
+        if project.status == Status.APPROVED:
+            project._transition(Status.PROVISIONING, allowed_from=[Status.APPROVED], actor=None)
+        project.attempts += 1
+        project.save(update_fields=["attempts", "updated_at"])
+
+    client = LangfuseClient.from_settings()
+    try:
+        project.record_step("project", ensure_project(client, project_id))
+    except EntitlementMissing as exc:
+        to_manual_queue(project_id, str(exc))
+        return
+    project.record_step("developer_key", ensure_api_key(client, project_id, developer=True))
+    project.record_step("portal_key", ensure_api_key(client, project_id, developer=False))
+    project.record_step("membership", ensure_membership(client, project_id))
+    project.record_step("routing", ensure_routing(project_id))
+    with transaction.atomic():
+        project = _locked(project_id)
+        if project.status == Status.PROVISIONING:
+            project.mark_active()
+            notify.key_ready(project)
+
+
+def ensure_project(client: LangfuseClient, project_id: int) -> str:
+    with transaction.atomic():
+        project = _locked(project_id)
+        if project.langfuse_project_id:
+            return "exists"
+        metadata = {
+            "portal_request_id": project.pk,
+            "department": project.department.slug,
+            "owner": project.requester.email,
+        }
+        found, created = client.ensure_project(
+            project.project_name, retention_days=project.retention_days or 0, metadata=metadata
+        )
+        project.langfuse_project_id = found.id
+        project.save(update_fields=["langfuse_project_id", "updated_at"])
+        return "created" if created else "found"
+
+
+def ensure_api_key(client: LangfuseClient, project_id: int, *, developer: bool) -> str:
+    """One key pair for the developer (revealed once) and one for the portal itself.
+
+    Langfuse returns a secret only when the key is created, so a key with our note whose
+    secret we never stored (worker died after the call) is deleted and made again.
+    """
+    with transaction.atomic():
+        project = _locked(project_id)
+        if (
+            developer
+            and project.langfuse_api_key_id
+            and (project.secret_encrypted or project.secret_revealed_at)
+        ):
+            return "exists"
+        if not developer and project.portal_api_key_id and project.portal_secret_encrypted:
+            return "exists"
+        note = project.developer_key_note if developer else project.portal_key_note
+        result = "created"
+        for existing in client.list_api_keys(project.langfuse_project_id):
+            if existing.note == note:
+                client.delete_api_key(project.langfuse_project_id, existing.id)
+                result = "recreated"
+        created = client.create_api_key(project.langfuse_project_id, note=note)
+        if developer:
+            project.langfuse_api_key_id = created.id
+            project.public_key = created.public_key
+            project.store_secret(created.secret_key)
+        else:
+            project.portal_api_key_id = created.id
+            project.portal_public_key = created.public_key
+            project.portal_secret_encrypted = crypto.encrypt(created.secret_key)
+        project.save()
+        return result
+
+
+def ensure_membership(client: LangfuseClient, project_id: int) -> str:
+    """Add the developer to the project when Langfuse knows them; optional, never fatal."""
+    project = TuningProject.objects.select_related("requester").get(pk=project_id)
+    try:
+        user = client.find_user_by_email(project.requester.email)
+        if user is None:
+            return "skipped: not a Langfuse user yet"
+        client.upsert_project_membership(project.langfuse_project_id, user.id, "MEMBER")
+        return "added"
+    except (EntitlementMissing, NotFound) as exc:
+        return f"skipped: {exc.message[:100]}"
+
+
+def _logging_callback(project: TuningProject) -> dict:
+    return {
+        "callback_name": "langfuse",
+        "callback_type": "success",
+        "callback_vars": {
+            "langfuse_public_key": project.portal_public_key,
+            "langfuse_secret_key": project.portal_secret(),
+            "langfuse_host": settings.LANGFUSE_HOST,
+        },
+    }
+
+
+def ensure_routing(project_id: int) -> str:
+    """Send the chosen virtual key's traces to the tuning project for the lease (LiteLLM
+    per-key logging metadata); the rest of the key's metadata is kept."""
+    project = TuningProject.objects.select_related("route_key").get(pk=project_id)
+    key = project.route_key
+    if key is None or not key.litellm_key_id:
+        return "not requested"
+    client = LiteLLMClient.from_settings(changed_by=f"portal:{project.requester.email}")
+    metadata = dict(client.key_info(key.litellm_key_id).get("info", {}).get("metadata") or {})
+    metadata["logging"] = [_logging_callback(project)]
+    client.update_key(key.litellm_key_id, metadata=metadata)
+    TuningProject.objects.filter(pk=project_id).update(routed_at=timezone.now())
+    return "routed"
+
+
+def remove_routing(project: TuningProject) -> None:
+    key = project.route_key
+    if not (project.routed_at and key and key.litellm_key_id):
+        return
+    client = LiteLLMClient.from_settings(changed_by="portal:teardown")
+    try:
+        metadata = dict(client.key_info(key.litellm_key_id).get("info", {}).get("metadata") or {})
+    except NotFound:
+        return  # the key is gone; nothing routes anywhere
+    metadata.pop("logging", None)
+    client.update_key(key.litellm_key_id, metadata=metadata)
+    TuningProject.objects.filter(pk=project.pk).update(routed_at=None)
+
+
+@transaction.atomic
+def to_manual_queue(project_id: int, reason: str) -> None:
+    project = _locked(project_id)
+    if project.status != Status.PROVISIONING:
+        return
+    project._transition(
+        Status.MANUAL,
+        allowed_from=[Status.PROVISIONING],
+        actor=None,
+        fulfilment=TuningProject.Fulfilment.MANUAL,
+        last_error=reason,
+    )
+    notify.manual_fulfilment_needed(project)
+
+
+@transaction.atomic
+def fulfil_manually(
+    project: TuningProject,
+    *,
+    actor,
+    request=None,
+    langfuse_project_id: str,
+    public_key: str,
+    secret_key: str,
+) -> None:
+    project = _locked(project.pk)
+    if project.status != Status.MANUAL:
+        raise ValidationError(_("Only a project waiting for manual fulfilment can be fulfilled."))
+    project.langfuse_project_id = langfuse_project_id
+    project.public_key = public_key
+    project.store_secret(secret_key)
+    project.save()
+    audit.record(
+        "tuningproject.fulfilled_manually",
+        project,
+        actor=actor,
+        request=request,
+        after={"langfuse_project_id": langfuse_project_id, "public_key": public_key},
+    )
+    project._transition(
+        Status.PROVISIONING, allowed_from=[Status.MANUAL], actor=actor, request=request
+    )
+    project.mark_active()
+    notify.key_ready(project)
+
+
+# --- hand-over ---------------------------------------------------------------------------------
+@transaction.atomic
+def reveal(project_id: int, *, user, request=None) -> str | None:
+    project = _locked(project_id)
+    if project.requester_id != user.pk or not project.secret_encrypted:
+        return None
+    secret = project.take_secret()
+    project.save(update_fields=["secret_encrypted", "secret_revealed_at", "updated_at"])
+    audit.record("tuningproject.revealed", project, actor=user, request=request)
+    return secret
+
+
+# --- end of the lease --------------------------------------------------------------------------
+@transaction.atomic
+def request_teardown(project: TuningProject, *, status: str, actor=None, request=None) -> None:
+    """End the lease now: the status changes at once; the worker (or infra, for manual
+    projects) removes the project from Langfuse."""
+    project = _locked(project.pk)
+    project._transition(
+        status,
+        allowed_from=[Status.ACTIVE],
+        actor=actor,
+        request=request,
+        ended_at=timezone.now(),
+        secret_encrypted="",
+    )
+    notify.ended(project)
+    if project.fulfilment == TuningProject.Fulfilment.AUTOMATIC:
+        from .tasks import teardown_project
+
+        transaction.on_commit(lambda: teardown_project.delay(project.pk))
+
+
+def teardown(project_id: int) -> None:
+    """Un-route traces, delete the project's API keys, then the project. Idempotent."""
+    project = TuningProject.objects.select_related("route_key").get(pk=project_id)
+    if project.torn_down_at or project.status not in (Status.EXPIRED, Status.REVOKED):
+        return
+    remove_routing(project)
+    client = LangfuseClient.from_settings()
+    if project.langfuse_project_id:
+        try:
+            for key in client.list_api_keys(project.langfuse_project_id):
+                client.delete_api_key(project.langfuse_project_id, key.id)
+            client.delete_project(project.langfuse_project_id)
+        except NotFound:
+            pass  # already gone
+    TuningProject.objects.filter(pk=project_id).update(
+        torn_down_at=timezone.now(), portal_secret_encrypted=""
+    )
+    audit.record("tuningproject.torn_down", project)
+
+
+@transaction.atomic
+def confirm_manual_teardown(project: TuningProject, *, actor, request=None) -> None:
+    project = _locked(project.pk)
+    if project.torn_down_at or project.fulfilment != TuningProject.Fulfilment.MANUAL:
+        raise ValidationError(_("Nothing to confirm for this project."))
+    remove_routing(project)
+    project.torn_down_at = timezone.now()
+    project.save(update_fields=["torn_down_at", "updated_at"])
+    audit.record("tuningproject.torn_down_by_hand", project, actor=actor, request=request)
+
+
+# --- metrics -----------------------------------------------------------------------------------
+def pull_metrics(project: TuningProject, *, days: int = 3) -> int:
+    """Upsert the last ``days`` days of the project's metrics, read with the portal's key."""
+    if not (project.portal_public_key and project.portal_secret_encrypted):
+        return 0
+    client = LangfuseClient.from_settings()
+    until = timezone.now()
+    since = (until - datetime.timedelta(days=days)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    rows = client.daily_project_metrics(
+        project.portal_public_key, project.portal_secret(), since, until
+    )
+    fields = ("traces", "observations", "input_tokens", "output_tokens", "total_tokens", "cost")
+    for row in rows:
+        ProjectMetricsDay.objects.update_or_create(
+            project=project, day=row.day, defaults={f: getattr(row, f) for f in fields}
+        )
+    return len(rows)
+
+
+def pull_all_metrics() -> int:
+    count = 0
+    for project in TuningProject.objects.filter(status=Status.ACTIVE).exclude(portal_public_key=""):
+        try:
+            count += pull_metrics(project)
+        except IntegrationError as exc:
+            log.warning("metrics pull failed", extra={"project": project.pk, "error": str(exc)})
+    return count

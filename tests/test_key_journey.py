@@ -1,0 +1,176 @@
+"""The whole journey against a real LiteLLM proxy and a real Celery worker."""
+
+import datetime
+import re
+
+import pytest
+from django.utils import timezone
+
+from keys import tasks
+from keys.lifecycle import Status
+from keys.models import VirtualKey
+
+from .integration import chat, keys_with_alias, start_worker, wait_for, wait_for_status
+
+pytestmark = [pytest.mark.litellm, pytest.mark.django_db(transaction=True)]
+
+REQUEST = {
+    "name": "support-bot",
+    "kind": "personal",
+    "llm_models": ["gpt-4o-mini"],
+    "max_budget": "5",
+    "budget_duration": "30d",
+    "rpm_limit": "50",
+    "tpm_limit": "100000",
+    "lifetime_days": "30",
+    "justification": "Support assistant prototype.",
+}
+
+
+def submit_and_approve(client, org, **overrides) -> VirtualKey:
+    client.force_login(org["dev_a"])
+    response = client.post("/keys/request/", {**REQUEST, "department": org["a"].pk, **overrides})
+    assert response.status_code == 302, response.content[:3000]
+    key = VirtualKey.objects.latest("pk")
+    client.force_login(org["lead_a"])
+    assert client.post(f"/approvals/keys/{key.pk}/", {"decision": "approve"}).status_code == 302
+    client.force_login(org["dev_a"])
+    return key
+
+
+def reveal(client, key) -> str:
+    html = client.post(f"/keys/{key.pk}/reveal/").content.decode()
+    match = re.search(r'<pre id="secret">(sk-[^<]+)</pre>', html)
+    assert match, html[:2000]
+    return match.group(1)
+
+
+def test_request_approve_provision_reveal_use_rotate_revoke(client, org, litellm, worker):
+    key = submit_and_approve(client, org)
+    key = wait_for_status(key.pk, Status.ACTIVE, worker=worker)
+    assert key.steps["team"]["result"] in ("created", "exists")
+    assert key.steps["key"]["result"] == "created"
+    assert key.expires_at > timezone.now() + datetime.timedelta(days=29)
+
+    # The key in LiteLLM carries what the portal asked for.
+    [remote] = keys_with_alias(litellm, key.alias)
+    assert remote["team_id"] == "portal-alpha" and remote["user_id"] == org["dev_a"].entra_oid
+    assert remote["models"] == ["gpt-4o-mini"] and float(remote["max_budget"]) == 5.0
+    assert remote["metadata"]["portal_request_id"] == key.pk
+    assert remote["metadata"]["department"] == "alpha"
+
+    secret = reveal(client, key)
+    assert secret.endswith(VirtualKey.objects.get(pk=key.pk).secret_last4)
+    assert "sk-" not in client.get(f"/keys/{key.pk}/").content.decode().replace("sk-…", "")
+    assert reveal_again_fails(client, key)
+
+    answer = chat(litellm.base_url, secret)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["choices"][0]["message"]["content"] == "Hello from the mock"
+    assert chat(litellm.base_url, secret, model="claude-3-5-sonnet").status_code in (401, 403)
+
+    # Rotate: the old secret is refused at once, the new one works.
+    assert client.post(f"/keys/{key.pk}/rotate/").status_code == 302
+    new_secret = reveal(client, key)
+    assert new_secret != secret
+    assert chat(litellm.base_url, secret).status_code in (400, 401, 403)
+    assert chat(litellm.base_url, new_secret).status_code == 200
+
+    # Revoke: refused.
+    assert client.post(f"/keys/{key.pk}/revoke/").status_code == 302
+    assert VirtualKey.objects.get(pk=key.pk).status == Status.REVOKED
+    assert chat(litellm.base_url, new_secret).status_code in (400, 401, 403)
+    assert keys_with_alias(litellm, key.alias) == []
+
+
+def reveal_again_fails(client, key) -> bool:
+    response = client.post(f"/keys/{key.pk}/reveal/", follow=True)
+    return 'id="secret"' not in response.content.decode()
+
+
+def test_budget_exceeded_is_refused_by_litellm(client, org, litellm, worker):
+    key = submit_and_approve(client, org, max_budget="0.01")
+    wait_for_status(key.pk, Status.ACTIVE, worker=worker)
+    secret = reveal(client, key)
+    assert chat(litellm.base_url, secret).status_code == 200
+
+    def refused():
+        response = chat(litellm.base_url, secret)
+        return response if response.status_code in (400, 422, 429) else None
+
+    response = wait_for(
+        refused, timeout=60, interval=1, message="LiteLLM never enforced the budget"
+    )
+    assert "budget" in response.text.lower()
+
+
+def test_expiry_job_ends_key_in_litellm(client, org, litellm, worker):
+    key = submit_and_approve(client, org)
+    wait_for_status(key.pk, Status.ACTIVE, worker=worker)
+    secret = reveal(client, key)
+    VirtualKey.objects.filter(pk=key.pk).update(
+        expires_at=timezone.now() - datetime.timedelta(minutes=1)
+    )
+    assert tasks.expire_keys() == 1
+    assert VirtualKey.objects.get(pk=key.pk).status == Status.EXPIRED
+    assert chat(litellm.base_url, secret).status_code in (400, 401, 403)
+
+
+def test_litellm_down_during_provisioning_retries_then_completes_once(
+    client, org, litellm, fault_proxy
+):
+    fault_proxy.down = True
+    worker = start_worker()
+    try:
+        key = submit_and_approve(client, org)
+        wait_for(
+            lambda: VirtualKey.objects.get(pk=key.pk).attempts >= 2, timeout=60, message="no retry"
+        )
+        assert VirtualKey.objects.get(pk=key.pk).status == Status.PROVISIONING
+        fault_proxy.down = False
+        wait_for_status(key.pk, Status.ACTIVE, worker=worker, timeout=90)
+    finally:
+        worker.stop()
+    assert len(keys_with_alias(litellm, VirtualKey.objects.get(pk=key.pk).alias)) == 1
+
+
+def test_worker_killed_after_litellm_made_the_key_finishes_with_one_key(
+    client, org, litellm, fault_proxy, settings
+):
+    fault_proxy.hold_paths.add("/key/generate")
+    first = start_worker()
+    try:
+        key = submit_and_approve(client, org)
+        assert fault_proxy.held.wait(60), first.output()[-3000:]
+        first.kill()  # LiteLLM made the key; the portal never stored its secret
+    finally:
+        first.stop()
+    key = VirtualKey.objects.get(pk=key.pk)
+    assert key.status == Status.PROVISIONING and not key.secret_encrypted
+    assert len(keys_with_alias(litellm, key.alias)) == 1
+
+    settings.PROVISION_STALL_SECONDS = 0
+    second = start_worker()
+    try:
+        assert tasks.resume_stalled() == 1
+        key = wait_for_status(key.pk, Status.ACTIVE, worker=second)
+    finally:
+        second.stop()
+    assert key.steps["key"]["result"] == "replaced"
+    assert len(keys_with_alias(litellm, key.alias)) == 1
+    secret = reveal(client, key)
+    assert chat(litellm.base_url, secret).status_code == 200
+
+
+def test_refused_by_litellm_goes_to_failed_for_infra(client, org, litellm):
+    """A refusal (here: a wrong master key, 401) is not retried: the request fails visibly."""
+    worker = start_worker(LITELLM_MASTER_KEY="sk-not-the-master-key")
+    try:
+        key = submit_and_approve(client, org)
+        key = wait_for_status(key.pk, Status.FAILED, worker=worker, timeout=60)
+    finally:
+        worker.stop()
+    assert "401" in key.last_error and key.attempts == 1
+    client.force_login(org["infra"])
+    assert key.name in client.get("/operations/").content.decode()
+    assert keys_with_alias(litellm, key.alias) == []

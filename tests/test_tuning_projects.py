@@ -1,0 +1,232 @@
+"""Langfuse tuning projects: request, approval, provisioning through a real worker against the
+Langfuse double (OpenAPI-checked), one-time hand-over, manual fulfilment, metrics, teardown."""
+
+import datetime
+import re
+
+import pytest
+from django.utils import timezone
+
+from keys import projects, tasks
+from keys.lifecycle import Status
+from keys.models import ProjectMetricsDay, TuningProject
+from portal.models import AuditEvent
+
+from .doubles.langfuse import LangfuseDouble
+from .integration import start_worker, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REQUEST = {
+    "name": "rag-eval",
+    "purpose": "Evaluate the retrieval agent.",
+    "lifetime_days": "14",
+    "retention_days": "7",
+    "justification": "Tuning before the pilot.",
+}
+
+
+@pytest.fixture
+def langfuse(settings):
+    double = LangfuseDouble().start()
+    settings.LANGFUSE_HOST = double.url
+    settings.LANGFUSE_ORG_PUBLIC_KEY = double.org_public_key
+    settings.LANGFUSE_ORG_SECRET_KEY = double.org_secret_key
+    yield double
+    double.stop()
+    errors = double.take_errors()
+    assert not errors, "Langfuse double saw OpenAPI violations:\n" + "\n".join(errors)
+
+
+@pytest.fixture
+def project_worker(langfuse, transactional_db):
+    worker = start_worker(**langfuse.env())
+    yield worker
+    worker.stop()
+
+
+def request_and_approve(client, org, **overrides) -> TuningProject:
+    client.force_login(org["dev_a"])
+    response = client.post(
+        "/projects/request/", {**REQUEST, "department": org["a"].pk, **overrides}
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    project = TuningProject.objects.latest("pk")
+    client.force_login(org["lead_a"])
+    response = client.post(f"/approvals/projects/{project.pk}/", {"decision": "approve"})
+    assert response.status_code == 302
+    client.force_login(org["dev_a"])
+    return project
+
+
+def wait_status(project_id, status, worker, timeout=60) -> TuningProject:
+    def check():
+        p = TuningProject.objects.get(pk=project_id)
+        return p if p.status == status else None
+
+    try:
+        return wait_for(check, timeout)
+    except AssertionError:
+        p = TuningProject.objects.get(pk=project_id)
+        raise AssertionError(f"{p.status} ({p.last_error})\n{worker.output()[-3000:]}") from None
+
+
+def reveal(client, project) -> str:
+    html = client.post(f"/projects/{project.pk}/reveal/").content.decode()
+    match = re.search(r'<span id="secret">(sk-lf-[^<]+)</span>', html)
+    assert match, html[:2000]
+    return match.group(1)
+
+
+def test_policy_caps_the_lease(org, client):
+    client.force_login(org["dev_a"])
+    response = client.post(
+        "/projects/request/", {**REQUEST, "department": org["a"].pk, "lifetime_days": "90"}
+    )
+    assert "at most 30 days" in response.content.decode()
+    assert not TuningProject.objects.exists()
+
+
+def test_approve_provision_reveal_metrics_and_teardown(org, client, langfuse, project_worker):
+    project = request_and_approve(client, org)
+    project = wait_status(project.pk, Status.ACTIVE, project_worker)
+    remote = langfuse.project_by_name(project.project_name)
+    assert remote and remote["id"] == project.langfuse_project_id
+    assert project.steps["project"]["result"] == "created"
+    assert langfuse.create_project_calls == 1
+
+    # The developer's key pair works against Langfuse; the secret is shown once.
+    secret = reveal(client, project)
+    own = langfuse.client().project_for_key(project.public_key, secret)
+    assert own.id == project.langfuse_project_id
+    again = client.post(f"/projects/{project.pk}/reveal/", follow=True).content.decode()
+    assert secret not in again
+    assert TuningProject.objects.get(pk=project.pk).secret_encrypted == ""
+
+    # Metrics are pulled with the portal's own key and shown on the project page.
+    today = timezone.now().date()
+    langfuse.seed_daily_metrics(
+        project.langfuse_project_id,
+        today,
+        traces=12,
+        observations=40,
+        input_tokens=1000,
+        output_tokens=500,
+        cost=0.42,
+    )
+    assert tasks.pull_project_metrics() >= 1
+    row = ProjectMetricsDay.objects.get(project=project, day=today)
+    assert (row.traces, row.observations, row.total_tokens) == (12, 40, 1500)
+    assert float(row.cost) == pytest.approx(0.42)
+    assert "1500" in client.get(f"/projects/{project.pk}/").content.decode()
+
+    # At the end of the lease a worker deletes the API keys, then the project.
+    TuningProject.objects.filter(pk=project.pk).update(
+        expires_at=timezone.now() - datetime.timedelta(minutes=1)
+    )
+    assert tasks.expire_projects() == 1
+    wait_for(lambda: TuningProject.objects.get(pk=project.pk).torn_down_at, timeout=30)
+    assert TuningProject.objects.get(pk=project.pk).status == Status.EXPIRED
+    assert langfuse.project_by_name(project.project_name) is None
+    assert not [
+        k
+        for k in langfuse.api_keys.values()
+        if k.get("projectId") == project.langfuse_project_id and not k.get("deleted")
+    ]
+
+
+def test_without_entitlement_goes_to_manual_fulfilment(org, client, langfuse, project_worker):
+    langfuse.entitlement = False
+    project = request_and_approve(client, org)
+    project = wait_status(project.pk, Status.MANUAL, project_worker)
+    assert "not available on your current plan" in project.last_error
+    assert project.fulfilment == TuningProject.Fulfilment.MANUAL
+
+    client.force_login(org["infra"])
+    assert project.project_name in client.get("/operations/").content.decode()
+    response = client.post(
+        f"/projects/{project.pk}/fulfil/",
+        {
+            "langfuse_project_id": "proj-by-hand",
+            "public_key": "pk-lf-hand",
+            "secret_key": "sk-lf-hand-1234",
+        },
+    )
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert project.status == Status.ACTIVE and project.secret_last4 == "1234"
+    assert AuditEvent.objects.filter(action="tuningproject.fulfilled_manually").exists()
+    assert "sk-lf-hand-1234" not in str(list(AuditEvent.objects.values_list("after", flat=True)))
+
+    client.force_login(org["dev_a"])
+    assert reveal(client, project) == "sk-lf-hand-1234"
+
+    # Expiry hands a manual project back to infra, who confirm the deletion by hand.
+    TuningProject.objects.filter(pk=project.pk).update(expires_at=timezone.now())
+    tasks.expire_projects()
+    project.refresh_from_db()
+    assert project.status == Status.EXPIRED and project.torn_down_at is None
+    client.force_login(org["infra"])
+    client.post(f"/projects/{project.pk}/teardown-done/")
+    project.refresh_from_db()
+    assert project.torn_down_at is not None
+
+
+def test_langfuse_down_retries_then_one_project(org, client, langfuse, project_worker):
+    langfuse.down = True
+    project = request_and_approve(client, org)
+    wait_for(lambda: TuningProject.objects.get(pk=project.pk).attempts >= 2, timeout=60)
+    langfuse.down = False
+    project = wait_status(project.pk, Status.ACTIVE, project_worker, timeout=90)
+    assert langfuse.create_project_calls == 1
+    assert len([p for p in langfuse.projects.values() if p["name"] == project.project_name]) == 1
+
+
+def test_lost_secret_is_recreated_not_duplicated(org, langfuse):
+    """A worker that died after Langfuse minted the key but before we stored it: the orphan
+    key (found by its note) is deleted and a fresh one made."""
+    project = TuningProject.objects.create(
+        requester=org["dev_a"],
+        department=org["a"],
+        name="orphan",
+        purpose="p",
+        justification="j",
+        lifetime_days=7,
+        status=Status.PROVISIONING,
+    )
+    client = langfuse.client()
+    projects.ensure_project(client, project.pk)
+    project.refresh_from_db()
+    langfuse.add_api_key(project.langfuse_project_id, note=project.developer_key_note)
+    assert projects.ensure_api_key(client, project.pk, developer=True) == "recreated"
+    live = [
+        k
+        for k in langfuse.api_keys.values()
+        if k.get("projectId") == project.langfuse_project_id and not k.get("deleted")
+    ]
+    assert len(live) == 1
+    assert projects.ensure_api_key(client, project.pk, developer=True) == "exists"
+
+
+def test_lead_of_another_department_cannot_see_or_decide(org, client):
+    project = TuningProject.objects.create(
+        requester=org["dev_a"],
+        department=org["a"],
+        name="x",
+        purpose="p",
+        justification="j",
+        lifetime_days=7,
+    )
+    client.force_login(org["lead_b"])
+    assert client.get(f"/projects/{project.pk}/").status_code == 404
+    assert (
+        client.post(f"/approvals/projects/{project.pk}/", {"decision": "approve"}).status_code
+        == 404
+    )
+    client.force_login(org["dev_a"])
+    assert (
+        client.post(f"/approvals/projects/{project.pk}/", {"decision": "approve"}).status_code
+        == 403
+    )
+    client.force_login(org["lead_a"])
+    assert "x" in client.get("/approvals/").content.decode()
