@@ -1,3 +1,32 @@
 from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+TABLE = "<slug:table>.csv"
+
+urlpatterns = [
+    path("", views.index, name="costs_index"),
+    path("me/", views.mine, name="costs_mine"),
+    path(f"me/{TABLE}", views.mine, name="costs_mine_csv"),
+    path("departments/<slug:slug>/", views.department, name="costs_department"),
+    path(f"departments/<slug:slug>/{TABLE}", views.department, name="costs_department_csv"),
+    path(
+        "departments/<slug:slug>/member-budgets/",
+        views.member_budgets,
+        name="costs_member_budgets",
+    ),
+    path(
+        "departments/<slug:slug>/member-budget/",
+        views.set_member_budget,
+        name="costs_member_budget",
+    ),
+    path(
+        "departments/<slug:slug>/budget-request/",
+        views.budget_request,
+        name="costs_budget_request",
+    ),
+    path("org/", views.org, name="costs_org"),
+    path(f"org/{TABLE}", views.org, name="costs_org_csv"),
+    path("chargeback.csv", views.chargeback, name="costs_chargeback"),
+    path("alerts/", views.alert_list, name="costs_alerts"),
+]

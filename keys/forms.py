@@ -94,8 +94,11 @@ class DecisionForm(forms.Form):
     rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
     tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
     lifetime_days = forms.IntegerField(label=_("Lifetime (days)"), required=False, min_value=1)
+    monthly_budget = forms.DecimalField(
+        label=_("Monthly budget (USD)"), required=False, min_value=0, decimal_places=2
+    )
 
-    LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days")
+    LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days", "monthly_budget")
 
     def __init__(self, *args, obj, **kwargs):
         super().__init__(*args, **kwargs)

@@ -28,6 +28,8 @@ class Status(models.TextChoices):
     FAILED = "failed", _("failed")
     REVOKED = "revoked", _("revoked")
     EXPIRED = "expired", _("expired")
+    # A key whose owner left (directory sync): blocked in LiteLLM; a lead may unblock it.
+    SUSPENDED = "suspended", _("suspended: owner left")
 
 
 OPEN_STATUSES = [
@@ -46,14 +48,20 @@ class LifecycleQuerySet(models.QuerySet):
         qs = self.filter(status=Status.SUBMITTED).exclude(requester=user)
         if user.is_infra:
             return qs
-        return qs.filter(department__in=user.departments_led())
+        # A named approver (the requester's manager) decides alone; else the leads.
+        return qs.filter(
+            models.Q(approver=user)
+            | models.Q(approver__isnull=True, department__in=user.departments_led())
+        )
 
     def visible_to(self, user):
         """Own requests, those of departments the user leads, everything for infra."""
         if user.is_infra:
             return self
         return self.filter(
-            models.Q(requester=user) | models.Q(department__in=user.departments_led())
+            models.Q(requester=user)
+            | models.Q(approver=user)
+            | models.Q(department__in=user.departments_led())
         )
 
 
@@ -77,6 +85,15 @@ class Request(models.Model):
     )
     justification = models.TextField(_("justification"))
     lifetime_days = models.PositiveIntegerField(_("lifetime (days)"))
+    # Set at submit when the department's approver rule names one person (the manager).
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approver"),
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -108,10 +125,19 @@ class Request(models.Model):
     def can_decide(self, user) -> bool:
         if user.pk == self.requester_id:
             return False  # nobody approves their own request
-        return user.is_infra or user.is_lead_of(self.department)
+        if user.is_infra:
+            return True
+        if self.approver_id:
+            return user.pk == self.approver_id
+        return user.is_lead_of(self.department)
 
     def can_view(self, user) -> bool:
-        return user.pk == self.requester_id or user.is_infra or user.is_lead_of(self.department)
+        return (
+            user.pk == self.requester_id
+            or user.is_infra
+            or (self.approver_id is not None and user.pk == self.approver_id)
+            or user.is_lead_of(self.department)
+        )
 
     # --- transitions -----------------------------------------------------------------
     def _transition(self, new_status: str, *, allowed_from, actor, request=None, **changes) -> None:

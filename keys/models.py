@@ -45,6 +45,10 @@ class VirtualKey(OneTimeSecret, Request):
     drift = models.CharField(
         _("drift"), max_length=200, blank=True, help_text=_("What reconcile found out of band.")
     )
+    # Leavers (directory sync): suspended_at starts the grace period; blocked_at is set once
+    # LiteLLM confirmed the block. Suspended but not blocked = marked for blocking, retried.
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    blocked_at = models.DateTimeField(_("blocked in LiteLLM at"), null=True, blank=True)
 
     class Meta(Request.Meta):
         verbose_name = _("virtual key")

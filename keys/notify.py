@@ -51,10 +51,13 @@ def on_commit(template: str, recipients: list[str], context: dict, webhook: str 
 
 
 def request_submitted(obj) -> None:
-    leads = [u.email for u in obj.department.leads().exclude(pk=obj.requester_id)]
+    if obj.approver_id and obj.approver_id != obj.requester_id:
+        deciders = [obj.approver.email]  # the requester's manager (department rule)
+    else:
+        deciders = [u.email for u in obj.department.leads().exclude(pk=obj.requester_id)]
     on_commit(
         "submitted",
-        leads,
+        deciders,
         {"obj": obj},
         webhook=f"New request '{obj}' from {obj.requester} in {obj.department} waits for approval.",
     )
@@ -91,4 +94,29 @@ def manual_fulfilment_needed(obj) -> None:
     infra = list(User.objects.filter(is_infra=True, is_active=True).values_list("email", flat=True))
     on_commit(
         "manual", infra, {"obj": obj}, webhook=f"Tuning project '{obj}' needs manual fulfilment."
+    )
+
+
+def owner_left(user, keys, projects, departments, *, reason: str) -> None:
+    """Tell the leads of the affected departments and infra that a leaver's keys are suspended
+    and their tuning projects ended."""
+    from tenants.models import User
+
+    leads = User.objects.filter(
+        memberships__department__in=departments, memberships__role="lead", is_active=True
+    )
+    infra = User.objects.filter(is_infra=True, is_active=True)
+    recipients = sorted({u.email for u in [*leads, *infra] if u.pk != user.pk})
+    on_commit(
+        "owner_left",
+        recipients,
+        {
+            "person": user,
+            "keys": keys,
+            "projects": projects,
+            "reason": reason,
+            "grace_days": getattr(settings, "LEAVER_GRACE_DAYS", 30),
+        },
+        webhook=f"{user} left ({reason}): {len(keys)} key(s) suspended, "
+        f"{len(projects)} tuning project(s) ended.",
     )

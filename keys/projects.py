@@ -16,11 +16,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from portal.integrations.litellm import LiteLLMClient
 
 from portal import audit, crypto
 from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.langfuse import EntitlementMissing, LangfuseClient
+from portal.integrations.litellm import LiteLLMClient
 
 from . import notify
 from .lifecycle import Status

@@ -11,10 +11,10 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
-from portal.integrations.litellm import LiteLLMClient
 
 from portal import audit
 from portal.integrations.errors import Conflict, IntegrationError, NotFound
+from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
 from . import notify
@@ -217,7 +217,7 @@ def _end(key: VirtualKey, status: str, *, actor: User | None, request=None) -> N
             client.delete_keys(keys=[key.litellm_key_id])
     key._transition(
         status,
-        allowed_from=[Status.ACTIVE],
+        allowed_from=[Status.ACTIVE, Status.SUSPENDED],
         actor=actor,
         request=request,
         ended_at=timezone.now(),

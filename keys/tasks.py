@@ -18,6 +18,11 @@ from .models import VirtualKey
 log = logging.getLogger(__name__)
 
 
+def retry_countdown(retries: int) -> float:
+    """Exponential backoff for a service that is down: base, 2×, 4×… capped at 10 minutes."""
+    return min(settings.PROVISION_RETRY_BASE_SECONDS * 2**retries, 600)
+
+
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def provision_key(self, key_id: int) -> None:
     """Provision one key. LiteLLM unavailable → retry with backoff; refused → failed for infra."""
@@ -26,7 +31,7 @@ def provision_key(self, key_id: int) -> None:
     except Unavailable as exc:
         retries = self.request.retries
         if retries < settings.PROVISION_MAX_RETRIES:
-            delay = min(settings.PROVISION_RETRY_BASE_SECONDS * 2**retries, 600)
+            delay = retry_countdown(retries)
             log.warning("LiteLLM unavailable, retrying", extra={"key": key_id, "in_s": delay})
             raise self.retry(exc=exc, countdown=delay) from exc
         _fail(key_id, exc)
@@ -119,7 +124,7 @@ def provision_project(self, project_id: int) -> None:
         projects.provision(project_id)
     except Unavailable as exc:
         if self.request.retries < settings.PROVISION_MAX_RETRIES:
-            delay = min(settings.PROVISION_RETRY_BASE_SECONDS * 2**self.request.retries, 600)
+            delay = retry_countdown(self.request.retries)
             raise self.retry(exc=exc, countdown=delay) from exc
         _fail_obj(TuningProject.objects.get(pk=project_id), exc)
     except IntegrationError as exc:
@@ -133,7 +138,7 @@ def teardown_project(self, project_id: int) -> None:
     try:
         projects.teardown(project_id)
     except Unavailable as exc:
-        delay = min(settings.PROVISION_RETRY_BASE_SECONDS * 2**self.request.retries, 600)
+        delay = retry_countdown(self.request.retries)
         raise self.retry(exc=exc, countdown=delay) from exc
 
 
@@ -154,3 +159,31 @@ def pull_project_metrics() -> int:
     from . import projects
 
     return projects.pull_all_metrics()
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def block_suspended_key(self, key_id: int) -> str:
+    """Block a leaver's suspended key in LiteLLM; retried with backoff while LiteLLM is down.
+    Out of retries, the key stays marked (suspended, not blocked) for the daily sweep."""
+    from . import leavers
+
+    try:
+        return leavers.block(key_id)
+    except IntegrationError as exc:
+        retries = self.request.retries
+        if retries < settings.PROVISION_MAX_RETRIES:
+            delay = retry_countdown(retries)
+            log.warning("block failed, retrying", extra={"key": key_id, "in_s": delay})
+            raise self.retry(exc=exc, countdown=delay) from exc
+        log.error("block failed, left for the sweep", extra={"key": key_id, "error": str(exc)})
+        return "failed"
+
+
+@shared_task
+def revoke_suspended_keys() -> int:
+    """Daily: retry blocks still pending, then revoke keys suspended past the grace period."""
+    from . import leavers
+
+    for key_id in leavers.unblocked_marks():
+        block_suspended_key.delay(key_id)
+    return leavers.revoke_lapsed()

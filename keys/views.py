@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from costs.models import BudgetRequest
 from portal.integrations.errors import IntegrationError
 from tenants.access import infra_required
 
@@ -84,6 +85,12 @@ def key_detail(request, pk):
         "can_decide": key.is_pending and key.can_decide(request.user),
         "proxy_url": settings.LITELLM_PUBLIC_URL,
     }
+    if key.status == Status.SUSPENDED:
+        from . import leavers
+
+        context["unblock_refusal"] = leavers.unblock_refusal(key, request.user)
+        context["can_unblock"] = not context["unblock_refusal"]
+        context["grace_days"] = leavers.grace_days()
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "keys/_key_status.html", context)
     return render(request, "keys/key_detail.html", context)
@@ -144,6 +151,22 @@ def revoke_key(request, pk):
 
 
 @require_POST
+def unblock_key(request, pk):
+    """A lead unblocks a leaver's suspended key once its owner is back in the department."""
+    from . import leavers
+
+    key = _visible_key(request, pk)
+    try:
+        leavers.unblock(key, actor=request.user, request=request)
+    except (IntegrationError, ValidationError) as exc:
+        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        messages.error(request, _("Not unblocked: %(error)s") % {"error": text})
+    else:
+        messages.success(request, _("Key unblocked. It works again."))
+    return redirect(key)
+
+
+@require_POST
 def cancel_request(request, pk):
     key = _visible_key(request, pk)
     try:
@@ -159,9 +182,13 @@ def approval_queue(request):
     projects = TuningProject.objects.pending_for(request.user).select_related(
         "department", "requester"
     )
+    budgets = BudgetRequest.objects.pending_for(request.user).select_related(
+        "department", "requester"
+    )
     context = {
         "keys": _paginate(request, keys.order_by("created_at")),
         "projects": projects.order_by("created_at")[: settings.PAGE_SIZE],
+        "budgets": budgets.order_by("created_at")[: settings.PAGE_SIZE],
     }
     return render(request, "keys/approval_queue.html", context)
 
@@ -196,6 +223,11 @@ def decide_key(request, pk):
     )
 
 
+def decide_budget(request, pk):
+    qs = BudgetRequest.objects.select_related("department", "requester")
+    return _decide(request, get_object_or_404(qs, pk=pk))
+
+
 def decide_project(request, pk):
     return _decide(
         request,
@@ -211,7 +243,9 @@ def operations(request):
         "department", "requester"
     )
     needs_infra = Q(status__in=[Status.FAILED, Status.MANUAL]) | Q(
-        fulfilment=TuningProject.Fulfilment.MANUAL, ended_at__isnull=False, torn_down_at__isnull=True
+        fulfilment=TuningProject.Fulfilment.MANUAL,
+        ended_at__isnull=False,
+        torn_down_at__isnull=True,
     )
     projects = TuningProject.objects.filter(needs_infra).select_related("department", "requester")
     context = {

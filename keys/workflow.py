@@ -11,10 +11,29 @@ from . import notify
 from .lifecycle import Request, Status
 
 
-@transaction.atomic
 def submit(obj: Request, *, request=None) -> Request:
-    """Save a validated request; auto-approve when the policy allows; else tell the leads."""
+    """Save a validated request; auto-approve when the policy allows; else tell the deciders.
+
+    With the department's "manager" approver rule, the requester's Entra manager (looked up
+    in Graph before the transaction) becomes the approver; without one, the leads decide.
+    """
+    manager = None
+    if not obj.auto_approvable():
+        from tenants import directory
+
+        manager = directory.lookup_manager(obj.requester, obj.department)
+    return _submit(obj, manager, request=request)
+
+
+@transaction.atomic
+def _submit(obj: Request, manager, *, request=None) -> Request:
     obj.status = Status.SUBMITTED
+    if manager is not None:
+        from tenants import directory
+
+        approver = directory.ensure_user(manager, actor=obj.requester)
+        if approver.pk != obj.requester_id and approver.is_active:
+            obj.approver = approver
     obj.save()
     audit.record(
         f"{obj._meta.model_name}.submitted",

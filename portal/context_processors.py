@@ -8,12 +8,14 @@ def navigation(request):
         return {"DEMO_MODE": settings.DEMO_MODE}
     memberships = list(user.memberships.select_related("department"))
     is_lead = any(m.role == "lead" for m in memberships)
-    pending = 0
-    if is_lead or user.is_infra:
-        from keys.models import TuningProject, VirtualKey
+    # Anyone may have something to decide: leads, infra, and managers named as approvers.
+    from costs.models import BudgetRequest
+    from keys.models import TuningProject, VirtualKey
 
-        pending = VirtualKey.objects.pending_for(user).count()
-        pending += TuningProject.objects.pending_for(user).count()
+    pending = VirtualKey.objects.pending_for(user).count()
+    pending += TuningProject.objects.pending_for(user).count()
+    if user.is_infra:
+        pending += BudgetRequest.objects.pending_for(user).count()
     return {
         "nav_pending": pending,
         "DEMO_MODE": settings.DEMO_MODE,

@@ -259,4 +259,17 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stalled": {"task": "keys.tasks.resume_stalled", "schedule": 120},
     "expire-projects": {"task": "keys.tasks.expire_projects", "schedule": 300},
     "pull-project-metrics": {"task": "keys.tasks.pull_project_metrics", "schedule": 3600},
+    "ingest-spend": {"task": "costs.tasks.ingest_spend", "schedule": 900},
+    "check-budgets": {"task": "costs.tasks.check_budgets", "schedule": 3600},
+    "sync-directory": {"task": "tenants.tasks.sync_directory", "schedule": 3600},
+    "revoke-suspended-keys": {"task": "keys.tasks.revoke_suspended_keys", "schedule": 86400},
 }
+# Leavers: days a lead has to unblock a suspended key before it is revoked.
+LEAVER_GRACE_DAYS = env.int("LEAVER_GRACE_DAYS", default=30)
+# Only for a non-Microsoft authority (a test double): msal's instance discovery and a CA bundle.
+ENTRA_INSTANCE_DISCOVERY = env.bool("ENTRA_INSTANCE_DISCOVERY", default=True)
+ENTRA_CA_BUNDLE = env("ENTRA_CA_BUNDLE", default="")
+
+# --- Costs ---------------------------------------------------------------------------------
+COSTS_REREAD_DAYS = env.int("COSTS_REREAD_DAYS", default=3)  # late rows are caught on re-read
+COSTS_ALERT_THRESHOLDS = env.list("COSTS_ALERT_THRESHOLDS", cast=int, default=[80, 100])

@@ -16,3 +16,12 @@ for _ in $(seq 1 30); do
   pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break
   sleep 1
 done
+
+# Chromium for the browser tests (Debian's package; Playwright cannot download browsers here).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+# The LiteLLM proxy, in its own virtualenv (its pins would fight the portal's).
+bash scripts/litellm-proxy/install.sh

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from portal.admin import AuditedModelAdmin
 
-from .models import Department, Membership, User
+from .models import Department, Membership, SyncRun, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -15,13 +16,24 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Department)
 class DepartmentAdmin(AuditedModelAdmin):
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "monthly_budget" in form.changed_data and obj.litellm_team_id:
+            from costs.tasks import push_department_budget
+
+            # LiteLLM enforces the new budget once a worker has pushed it to the team.
+            transaction.on_commit(lambda: push_department_budget.delay(obj.pk))
+
     list_display = ["name", "slug", "cost_centre", "monthly_budget", "litellm_team_id"]
     search_fields = ["name", "slug", "cost_centre"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
     fieldsets = [
         (None, {"fields": ["name", "slug", "cost_centre", "monthly_budget"]}),
-        (_("Entra ID groups"), {"fields": ["member_group_id", "lead_group_id"]}),
+        (
+            _("Entra ID groups"),
+            {"fields": ["member_group_id", "lead_group_id", "approver_rule"]},
+        ),
         (
             _("Policy"),
             {
@@ -71,3 +83,29 @@ class MembershipAdmin(AuditedModelAdmin):
     list_filter = ["role", "source", "department"]
     search_fields = ["user__email", "user__display_name", "department__name"]
     autocomplete_fields = ["user", "department"]
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    """Read-only: runs are written by the sync alone."""
+
+    list_display = ["pk", "started_at", "finished_at", "status", "triggered_by", "counts"]
+    list_filter = ["status"]
+    readonly_fields = [
+        "started_at",
+        "finished_at",
+        "status",
+        "triggered_by",
+        "counts",
+        "changes",
+        "error",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -83,6 +83,17 @@ class EntraAccountAdapter(DefaultSocialAccountAdapter):
             raise ImmediateHttpResponse(
                 render(request, "tenants/tenant_refused.html", {"tenant": tenant}, status=403)
             )
+        if sociallogin.is_existing:
+            return
+        # The directory sync may have created this person already (pending, never signed in):
+        # sign in as that user rather than making a second one.
+        from .models import User
+
+        oid = claims.get("oid")
+        pending = User.objects.filter(entra_oid=oid).first() if oid else None
+        if pending is not None:
+            sociallogin.user = pending
+            sociallogin.save(request, connect=True)
 
     def populate_user(self, request, sociallogin, data):
         user = super().populate_user(request, sociallogin, data)

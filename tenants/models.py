@@ -88,6 +88,18 @@ class Department(models.Model):
         _("auto-approve up to lifetime (days)"), default=0
     )
 
+    class ApproverRule(models.TextChoices):
+        LEAD_GROUP = "lead_group", _("the department's leads")
+        MANAGER = "manager", _("the requester's manager (Entra ID)")
+
+    # Who decides a request: the leads, or the requester's Entra manager (leads if none).
+    approver_rule = models.CharField(
+        _("approver"),
+        max_length=16,
+        choices=ApproverRule.choices,
+        default=ApproverRule.LEAD_GROUP,
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -146,3 +158,48 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.department} ({self.get_role_display()})"
+
+
+class SyncRun(models.Model):
+    """One directory sync with Microsoft Graph: what it read, what it changed, or why it failed."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        OK = "ok", _("ok")
+        FAILED = "failed", _("failed")
+
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.RUNNING
+    )
+    # Null: the schedule.
+    triggered_by = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("triggered by"),
+    )
+    # {"users": n, "groups": n, "joiner": n, "leaver": n, ...}
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    # [{"kind": "joiner"|"leaver"|"role_change"|"infra_change"|"disabled"|..., "user": ...,
+    #   "email": ..., "department": ..., "detail": ...}]
+    changes = models.JSONField(_("changes"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = _("directory sync")
+        verbose_name_plural = _("directory syncs")
+
+    def __str__(self) -> str:
+        return f"directory sync {self.pk} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("directory_run", args=[self.pk])
+
+    @property
+    def trigger_label(self) -> str:
+        return str(self.triggered_by) if self.triggered_by_id else str(_("schedule"))

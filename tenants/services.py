@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -11,13 +13,16 @@ from portal import audit
 
 from .models import Department, Membership, User
 
+log = logging.getLogger(__name__)
+
 
 def apply_sign_in_claims(user: User, claims: dict, *, request: HttpRequest | None = None) -> None:
     """Refresh the user from an ID token's claims, then their roles from its groups claim.
 
     Without a ``groups`` claim but with ``_claim_names`` (more than 200 groups), the token
-    cannot say which groups the user is in: keep their roles and mark the user so the
-    directory sync looks the groups up in Graph.
+    cannot say which groups the user is in: look them up in Microsoft Graph
+    (``getMemberObjects``, the call the token names). If Graph cannot answer, keep their
+    roles and leave the user marked so the next directory sync fixes them.
     """
     before = audit.snapshot(user, ["email", "display_name", "entra_tenant_id", "groups_overage"])
     user.email = claims.get("email") or claims.get("preferred_username") or user.email
@@ -31,15 +36,72 @@ def apply_sign_in_claims(user: User, claims: dict, *, request: HttpRequest | Non
     audit.record("user.signed_in", user, actor=user, request=request, before=before, after=after)
     if not overage:
         apply_groups(user, claims.get("groups") or [], request=request, actor=user)
+        return
+    groups = overage_groups(user.entra_oid)
+    if groups is None:
+        return  # roles kept; groups_overage stays True for the directory sync
+    apply_groups(user, groups, request=request, actor=user)
+    User.objects.filter(pk=user.pk).update(groups_overage=False)
+    user.groups_overage = False
+    audit.record(
+        "user.groups_from_graph",
+        user,
+        actor=user,
+        request=request,
+        before={"groups_overage": True},
+        after={"groups_overage": False, "groups": len(groups)},
+    )
+
+
+def graph_configured() -> bool:
+    return bool(
+        settings.ENTRA_TENANT_ID and settings.ENTRA_CLIENT_ID and settings.ENTRA_CLIENT_SECRET
+    )
+
+
+def overage_groups(oid: str | None) -> list[str] | None:
+    """The user's groups from Graph, or None when Graph is not configured or cannot answer."""
+    from portal.integrations.errors import IntegrationError
+    from portal.integrations.graph import GraphClient
+
+    if not oid or not graph_configured():
+        return None
+    try:  # someone waits on the sign-in: one retry, short timeout
+        with GraphClient.from_settings(max_retries=1, timeout=5, max_retry_after=5) as client:
+            return client.user_transitive_groups(oid)
+    except IntegrationError as exc:
+        log.warning("group overage lookup failed", extra={"error": str(exc)})
+        return None
+
+
+def _change(changes: list | None, kind: str, user: User, department=None, **detail) -> None:
+    if changes is None:
+        return
+    changes.append(
+        {
+            "kind": kind,
+            "user": str(user),
+            "user_id": user.pk,
+            "email": user.email,
+            "department": department.name if department is not None else "",
+            **detail,
+        }
+    )
 
 
 @transaction.atomic
 def apply_groups(
-    user: User, group_ids: list[str], *, request: HttpRequest | None = None, actor=None
+    user: User,
+    group_ids: list[str],
+    *,
+    request: HttpRequest | None = None,
+    actor=None,
+    changes: list | None = None,
 ) -> None:
     """Make the user's Entra-sourced memberships and infra flag match ``group_ids``.
 
-    Memberships set by infra by hand (source=manual) are left alone.
+    Memberships set by infra by hand (source=manual) are left alone. With ``changes``
+    (the directory sync), each change is also appended there as a dict.
     """
     groups = set(group_ids)
     user.entra_groups = sorted(groups)
@@ -53,6 +115,7 @@ def apply_groups(
             before={"is_infra": user.is_infra},
             after={"is_infra": infra},
         )
+        _change(changes, "infra_change", user, before=user.is_infra, after=infra)
         user.is_infra = infra
     # Infra administers the raw data in the Django admin.
     user.is_staff = user.is_superuser = infra
@@ -78,6 +141,7 @@ def apply_groups(
                 request=request,
                 before={"role": membership.role},
             )
+            _change(changes, "leaver", user, membership.department, role=membership.role)
             membership.delete()
         elif membership.role != wanted[dept_id]:
             before = {"role": membership.role}
@@ -91,6 +155,14 @@ def apply_groups(
                 before=before,
                 after={"role": membership.role},
             )
+            _change(
+                changes,
+                "role_change",
+                user,
+                membership.department,
+                before=before["role"],
+                after=membership.role,
+            )
     for dept_id, role in wanted.items():
         if dept_id in current:
             continue
@@ -100,3 +172,4 @@ def apply_groups(
         audit.record(
             "membership.added", membership, actor=actor, request=request, after={"role": role}
         )
+        _change(changes, "joiner", user, membership.department, role=role)

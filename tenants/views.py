@@ -1,8 +1,15 @@
 from django.conf import settings
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from .access import department_for_lead, visible_departments
+from portal import audit
+
+from .access import department_for_lead, infra_required, visible_departments
+from .models import SyncRun
 
 
 def department_list(request):
@@ -18,3 +25,29 @@ def department_detail(request, slug):
     return render(
         request, "tenants/department_detail.html", {"department": department, "page": page}
     )
+
+
+@infra_required
+def directory(request):
+    runs = SyncRun.objects.select_related("triggered_by")
+    page = Paginator(runs, settings.PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "tenants/directory.html", {"page": page})
+
+
+@infra_required
+def directory_run(request, pk):
+    run = get_object_or_404(SyncRun.objects.select_related("triggered_by"), pk=pk)
+    return render(request, "tenants/directory_run.html", {"run": run})
+
+
+@require_POST
+@infra_required
+def directory_sync_now(request):
+    from .tasks import sync_directory
+
+    with transaction.atomic():
+        run = SyncRun.objects.create(triggered_by=request.user)
+        audit.record("directory.sync_requested", run, request=request)
+        transaction.on_commit(lambda: sync_directory.delay(run_id=run.pk))
+    messages.success(request, _("Directory sync started. Refresh in a moment for its changes."))
+    return redirect(run)

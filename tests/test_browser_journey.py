@@ -20,7 +20,7 @@ def test_request_approve_reveal_once_in_the_browser(browser, live_server, org, l
     dev.check("input[name=llm_models][value='gpt-4o-mini']")
     dev.fill("#id_max_budget", "5")
     dev.fill("#id_justification", "Agent experiments in notebooks.")
-    dev.click("button[type=submit]")
+    dev.click("#key-request-form button[type=submit]")
     dev.wait_for_url(re.compile(r"/keys/\d+/$"))
     assert "waiting for approval" in dev.content()
     key = VirtualKey.objects.get(name="notebook-agent")

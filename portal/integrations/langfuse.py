@@ -213,6 +213,8 @@ class LangfuseClient:
     def from_settings(cls, **kwargs: Any) -> LangfuseClient:
         from django.conf import settings
 
+        if not settings.LANGFUSE_HOST:  # a refusal, not an outage: retrying cannot help
+            raise Rejected("LANGFUSE_HOST is not set", service="Langfuse")
         return cls(
             settings.LANGFUSE_HOST,
             settings.LANGFUSE_ORG_PUBLIC_KEY,

@@ -126,6 +126,8 @@ class LiteLLMClient:
         """Build a client from ``settings.LITELLM_BASE_URL`` / ``LITELLM_MASTER_KEY``."""
         from django.conf import settings
 
+        if not settings.LITELLM_BASE_URL:  # a refusal, not an outage: retrying cannot help
+            raise Rejected("LITELLM_BASE_URL is not set", service="LiteLLM")
         return cls(
             settings.LITELLM_BASE_URL,
             settings.LITELLM_MASTER_KEY,

@@ -1,0 +1,24 @@
+from django.contrib import admin
+
+from .models import BudgetAlert, IngestionState, MemberBudget
+
+
+@admin.register(MemberBudget)
+class MemberBudgetAdmin(admin.ModelAdmin):
+    list_display = ["user", "department", "monthly_budget", "updated_at"]
+    list_filter = ["department"]
+    autocomplete_fields: list[str] = []
+    raw_id_fields = ["user"]
+
+
+@admin.register(IngestionState)
+class IngestionStateAdmin(admin.ModelAdmin):
+    list_display = ["source", "last_success_at", "last_failure_at", "rows_upserted"]
+    readonly_fields = [f.name for f in IngestionState._meta.fields]
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "scope", "subject", "kind", "threshold", "spend", "budget"]
+    list_filter = ["scope", "kind", "department"]
+    readonly_fields = [f.name for f in BudgetAlert._meta.fields]

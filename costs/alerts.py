@@ -1,0 +1,249 @@
+"""Budget alerts: each threshold fires once per period per subject.
+
+Subjects: a department (its ``monthly_budget``), a member (``MemberBudget``), a key (its
+``max_budget`` over its ``budget_duration``). Thresholds: ``COSTS_ALERT_THRESHOLDS`` percent of
+actual spend (default 80 and 100), plus "forecast over budget" (run-rate to month end above
+100 %) for monthly subjects. Department and member alerts e-mail the department's leads; key
+alerts e-mail the key's requester; every alert is posted to the infra webhook
+(``NOTIFY_WEBHOOK_URL``), recorded as a ``BudgetAlert`` and in the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+import httpx
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from keys.lifecycle import Status
+from keys.models import VirtualKey
+from portal import audit
+from tenants.models import Department, Membership
+
+from . import periods
+from .models import BudgetAlert, DailySpend, MemberBudget, MonthlySpend, MonthlyUserSpend
+
+log = logging.getLogger(__name__)
+
+
+def thresholds() -> list[int]:
+    return sorted(int(t) for t in getattr(settings, "COSTS_ALERT_THRESHOLDS", (80, 100)))
+
+
+@dataclass
+class Candidate:
+    scope: str
+    subject: str
+    period: datetime.date
+    kind: str
+    threshold: int
+    department_id: int
+    spend: Decimal
+    forecast: Decimal
+    budget: Decimal
+    user_id: int | None = None
+    key_id: int | None = None
+
+    @property
+    def natural_key(self) -> tuple:
+        return (self.subject, self.period, self.kind, self.threshold)
+
+
+def _crossed(scope, subject, period, dept_id, spend, fc, budget, *, monthly=True, **extra):
+    out = []
+    for t in thresholds():
+        if spend * 100 >= budget * t:
+            out.append(
+                Candidate(scope, subject, period, "actual", t, dept_id, spend, fc, budget, **extra)
+            )
+    if monthly and fc > budget and spend < budget:
+        out.append(
+            Candidate(scope, subject, period, "forecast", 100, dept_id, spend, fc, budget, **extra)
+        )
+    return out
+
+
+def candidates(today: datetime.date) -> list[Candidate]:
+    month = periods.month_start(today)
+    found: list[Candidate] = []
+
+    dept_spend = dict(
+        MonthlySpend.objects.filter(month=month, department__isnull=False)
+        .values_list("department")
+        .annotate(total=Sum("spend"))
+    )
+    for dept_id, budget in Department.objects.filter(monthly_budget__gt=0).values_list(
+        "pk", "monthly_budget"
+    ):
+        spend = dept_spend.get(dept_id) or Decimal(0)
+        fc = periods.forecast(spend, month, today)
+        found += _crossed("department", f"department:{dept_id}", month, dept_id, spend, fc, budget)
+
+    member_spend = {
+        (d, u): s
+        for d, u, s in MonthlyUserSpend.objects.filter(month=month, user__isnull=False)
+        .values_list("department", "user")
+        .annotate(total=Sum("spend"))
+    }
+    for dept_id, user_id, budget in MemberBudget.objects.filter(monthly_budget__gt=0).values_list(
+        "department", "user", "monthly_budget"
+    ):
+        spend = member_spend.get((dept_id, user_id)) or Decimal(0)
+        fc = periods.forecast(spend, month, today)
+        subject = f"member:{dept_id}:{user_id}"
+        found += _crossed("member", subject, month, dept_id, spend, fc, budget, user_id=user_id)
+
+    keys = list(
+        VirtualKey.objects.filter(status=Status.ACTIVE, max_budget__gt=0).values_list(
+            "pk", "department", "requester", "max_budget", "budget_duration", "created_at"
+        )
+    )
+    if keys:
+        starts = {
+            pk: periods.key_period_start(duration or "", today, created.date())
+            for pk, _d, _r, _b, duration, created in keys
+        }
+        per_day = (
+            DailySpend.objects.filter(key__in=starts, day__gte=min(starts.values()))
+            .values_list("key", "day")
+            .annotate(total=Sum("spend"))
+        )
+        key_spend: dict[int, Decimal] = {}
+        for key_id, day, total in per_day:
+            if day >= starts[key_id]:
+                key_spend[key_id] = key_spend.get(key_id, Decimal(0)) + total
+        for pk, dept_id, requester, budget, duration, _created in keys:
+            spend = key_spend.get(pk, Decimal(0))
+            monthly = duration == "30d"
+            fc = periods.forecast(spend, month, today) if monthly else spend
+            found += _crossed(
+                "key",
+                f"key:{pk}",
+                starts[pk],
+                dept_id,
+                spend,
+                fc,
+                budget,
+                monthly=monthly,
+                key_id=pk,
+                user_id=requester,
+            )
+    return found
+
+
+def evaluate(today: datetime.date | None = None) -> list[BudgetAlert]:
+    """Record and send every alert crossed and not yet fired; return the new ones."""
+    today = today or periods.utc_today()
+    found = candidates(today)
+    if not found:
+        return []
+    existing = set(
+        BudgetAlert.objects.filter(
+            subject__in={c.subject for c in found}, period__in={c.period for c in found}
+        ).values_list("subject", "period", "kind", "threshold")
+    )
+    new = [c for c in found if c.natural_key not in existing]
+    if not new:
+        return []
+    leads = _lead_emails({c.department_id for c in new})
+    requesters = dict(
+        VirtualKey.objects.filter(pk__in={c.key_id for c in new if c.key_id}).values_list(
+            "pk", "requester__email"
+        )
+    )
+    fired = []
+    for c in new:
+        recipients = (
+            [requesters.get(c.key_id, "")] if c.scope == "key" else leads.get(c.department_id, [])
+        )
+        recipients = [r for r in recipients if r]
+        try:
+            with transaction.atomic():
+                alert = BudgetAlert.objects.create(
+                    scope=c.scope,
+                    subject=c.subject,
+                    period=c.period,
+                    kind=c.kind,
+                    threshold=c.threshold,
+                    department_id=c.department_id,
+                    user_id=c.user_id,
+                    key_id=c.key_id,
+                    spend=c.spend,
+                    forecast=c.forecast,
+                    budget=c.budget,
+                    recipients=recipients,
+                )
+                audit.record(
+                    "costs.budget_alert",
+                    alert,
+                    after={
+                        "subject": c.subject,
+                        "kind": c.kind,
+                        "threshold": c.threshold,
+                        "spend": c.spend,
+                        "forecast": c.forecast,
+                        "budget": c.budget,
+                        "period": c.period,
+                    },
+                )
+                _notify_on_commit(alert, recipients)
+        except IntegrityError:  # another worker fired it first
+            continue
+        fired.append(alert)
+    log.info("budget alerts fired", extra={"count": len(fired)})
+    return fired
+
+
+def _lead_emails(department_ids: set[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for dept_id, email in Membership.objects.filter(
+        department__in=department_ids, role=Membership.Role.LEAD
+    ).values_list("department", "user__email"):
+        out.setdefault(dept_id, []).append(email)
+    return out
+
+
+def describe(alert: BudgetAlert) -> str:
+    what = {
+        "department": str(alert.department),
+        "member": f"{alert.user} ({alert.department})",
+        "key": f"{alert.key} ({alert.department})",
+    }[alert.scope]
+    if alert.kind == BudgetAlert.Kind.FORECAST:
+        return (
+            f"Budget forecast: {what} is on course for ${alert.forecast:.2f} this month, "
+            f"over its budget of ${alert.budget:.2f} (spent ${alert.spend:.2f} so far)."
+        )
+    return (
+        f"Budget alert: {what} has spent ${alert.spend:.2f}, {alert.threshold}% or more of its "
+        f"budget of ${alert.budget:.2f}."
+    )
+
+
+def _notify_on_commit(alert: BudgetAlert, recipients: list[str]) -> None:
+    def send():
+        text = describe(alert)
+        if recipients:
+            try:
+                with translation.override(settings.LANGUAGE_CODE):
+                    context = {"alert": alert, "text": text, "site_url": settings.SITE_URL}
+                    subject = render_to_string("costs/email/alert_subject.txt", context).strip()
+                    body = render_to_string("costs/email/alert.txt", context)
+                send_mail(subject, body, None, recipients, fail_silently=False)
+            except Exception:  # a mail outage must not undo the alert
+                log.exception("alert mail failed", extra={"alert": alert.pk})
+        if settings.NOTIFY_WEBHOOK_URL:
+            try:
+                httpx.post(settings.NOTIFY_WEBHOOK_URL, json={"text": text}, timeout=5)
+            except httpx.HTTPError as exc:
+                log.warning("alert webhook failed", extra={"error": str(exc)})
+
+    transaction.on_commit(send)

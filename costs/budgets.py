@@ -1,0 +1,72 @@
+"""Department budgets: pushed to the department's LiteLLM team so LiteLLM enforces them, and
+changed through "more budget" requests that infra approves."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+
+from keys import workflow
+from keys.lifecycle import Status
+from keys.services import ensure_team, team_id_for
+from portal import audit
+from portal.integrations.litellm import LiteLLMClient
+from tenants.models import Department, User
+
+from .models import BudgetRequest
+
+
+def push_to_litellm(department: Department) -> str:
+    """Make the LiteLLM team's ``max_budget`` (per 30 days) the department's monthly budget."""
+    client = LiteLLMClient.from_settings(changed_by="portal:budgets")
+    if ensure_team(client, department) == "created":
+        return "created"  # made with the current budget
+    budget = float(department.monthly_budget) if department.monthly_budget else None
+    client.update_team(team_id_for(department), max_budget=budget, budget_duration="30d")
+    return "updated"
+
+
+def request_budget(
+    department: Department, *, lead: User, monthly_budget: Decimal, justification: str, request=None
+) -> BudgetRequest:
+    obj = BudgetRequest(
+        requester=lead,
+        department=department,
+        monthly_budget=monthly_budget,
+        previous_budget=department.monthly_budget,
+        justification=justification,
+        lifetime_days=0,  # a budget change does not expire
+    )
+    return workflow.submit(obj, request=request)
+
+
+def apply(budget_request_id: int) -> None:
+    """Set the department's budget, then LiteLLM's; a retry after a failure repeats both."""
+    with transaction.atomic():
+        obj = (
+            BudgetRequest.objects.select_for_update()
+            .select_related("department")
+            .get(pk=budget_request_id)
+        )
+        if obj.status not in (Status.APPROVED, Status.PROVISIONING):
+            return
+        if obj.status == Status.APPROVED:
+            obj._transition(Status.PROVISIONING, allowed_from=[Status.APPROVED], actor=None)
+        department = Department.objects.select_for_update().get(pk=obj.department_id)
+        if department.monthly_budget != obj.monthly_budget:
+            before = {"monthly_budget": department.monthly_budget}
+            department.monthly_budget = obj.monthly_budget
+            department.save(update_fields=["monthly_budget", "updated_at"])
+            audit.record(
+                "department.budget_changed",
+                department,
+                actor=obj.decided_by,
+                before=before,
+                after={"monthly_budget": department.monthly_budget},
+            )
+    obj.record_step("litellm_team", push_to_litellm(department))
+    with transaction.atomic():
+        obj = BudgetRequest.objects.select_for_update().get(pk=budget_request_id)
+        if obj.status == Status.PROVISIONING:
+            obj.mark_active()

@@ -1,0 +1,370 @@
+"""Upsert LiteLLM's daily spend rows and keep the monthly rollups in step.
+
+``upsert_daily(rows)`` is idempotent: the same rows twice leave the same tables. A row that
+arrives late (LiteLLM's daily rows keep growing during the day and a few minutes after it)
+replaces the earlier value of its natural key. Each row is attributed at ingestion:
+
+- LiteLLM team id → Department (``litellm_team_id``),
+- LiteLLM user id → User (``entra_oid``),
+- LiteLLM key token hash → VirtualKey (``litellm_key_id``).
+
+Anything not found stays on the row as text with an empty foreign key ("unattributed"):
+keys made outside the portal stay with their team's department, unknown teams stay visible
+to infra. Re-reading a day re-resolves it, so a key or team mapped later is picked up.
+"""
+
+# SQL here is built from this module's own table and column names; values are parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import psycopg
+from django.db import connection, transaction
+
+from keys.models import VirtualKey
+from tenants.models import Department, User
+
+from .models import DailySpend, MonthlyKeySpend, MonthlySpend, MonthlyUserSpend, TeamDaySpend
+
+BATCH_SIZE = 5000
+# Serialises writers (the beat run, a backfill, a repair) across processes.
+ADVISORY_LOCK_ID = 0x636F737473  # "costs"
+
+NATURAL_KEY = ("day", "team_id", "litellm_user_id", "key_hash", "model", "provider")
+METRICS = ("spend", "prompt_tokens", "completion_tokens", "requests", "successes", "failures")
+RESOLVED = ("key_alias", "department_id", "user_id", "key_id")
+RECORD = NATURAL_KEY + METRICS + RESOLVED  # one daily row as a tuple, in this order
+COLUMN_TYPES = {
+    "day": "date",
+    "month": "date",
+    "team_id": "text",
+    "litellm_user_id": "text",
+    "key_hash": "text",
+    "model": "text",
+    "provider": "text",
+    "key_alias": "text",
+    "spend": "numeric",
+    "unattributed_spend": "numeric",
+    "department_id": "bigint",
+    "user_id": "bigint",
+    "key_id": "bigint",
+}
+UPDATE_FIELDS = [*METRICS, "key_alias", "department", "user", "key", "updated_at"]
+
+
+@dataclass
+class SpendRow:
+    """One LiteLLM daily aggregate: day × team × user × key × model (+ provider)."""
+
+    day: datetime.date
+    team_id: str = ""
+    user_id: str = ""
+    key_hash: str = ""
+    model: str = ""
+    provider: str = ""
+    spend: Decimal = Decimal("0")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+    key_alias: str = ""
+
+    @property
+    def natural_key(self) -> tuple:
+        return (self.day, self.team_id, self.user_id, self.key_hash, self.model, self.provider)
+
+    def add(self, other: SpendRow) -> None:
+        self.spend += other.spend
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.requests += other.requests
+        self.successes += other.successes
+        self.failures += other.failures
+        self.key_alias = self.key_alias or other.key_alias
+
+
+@dataclass
+class IngestResult:
+    rows: int = 0
+    changed: int = 0  # rows written (new or different); the rest were already stored as is
+    months: set[datetime.date] = field(default_factory=set)
+    teams: set[str] = field(default_factory=set)
+
+
+def merge(rows: Iterable[SpendRow]) -> list[SpendRow]:
+    """One row per natural key (PostgreSQL refuses to upsert the same key twice in a statement)."""
+    merged: dict[tuple, SpendRow] = {}
+    for row in rows:
+        existing = merged.get(row.natural_key)
+        if existing is None:
+            merged[row.natural_key] = SpendRow(**row.__dict__)
+        else:
+            existing.add(row)
+    return list(merged.values())
+
+
+class Resolver:
+    """LiteLLM ids → portal primary keys, loaded once per batch (three indexed look-ups)."""
+
+    def __init__(self, rows: list[SpendRow]):
+        self.departments = self._map(
+            Department, "litellm_team_id", {r.team_id for r in rows if r.team_id}
+        )
+        self.users = self._map(User, "entra_oid", {r.user_id for r in rows if r.user_id})
+        self.keys = self._map(
+            VirtualKey, "litellm_key_id", {r.key_hash for r in rows if r.key_hash}
+        )
+
+    @staticmethod
+    def _map(model, column: str, values: set[str]) -> dict[str, int]:
+        if not values:
+            return {}
+        with connection.cursor() as cursor:  # one array parameter, not thousands
+            cursor.execute(
+                f"SELECT {column}, id FROM {model._meta.db_table} WHERE {column} = ANY(%s)",
+                [list(values)],
+            )
+            return dict(cursor.fetchall())
+
+
+def month_of(day: datetime.date) -> datetime.date:
+    return day.replace(day=1)
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A table kept equal to a GROUP BY of DailySpend over ``key`` (``month`` = the day's)."""
+
+    model: type
+    key: tuple[str, ...]
+    attrs: tuple[str, ...]  # resolved columns, taken from the newest daily row of the group
+    unattributed: bool = False
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+
+ROLLUPS = (
+    Rollup(MonthlySpend, ("month", "team_id", "model", "provider"), ("department_id",), True),
+    Rollup(MonthlyUserSpend, ("month", "team_id", "litellm_user_id"), ("department_id", "user_id")),
+    Rollup(
+        MonthlyKeySpend,
+        ("month", "team_id", "key_hash"),
+        ("department_id", "key_id", "user_id", "key_alias"),
+    ),
+    Rollup(TeamDaySpend, ("day", "team_id"), ("department_id",)),
+)
+
+
+def _records(rows: list[SpendRow], resolver: Resolver) -> list[tuple]:
+    return [
+        (
+            r.day,
+            r.team_id,
+            r.user_id,
+            r.key_hash,
+            r.model,
+            r.provider,
+            r.spend,
+            r.prompt_tokens,
+            r.completion_tokens,
+            r.requests,
+            r.successes,
+            r.failures,
+            r.key_alias[:200],
+            resolver.departments.get(r.team_id),
+            resolver.users.get(r.user_id),
+            resolver.keys.get(r.key_hash),
+        )
+        for r in rows
+    ]
+
+
+def _arrays(columns: tuple[str, ...], records: list[tuple]) -> tuple[str, list]:
+    """``unnest(%b::type[], ...)`` over ``records`` (tuples in RECORD order) and its parameters.
+
+    ``%b``: the arrays travel in PostgreSQL's binary format (no quoting, no parsing).
+    """
+    sql = ", ".join(f"%b::{COLUMN_TYPES.get(c, 'bigint')}[]" for c in columns)
+    index = [RECORD.index(c) for c in columns]
+    return f"unnest({sql})", [[rec[i] for rec in records] for i in index]
+
+
+def upsert_daily(
+    rows: Iterable[SpendRow], *, refresh: bool = True, method: str = "sql"
+) -> IngestResult:
+    """Upsert ``rows`` into DailySpend and move every rollup by the difference they make.
+
+    One statement under an advisory lock (see ``_statement``): the incoming rows are compared
+    with the stored ones; rows LiteLLM reports again unchanged are left alone; changed and new
+    rows are upserted (``INSERT ... ON CONFLICT DO UPDATE``), and each rollup group gets
+    (new − old) added. The cost follows the batch, not the month.
+
+    ``method="bulk_create"`` upserts with Django's ``bulk_create(update_conflicts=True)`` and
+    then rebuilds the touched (month, team) rollups from the daily rows: the same result,
+    several times slower (compared in ``bench/costs.py``). ``refresh=False`` (bulk_create
+    only) leaves the rollups to a later ``refresh_monthly``.
+    """
+    rows = merge(rows)
+    result = IngestResult(rows=len(rows))
+    if not rows:
+        return result
+    records = _records(rows, Resolver(rows))
+    result.months = {month_of(r.day) for r in rows}
+    result.teams = {r.team_id for r in rows}
+    if method == "bulk_create":
+        _bulk_create(records)
+        if refresh:
+            refresh_monthly(result.months, result.teams)
+        return result
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_ID])
+        # A commit lost in a crash is re-read by the next run (every run re-reads the last
+        # days), so this transaction need not wait for its WAL flush. A planner JIT would cost
+        # more than the statement.
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute("SET LOCAL jit = off")
+        # Server-side binding with binary parameters: Django's psycopg cursors bind on the
+        # client, which would render ~150,000 values into SQL text per 10,000 rows.
+        with psycopg.Cursor(connection.connection) as raw:
+            for start in range(0, len(records), CHUNK):
+                source, params = _arrays(RECORD, records[start : start + CHUNK])
+                raw.execute(_statement(source), params)
+                result.changed += raw.fetchone()[0]
+    return result
+
+
+CHUNK = 20_000
+
+
+def _statement(source: str) -> str:
+    """The upsert of one batch and its deltas into every rollup, as one SQL statement.
+
+    Every CTE sees the table as it was before the statement, so ``old`` is the stored side.
+    """
+    daily = DailySpend._meta.db_table
+    cols = ", ".join(RECORD)
+    nk = ", ".join(NATURAL_KEY)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*METRICS, *RESOLVED, "updated_at"))
+    rounded = ", ".join("round(spend, 8) AS spend" if c == "spend" else c for c in RECORD)
+    parts = [
+        # Spend rounded as DailySpend stores it, so a re-read of an unchanged row compares equal.
+        f"incoming AS (SELECT {rounded} FROM {source} AS t({cols}))",
+        f"old AS (SELECT {', '.join(f'd.{c}' for c in RECORD)} FROM {daily} d "
+        f"JOIN incoming i USING ({nk}))",
+        "changed AS (SELECT * FROM incoming EXCEPT SELECT * FROM old)",
+        f"replaced AS (SELECT o.* FROM old o JOIN changed c USING ({nk}))",
+        f"upserted AS (INSERT INTO {daily} ({cols}, updated_at) SELECT *, now() FROM changed "
+        f"ON CONFLICT ({nk}) DO UPDATE SET {updates} RETURNING 1)",
+        "delta AS (SELECT *, 1 AS sign FROM changed UNION ALL SELECT *, -1 FROM replaced)",
+    ]
+    for n, rollup in enumerate(ROLLUPS):
+        table = rollup.table
+        keys = ["date_trunc('month', day)::date" if c == "month" else c for c in rollup.key]
+        extra = ("unattributed_spend",) if rollup.unattributed else ()
+        select = [
+            *keys,
+            *(f"MAX({a}) FILTER (WHERE sign = 1)" for a in rollup.attrs),
+            *(f"SUM(sign * {m})" for m in METRICS),
+            *(["COALESCE(SUM(sign * spend) FILTER (WHERE key_id IS NULL), 0)"] if extra else []),
+        ]
+        set_ = [f"{a} = EXCLUDED.{a}" for a in rollup.attrs] + [
+            f"{c} = {table}.{c} + EXCLUDED.{c}" for c in (*METRICS, *extra)
+        ]
+        insert_cols = ", ".join((*rollup.key, *rollup.attrs, *METRICS, *extra))
+        parts.append(
+            f"r{n} AS (INSERT INTO {table} ({insert_cols}) "
+            f"SELECT {', '.join(select)} FROM delta "
+            f"GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))} "
+            f"ON CONFLICT ({', '.join(rollup.key)}) DO UPDATE SET {', '.join(set_)} RETURNING 1)"
+        )
+    # Data-modifying CTEs run whether or not the final SELECT reads them.
+    return f"WITH {', '.join(parts)} SELECT COUNT(*) FROM upserted"
+
+
+def _bulk_create(records: list[tuple]) -> None:
+    objects = [DailySpend(**dict(zip(RECORD, rec, strict=True))) for rec in records]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_ID])
+        DailySpend.objects.bulk_create(
+            objects,
+            batch_size=BATCH_SIZE,
+            update_conflicts=True,
+            unique_fields=list(NATURAL_KEY),
+            update_fields=UPDATE_FIELDS,
+        )
+
+
+def refresh_monthly(months: Iterable[datetime.date], teams: Iterable[str]) -> None:
+    """Rebuild every rollup for the (month, team) pairs given, from the daily rows.
+
+    The repair path (and the bulk load's): ``upsert_daily`` keeps the rollups in step by
+    itself. Department and user come from the daily rows as resolved at their ingestion.
+    """
+    months = sorted({month_of(m) for m in months})
+    teams = sorted(set(teams))
+    if not months or not teams:
+        return
+    daily = DailySpend._meta.db_table
+    params = {
+        "months": months,
+        "teams": teams,
+        "start": months[0],
+        "end": _next_month(months[-1]),
+    }
+    where = """day >= %(start)s AND day < %(end)s AND team_id = ANY(%(teams)s)
+               AND date_trunc('month', day)::date = ANY(%(months)s)"""
+    sums = ", ".join(f"SUM({m})" for m in METRICS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_ID])
+        for rollup in ROLLUPS:
+            table = rollup.table
+            if "month" in rollup.key:
+                scope = "month = ANY(%(months)s)"
+            else:
+                scope = "date_trunc('month', day)::date = ANY(%(months)s)"
+            cursor.execute(
+                f"DELETE FROM {table} WHERE {scope} AND team_id = ANY(%(teams)s)",
+                params,
+            )
+            keys = ["date_trunc('month', day)::date" if c == "month" else c for c in rollup.key]
+            extra_cols = ", unattributed_spend" if rollup.unattributed else ""
+            extra_sum = (
+                ", COALESCE(SUM(spend) FILTER (WHERE key_id IS NULL), 0)"
+                if rollup.unattributed
+                else ""
+            )
+            cursor.execute(
+                f"""INSERT INTO {table} ({", ".join(rollup.key + rollup.attrs + METRICS)}
+                    {extra_cols})
+                SELECT {", ".join(keys)}, {", ".join(f"MAX({a})" for a in rollup.attrs)},
+                    {sums} {extra_sum}
+                FROM {daily} WHERE {where}
+                GROUP BY {", ".join(str(i + 1) for i in range(len(keys)))}""",
+                params,
+            )
+
+
+def _next_month(month: datetime.date) -> datetime.date:
+    return (month.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+
+
+def refresh_all() -> None:
+    """Rebuild every rollup from the daily table (after a bulk load or a repair)."""
+    table = DailySpend._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT date_trunc('month', day)::date, team_id FROM {table}")
+        pairs = cursor.fetchall()
+    by_month: dict[datetime.date, set[str]] = {}
+    for month, team in pairs:
+        by_month.setdefault(month, set()).add(team)
+    for month, teams in by_month.items():
+        refresh_monthly([month], teams)

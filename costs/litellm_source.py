@@ -1,0 +1,242 @@
+"""Read LiteLLM's daily spend aggregates over its admin API.
+
+Endpoint: ``GET /team/daily/activity`` (LiteLLM ``team_endpoints.get_team_daily_activity``;
+response model ``SpendAnalyticsPaginatedResponse`` in
+``litellm/types/proxy/management_endpoints/common_daily_activity.py``), with the master key,
+no ``team_ids`` (all teams), ``start_date``/``end_date`` (``YYYY-MM-DD``, UTC days, inclusive),
+``page`` and ``page_size``. LiteLLM pages over rows of its ``LiteLLM_DailyTeamSpend`` table
+(unique on team_id × date × api_key × model × custom_llm_provider) and groups each page by date:
+
+    {"results": [{"date": "2026-11-20",
+                  "metrics": {"spend", "prompt_tokens", "completion_tokens", "api_requests",
+                              "successful_requests", "failed_requests", ...},
+                  "breakdown": {
+                      "models": {model: {"metrics": ..., "api_key_breakdown":
+                                   {token: {"metrics": ..., "metadata": {"key_alias",
+                                            "team_id", "user_id", ...}}}}},
+                      "providers": {provider: {"metrics": ..., "api_key_breakdown": ...}},
+                      "entities": {team_id: {"metrics": ..., "api_key_breakdown": ...}},
+                      "api_keys": {token: {"metrics": ..., "metadata": ...}}, ...}}],
+     "metadata": {"page", "total_pages", "has_more", "api_key_limit", "total_api_keys", ...}}
+
+A (date, model, key) cell is ``models[model].api_key_breakdown[key]``; its team is the entity
+whose ``api_key_breakdown`` holds the key that day (else the key's ``metadata.team_id``), its
+user the key's ``metadata.user_id``, its provider the provider whose breakdown holds the key
+(a model's provider is learnt from keys with a single provider). A date split over two pages
+yields partial cells on each page; they are summed. When LiteLLM truncates per-key lists
+(``api_key_limit``), the part of a model's spend not covered by listed keys becomes one row
+with an empty key and team, so totals still match.
+
+Needs a LiteLLM whose model breakdown carries ``api_key_breakdown`` (checked against 1.106.2,
+the version in ``.litellm-venv``; tests/test_costs_litellm.py runs against it). The lead will
+move the HTTP part to ``portal/integrations/litellm.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+
+import httpx
+from django.conf import settings
+
+from .ingest import SpendRow, merge
+
+log = logging.getLogger(__name__)
+
+ENDPOINT = "/team/daily/activity"
+PAGE_SIZE = 1000
+MAX_PAGES = 10_000
+UNASSIGNED = "Unassigned"  # LiteLLM's entity name for rows without a team
+
+
+class SourceError(Exception):
+    """LiteLLM could not be read (unreachable, refused, or an unexpected answer)."""
+
+
+def _decimal(value) -> Decimal:
+    return Decimal(str(round(float(value or 0), 10)))
+
+
+def _row(day, team, user, key, model, provider, metrics: dict, alias: str = "") -> SpendRow:
+    return SpendRow(
+        day=day,
+        team_id="" if team in (None, UNASSIGNED) else str(team),
+        user_id=str(user or ""),
+        key_hash=str(key or ""),
+        model=str(model or ""),
+        provider=str(provider or ""),
+        spend=_decimal(metrics.get("spend")),
+        prompt_tokens=int(metrics.get("prompt_tokens") or 0),
+        completion_tokens=int(metrics.get("completion_tokens") or 0),
+        requests=int(metrics.get("api_requests") or 0),
+        successes=int(metrics.get("successful_requests") or 0),
+        failures=int(metrics.get("failed_requests") or 0),
+        key_alias=str(alias or ""),
+    )
+
+
+def rows_from_day(result: dict) -> list[SpendRow]:
+    """Turn one ``DailySpendData`` (one date of one page) into rows at our grain."""
+    day = datetime.date.fromisoformat(str(result["date"])[:10])
+    breakdown = result.get("breakdown") or {}
+    key_meta = {k: (v.get("metadata") or {}) for k, v in (breakdown.get("api_keys") or {}).items()}
+
+    key_teams: dict[str, list[str]] = {}
+    for team, entry in (breakdown.get("entities") or {}).items():
+        for key in entry.get("api_key_breakdown") or {}:
+            key_teams.setdefault(key, []).append(team)
+    key_providers: dict[str, list[str]] = {}
+    for provider, entry in (breakdown.get("providers") or {}).items():
+        for key in entry.get("api_key_breakdown") or {}:
+            key_providers.setdefault(key, []).append(provider)
+
+    models = breakdown.get("models") or {}
+    model_provider: dict[str, str] = {}
+    for model, entry in models.items():
+        for key in entry.get("api_key_breakdown") or {}:
+            if len(key_providers.get(key, [])) == 1:
+                model_provider[model] = key_providers[key][0]
+                break
+
+    provider_of = _providers_per_cell(models, breakdown.get("providers") or {}, model_provider)
+
+    rows: list[SpendRow] = []
+    for model, entry in models.items():
+        covered = Decimal(0)
+        for key, cell in (entry.get("api_key_breakdown") or {}).items():
+            meta = {**key_meta.get(key, {}), **(cell.get("metadata") or {})}
+            teams = key_teams.get(key, [])
+            if len(teams) == 1:
+                team = teams[0]
+            elif meta.get("team_id") in teams or not teams:
+                team = meta.get("team_id")
+            else:
+                team = teams[0]
+            providers = key_providers.get(key, [])
+            if len(providers) == 1:
+                provider = providers[0]
+            else:
+                provider = provider_of.get((model, key), model_provider.get(model, ""))
+            row = _row(
+                day,
+                team,
+                meta.get("user_id"),
+                key,
+                model,
+                provider,
+                cell.get("metrics") or {},
+                meta.get("key_alias"),
+            )
+            covered += row.spend
+            rows.append(row)
+        remainder = _decimal((entry.get("metrics") or {}).get("spend")) - covered
+        if remainder > Decimal("0.000001"):  # per-key lists truncated by LiteLLM
+            rows.append(
+                _row(day, "", "", "", model, model_provider.get(model, ""), {"spend": remainder})
+            )
+    return rows
+
+
+def _providers_per_cell(models: dict, providers: dict, model_provider: dict) -> dict:
+    """(model, key) → provider for keys that used several providers on one day.
+
+    The response has model × key and provider × key, not model × provider × key. A model's
+    provider is known when some key used only that provider for it; otherwise a provider
+    cell whose spend equals the model cell's, or the one provider left, decides.
+    """
+    by_key: dict[str, dict[str, float]] = {}
+    for provider, entry in providers.items():
+        for key, cell in (entry.get("api_key_breakdown") or {}).items():
+            by_key.setdefault(key, {})[provider] = float(
+                (cell.get("metrics") or {}).get("spend") or 0
+            )
+    out: dict[tuple[str, str], str] = {}
+    for key, spend_by_provider in by_key.items():
+        if len(spend_by_provider) < 2:
+            continue
+        cells = {
+            m: float(
+                ((e.get("api_key_breakdown") or {}).get(key, {}).get("metrics") or {}).get("spend")
+                or 0
+            )
+            for m, e in models.items()
+            if key in (e.get("api_key_breakdown") or {})
+        }
+        free = dict(spend_by_provider)
+        pending = []
+        for model in cells:
+            provider = model_provider.get(model)
+            if provider in spend_by_provider:
+                out[(model, key)] = provider
+                free.pop(provider, None)
+            else:
+                pending.append(model)
+        for model in list(pending):
+            match = [p for p, s in free.items() if abs(s - cells[model]) < 1e-9]
+            if len(match) == 1:
+                out[(model, key)] = match[0]
+                free.pop(match[0])
+                pending.remove(model)
+        if len(pending) == 1 and len(free) == 1:
+            out[(pending[0], key)] = next(iter(free))
+    return out
+
+
+def _client() -> httpx.Client:
+    if not settings.LITELLM_BASE_URL:
+        raise SourceError("LITELLM_BASE_URL is not set")
+    return httpx.Client(
+        base_url=settings.LITELLM_BASE_URL.rstrip("/"),
+        headers={"Authorization": f"Bearer {settings.LITELLM_MASTER_KEY}"},
+        timeout=getattr(settings, "LITELLM_TIMEOUT", 10.0) * 3,
+    )
+
+
+def iter_pages(
+    start: datetime.date, end: datetime.date, *, client: httpx.Client | None = None
+) -> Iterator[dict]:
+    """Every page of ``/team/daily/activity`` for [start, end] (inclusive UTC days)."""
+    own = client is None
+    client = client or _client()
+    try:
+        page = 1
+        while page <= MAX_PAGES:
+            params = {
+                "start_date": start.isoformat(),
+                "end_date": end.isoformat(),
+                "page": page,
+                "page_size": PAGE_SIZE,
+            }
+            try:
+                response = client.get(ENDPOINT, params=params)
+            except httpx.HTTPError as exc:
+                raise SourceError(f"LiteLLM unreachable: {exc}") from exc
+            if response.status_code != 200:
+                raise SourceError(
+                    f"LiteLLM {ENDPOINT} answered {response.status_code}: {response.text[:300]}"
+                )
+            body = response.json()
+            yield body
+            meta = body.get("metadata") or {}
+            if not meta.get("has_more") and page >= int(meta.get("total_pages") or 1):
+                return
+            page += 1
+    finally:
+        if own:
+            client.close()
+
+
+def fetch_rows(
+    start: datetime.date, end: datetime.date, *, client: httpx.Client | None = None
+) -> tuple[list[SpendRow], int]:
+    """All rows for [start, end], merged across pages; and the number of pages read."""
+    rows: list[SpendRow] = []
+    pages = 0
+    for body in iter_pages(start, end, client=client):
+        pages += 1
+        for result in body.get("results") or []:
+            rows.extend(rows_from_day(result))
+    return merge(rows), pages

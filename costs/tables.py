@@ -1,0 +1,100 @@
+"""A table on a cost dashboard: one queryset, shown paginated and exported whole as CSV."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+
+from . import periods
+
+PAGE_SIZE = 10
+
+
+@dataclass
+class Column:
+    key: str
+    label: str
+    kind: str = "text"  # text | money | int | pct | month
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[Column]
+    rows: Iterable  # a values() queryset (paginated in SQL) or a short list
+    decorate: Callable[[dict], dict] | None = None
+    page_size: int = PAGE_SIZE
+    limit: int | None = None  # a bounded table (top N): no pagination
+    note: str = ""
+    page: object = field(default=None, init=False)
+
+    def paginate(self, number) -> Table:
+        rows = self.rows[: self.limit] if self.limit else self.rows
+        if self.limit:
+            page = Paginator(list(rows), self.limit).get_page(1)
+        else:
+            page = Paginator(rows, self.page_size).get_page(number)
+        if self.decorate:
+            page.object_list = [self.decorate(dict(r)) for r in page.object_list]
+        self.page = page
+        return self
+
+    @property
+    def page_param(self) -> str:
+        return f"{self.name}_page"
+
+    def cells(self):
+        """Rows of (value, kind) in column order, for the template."""
+        for row in self.page.object_list:
+            yield [(row.get(c.key), c.kind) for c in self.columns]
+
+    def iter_all(self):
+        rows = self.rows[: self.limit] if self.limit else self.rows
+        iterator = rows.iterator(chunk_size=2000) if hasattr(rows, "iterator") else rows
+        for row in iterator:
+            yield self.decorate(dict(row)) if self.decorate else row
+
+
+def _csv_value(value, kind: str):
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value  # no formulas from names when the CSV is opened in a spreadsheet
+    if kind == "month" and isinstance(value, datetime.date):
+        return value.strftime("%Y-%m")
+    if isinstance(value, Decimal):
+        return f"{value:.6f}" if kind == "money" else str(value)
+    return value
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def csv_response(table: Table, filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow([c.key for c in table.columns])
+        for row in table.iter_all():
+            yield writer.writerow([_csv_value(row.get(c.key), c.kind) for c in table.columns])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def with_percent(budget_key: str, spend_key: str = "spend", out: str = "pct"):
+    def decorate(row: dict) -> dict:
+        row[out] = periods.percent(row.get(spend_key), row.get(budget_key))
+        return row
+
+    return decorate

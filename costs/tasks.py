@@ -1,0 +1,117 @@
+"""Celery tasks: spend ingestion from LiteLLM and budget alerts."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from portal.integrations.errors import IntegrationError, Unavailable
+
+from . import alerts, budgets, litellm_source
+from .ingest import IngestResult, upsert_daily
+from .models import IngestionState
+
+log = logging.getLogger(__name__)
+
+SOURCE = "litellm"
+CHUNK_DAYS = 7
+
+
+def reread_days() -> int:
+    return int(getattr(settings, "COSTS_REREAD_DAYS", 3))
+
+
+def run_ingestion(days: int | None = None, *, end: datetime.date | None = None) -> IngestResult:
+    """Read the last ``days`` UTC days (today included) from LiteLLM and upsert them.
+
+    Long windows (backfill) are read in chunks of a week so memory stays flat. The state row
+    records the outcome; an error is recorded and raised again.
+    """
+    days = days or reread_days()
+    end = end or timezone.now().astimezone(datetime.UTC).date()
+    start = end - datetime.timedelta(days=days - 1)
+    state, _ = IngestionState.objects.get_or_create(source=SOURCE)
+    state.last_run_at = timezone.now()
+    state.save(update_fields=["last_run_at"])
+    began = time.monotonic()
+    total = IngestResult()
+    pages = 0
+    try:
+        chunk_start = start
+        while chunk_start <= end:
+            chunk_end = min(chunk_start + datetime.timedelta(days=CHUNK_DAYS - 1), end)
+            rows, read = litellm_source.fetch_rows(chunk_start, chunk_end)
+            pages += read
+            result = upsert_daily(rows)
+            total.rows += result.rows
+            total.months |= result.months
+            total.teams |= result.teams
+            chunk_start = chunk_end + datetime.timedelta(days=1)
+    except Exception as exc:
+        state.last_failure_at = timezone.now()
+        state.last_error = str(exc)[:2000]
+        state.save(update_fields=["last_failure_at", "last_error"])
+        log.exception("spend ingestion failed", extra={"start": str(start), "end": str(end)})
+        raise
+    state.last_success_at = timezone.now()
+    state.last_error = ""
+    state.window_start, state.window_end = start, end
+    state.rows_upserted = total.rows
+    state.pages_read = pages
+    state.duration_ms = int((time.monotonic() - began) * 1000)
+    state.total_rows_upserted += total.rows
+    state.save()
+    log.info("spend ingested", extra={"rows": total.rows, "pages": pages, "days": days})
+    return total
+
+
+@shared_task(acks_late=True)
+def ingest_spend(days: int | None = None) -> int:
+    """Beat: re-read the last few days of LiteLLM spend, then check budgets."""
+    try:
+        result = run_ingestion(days)
+    except litellm_source.SourceError:
+        return 0  # recorded on IngestionState; the next run re-reads the same days
+    check_budgets.delay()
+    return result.rows
+
+
+@shared_task(acks_late=True)
+def check_budgets() -> int:
+    """Fire budget alerts (each threshold once per period)."""
+    return len(alerts.evaluate())
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def apply_budget_request(self, budget_request_id: int) -> None:
+    """Apply an approved budget request; LiteLLM unavailable → retry; refused → failed."""
+    from keys.tasks import _fail_obj, retry_countdown
+
+    from .models import BudgetRequest
+
+    try:
+        budgets.apply(budget_request_id)
+    except Unavailable as exc:
+        if self.request.retries < settings.PROVISION_MAX_RETRIES:
+            raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+        _fail_obj(BudgetRequest.objects.get(pk=budget_request_id), exc)
+    except IntegrationError as exc:
+        _fail_obj(BudgetRequest.objects.get(pk=budget_request_id), exc)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def push_department_budget(self, department_id: int) -> str:
+    """After infra edits a budget: LiteLLM enforces the new one. Retried while it is down."""
+    from tenants.models import Department
+
+    try:
+        return budgets.push_to_litellm(Department.objects.get(pk=department_id))
+    except Unavailable as exc:
+        from keys.tasks import retry_countdown
+
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc

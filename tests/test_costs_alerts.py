@@ -1,0 +1,108 @@
+"""Forecast math and budget alerts: each threshold fires once per period per subject."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+
+from costs import alerts, periods
+from costs.ingest import upsert_daily
+from costs.models import BudgetAlert, MemberBudget
+from portal.models import AuditEvent
+
+from . import test_costs_support as support
+from .test_costs_support import DAY, row
+
+costs_org = support.costs_org
+NOV = datetime.date(2026, 11, 1)
+
+
+def test_forecast_is_the_run_rate_to_month_end():
+    # 300 spent in the first 10 days of a 30-day month → 900.
+    assert periods.forecast(Decimal("300"), NOV, datetime.date(2026, 11, 10)) == Decimal("900.00")
+    # February 2027 has 28 days: 50 in 7 days → 200.
+    feb = datetime.date(2027, 2, 1)
+    assert periods.forecast(Decimal("50"), feb, datetime.date(2027, 2, 7)) == Decimal("200.00")
+    # Last day, past month: the actual. Future month: nothing yet.
+    assert periods.forecast(Decimal("31"), NOV, datetime.date(2026, 11, 30)) == Decimal("31")
+    assert periods.forecast(Decimal("31"), NOV, datetime.date(2027, 1, 5)) == Decimal("31")
+    assert periods.forecast(Decimal("31"), NOV, datetime.date(2026, 10, 5)) == Decimal("0")
+    assert periods.elapsed_days(NOV, datetime.date(2026, 11, 1)) == 1
+
+
+def test_months_and_percent():
+    assert periods.add_months(NOV, 2) == datetime.date(2027, 1, 1)
+    assert periods.add_months(NOV, -11) == datetime.date(2025, 12, 1)
+    assert periods.parse_month("2026-02", NOV) == datetime.date(2026, 2, 1)
+    assert periods.parse_month("garbage", NOV) == NOV
+    assert periods.percent(Decimal("80"), Decimal("100")) == 80
+    assert periods.percent(Decimal("1"), Decimal("0")) is None
+
+
+@pytest.mark.django_db
+def test_department_thresholds_fire_once_each(costs_org, django_capture_on_commit_callbacks):
+    # Day 10 of 30: 850 of 1000 spent → 80 % reached, forecast 2550 over budget.
+    upsert_daily([row(key="hash-other", spend="850")])
+    with django_capture_on_commit_callbacks(execute=True):
+        fired = alerts.evaluate(DAY)
+    dept = [a for a in fired if a.scope == "department"]
+    assert sorted((a.kind, a.threshold) for a in dept) == [("actual", 80), ("forecast", 100)]
+    assert all(a.department == costs_org["a"] and a.period == NOV for a in dept)
+    assert {tuple(m.to) for m in mail.outbox} == {("lead_a@example.com",)}
+    assert AuditEvent.objects.filter(action="costs.budget_alert").count() == len(fired)
+
+    # Nothing new: nothing fires again, nothing is sent again.
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert alerts.evaluate(DAY) == []
+    assert mail.outbox == []
+
+    # 100 % is reached later the same month: only that one fires.
+    upsert_daily([row(key="hash-other", spend="1000")])
+    with django_capture_on_commit_callbacks(execute=True):
+        fired = alerts.evaluate(DAY + datetime.timedelta(days=2))
+    assert [(a.scope, a.kind, a.threshold) for a in fired] == [("department", "actual", 100)]
+    assert BudgetAlert.objects.filter(subject=f"department:{costs_org['a'].pk}").count() == 3
+
+    # A new month is a new period.
+    upsert_daily([row(day=datetime.date(2026, 12, 20), key="hash-other", spend="900")])
+    fired = alerts.evaluate(datetime.date(2026, 12, 20))
+    assert {(a.kind, a.threshold, a.period) for a in fired if a.scope == "department"} == {
+        ("actual", 80, datetime.date(2026, 12, 1)),
+        ("forecast", 100, datetime.date(2026, 12, 1)),  # 900 by day 20 → 1395
+    }
+
+
+@pytest.mark.django_db
+def test_key_alert_goes_to_the_developer(costs_org, django_capture_on_commit_callbacks):
+    # key_a: 50 USD per 30 days. 45 spent → 90 %.
+    upsert_daily([row(key="hash-a1", spend="45")])
+    with django_capture_on_commit_callbacks(execute=True):
+        fired = alerts.evaluate(DAY)
+    key_alerts = [a for a in fired if a.scope == "key"]
+    assert [(a.kind, a.threshold) for a in key_alerts] == [("actual", 80), ("forecast", 100)]
+    assert key_alerts[0].key == costs_org["key_a"]
+    assert ["dev_a@example.com"] in [m.to for m in mail.outbox]
+    assert "80% of budget" in mail.outbox[0].subject or "forecast" in mail.outbox[0].subject
+
+
+@pytest.mark.django_db
+def test_member_budget_alert_goes_to_leads(costs_org, settings, django_capture_on_commit_callbacks):
+    settings.NOTIFY_WEBHOOK_URL = ""
+    MemberBudget.objects.create(
+        department=costs_org["a"], user=costs_org["dev_a"], monthly_budget=Decimal("10")
+    )
+    upsert_daily([row(key="hash-a1", spend="12")])
+    with django_capture_on_commit_callbacks(execute=True):
+        fired = alerts.evaluate(DAY)
+    member = [a for a in fired if a.scope == "member"]
+    assert sorted(a.threshold for a in member) == [80, 100]
+    assert member[0].user == costs_org["dev_a"]
+    assert member[0].recipients == ["lead_a@example.com"]
+
+
+@pytest.mark.django_db
+def test_under_budget_fires_nothing(costs_org):
+    upsert_daily([row(key="hash-other", spend="100")])  # 10 %, forecast 300 of 1000
+    assert alerts.evaluate(DAY) == []
