@@ -25,7 +25,7 @@ demo: $(BIN)/python
 lint: $(BIN)/python
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 # What the tests need beyond the venv: the LiteLLM proxy in its own venv, Chromium for Playwright.
 test-services: $(BIN)/python

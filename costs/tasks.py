@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from portal.integrations.errors import IntegrationError, Unavailable
+from portal.integrations.errors import Unavailable
 
 from . import alerts, budgets, litellm_source
 from .ingest import IngestResult, upsert_daily
@@ -89,19 +89,12 @@ def check_budgets() -> int:
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def apply_budget_request(self, budget_request_id: int) -> None:
-    """Apply an approved budget request; LiteLLM unavailable → retry; refused → failed."""
-    from keys.tasks import _fail_obj, retry_countdown
+    """Apply an approved budget request: the department's budget, then LiteLLM's."""
+    from keys.tasks import run_provisioning
 
     from .models import BudgetRequest
 
-    try:
-        budgets.apply(budget_request_id)
-    except Unavailable as exc:
-        if self.request.retries < settings.PROVISION_MAX_RETRIES:
-            raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
-        _fail_obj(BudgetRequest.objects.get(pk=budget_request_id), exc)
-    except IntegrationError as exc:
-        _fail_obj(BudgetRequest.objects.get(pk=budget_request_id), exc)
+    run_provisioning(self, BudgetRequest, budget_request_id, budgets.apply)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)

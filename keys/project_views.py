@@ -78,7 +78,7 @@ def project_detail(request, pk):
 @never_cache
 def reveal_project(request, pk):
     project = _visible_project(request, pk)
-    secret = projects.reveal(project.pk, user=request.user, request=request)
+    secret = workflow.reveal(TuningProject, project.pk, user=request.user, request=request)
     if secret is None:
         messages.error(request, _("This secret has already been shown once, or is not yours."))
         return redirect(project)

@@ -219,18 +219,6 @@ def fulfil_manually(
     notify.key_ready(project)
 
 
-# --- hand-over ---------------------------------------------------------------------------------
-@transaction.atomic
-def reveal(project_id: int, *, user, request=None) -> str | None:
-    project = _locked(project_id)
-    if project.requester_id != user.pk or not project.secret_encrypted:
-        return None
-    secret = project.take_secret()
-    project.save(update_fields=["secret_encrypted", "secret_revealed_at", "updated_at"])
-    audit.record("tuningproject.revealed", project, actor=user, request=request)
-    return secret
-
-
 # --- end of the lease --------------------------------------------------------------------------
 @transaction.atomic
 def request_teardown(project: TuningProject, *, status: str, actor=None, request=None) -> None:

@@ -163,18 +163,6 @@ def provision(key_id: int) -> None:
 
 # --- hand-over, rotation, revocation, expiry ---------------------------------------------------
 @transaction.atomic
-def reveal(key_id: int, *, user: User, request=None) -> str | None:
-    """Return the secret once, to its owner, and wipe it. None if there is nothing to reveal."""
-    key = VirtualKey.objects.select_for_update().get(pk=key_id)
-    if key.requester_id != user.pk or not key.secret_encrypted:
-        return None
-    secret = key.take_secret()
-    key.save(update_fields=["secret_encrypted", "secret_revealed_at", "updated_at"])
-    audit.record("virtualkey.revealed", key, actor=user, request=request)
-    return secret
-
-
-@transaction.atomic
 def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     """A new secret now; the old one is refused at once; the new one waits to be revealed once.
 

@@ -23,24 +23,26 @@ def retry_countdown(retries: int) -> float:
     return min(settings.PROVISION_RETRY_BASE_SECONDS * 2**retries, 600)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None)
-def provision_key(self, key_id: int) -> None:
-    """Provision one key. LiteLLM unavailable → retry with backoff; refused → failed for infra."""
+def run_provisioning(task, model, pk: int, provision) -> None:
+    """Run ``provision(pk)`` for a Celery task: a service that is down → retry with backoff;
+    refused, or still down after the last retry → *failed*, for infra to see and retry."""
     try:
-        services.provision(key_id)
+        provision(pk)
     except Unavailable as exc:
-        retries = self.request.retries
+        retries = task.request.retries
         if retries < settings.PROVISION_MAX_RETRIES:
             delay = retry_countdown(retries)
-            log.warning("LiteLLM unavailable, retrying", extra={"key": key_id, "in_s": delay})
-            raise self.retry(exc=exc, countdown=delay) from exc
-        _fail(key_id, exc)
+            log.warning("service unavailable, retrying", extra={"pk": pk, "in_s": delay})
+            raise task.retry(exc=exc, countdown=delay) from exc
+        _fail_obj(model.objects.get(pk=pk), exc)
     except IntegrationError as exc:
-        _fail(key_id, exc)
+        _fail_obj(model.objects.get(pk=pk), exc)
 
 
-def _fail(key_id: int, exc: Exception) -> None:
-    _fail_obj(VirtualKey.objects.get(pk=key_id), exc)
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def provision_key(self, key_id: int) -> None:
+    """Provision one virtual key in LiteLLM."""
+    run_provisioning(self, VirtualKey, key_id, services.provision)
 
 
 def _fail_obj(obj, exc: Exception) -> None:
@@ -116,19 +118,11 @@ def resume_stalled() -> int:
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def provision_project(self, project_id: int) -> None:
-    """Provision one tuning project; Langfuse unavailable → retry; refused → failed for infra."""
+    """Provision one tuning project in Langfuse."""
     from . import projects
     from .models import TuningProject
 
-    try:
-        projects.provision(project_id)
-    except Unavailable as exc:
-        if self.request.retries < settings.PROVISION_MAX_RETRIES:
-            delay = retry_countdown(self.request.retries)
-            raise self.retry(exc=exc, countdown=delay) from exc
-        _fail_obj(TuningProject.objects.get(pk=project_id), exc)
-    except IntegrationError as exc:
-        _fail_obj(TuningProject.objects.get(pk=project_id), exc)
+    run_provisioning(self, TuningProject, project_id, projects.provision)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)

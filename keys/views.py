@@ -100,7 +100,7 @@ def key_detail(request, pk):
 @never_cache
 def reveal_key(request, pk):
     key = _visible_key(request, pk)
-    secret = services.reveal(key.pk, user=request.user, request=request)
+    secret = workflow.reveal(VirtualKey, key.pk, user=request.user, request=request)
     if secret is None:
         messages.error(request, _("This secret has already been shown once, or is not yours."))
         return redirect(key)

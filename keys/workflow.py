@@ -71,3 +71,16 @@ def retry_failed(obj: Request, *, actor: User, request=None) -> None:
         Status.APPROVED, allowed_from=[Status.FAILED], actor=actor, request=request, attempts=0
     )
     obj.enqueue_provisioning()
+
+
+@transaction.atomic
+def reveal(model: type[Request], pk: int, *, user: User, request=None) -> str | None:
+    """The secret, once, to its owner only; wiped in the same transaction that returns it.
+    None when there is nothing to reveal (already shown, or not this user's)."""
+    obj = model.objects.select_for_update(of=("self",)).get(pk=pk)
+    if obj.requester_id != user.pk or not obj.secret_encrypted:
+        return None
+    secret = obj.take_secret()
+    obj.save(update_fields=["secret_encrypted", "secret_revealed_at", "updated_at"])
+    audit.record(f"{obj._meta.model_name}.revealed", obj, actor=user, request=request)
+    return secret
