@@ -1,5 +1,6 @@
 """Pages, navigation by role, access checks, i18n, health."""
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,22 @@ def test_demo_mode_refused_in_production():
     )
     assert result.returncode != 0
     assert "DEMO_MODE" in result.stderr
+
+
+def test_demo_seed_is_idempotent_and_fills_the_cost_pages(client):
+    from django.core.management import call_command
+
+    from costs.models import DailySpend, MonthlySpend
+    from tenants.models import Department, User
+
+    call_command("seed_demo", stdout=io.StringIO())
+    rows = DailySpend.objects.count()
+    call_command("seed_demo", stdout=io.StringIO())
+    assert DailySpend.objects.count() == rows > 0
+    assert Department.objects.count() == 4
+    research = Department.objects.get(slug="research")
+    monthly = sum(m.spend for m in MonthlySpend.objects.filter(department=research))
+    daily = sum(d.spend for d in DailySpend.objects.filter(department=research))
+    assert monthly == daily
+    client.force_login(User.objects.get(username="sato.haruka@demo.example"))
+    assert "paper-summariser" in client.get("/costs/departments/research/").content.decode()
