@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -229,7 +230,8 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
     """Compare every managed team's keys in LiteLLM with the portal's; record the drift.
 
     Portal keys gone or blocked in LiteLLM are marked; LiteLLM keys in managed teams that
-    the portal does not know are listed for infra. Nothing is deleted automatically.
+    the portal does not know are listed for infra; tuning projects are compared with
+    Langfuse's list the same way. Nothing is deleted automatically.
     """
     client = client or LiteLLMClient.from_settings(changed_by="portal:reconcile")
     run = ReconcileRun.objects.create()
@@ -267,6 +269,13 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
                     )
     except IntegrationError as exc:
         run.error = str(exc)
+    if settings.LANGFUSE_HOST:
+        from .projects import reconcile_findings
+
+        try:
+            findings.extend(reconcile_findings())
+        except IntegrationError as exc:
+            run.error = f"{run.error} {exc}".strip()
     run.findings = findings
     run.finished_at = timezone.now()
     run.save()

@@ -67,16 +67,19 @@ def expire_keys() -> int:
 
 @shared_task
 def remind_expiring() -> int:
-    """One reminder per key, REMIND_DAYS_BEFORE_EXPIRY days before it ends."""
+    """One reminder per key or tuning project, REMIND_DAYS_BEFORE_EXPIRY days before it ends."""
+    from .models import TuningProject
+
     soon = timezone.now() + datetime.timedelta(days=settings.REMIND_DAYS_BEFORE_EXPIRY)
-    keys = VirtualKey.objects.filter(
-        status=Status.ACTIVE, expires_at__lte=soon, reminded_at__isnull=True
-    )
     count = 0
-    for key in keys.select_related("requester"):
-        VirtualKey.objects.filter(pk=key.pk).update(reminded_at=timezone.now())
-        notify.expiring_soon(key)
-        count += 1
+    for model in (VirtualKey, TuningProject):
+        due = model.objects.filter(
+            status=Status.ACTIVE, expires_at__lte=soon, reminded_at__isnull=True
+        )
+        for obj in due.select_related("requester"):
+            model.objects.filter(pk=obj.pk).update(reminded_at=timezone.now())
+            notify.expiring_soon(obj)
+            count += 1
     return count
 
 
