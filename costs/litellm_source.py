@@ -27,6 +27,9 @@ yields partial cells on each page; they are summed. When LiteLLM truncates per-k
 (``api_key_limit``), the part of a model's spend not covered by listed keys becomes one row
 with an empty key and team, so totals still match.
 
+A LiteLLM without this endpoint (404) is read from ``GET /spend/logs/v2`` instead, a row per
+request, summed into the same daily rows (``fetch_rows_from_logs``).
+
 Needs a LiteLLM whose model breakdown carries ``api_key_breakdown`` (checked against 1.106.2,
 the version in ``.litellm-venv``; tests/test_costs_litellm.py runs against it). The lead will
 move the HTTP part to ``portal/integrations/litellm.py``.
@@ -54,6 +57,10 @@ UNASSIGNED = "Unassigned"  # LiteLLM's entity name for rows without a team
 
 class SourceError(Exception):
     """LiteLLM could not be read (unreachable, refused, or an unexpected answer)."""
+
+
+class AggregatesMissing(SourceError):
+    """This LiteLLM has no daily-aggregate endpoint (404): read the spend logs instead."""
 
 
 def _decimal(value) -> Decimal:
@@ -214,6 +221,8 @@ def iter_pages(
                 response = client.get(ENDPOINT, params=params)
             except httpx.HTTPError as exc:
                 raise SourceError(f"LiteLLM unreachable: {exc}") from exc
+            if response.status_code == 404:
+                raise AggregatesMissing(f"LiteLLM has no {ENDPOINT}")
             if response.status_code != 200:
                 raise SourceError(
                     f"LiteLLM {ENDPOINT} answered {response.status_code}: {response.text[:300]}"
@@ -232,11 +241,82 @@ def iter_pages(
 def fetch_rows(
     start: datetime.date, end: datetime.date, *, client: httpx.Client | None = None
 ) -> tuple[list[SpendRow], int]:
-    """All rows for [start, end], merged across pages; and the number of pages read."""
+    """All rows for [start, end], merged across pages; and the number of pages read.
+    Falls back to the spend logs where LiteLLM has no daily aggregates."""
     rows: list[SpendRow] = []
     pages = 0
-    for body in iter_pages(start, end, client=client):
-        pages += 1
-        for result in body.get("results") or []:
-            rows.extend(rows_from_day(result))
+    try:
+        for body in iter_pages(start, end, client=client):
+            pages += 1
+            for result in body.get("results") or []:
+                rows.extend(rows_from_day(result))
+    except AggregatesMissing:
+        log.warning("no daily aggregates in LiteLLM; reading /spend/logs", extra={"pages": pages})
+        return fetch_rows_from_logs(start, end, client=client)
     return merge(rows), pages
+
+
+LOGS_ENDPOINT = "/spend/logs/v2"
+
+
+def rows_from_logs(logs: list[dict]) -> list[SpendRow]:
+    """One row per request (``LiteLLM_SpendLogs``), in the daily rows' shape, to be merged."""
+    rows = []
+    for entry in logs:
+        failed = (entry.get("status") or "success") == "failure"
+        metadata = entry.get("metadata") or {}
+        rows.append(
+            _row(
+                datetime.date.fromisoformat(str(entry["startTime"])[:10]),
+                entry.get("team_id"),
+                entry.get("user"),
+                entry.get("api_key"),
+                entry.get("model") or entry.get("model_group"),  # as in the daily tables
+                entry.get("custom_llm_provider"),
+                {
+                    "spend": entry.get("spend"),
+                    "prompt_tokens": entry.get("prompt_tokens"),
+                    "completion_tokens": entry.get("completion_tokens"),
+                    "api_requests": 1,
+                    "successful_requests": 0 if failed else 1,
+                    "failed_requests": 1 if failed else 0,
+                },
+                alias=metadata.get("user_api_key_alias") or "",
+            )
+        )
+    return rows
+
+
+def fetch_rows_from_logs(
+    start: datetime.date, end: datetime.date, *, client: httpx.Client | None = None
+) -> tuple[list[SpendRow], int]:
+    """[start, end] from the paginated spend logs: slower (a row per request), for a LiteLLM
+    without daily aggregates."""
+    own = client is None
+    client = client or _client()
+    rows: list[SpendRow] = []
+    page = 0
+    try:
+        while page < MAX_PAGES:
+            page += 1
+            params = {
+                "start_date": f"{start.isoformat()} 00:00:00",
+                "end_date": f"{end.isoformat()} 23:59:59",
+                "page": page,
+                "page_size": PAGE_SIZE,
+            }
+            try:
+                response = client.get(LOGS_ENDPOINT, params=params)
+            except httpx.HTTPError as exc:
+                raise SourceError(f"LiteLLM unreachable: {exc}") from exc
+            if response.status_code != 200:
+                status, text = response.status_code, response.text[:300]
+                raise SourceError(f"LiteLLM {LOGS_ENDPOINT} answered {status}: {text}")
+            body = response.json()
+            rows.extend(rows_from_logs(body.get("data") or []))
+            if page >= int(body.get("total_pages") or 1):
+                break
+    finally:
+        if own:
+            client.close()
+    return merge(rows), page

@@ -2,6 +2,7 @@
 
 import datetime
 import uuid
+from decimal import Decimal
 
 import pytest
 
@@ -58,3 +59,55 @@ def test_ingests_real_daily_aggregates(costs_org, litellm):
     assert sum(m.spend for m in month) == attributed.spend + unattributed.spend
     assert sum(m.unattributed_spend for m in month) == unattributed.spend
     assert MonthlyKeySpend.objects.get(team_id=team_id, key_hash=token).requests == 2
+
+    # Where a LiteLLM has no daily aggregates, the paginated spend logs give the same rows.
+    def same_from_logs():
+        logs, _pages = litellm_source.fetch_rows_from_logs(
+            today - datetime.timedelta(days=1), today
+        )
+        mine = {(r.key_hash, r.model): r for r in logs if r.team_id == team_id}
+        return mine if sum(r.requests for r in mine.values()) >= 3 else None
+
+    from_logs = wait_for(same_from_logs, timeout=30, message="spend logs never showed the calls")
+    from_daily = {(r.key_hash, r.model): r for r in rows}
+    assert from_logs.keys() == from_daily.keys()
+    for cell, row in from_daily.items():
+        logged = from_logs[cell]
+        assert (logged.requests, logged.user_id, logged.provider) == (
+            row.requests,
+            row.user_id,
+            row.provider,
+        )
+        assert logged.prompt_tokens == row.prompt_tokens
+        assert abs(logged.spend - row.spend) < Decimal("0.00000001")
+
+
+def test_falls_back_to_spend_logs_when_aggregates_are_missing(litellm, settings):
+    """An older LiteLLM without /team/daily/activity: fetch_rows reads /spend/logs/v2."""
+    import httpx
+
+    def older_litellm(request: httpx.Request) -> httpx.Response:
+        if request.url.path == litellm_source.ENDPOINT:
+            return httpx.Response(404, json={"detail": "Not Found"})
+        with httpx.Client() as real:  # everything else goes to the real proxy
+            upstream = real.send(
+                real.build_request(request.method, request.url, headers=request.headers)
+            )
+            return httpx.Response(upstream.status_code, json=upstream.json())
+
+    client = LiteLLMClient(litellm.base_url, litellm.master_key)
+    key = client.generate_key(key_alias=f"logs-{uuid.uuid4().hex[:8]}")
+    assert chat(litellm.base_url, key["key"]).status_code == 200
+    today = datetime.datetime.now(datetime.UTC).date()
+    http = httpx.Client(
+        base_url=litellm.base_url,
+        headers={"Authorization": f"Bearer {litellm.master_key}"},
+        transport=httpx.MockTransport(older_litellm),
+    )
+
+    def read():
+        rows, _pages = litellm_source.fetch_rows(today, today, client=http)
+        return [r for r in rows if r.key_hash == key_hash(key["key"])] or None
+
+    [row] = wait_for(read, timeout=30, message="the fallback never saw the call")
+    assert row.requests == 1 and row.spend > 0 and row.model.endswith("gpt-4o-mini")
