@@ -215,6 +215,10 @@ def fulfil_manually(
     project._transition(
         Status.PROVISIONING, allowed_from=[Status.MANUAL], actor=actor, request=request
     )
+    if project.route_key_id:
+        # Routing needs a key pair the portal keeps; a hand-made project has only the
+        # developer's, so traces stay in the production project. Say so on the page.
+        project.record_step("routing", "not possible: fulfilled by hand")
     project.mark_active()
     notify.key_ready(project)
 

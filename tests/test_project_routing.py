@@ -1,0 +1,189 @@
+"""A tuning project that routes a virtual key's traces: the real LiteLLM proxy keeps the key's
+per-key Langfuse logging metadata while the lease runs, and loses only that when it ends."""
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from keys.lifecycle import Status
+from keys.models import TuningProject, VirtualKey
+from portal.celery import app as celery_app
+from portal.integrations.litellm import LiteLLMClient
+
+from .doubles.langfuse import LangfuseDouble
+from .integration import chat, start_worker, wait_for, wait_for_status
+from .litellm_proxy import LITELLM_VENV
+
+pytestmark = [pytest.mark.litellm, pytest.mark.django_db(transaction=True)]
+
+KEY_REQUEST = {
+    "name": "traced-agent",
+    "kind": "personal",
+    "llm_models": ["gpt-4o-mini"],
+    "max_budget": "5",
+    "budget_duration": "30d",
+    "rpm_limit": "50",
+    "tpm_limit": "100000",
+    "lifetime_days": "30",
+    "justification": "Agent whose traces we want to tune.",
+}
+
+PROJECT_REQUEST = {
+    "name": "agent-tuning",
+    "purpose": "Tune the agent on its own traces.",
+    "lifetime_days": "14",
+    "retention_days": "7",
+    "justification": "Before the pilot.",
+}
+
+
+@pytest.fixture
+def langfuse(settings):
+    double = LangfuseDouble().start()
+    settings.LANGFUSE_HOST = double.url
+    settings.LANGFUSE_ORG_PUBLIC_KEY = double.org_public_key
+    settings.LANGFUSE_ORG_SECRET_KEY = double.org_secret_key
+    yield double
+    double.stop()
+    errors = double.take_errors()
+    assert not errors, "Langfuse double saw OpenAPI violations:\n" + "\n".join(errors)
+
+
+@pytest.fixture
+def both_worker(litellm, langfuse, transactional_db):
+    """One worker that talks to the real LiteLLM proxy (settings set by ``litellm``) and to the
+    Langfuse double: it provisions the key, then the project and its routing."""
+    worker = start_worker(**langfuse.env())
+    yield worker
+    worker.stop()
+    celery_app.conf.task_default_queue = "portal"
+
+
+def key_info(key: VirtualKey) -> dict:
+    return LiteLLMClient.from_settings().key_info(key.litellm_key_id)["info"]
+
+
+DECRYPT = """
+import json, sys
+from litellm.proxy.common_utils.encrypt_decrypt_utils import _decrypt_with_signing_key
+prefix = "litellm_enc::"
+args = json.load(sys.stdin)
+out = {}
+for name, value in args["vars"].items():
+    if isinstance(value, str) and value.startswith(prefix):
+        value = _decrypt_with_signing_key(value=value[len(prefix):], signing_key=args["key"])
+    out[name] = value
+print(json.dumps(out))
+"""
+
+
+def plain_callback_vars(litellm, callback_vars: dict) -> dict:
+    """LiteLLM stores credential-like callback vars encrypted (``litellm_enc::`` + its salt key,
+    here the master key); decrypt them with LiteLLM's own code to compare."""
+    result = subprocess.run(
+        [str(LITELLM_VENV / "bin" / "python"), "-c", DECRYPT],
+        input=json.dumps({"vars": callback_vars, "key": litellm.master_key}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def active_key(client, org, worker) -> VirtualKey:
+    client.force_login(org["dev_a"])
+    response = client.post("/keys/request/", {**KEY_REQUEST, "department": org["a"].pk})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    key = VirtualKey.objects.latest("pk")
+    client.force_login(org["lead_a"])
+    assert client.post(f"/approvals/keys/{key.pk}/", {"decision": "approve"}).status_code == 302
+    key = wait_for_status(key.pk, Status.ACTIVE, worker=worker)
+    assert key.litellm_key_id
+    client.force_login(org["dev_a"])
+    html = client.post(f"/keys/{key.pk}/reveal/").content.decode()
+    match = re.search(r'<pre id="secret">(sk-[^<]+)</pre>', html)
+    assert match, html[:2000]
+    key.revealed_secret = match.group(1)
+    return key
+
+
+def routed_project(client, org, key) -> TuningProject:
+    client.force_login(org["dev_a"])
+    response = client.post(
+        "/projects/request/",
+        {**PROJECT_REQUEST, "department": org["a"].pk, "route_key": key.pk},
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    project = TuningProject.objects.latest("pk")
+    assert project.route_key_id == key.pk
+    client.force_login(org["lead_a"])
+    assert (
+        client.post(f"/approvals/projects/{project.pk}/", {"decision": "approve"}).status_code
+        == 302
+    )
+    client.force_login(org["dev_a"])
+    return project
+
+
+def wait_project(project_id, predicate, worker, timeout=60) -> TuningProject:
+    def check():
+        project = TuningProject.objects.get(pk=project_id)
+        return project if predicate(project) else None
+
+    try:
+        return wait_for(check, timeout)
+    except AssertionError:
+        p = TuningProject.objects.get(pk=project_id)
+        raise AssertionError(
+            f"project is {p.status} ({p.last_error}), steps {p.steps}\n{worker.output()[-4000:]}"
+        ) from None
+
+
+def test_project_routes_key_traces_then_unroutes_at_the_end(
+    client, org, litellm, langfuse, both_worker
+):
+    key = active_key(client, org, both_worker)
+    before = key_info(key)["metadata"]
+    assert before["portal_request_id"] == key.pk and before["department"] == "alpha"
+    assert "logging" not in before
+
+    project = routed_project(client, org, key)
+    project = wait_project(project.pk, lambda p: p.status == Status.ACTIVE, both_worker)
+    assert project.routed_at is not None
+    assert project.steps["routing"]["result"] == "routed"
+    assert project.portal_public_key and project.portal_public_key != project.public_key
+
+    metadata = key_info(key)["metadata"]
+    assert metadata["portal_request_id"] == key.pk
+    assert metadata["department"] == "alpha"
+    [callback] = metadata["logging"]
+    assert callback["callback_name"] == "langfuse"
+    callback_vars = plain_callback_vars(litellm, callback["callback_vars"])
+    assert callback_vars["langfuse_public_key"] == project.portal_public_key
+    assert callback_vars["langfuse_secret_key"] == project.portal_secret()
+    assert callback_vars["langfuse_host"] == langfuse.url
+    # While routed, the key keeps answering (LiteLLM sends its traces to the project).
+    answer = chat(litellm.base_url, key.revealed_secret)
+    assert answer.status_code == 200, answer.text
+    # The project page tells the owner that the key's traces go there.
+    assert "✓" in client.get(f"/projects/{project.pk}/").content.decode()
+
+    # The owner ends the lease: a worker removes the routing, the keys and the project.
+    response = client.post(f"/projects/{project.pk}/end/")
+    assert response.status_code == 302
+    project = wait_project(project.pk, lambda p: p.torn_down_at is not None, both_worker)
+    assert project.status == Status.REVOKED and project.routed_at is None
+    assert langfuse.project_by_name(project.project_name) is None
+
+    metadata = key_info(key)["metadata"]
+    assert "logging" not in metadata
+    assert metadata["portal_request_id"] == key.pk
+    assert metadata["department"] == "alpha"
+
+    # The key itself is untouched: still active in the portal and answering in LiteLLM.
+    assert VirtualKey.objects.get(pk=key.pk).status == Status.ACTIVE
+    answer = chat(litellm.base_url, key.revealed_secret)
+    assert answer.status_code == 200, answer.text
