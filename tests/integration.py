@@ -10,6 +10,7 @@ import pytest
 from keys.models import VirtualKey
 from portal.celery import app as celery_app
 
+from .doubles.langfuse import LangfuseDouble
 from .faults import FaultProxy
 from .workers import Worker
 
@@ -35,6 +36,19 @@ def start_worker(**extra_env) -> Worker:
     worker = Worker(extra_env).start()
     celery_app.conf.task_default_queue = worker.queue
     return worker
+
+
+@pytest.fixture
+def langfuse(settings):
+    """The Langfuse double, with the portal pointed at it; fails on any OpenAPI violation."""
+    double = LangfuseDouble().start()
+    settings.LANGFUSE_HOST = double.url
+    settings.LANGFUSE_ORG_PUBLIC_KEY = double.org_public_key
+    settings.LANGFUSE_ORG_SECRET_KEY = double.org_secret_key
+    yield double
+    double.stop()
+    errors = double.take_errors()
+    assert not errors, "Langfuse double saw OpenAPI violations:\n" + "\n".join(errors)
 
 
 @pytest.fixture

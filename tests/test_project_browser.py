@@ -10,22 +10,9 @@ from keys.models import TuningProject
 from portal.celery import app as celery_app
 
 from .browser import signed_in_page
-from .doubles.langfuse import LangfuseDouble
 from .integration import start_worker, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def langfuse(settings):
-    double = LangfuseDouble().start()
-    settings.LANGFUSE_HOST = double.url
-    settings.LANGFUSE_ORG_PUBLIC_KEY = double.org_public_key
-    settings.LANGFUSE_ORG_SECRET_KEY = double.org_secret_key
-    yield double
-    double.stop()
-    errors = double.take_errors()
-    assert not errors, "Langfuse double saw OpenAPI violations:\n" + "\n".join(errors)
 
 
 @pytest.fixture

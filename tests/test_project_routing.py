@@ -12,7 +12,6 @@ from keys.models import TuningProject, VirtualKey
 from portal.celery import app as celery_app
 from portal.integrations.litellm import LiteLLMClient
 
-from .doubles.langfuse import LangfuseDouble
 from .integration import chat, start_worker, wait_for, wait_for_status
 from .litellm_proxy import LITELLM_VENV
 
@@ -37,18 +36,6 @@ PROJECT_REQUEST = {
     "retention_days": "7",
     "justification": "Before the pilot.",
 }
-
-
-@pytest.fixture
-def langfuse(settings):
-    double = LangfuseDouble().start()
-    settings.LANGFUSE_HOST = double.url
-    settings.LANGFUSE_ORG_PUBLIC_KEY = double.org_public_key
-    settings.LANGFUSE_ORG_SECRET_KEY = double.org_secret_key
-    yield double
-    double.stop()
-    errors = double.take_errors()
-    assert not errors, "Langfuse double saw OpenAPI violations:\n" + "\n".join(errors)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from keys.lifecycle import Status
 from keys.models import ProjectMetricsDay, TuningProject
 from portal.models import AuditEvent
 
-from .doubles.langfuse import LangfuseDouble
 from .integration import start_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,18 +23,6 @@ REQUEST = {
     "retention_days": "7",
     "justification": "Tuning before the pilot.",
 }
-
-
-@pytest.fixture
-def langfuse(settings):
-    double = LangfuseDouble().start()
-    settings.LANGFUSE_HOST = double.url
-    settings.LANGFUSE_ORG_PUBLIC_KEY = double.org_public_key
-    settings.LANGFUSE_ORG_SECRET_KEY = double.org_secret_key
-    yield double
-    double.stop()
-    errors = double.take_errors()
-    assert not errors, "Langfuse double saw OpenAPI violations:\n" + "\n".join(errors)
 
 
 @pytest.fixture
