@@ -17,7 +17,7 @@ from . import projects, workflow
 from .forms import ManualFulfilmentForm, ProjectRequestForm
 from .lifecycle import Status
 from .models import TuningProject
-from .views import _paginate
+from .views import _paginate, reveal_once
 
 
 def _visible_project(request, pk) -> TuningProject:
@@ -78,14 +78,8 @@ def project_detail(request, pk):
 @never_cache
 def reveal_project(request, pk):
     project = _visible_project(request, pk)
-    secret = workflow.reveal(TuningProject, project.pk, user=request.user, request=request)
-    if secret is None:
-        messages.error(request, _("This secret has already been shown once, or is not yours."))
-        return redirect(project)
-    context = {"project": project, "secret": secret, "langfuse_host": settings.LANGFUSE_HOST}
-    response = render(request, "keys/project_reveal.html", context)
-    response["Cache-Control"] = "no-store"
-    return response
+    context = {"project": project, "langfuse_host": settings.LANGFUSE_HOST}
+    return reveal_once(request, project, "keys/project_reveal.html", context)
 
 
 @require_POST

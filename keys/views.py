@@ -96,25 +96,36 @@ def key_detail(request, pk):
     return render(request, "keys/key_detail.html", context)
 
 
+def reveal_once(request, obj, template: str, context: dict):
+    """Show ``obj``'s secret to its owner once (never cached), or say why not."""
+    secret = workflow.reveal(type(obj), obj.pk, user=request.user, request=request)
+    if secret is None:
+        messages.error(request, _("This secret has already been shown once, or is not yours."))
+        return redirect(obj)
+    response = render(request, template, {**context, "secret": secret})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def perform(request, obj, action, *, failed: str, done: str):
+    """Run a state change; report a refusal or a service failure on the page, never a 500."""
+    try:
+        action()
+    except ValidationError as exc:
+        messages.error(request, failed % {"error": " ".join(exc.messages)})
+    except IntegrationError as exc:
+        messages.error(request, failed % {"error": exc})
+    else:
+        messages.success(request, done)
+    return redirect(obj)
+
+
 @require_POST
 @never_cache
 def reveal_key(request, pk):
     key = _visible_key(request, pk)
-    secret = workflow.reveal(VirtualKey, key.pk, user=request.user, request=request)
-    if secret is None:
-        messages.error(request, _("This secret has already been shown once, or is not yours."))
-        return redirect(key)
-    response = render(
-        request,
-        "keys/reveal.html",
-        {
-            "key": key,
-            "secret": secret,
-            "proxy_url": settings.LITELLM_PUBLIC_URL or "https://llm.example.com",
-        },
-    )
-    response["Cache-Control"] = "no-store"
-    return response
+    proxy_url = settings.LITELLM_PUBLIC_URL or "https://llm.example.com"
+    return reveal_once(request, key, "keys/reveal.html", {"key": key, "proxy_url": proxy_url})
 
 
 @require_POST
@@ -122,13 +133,13 @@ def rotate_key(request, pk):
     key = _visible_key(request, pk)
     if key.requester_id != request.user.pk or key.status != Status.ACTIVE:
         raise PermissionDenied
-    try:
-        services.rotate(key, actor=request.user, request=request)
-    except IntegrationError as exc:
-        messages.error(request, _("Rotation failed, nothing changed: %(error)s") % {"error": exc})
-    else:
-        messages.success(request, _("New secret ready. The old one no longer works."))
-    return redirect(key)
+    return perform(
+        request,
+        key,
+        lambda: services.rotate(key, actor=request.user, request=request),
+        failed=_("Rotation failed, nothing changed: %(error)s"),
+        done=_("New secret ready. The old one no longer works."),
+    )
 
 
 @require_POST
@@ -141,13 +152,13 @@ def revoke_key(request, pk):
     )
     if not allowed:
         raise PermissionDenied
-    try:
-        services.revoke(key, actor=request.user, request=request)
-    except (IntegrationError, ValidationError) as exc:
-        messages.error(request, _("Revocation failed: %(error)s") % {"error": exc})
-    else:
-        messages.success(request, _("Key revoked. It no longer works."))
-    return redirect(key)
+    return perform(
+        request,
+        key,
+        lambda: services.revoke(key, actor=request.user, request=request),
+        failed=_("Revocation failed: %(error)s"),
+        done=_("Key revoked. It no longer works."),
+    )
 
 
 @require_POST
@@ -156,14 +167,13 @@ def unblock_key(request, pk):
     from . import leavers
 
     key = _visible_key(request, pk)
-    try:
-        leavers.unblock(key, actor=request.user, request=request)
-    except (IntegrationError, ValidationError) as exc:
-        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        messages.error(request, _("Not unblocked: %(error)s") % {"error": text})
-    else:
-        messages.success(request, _("Key unblocked. It works again."))
-    return redirect(key)
+    return perform(
+        request,
+        key,
+        lambda: leavers.unblock(key, actor=request.user, request=request),
+        failed=_("Not unblocked: %(error)s"),
+        done=_("Key unblocked. It works again."),
+    )
 
 
 @require_POST
