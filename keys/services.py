@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal import audit
 from portal.integrations.errors import Conflict, IntegrationError, NotFound
@@ -19,7 +22,7 @@ from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
 from . import notify
-from .lifecycle import Status
+from .lifecycle import ENDED_STATUSES, LIVE_STATUSES, Status
 from .models import ReconcileRun, VirtualKey
 
 log = logging.getLogger(__name__)
@@ -97,16 +100,27 @@ def _generate(client: LiteLLMClient, key: VirtualKey, *, alias: str, spend: floa
     )
 
 
+def _locked(key_id: int) -> VirtualKey:
+    """The key's row, locked for the rest of the transaction. Every change to one key, and
+    every call to LiteLLM about it, happens while holding this lock, so operations on one key
+    are serialised and each sees what the previous one left."""
+    return (
+        VirtualKey.objects.select_for_update(of=("self",))
+        .select_related("department", "requester")
+        .get(pk=key_id)
+    )
+
+
 def ensure_key(client: LiteLLMClient, key_id: int) -> str:
     """Generate the key, unless it exists. A key found under our alias whose secret we never
     stored (the worker died between LiteLLM's answer and our commit) was never seen by anyone:
-    it is deleted and generated again, so there is never a second key for one request."""
+    it is deleted and generated again, so there is never a second key for one request.
+    Nothing is generated unless the request is still provisioning (not revoked or cancelled
+    meanwhile): the status is read under the same lock the revoke takes."""
     with transaction.atomic():
-        key = (
-            VirtualKey.objects.select_for_update()
-            .select_related("department", "requester")
-            .get(pk=key_id)
-        )
+        key = _locked(key_id)
+        if key.status != Status.PROVISIONING:
+            return f"skipped: {key.status}"
         if key.litellm_key_id and (key.secret_encrypted or key.secret_revealed_at):
             return "exists"
         result = "created"
@@ -131,20 +145,10 @@ def ensure_key(client: LiteLLMClient, key_id: int) -> str:
 
 def provision(key_id: int) -> None:
     """Run every step that is not done yet, then mark the key active."""
-    with transaction.atomic():
-        key = (
-            VirtualKey.objects.select_for_update()
-            .select_related("department", "requester")
-            .get(pk=key_id)
-        )
-        if key.status not in (Status.APPROVED, Status.PROVISIONING):
-            log.info("nothing to provision", extra={"key": key_id, "status": key.status})
-            return
-        if key.status == Status.APPROVED:
-            key._transition(Status.PROVISIONING, allowed_from=[Status.APPROVED], actor=None)
-        key.attempts += 1
-        key.save(update_fields=["attempts", "updated_at"])
-
+    key = VirtualKey.objects.select_related("department", "requester").get(pk=key_id)
+    if not key.start_provisioning():
+        log.info("nothing to provision", extra={"key": key_id, "status": key.status})
+        return
     client = LiteLLMClient.from_settings(changed_by=f"portal:{key.requester.email}")
     key.record_step("team", ensure_team(client, key.department))
     if key.kind == VirtualKey.Kind.PERSONAL:
@@ -155,11 +159,11 @@ def provision(key_id: int) -> None:
     key.record_step("key", ensure_key(client, key.pk))
 
     with transaction.atomic():
-        key = VirtualKey.objects.select_for_update().get(pk=key_id)
-        if key.status == Status.PROVISIONING:
+        key = _locked(key_id)
+        if key.status == Status.PROVISIONING and key.litellm_key_id:
             key.mark_active()
             notify.key_ready(key)
-    log.info("key provisioned", extra={"key": key_id, "alias": key.alias})
+            log.info("key provisioned", extra={"key": key_id, "alias": key.alias})
 
 
 # --- hand-over, rotation, revocation, expiry ---------------------------------------------------
@@ -171,11 +175,14 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     needs an enterprise licence. The new key carries the old one's spend and end date, so a
     rotation never resets a budget. Safe to repeat after a crash half-way.
     """
-    key = (
-        VirtualKey.objects.select_for_update()
-        .select_related("department", "requester")
-        .get(pk=key.pk)
-    )
+    key = _locked(key.pk)
+    if key.requester_id != actor.pk:
+        raise PermissionDenied
+    if key.status != Status.ACTIVE or key.requester_left():
+        raise ValidationError(
+            _("This key is %(status)s and cannot be rotated.")
+            % {"status": key.get_status_display()}
+        )
     client = LiteLLMClient.from_settings(changed_by=f"portal:{actor.email}")
     old = key.litellm_key_id
     spend = float(client.key_info(old).get("info", {}).get("spend") or 0)
@@ -188,7 +195,16 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     key.litellm_key_id = response["token"]
     key.store_secret(response["key"])
     key.drift = ""
-    key.save()
+    key.save(
+        update_fields=[
+            "litellm_key_id",
+            "secret_last4",
+            "secret_encrypted",
+            "secret_revealed_at",
+            "drift",
+            "updated_at",
+        ]
+    )
     audit.record(
         "virtualkey.rotated",
         key,
@@ -199,30 +215,80 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     )
 
 
-def _end(key: VirtualKey, status: str, *, actor: User | None, request=None) -> None:
-    client = LiteLLMClient.from_settings(changed_by=f"portal:{actor.email}" if actor else "portal")
-    if key.litellm_key_id:
+def delete_remote(client: LiteLLMClient, key: VirtualKey) -> list[str]:
+    """Delete every LiteLLM key that belongs to this request: the token the portal knows and
+    anything under its alias (a key generated by a run that died before recording it, or left
+    by an interrupted rotation). Returns the tokens deleted. Call under the key's lock."""
+    tokens = {key.litellm_key_id} - {""}
+    for alias in (key.alias, f"{key.alias}-rotating"):
+        found = client.find_key_by_alias(alias)
+        if found is not None:
+            tokens.add(found["token"])
+    for token in sorted(tokens):
         with contextlib.suppress(NotFound):  # already gone in LiteLLM: the end state we want
-            client.delete_keys(keys=[key.litellm_key_id])
-    key._transition(
-        status,
-        allowed_from=[Status.ACTIVE, Status.SUSPENDED],
-        actor=actor,
-        request=request,
-        ended_at=timezone.now(),
-        secret_encrypted="",
-    )
-    notify.ended(key)
+            client.delete_keys(keys=[token])
+    return sorted(tokens)
 
 
-@transaction.atomic
+# A key can be ended from any state in which something may exist in LiteLLM.
+ENDABLE = [Status.ACTIVE, Status.SUSPENDED, Status.APPROVED, Status.PROVISIONING, Status.FAILED]
+
+
+def _end(key_id: int, status: str, *, actor: User | None, request=None, check=None) -> None:
+    with transaction.atomic():
+        key = _locked(key_id)
+        if key.status not in ENDABLE:
+            raise ValidationError(
+                _("This key is %(status)s and cannot be ended.")
+                % {"status": key.get_status_display()}
+            )
+        if check is not None:
+            check(key)
+        client = LiteLLMClient.from_settings(
+            changed_by=f"portal:{actor.email}" if actor else "portal"
+        )
+        delete_remote(client, key)
+        key.transition(
+            status,
+            allowed_from=ENDABLE,
+            actor=actor,
+            request=request,
+            ended_at=timezone.now(),
+            secret_encrypted="",
+        )
+        notify.ended(key)
+
+
 def revoke(key: VirtualKey, *, actor: User, request=None) -> None:
-    _end(key, Status.REVOKED, actor=actor, request=request)
+    def may_revoke(locked: VirtualKey) -> None:
+        if not (
+            locked.requester_id == actor.pk or actor.is_infra or actor.is_lead_of(locked.department)
+        ):
+            raise PermissionDenied
+
+    _end(key.pk, Status.REVOKED, actor=actor, request=request, check=may_revoke)
 
 
-@transaction.atomic
-def expire(key: VirtualKey) -> None:
-    _end(key, Status.EXPIRED, actor=None)
+def expire(key_id: int) -> bool:
+    """End the key if it is (still) active and past its end; False when there is nothing to do
+    (rotated, revoked or extended meanwhile: checked under the lock)."""
+    with transaction.atomic():
+        key = _locked(key_id)
+        if key.status != Status.ACTIVE or not key.expires_at or key.expires_at > timezone.now():
+            return False
+        _end(key_id, Status.EXPIRED, actor=None)
+        return True
+
+
+def purge(key_id: int) -> list[str]:
+    """For a request that ended before it went live (e.g. its requester left mid-provisioning):
+    delete whatever reached LiteLLM. Idempotent."""
+    with transaction.atomic():
+        key = _locked(key_id)
+        if key.status not in ENDED_STATUSES:
+            return []
+        client = LiteLLMClient.from_settings(changed_by="portal:cleanup")
+        return delete_remote(client, key)
 
 
 # --- reconcile ---------------------------------------------------------------------------------
@@ -257,16 +323,16 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
                     audit.record(
                         "virtualkey.drift", key, before={"drift": key.drift}, after={"drift": drift}
                     )
-            ours = set(
-                VirtualKey.objects.filter(department=department).values_list(
-                    "litellm_key_id", flat=True
-                )
+            believed_live = set(
+                VirtualKey.objects.filter(
+                    department=department, status__in=[Status.ACTIVE, Status.SUSPENDED]
+                ).values_list("litellm_key_id", flat=True)
             )
             for token, info in remote.items():
-                if token not in ours:
-                    findings.append(
-                        _finding("unknown", department, info.get("key_alias") or "", token)
-                    )
+                if token not in believed_live:
+                    finding = _unknown_key(client, department, token, info)
+                    if finding:
+                        findings.append(finding)
     except IntegrationError as exc:
         run.error = str(exc)
     if settings.LANGFUSE_HOST:
@@ -280,6 +346,46 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
     run.finished_at = timezone.now()
     run.save()
     return run
+
+
+_PORTAL_ALIAS = re.compile(r"^portal-(\d+)-")
+
+
+def _unknown_key(client: LiteLLMClient, department: Department, token: str, info: dict):
+    """A live key in a managed team that the portal does not believe live, or None after a
+    second look. A key that belongs to one of our requests is looked at again under that
+    request's lock, so a key being generated or rotated right now is not mistaken for drift.
+    With ``RECONCILE_BLOCK_UNKNOWN_KEYS`` the key is blocked in LiteLLM, still under the lock."""
+    alias = info.get("key_alias") or ""
+    match = _PORTAL_ALIAS.match(alias)
+    with transaction.atomic():
+        if match:
+            key = VirtualKey.objects.select_for_update(of=("self",)).filter(pk=match[1]).first()
+            if (
+                key
+                and key.litellm_key_id == token
+                and key.status
+                in LIVE_STATUSES
+                + [
+                    Status.SUSPENDED,
+                    Status.PROVISIONING,
+                ]
+            ):
+                return None
+        try:
+            current = client.key_info(token).get("info", {})
+        except NotFound:
+            return None  # deleted meanwhile (a revoke or rotation finished)
+        finding = _finding("unknown", department, alias, token)
+        if settings.RECONCILE_BLOCK_UNKNOWN_KEYS and not current.get("blocked"):
+            client.block_key(token)
+            finding["action"] = "blocked"
+            audit.record(
+                "virtualkey.unknown_blocked",
+                department,
+                after={"alias": alias, "team": department.litellm_team_id},
+            )
+        return finding
 
 
 def _finding(kind: str, department: Department, alias: str, token: str) -> dict:

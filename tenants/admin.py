@@ -75,6 +75,12 @@ class PortalUserAdmin(UserAdmin, AuditedModelAdmin):
         ),
     ]
     readonly_fields = ["entra_oid", "entra_tenant_id", "entra_groups", "groups_overage"]
+    # Rights come from Entra groups; only a break-glass superuser may touch them here.
+    RIGHTS = ["is_superuser", "is_staff", "is_infra", "groups", "user_permissions", "password"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else fields + self.RIGHTS
 
 
 @admin.register(Membership)

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal import audit
-from portal.integrations.errors import IntegrationError
+from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.graph import GraphClient, GraphUser
 
 from .models import Department, Membership, SyncRun, User
@@ -40,6 +40,9 @@ class Snapshot:
     users: dict[str, GraphUser] = field(default_factory=dict)
     groups: dict[str, set[str]] = field(default_factory=dict)  # oid -> mapped group ids
     group_count: int = 0
+    # People the portal knows only through manual memberships, looked up one by one so a
+    # disabled or deleted account is offboarded too (None: deleted from the directory).
+    others: dict[str, GraphUser | None] = field(default_factory=dict)
 
 
 def mapped_groups() -> list[str]:
@@ -59,6 +62,19 @@ def read_directory(client: GraphClient) -> Snapshot:
         for person in client.group_transitive_members(group_id):
             snapshot.users[person.id] = person
             snapshot.groups.setdefault(person.id, set()).add(group_id)
+    manual_only = (
+        User.objects.filter(is_active=True, entra_oid__isnull=False, is_infra=False)
+        .exclude(entra_oid="")
+        .exclude(entra_oid__in=list(snapshot.users))
+        .filter(memberships__source=Membership.Source.MANUAL)
+        .values_list("entra_oid", flat=True)
+        .distinct()
+    )
+    for oid in manual_only:
+        try:
+            snapshot.others[oid] = client.get_user(oid)
+        except NotFound:
+            snapshot.others[oid] = None
     return snapshot
 
 
@@ -166,8 +182,19 @@ def apply(snapshot: Snapshot, *, actor: User | None = None) -> list[dict]:
         if disabled or (before and not user.memberships.exists()):
             reason = "account disabled in Entra ID" if disabled else "removed from every group"
             done = leavers.offboard(user, reason=reason, departments=before, actor=actor)
-            if done["keys"] or done["projects"]:
+            if any(done.values()):
                 _change(changes, "offboarded", user, reason=reason, **done)
+    for oid, person in snapshot.others.items():
+        if person is not None and person.account_enabled is not False:
+            continue
+        user = User.objects.get(entra_oid=oid)
+        reason = "account disabled in Entra ID" if person else "account deleted from Entra ID"
+        if user.is_active:
+            _set_active(user, False, actor, changes)
+        departments = [m.department for m in user.memberships.select_related("department")]
+        done = leavers.offboard(user, reason=reason, departments=departments, actor=actor)
+        if any(done.values()):
+            _change(changes, "offboarded", user, reason=reason, **done)
     return changes
 
 
