@@ -321,3 +321,29 @@ def test_revoked_key_is_refused(org, litellm):
     )
     assert chat(litellm.base_url, first).status_code in (400, 401, 403)
     assert_converged(litellm, key)
+
+
+@pytest.mark.litellm
+def test_reconcile_blocks_unknown_keys_but_never_one_being_provisioned(org, litellm, settings):
+    """With RECONCILE_BLOCK_UNKNOWN_KEYS, a key made in a managed team out of band is blocked;
+    a key a worker is generating at that moment is not (reconcile looks again under its lock)."""
+    settings.RECONCILE_BLOCK_UNKNOWN_KEYS = True
+    active_key(org)  # the team exists now
+    stray = httpx.post(
+        f"{litellm.base_url}/key/generate",
+        json={"team_id": "portal-alpha", "key_alias": "made-by-hand", "models": ["gpt-4o-mini"]},
+        headers={"Authorization": f"Bearer {litellm.master_key}"},
+        timeout=30,
+    ).json()
+    runs = []
+    for _ in range(ROUNDS):
+        key = new_key(org, status=Status.APPROVED)
+        results = race(lambda pk=key.pk: services.provision(pk), services.reconcile)
+        runs.append(results[1][0])
+        assert not runs[-1].error, runs[-1].error
+        assert_converged(litellm, key)  # active, one key, not blocked
+        assert key.status == Status.ACTIVE
+        assert not [f for f in runs[-1].findings if f["alias"] == key.alias]
+    assert chat(litellm.base_url, stray["key"]).status_code in (400, 401, 403)
+    [finding] = [f for f in runs[0].findings if f["alias"] == "made-by-hand"]
+    assert finding["kind"] == "unknown" and finding["action"] == "blocked"
