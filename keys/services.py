@@ -78,9 +78,12 @@ def ensure_membership(client: LiteLLMClient, team_id: str, user: User) -> str:
         return "exists"
 
 
-def _generate(client: LiteLLMClient, key: VirtualKey, *, alias: str, spend: float = 0.0) -> dict:
+def _generate(
+    client: LiteLLMClient, key: VirtualKey, *, alias: str, spend: float = 0.0, carry=None
+) -> dict:
     """``/key/generate`` with everything the request says. Tags go in metadata: LiteLLM files
-    them there anyway, and its ``tags`` parameter needs an enterprise licence."""
+    them there anyway, and its ``tags`` parameter needs an enterprise licence. ``carry``:
+    metadata a replacement keeps from the key it replaces (a tuning project's routing)."""
     remaining = None
     if key.expires_at:  # a replacement keeps the original end date
         seconds = int((key.expires_at - timezone.now()).total_seconds())
@@ -95,7 +98,7 @@ def _generate(client: LiteLLMClient, key: VirtualKey, *, alias: str, spend: floa
         rpm_limit=key.rpm_limit,
         tpm_limit=key.tpm_limit,
         duration=remaining or f"{key.lifetime_days}d",
-        metadata={**key.litellm_metadata(), "tags": key.litellm_tags()},
+        metadata={**(carry or {}), **key.litellm_metadata(), "tags": key.litellm_tags()},
         spend=spend or None,
     )
 
@@ -185,12 +188,14 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
         )
     client = LiteLLMClient.from_settings(changed_by=f"portal:{actor.email}")
     old = key.litellm_key_id
-    spend = float(client.key_info(old).get("info", {}).get("spend") or 0)
+    info = client.key_info(old).get("info", {})
+    spend = float(info.get("spend") or 0)
+    carry = {k: v for k, v in (info.get("metadata") or {}).items() if k == "logging"}
     current = client.find_key_by_alias(key.alias)
     if current is not None and current["token"] != old:
         client.delete_keys(keys=[current["token"]])  # left by an earlier, interrupted rotation
     client.update_key(old, key_alias=f"{key.alias}-rotating")  # aliases are unique
-    response = _generate(client, key, alias=key.alias, spend=spend)
+    response = _generate(client, key, alias=key.alias, spend=spend, carry=carry)
     client.delete_keys(keys=[old])
     key.litellm_key_id = response["token"]
     key.store_secret(response["key"])

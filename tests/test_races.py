@@ -159,7 +159,7 @@ def test_project_and_budget_decisions_are_serialised(org):
         a, b = copies(budget)
         race(
             lambda r=a: workflow.approve(r, actor=org["infra"]),
-            lambda r=b: workflow.reject(r, actor=second_infra, comment="no"),
+            lambda r=b, who=second_infra: workflow.reject(r, actor=who, comment="no"),
         )
         assert len(decisions(budget)) == 1, decisions(budget)
 
@@ -347,3 +347,27 @@ def test_reconcile_blocks_unknown_keys_but_never_one_being_provisioned(org, lite
     assert chat(litellm.base_url, stray["key"]).status_code in (400, 401, 403)
     [finding] = [f for f in runs[0].findings if f["alias"] == "made-by-hand"]
     assert finding["kind"] == "unknown" and finding["action"] == "blocked"
+
+
+@pytest.mark.litellm
+def test_rotation_keeps_a_tuning_projects_routing(org, litellm):
+    """Rotating a routed key must not silently stop its traces going to the project."""
+    key = active_key(org)
+    routing = [{"callback_name": "langfuse", "callback_type": "success", "callback_vars": {}}]
+    headers = {"Authorization": f"Bearer {litellm.master_key}"}
+    httpx.post(
+        f"{litellm.base_url}/key/update",
+        json={"key": key.litellm_key_id, "metadata": {"logging": routing}},
+        headers=headers,
+        timeout=30,
+    ).raise_for_status()
+    services.rotate(key, actor=org["dev_a"])
+    key.refresh_from_db()
+    info = httpx.get(
+        f"{litellm.base_url}/key/info",
+        params={"key": key.litellm_key_id},
+        headers=headers,
+        timeout=30,
+    ).json()["info"]
+    assert [c["callback_name"] for c in info["metadata"]["logging"]] == ["langfuse"]
+    assert info["metadata"]["portal_request_id"] == key.pk
