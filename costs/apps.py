@@ -13,3 +13,15 @@ class CostsConfig(AppConfig):
         from .tasks import apply_budget_request
 
         register_tasks(BudgetRequest, provision=apply_budget_request)
+
+        from tenants.signals import department_budget_changed
+
+        department_budget_changed.connect(push_budget_after_commit, dispatch_uid="costs.push")
+
+
+def push_budget_after_commit(sender, *, department, **kwargs) -> None:
+    from django.db import transaction
+
+    from .tasks import push_department_budget
+
+    transaction.on_commit(lambda: push_department_budget.delay(department.pk))

@@ -26,7 +26,7 @@ from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.litellm import LiteLLMClient
 
 from . import notify
-from .lifecycle import OPEN_STATUSES, Request, Status
+from .lifecycle import OPEN_STATUSES, TASKS, Request, Status
 from .models import TuningProject, VirtualKey
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,10 @@ def offboard(user, *, reason: str, departments=(), actor=None) -> dict:
     }
 
 
+def on_member_left(sender, *, user, reason: str, departments=(), actor=None, **kwargs) -> dict:
+    return offboard(user, reason=reason, departments=departments, actor=actor)
+
+
 def request_models() -> list[type]:
     """Every kind of request, whichever app defines it (budget requests live in costs, which
     this app must not import)."""
@@ -119,9 +123,8 @@ def block_or_retry(key_id: int) -> None:
         block(key_id)
     except Exception as exc:  # LiteLLM down, refused or not configured: retry, never skip
         log.warning("block failed, will retry", extra={"key": key_id, "error": str(exc)})
-        from .tasks import block_suspended_key
-
-        block_suspended_key.apply_async((key_id,), countdown=settings.PROVISION_RETRY_BASE_SECONDS)
+        retry = TASKS[VirtualKey]["block"]
+        retry.apply_async((key_id,), countdown=settings.PROVISION_RETRY_BASE_SECONDS)
 
 
 def unblocked_marks() -> list[int]:

@@ -52,6 +52,11 @@ def register_tasks(model: type, **tasks) -> None:
 
 
 class LifecycleQuerySet(models.QuerySet):
+    def locked(self, pk):
+        """The row, locked for the rest of the transaction (only its own row: joined rows such
+        as the department stay unlocked)."""
+        return self.select_for_update(of=("self",)).get(pk=pk)
+
     def pending_for(self, user):
         """Requests this user may decide: their departments' (all for infra), never their own."""
         qs = self.filter(status=Status.SUBMITTED).exclude(requester=user)

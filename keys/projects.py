@@ -24,8 +24,7 @@ from portal.integrations.litellm import LiteLLMClient
 
 from . import notify
 from .lifecycle import ENDED_STATUSES, Status
-from .models import ProjectMetricsDay, TuningProject
-from .services import _locked as _locked_key
+from .models import ProjectMetricsDay, TuningProject, VirtualKey
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +163,8 @@ def ensure_routing(project_id: int) -> str:
             return f"skipped: {project.status}"
         if project.route_key_id is None:
             return "not requested"
-        key = _locked_key(project.route_key_id)  # serialised with rotate/revoke of that key
+        # The key's lock too: serialised with a rotation or revocation of that key.
+        key = VirtualKey.objects.locked(project.route_key_id)
         if key.status != Status.ACTIVE or not key.litellm_key_id:
             return "not possible: the key is not active"
         client = LiteLLMClient.from_settings(changed_by=f"portal:{project.requester.email}")
@@ -181,7 +181,7 @@ def remove_routing(project: TuningProject) -> None:
     """Call with the project's row locked."""
     if not (project.routed_at and project.route_key_id):
         return
-    key = _locked_key(project.route_key_id)
+    key = VirtualKey.objects.locked(project.route_key_id)
     if not key.litellm_key_id:
         return
     client = LiteLLMClient.from_settings(changed_by="portal:teardown")

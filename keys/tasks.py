@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from portal.integrations.errors import IntegrationError, Unavailable
 
-from . import notify, services
+from . import notify, reconcile, services
 from .lifecycle import Status
 from .models import VirtualKey
 
@@ -101,7 +101,7 @@ def remind_expiring() -> int:
 @shared_task
 def reconcile_keys() -> int:
     """Report drift between the portal and LiteLLM. Returns the number of findings."""
-    return len(services.reconcile().findings)
+    return len(reconcile.reconcile().findings)
 
 
 @shared_task

@@ -27,6 +27,7 @@ from portal.integrations.graph import GraphClient, GraphUser
 
 from .models import Department, Membership, SyncRun, User
 from .services import _change, apply_groups, graph_configured
+from .signals import member_left
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +143,6 @@ def _entra_roles_exist() -> bool:
 
 def apply(snapshot: Snapshot, *, actor: User | None = None) -> list[dict]:
     """Make the portal match ``snapshot``. Call inside a transaction."""
-    from keys import leavers
-
     list(Department.objects.select_for_update())  # one sync applies at a time
     changes: list[dict] = []
     existing = {u.entra_oid: u for u in User.objects.filter(entra_oid__in=list(snapshot.users))}
@@ -181,7 +180,7 @@ def apply(snapshot: Snapshot, *, actor: User | None = None) -> list[dict]:
             _set_active(user, True, actor, changes)
         if disabled or (before and not user.memberships.exists()):
             reason = "account disabled in Entra ID" if disabled else "removed from every group"
-            done = leavers.offboard(user, reason=reason, departments=before, actor=actor)
+            done = _offboard(user, reason=reason, departments=before, actor=actor)
             if any(done.values()):
                 _change(changes, "offboarded", user, reason=reason, **done)
     for oid, person in snapshot.others.items():
@@ -192,10 +191,19 @@ def apply(snapshot: Snapshot, *, actor: User | None = None) -> list[dict]:
         if user.is_active:
             _set_active(user, False, actor, changes)
         departments = [m.department for m in user.memberships.select_related("department")]
-        done = leavers.offboard(user, reason=reason, departments=departments, actor=actor)
+        done = _offboard(user, reason=reason, departments=departments, actor=actor)
         if any(done.values()):
             _change(changes, "offboarded", user, reason=reason, **done)
     return changes
+
+
+def _offboard(user: User, **details) -> dict:
+    """Tell the apps that hold things for people that this one left; what they did, merged."""
+    done: dict[str, list] = {}
+    for _receiver, response in member_left.send(sender=User, user=user, **details):
+        for name, items in (response or {}).items():
+            done.setdefault(name, []).extend(items)
+    return done
 
 
 def _create_pending(person: GraphUser, actor, changes: list) -> User:

@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 
 from costs.models import BudgetRequest
-from keys import leavers, services, workflow
+from keys import leavers, reconcile, services, workflow
 from keys.lifecycle import Status
 from keys.models import TuningProject, VirtualKey
 from portal.models import AuditEvent
@@ -338,7 +338,7 @@ def test_reconcile_blocks_unknown_keys_but_never_one_being_provisioned(org, lite
     runs = []
     for _ in range(ROUNDS):
         key = new_key(org, status=Status.APPROVED)
-        results = race(lambda pk=key.pk: services.provision(pk), services.reconcile)
+        results = race(lambda pk=key.pk: services.provision(pk), reconcile.reconcile)
         runs.append(results[1][0])
         assert not runs[-1].error, runs[-1].error
         assert_converged(litellm, key)  # active, one key, not blocked
