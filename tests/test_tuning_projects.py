@@ -222,10 +222,11 @@ def test_lead_of_another_department_cannot_see_or_decide(org, client):
 def active_project(org, langfuse, name="rec") -> TuningProject:
     project = TuningProject.objects.create(
         requester=org["dev_a"], department=org["a"], name=name, purpose="p",
-        justification="j", lifetime_days=7, status=Status.ACTIVE,
+        justification="j", lifetime_days=7, status=Status.PROVISIONING,
         expires_at=timezone.now() + datetime.timedelta(days=7),
     )  # fmt: skip
-    projects.ensure_project(langfuse.client(), project.pk)
+    assert projects.ensure_project(langfuse.client(), project.pk) == "created"
+    TuningProject.objects.filter(pk=project.pk).update(status=Status.ACTIVE)
     project.refresh_from_db()
     return project
 
