@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from portal.admin import AuditedModelAdmin
+
 from .models import BudgetAlert, IngestionState, MemberBudget
 
 
 @admin.register(MemberBudget)
-class MemberBudgetAdmin(admin.ModelAdmin):
+class MemberBudgetAdmin(AuditedModelAdmin):
     list_display = ["user", "department", "monthly_budget", "updated_at"]
     list_filter = ["department"]
     autocomplete_fields: list[str] = []

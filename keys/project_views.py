@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from portal.http import id_or_404
 from tenants.access import infra_required
 
 from . import projects, workflow
@@ -40,7 +41,7 @@ def request_project(request):
         return render(request, "portal/no_department.html")
     if "extends" in request.GET and not request.POST:
         previous = get_object_or_404(
-            TuningProject, pk=request.GET["extends"], requester=request.user
+            TuningProject, pk=id_or_404(request.GET["extends"]), requester=request.user
         )
         form.initial.update(
             {

@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from costs.models import BudgetRequest
+from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
 from tenants.access import infra_required
 
@@ -42,7 +43,9 @@ def my_keys(request):
 def request_key(request):
     extends = None
     if "extends" in request.GET:
-        extends = get_object_or_404(VirtualKey, pk=request.GET["extends"], requester=request.user)
+        extends = get_object_or_404(
+            VirtualKey, pk=id_or_404(request.GET["extends"]), requester=request.user
+        )
     form = KeyRequestForm(request.POST or None, user=request.user)
     if extends and not request.POST:
         form.initial.update(

@@ -160,10 +160,34 @@ LANGFUSE_ORG_PUBLIC_KEY = env("LANGFUSE_ORG_PUBLIC_KEY", default="")
 LANGFUSE_ORG_SECRET_KEY = env("LANGFUSE_ORG_SECRET_KEY", default="")
 
 # Secrets handed over once (virtual keys, Langfuse keys) are kept Fernet-encrypted until revealed.
-if DEBUG:
-    SECRETS_FERNET_KEY = env("SECRETS_FERNET_KEY", default="")
-else:
-    SECRETS_FERNET_KEY = env("SECRETS_FERNET_KEY")
+# SECRETS_FERNET_KEYS: comma-separated, newest first (encrypt with the first, decrypt with any);
+# SECRETS_FERNET_KEY: one key. Production refuses to start without a valid key; only the
+# demo (DEBUG) derives one from SECRET_KEY when none is set.
+SECRETS_FERNET_KEYS = env.list("SECRETS_FERNET_KEYS", default=[]) or [
+    k for k in [env("SECRETS_FERNET_KEY", default="").strip()] if k
+]
+
+
+def _check_fernet_keys(keys: list[str]) -> None:
+    from cryptography.fernet import Fernet
+
+    if not keys and not DEBUG:
+        raise ImproperlyConfigured(
+            "Set SECRETS_FERNET_KEY (or SECRETS_FERNET_KEYS) to a Fernet key; create one with "
+            '`python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"`.'
+        )
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"Fernet key number {position} in SECRETS_FERNET_KEYS/SECRETS_FERNET_KEY is not "
+                "a valid Fernet key (32 url-safe base64-encoded bytes)."
+            ) from None
+
+
+_check_fernet_keys(SECRETS_FERNET_KEYS)
 
 # --- Celery: Redis in production; without REDIS_URL tasks run in-process (demo) -----------
 REDIS_URL = env("REDIS_URL", default="")
@@ -212,6 +236,9 @@ STORAGES = {
 }
 
 # --- Security: production turns every switch on -----------------------------------------
+# Reverse proxies in front of the portal that append to X-Forwarded-For. 0: the client's
+# address is REMOTE_ADDR and X-Forwarded-For is ignored (a client can write anything there).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 X_FRAME_OPTIONS = "DENY"
