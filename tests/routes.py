@@ -79,6 +79,7 @@ def build_world() -> dict:
     * ``other_dev`` is a developer of the same department; ``lead`` leads alpha;
       ``other_lead`` leads beta; ``manager`` is a developer of beta and dev's Entra manager;
       ``infra`` is the platform team.
+      A third project waits for infra to fulfil it by hand.
     * ``lead`` asked for a new monthly budget for alpha (infra decides).
     """
     alpha = make_department("alpha")
@@ -150,6 +151,12 @@ def build_world() -> dict:
     pending_project = TuningProject.objects.create(
         name="tuning-wait", status=Status.SUBMITTED, **project_fields
     )
+    manual_project = TuningProject.objects.create(
+        name="tuning-by-hand",
+        status=Status.MANUAL,
+        fulfilment=TuningProject.Fulfilment.MANUAL,
+        **project_fields,
+    )
     budget = BudgetRequest.objects.create(
         requester=people["lead"],
         department=alpha,
@@ -170,6 +177,7 @@ def build_world() -> dict:
         "failed": failed,
         "project": project,
         "pending_project": pending_project,
+        "manual_project": manual_project,
         "budget": budget,
         "run": run,
     }
