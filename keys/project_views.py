@@ -9,6 +9,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from portal.http import id_or_404
@@ -83,6 +84,8 @@ def reveal_project(request, pk):
     return reveal_once(request, project, "keys/project_reveal.html", context)
 
 
+@sensitive_post_parameters("secret_key")
+@sensitive_variables("form")
 @require_POST
 @infra_required
 def fulfil_project(request, pk):

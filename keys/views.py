@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from costs.models import BudgetRequest
@@ -99,6 +100,7 @@ def key_detail(request, pk):
     return render(request, "keys/key_detail.html", context)
 
 
+@sensitive_variables("secret", "response")
 def reveal_once(request, obj, template: str, context: dict):
     """Show ``obj``'s secret to its owner once (never cached), or say why not."""
     secret = workflow.reveal(type(obj), obj.pk, user=request.user, request=request)

@@ -115,12 +115,20 @@ ENTRA_ALLOWED_TENANTS = env.list(
     "ENTRA_ALLOWED_TENANTS", default=[ENTRA_TENANT_ID] if ENTRA_TENANT_ID else []
 )
 ENTRA_INFRA_GROUP_ID = env("ENTRA_INFRA_GROUP_ID", default="")
+# One tenant: its own authority and issuer. Several: the multi-tenant "organizations"
+# authority; the ID token's issuer is then checked against its tid (tenants/entra.py).
+ENTRA_AUTHORITY_TENANT = (
+    ENTRA_TENANT_ID if set(ENTRA_ALLOWED_TENANTS) <= {ENTRA_TENANT_ID} else "organizations"
+)
 GRAPH_URL = env("GRAPH_URL", default="https://graph.microsoft.com")
 
 SOCIALACCOUNT_ONLY = True  # no local passwords; the admin superuser signs in at /admin/
 ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*"]
+# People are matched on their Entra object id only. An e-mail address (like a UPN) passes
+# to a new person when someone leaves, so it is not unique here and nobody signs in with it.
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_UNIQUE_EMAIL = False
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*"]
 ACCOUNT_LOGOUT_ON_GET = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # match on the Entra object id, never on e-mail
@@ -137,7 +145,7 @@ SOCIALACCOUNT_PROVIDERS = {
                 "client_id": ENTRA_CLIENT_ID,
                 "secret": ENTRA_CLIENT_SECRET,
                 "settings": {
-                    "server_url": f"{ENTRA_AUTHORITY_HOST}/{ENTRA_TENANT_ID}/v2.0",
+                    "server_url": f"{ENTRA_AUTHORITY_HOST}/{ENTRA_AUTHORITY_TENANT}/v2.0",
                     "uid_field": "oid",
                     "fetch_userinfo": False,  # the ID token carries oid, tid and groups
                     "token_auth_method": "client_secret_post",
