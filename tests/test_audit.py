@@ -112,3 +112,25 @@ def test_garbage_in_forwarded_for_is_not_a_server_error(org, client, settings):
     response = client.post("/directory/sync/", HTTP_X_FORWARDED_FOR="not-an-address")
     assert response.status_code == 302
     assert AuditEvent.objects.latest("pk").ip_address == "127.0.0.1"
+
+
+def test_member_budget_admin_changes_are_audited(org, client):
+    from decimal import Decimal
+
+    from costs.models import MemberBudget
+    from tenants.models import User
+
+    admin = User.objects.create_superuser("breakglass", "breakglass@example.com", None)
+    budget = MemberBudget.objects.create(
+        department=org["a"], user=org["dev_a"], monthly_budget=Decimal("10")
+    )
+    client.force_login(admin)
+    url = f"/admin/costs/memberbudget/{budget.pk}/change/"
+    data = {"department": org["a"].pk, "user": org["dev_a"].pk, "monthly_budget": "40.00"}
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content[:2000]
+    event = AuditEvent.objects.get(action="memberbudget.changed_in_admin")
+    assert (event.before["monthly_budget"], event.after["monthly_budget"]) == ("10.00", "40.00")
+    assert event.actor == admin and event.department_id == org["a"].pk
+    client.post(f"/admin/costs/memberbudget/{budget.pk}/delete/", {"post": "yes"})
+    assert AuditEvent.objects.filter(action="memberbudget.deleted_in_admin").exists()

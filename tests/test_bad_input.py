@@ -280,3 +280,35 @@ def test_every_form_field(world):
                 results.append(("POST", action, f"as {role}, {name}={value[:20]!r}", status))
     assert len(results) > 500
     assert not _failures(results), "\n".join(_failures(results))
+
+
+@pytest.mark.parametrize(
+    "role,method,url,data,expected",
+    [
+        ("dev", "GET", "/keys/request/?extends=x", None, 404),
+        ("dev", "GET", "/keys/request/?extends=99999999999999999999999", None, 404),
+        ("dev", "GET", "/projects/request/?extends=x", None, 404),
+        ("lead", "POST", "/costs/departments/alpha/member-budget/", {"monthly_budget": "NaN"}, 400),
+        (
+            "lead",
+            "POST",
+            "/costs/departments/alpha/member-budget/",
+            {"monthly_budget": "-inf"},
+            400,
+        ),
+        (
+            "lead",
+            "POST",
+            "/costs/departments/alpha/member-budget/",
+            {"monthly_budget": "1e99"},
+            400,
+        ),
+        ("infra", "GET", "/audit/?actor=%00", None, 200),
+    ],
+)
+def test_reported_cases(world, role, method, url, data, expected):
+    """The cases found by hand before the generated tests existed."""
+    if data is not None:
+        data = {"member": world["dev"].pk, **data}
+    status, _body = call(world["clients"][role], method, url, data)
+    assert status == expected
