@@ -1,8 +1,9 @@
 from django.contrib import admin
 
+from keys.admin import RequestAdmin
 from portal.admin import AuditedModelAdmin
 
-from .models import BudgetAlert, IngestionState, MemberBudget
+from .models import BudgetAlert, BudgetRequest, IngestionState, MemberBudget
 
 
 @admin.register(MemberBudget)
@@ -24,3 +25,9 @@ class BudgetAlertAdmin(admin.ModelAdmin):
     list_display = ["created_at", "scope", "subject", "kind", "threshold", "spend", "budget"]
     list_filter = ["scope", "kind", "department"]
     readonly_fields = [f.name for f in BudgetAlert._meta.fields]
+
+
+@admin.register(BudgetRequest)
+class BudgetRequestAdmin(RequestAdmin):
+    list_display = ["department", "requester", "monthly_budget", "status", "created_at"]
+    list_filter = ["status", "department"]
