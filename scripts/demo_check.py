@@ -1,0 +1,165 @@
+"""CI check of `make demo`: start it as a newcomer would, walk the journey's first steps over
+HTTP, stop it with Ctrl-C (SIGINT), and make sure nothing it started is left running.
+
+    .venv/bin/python scripts/demo_check.py            # runs `make demo` itself
+    .venv/bin/python scripts/demo_check.py --url http://127.0.0.1:8000   # a demo already up
+
+Steps: the demo sign-in as a developer (Kenji Tanaka), a key request within the auto-approval
+policy, the key going live, the one reveal, and the page's curl snippet run as is (it must get
+the mock model's answer from the demo's LiteLLM proxy). Prints how long each part took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+READY = re.compile(r"Demo ready in \S+: (http://\S+)/")
+DEVELOPER = "tanaka.kenji@demo.example"
+
+
+def csrf(page: str) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+
+def sign_in(client: httpx.Client, email: str) -> None:
+    page = client.get("/demo/sign-in/").text
+    row = re.search(rf'value="(\d+)"><button[^>]*data-demo-user="{re.escape(email)}"', page)
+    response = client.post(
+        "/demo/sign-in/", data={"user": row.group(1), "csrfmiddlewaretoken": csrf(page)}
+    )
+    assert response.status_code == 302, response.status_code
+
+
+def request_key(client: httpx.Client, name: str) -> str:
+    """Within Research's auto-approval policy (USD 20, 30 days): approved at once."""
+    page = client.get("/keys/request/").text
+    department = re.search(r'<option value="(\d+)" selected', page).group(1)
+    form = {
+        "csrfmiddlewaretoken": csrf(page),
+        "department": department,
+        "name": name,
+        "kind": "personal",
+        "llm_models": "gpt-4o-mini",
+        "max_budget": "5",
+        "budget_duration": "30d",
+        "rpm_limit": "60",
+        "tpm_limit": "100000",
+        "lifetime_days": "30",
+        "justification": "Trying the demo.",
+    }
+    response = client.post("/keys/request/", data=form)
+    assert response.status_code == 302, response.text[-2000:]
+    return response.headers["location"]
+
+
+def reveal(client: httpx.Client, key_url: str, timeout: float = 120) -> str:
+    """Wait for the reveal button, reveal, return the curl snippet as the page shows it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page = client.get(key_url).text
+        match = re.search(r'<form method="post" action="([^"]+/reveal/)"', page)
+        if match:
+            break
+        if 'data-status="failed"' in page or time.monotonic() > deadline:
+            raise AssertionError(f"the key did not go live: {page[-3000:]}")
+        time.sleep(1)
+    response = client.post(match.group(1), data={"csrfmiddlewaretoken": csrf(page)})
+    assert response.status_code == 200, response.status_code
+    snippet = re.search(r'<pre id="snippet-curl">(.*?)</pre>', response.text, re.S).group(1)
+    return html.unescape(snippet)
+
+
+def run_snippet(snippet: str) -> str:
+    command = ["bash", "-c", snippet]  # noqa: S607 (bash from PATH, as a person would)
+    result = subprocess.run(  # noqa: S603
+        command, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def journey(url: str) -> None:
+    began = time.monotonic()
+    with httpx.Client(base_url=url, timeout=30) as client:
+        sign_in(client, DEVELOPER)
+        key_url = request_key(client, f"ci-check-{int(time.time())}")
+        snippet = reveal(client, key_url)
+        answer = run_snippet(snippet)
+    assert "Hello from the mock" in answer, answer
+    print(f"[check] journey: signed in, key live, revealed, curl answered in "
+          f"{time.monotonic() - began:.1f} s")  # fmt: skip
+
+
+def leftovers(exclude: set[int]) -> list[str]:
+    """Processes running from this checkout (cwd or command line), other than ours."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) in exclude:
+            continue
+        try:
+            cwd = os.readlink(proc / "cwd")
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cwd.startswith(str(ROOT)) or str(ROOT) in cmdline:
+            found.append(f"{proc.name}: {cmdline[:200]}")
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", help="check a demo that is already running")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for ready")
+    args = parser.parse_args()
+    if args.url:
+        journey(args.url)
+        return 0
+    mine = {os.getpid(), os.getppid()}
+    before = set(leftovers(mine))
+    began = time.monotonic()
+    command = ["make", "demo"]  # noqa: S607 (make from PATH, as a person would)
+    make = subprocess.Popen(  # noqa: S603
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # like a terminal: Ctrl-C goes to make and the supervisor
+    )  # fmt: skip
+    url = None
+    try:
+        for line in make.stdout:
+            print(line, end="", flush=True)
+            if time.monotonic() - began > args.timeout:
+                raise AssertionError(f"not ready within {args.timeout:.0f} s")
+            if match := READY.search(line):
+                url = match.group(1)
+                break
+        if url is None:
+            raise AssertionError(f"make demo ended before it was ready (exit {make.wait()})")
+        print(f"[check] ready after {time.monotonic() - began:.1f} s")
+        journey(url)
+    finally:
+        stopping = time.monotonic()
+        os.killpg(make.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        rest, _ = make.communicate(timeout=120)
+        print(rest, end="")
+        print(f"[check] stopped in {time.monotonic() - stopping:.1f} s")
+    time.sleep(1)
+    left = [p for p in leftovers(mine) if p not in before]
+    if left:
+        print("[check] left running after Ctrl-C:\n  " + "\n  ".join(left))
+        return 1
+    print("[check] nothing left running")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
