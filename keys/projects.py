@@ -29,6 +29,9 @@ from .models import ProjectMetricsDay, TuningProject
 log = logging.getLogger(__name__)
 
 
+NO_LANGFUSE = "No Langfuse is connected (LANGFUSE_HOST is not set): infra creates it by hand."
+
+
 def _locked(project_id: int) -> TuningProject:
     # "of self": route_key is a nullable join, which PostgreSQL cannot lock.
     return (
@@ -49,6 +52,10 @@ def provision(project_id: int) -> None:
         project.attempts += 1
         project.save(update_fields=["attempts", "updated_at"])
 
+    if not settings.LANGFUSE_HOST:
+        # No Langfuse to call (as in the demo): the path of a Langfuse without the admin API.
+        to_manual_queue(project_id, NO_LANGFUSE)
+        return
     client = LangfuseClient.from_settings()
     try:
         project.record_step("project", ensure_project(client, project_id))
