@@ -36,6 +36,7 @@ from demo_services import ROOT, Child, EmbeddedPostgres, Stop, port_free, say, s
 PYTHON = sys.executable
 LITELLM_DIR = ROOT / "scripts" / "litellm-proxy"
 LITELLM_VENV = ROOT / ".litellm-venv"
+LITELLM_SETTINGS = ("LITELLM_BASE_URL", "LITELLM_PUBLIC_URL", "LITELLM_MASTER_KEY")
 INSTALL_STAMP = LITELLM_VENV / ".demo-install-inputs"
 USERS = "Kenji Tanaka (developer), Haruka Sato (lead, Research), Taro Yamamoto (infra)"
 
@@ -64,16 +65,10 @@ class Demo:
             "CELERY_QUEUE": f"portal-demo-{self.web_port}",
             "PYTHONUNBUFFERED": "1",
         }
-        for name in (
-            "REDIS_URL",
-            "CELERY_BROKER_URL",
-            "LITELLM_BASE_URL",
-            "LITELLM_PUBLIC_URL",
-            "LANGFUSE_HOST",
-            "DATABASE_URL",
-            "DJANGO_SETTINGS_MODULE",
-        ):
-            self.env.pop(name, None)  # the demo decides these, not the calling shell
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        # The demo decides these, not the calling shell or a .env file (set, even if empty).
+        for name in ("REDIS_URL", "CELERY_BROKER_URL", "LANGFUSE_HOST") + LITELLM_SETTINGS:
+            self.env[name] = ""
 
     # --- helpers ---------------------------------------------------------------------------
     def start(self, child: Child) -> Child:
@@ -219,7 +214,7 @@ class Demo:
             self.children.remove(proxy)
             return self._litellm_missing("it did not answer within 4 minutes")
         say(f"LiteLLM proxy ready at {url} ({_elapsed(began)})")
-        self.env.update(LITELLM_BASE_URL=url, LITELLM_MASTER_KEY=master_key)
+        self.env.update(dict(zip(LITELLM_SETTINGS, (url, url, master_key), strict=True)))
         self.status["litellm"] = "ok"
         self.status["litellm_url"] = url
 
