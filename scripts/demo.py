@@ -56,6 +56,7 @@ class Demo:
         self.ingest_seconds = os.environ.get("DEMO_INGEST_SECONDS", "30")
         self.children: list[Child] = []  # in start order
         self.status: dict = {}
+        self.master_key = ""
         self.env = {
             **os.environ,
             "DEBUG": "1",
@@ -157,7 +158,8 @@ class Demo:
         self.env["DATABASE_URL"] = pg.url("portal")
         return pg
 
-    def finish_litellm(self, install: Child | None, pg: EmbeddedPostgres | None) -> None:
+    def start_proxy(self, install: Child | None, pg: EmbeddedPostgres | None) -> Child | None:
+        """After the install (if one runs), start the proxy; None if it cannot run."""
         if install is not None:
             began, last = time.monotonic(), time.monotonic()
             while install.running:
@@ -189,7 +191,8 @@ class Demo:
             "LITELLM_DATABASE_URL": pg.url("litellm").replace("postgres://", "postgresql://"),
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the price list from the web
         }
-        proxy = self.start(
+        self.master_key = master_key
+        return self.start(
             Child(
                 "litellm",
                 ["bash", str(LITELLM_DIR / "run.sh")],
@@ -197,6 +200,10 @@ class Demo:
                 log=self.logs / "litellm.log",
             )
         )
+
+    def wait_proxy(self, proxy: Child | None) -> None:
+        if proxy is None:
+            return
         url = f"http://127.0.0.1:{self.litellm_port}"
         began = time.monotonic()
         while time.monotonic() - began < 240:
@@ -213,14 +220,15 @@ class Demo:
             proxy.stop()
             self.children.remove(proxy)
             return self._litellm_missing("it did not answer within 4 minutes")
-        say(f"LiteLLM proxy ready at {url} ({_elapsed(began)})")
-        self.env.update(dict(zip(LITELLM_SETTINGS, (url, url, master_key), strict=True)))
+        say(f"LiteLLM proxy ready at {url}")
+        self.env.update(dict(zip(LITELLM_SETTINGS, (url, url, self.master_key), strict=True)))
         self.status["litellm"] = "ok"
         self.status["litellm_url"] = url
 
     def _litellm_missing(self, why: str) -> None:
         say(f"the LiteLLM proxy is left out: {why}")
         self.status["litellm"] = why
+        return None
 
     def start_tasks(self) -> None:
         broker = None
@@ -299,9 +307,12 @@ class Demo:
         say(f"starting the demo stack (logs in {self._rel(self.logs)})")
         install = self.start_litellm_install()
         pg = self.start_postgres()
+        proxy = None if install else self.start_proxy(None, pg)  # it boots while we migrate
         say("applying migrations")
         self.manage("migrate", "--noinput")
-        self.finish_litellm(install, pg)
+        if install:
+            proxy = self.start_proxy(install, pg)
+        self.wait_proxy(proxy)
         self.start_tasks()
         say("seeding the demo organisation")
         self.manage("seed_demo")
