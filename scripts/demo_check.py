@@ -13,37 +13,74 @@ from __future__ import annotations
 
 import argparse
 import html
+import http.cookiejar
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"Demo ready in \S+: (http://\S+)/")
 DEVELOPER = "tanaka.kenji@demo.example"
 
 
+class Client:
+    """A browser-like HTTP client (cookies, no automatic redirects); standard library only, so
+    the check runs before the portal's virtualenv exists."""
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), self._NoRedirect
+        )
+
+    def request(self, path: str, data: dict | None = None) -> tuple[int, str, dict]:
+        body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
+        request = urllib.request.Request(self.base_url + path, data=body)  # noqa: S310
+        if data is not None:
+            request.add_header("Referer", self.base_url + path)
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, response.read().decode(), dict(response.headers)
+        except urllib.error.HTTPError as exc:  # 3xx (not followed) and errors
+            return exc.code, exc.read().decode(errors="replace"), dict(exc.headers)
+
+    def get(self, path: str) -> str:
+        status, text, _ = self.request(path)
+        if status != 200:
+            raise AssertionError(f"GET {path}: HTTP {status}")
+        return text
+
+    def post(self, path: str, data: dict) -> tuple[int, str, dict]:
+        return self.request(path, data)
+
+
 def csrf(page: str) -> str:
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
 
 
-def sign_in(client: httpx.Client, email: str) -> None:
-    page = client.get("/demo/sign-in/").text
+def sign_in(client: Client, email: str) -> None:
+    page = client.get("/demo/sign-in/")
     row = re.search(rf'value="(\d+)"><button[^>]*data-demo-user="{re.escape(email)}"', page)
-    response = client.post(
-        "/demo/sign-in/", data={"user": row.group(1), "csrfmiddlewaretoken": csrf(page)}
+    status, _, _ = client.post(
+        "/demo/sign-in/", {"user": row.group(1), "csrfmiddlewaretoken": csrf(page)}
     )
-    assert response.status_code == 302, response.status_code
+    assert status == 302, status
 
 
-def request_key(client: httpx.Client, name: str) -> str:
+def request_key(client: Client, name: str) -> str:
     """Within Research's auto-approval policy (USD 20, 30 days): approved at once."""
-    page = client.get("/keys/request/").text
+    page = client.get("/keys/request/")
     department = re.search(r'<option value="(\d+)" selected', page).group(1)
     form = {
         "csrfmiddlewaretoken": csrf(page),
@@ -58,25 +95,25 @@ def request_key(client: httpx.Client, name: str) -> str:
         "lifetime_days": "30",
         "justification": "Trying the demo.",
     }
-    response = client.post("/keys/request/", data=form)
-    assert response.status_code == 302, response.text[-2000:]
-    return response.headers["location"]
+    status, text, headers = client.post("/keys/request/", form)
+    assert status == 302, text[-2000:]
+    return headers["Location"]
 
 
-def reveal(client: httpx.Client, key_url: str, timeout: float = 120) -> str:
+def reveal(client: Client, key_url: str, timeout: float = 120) -> str:
     """Wait for the reveal button, reveal, return the curl snippet as the page shows it."""
     deadline = time.monotonic() + timeout
     while True:
-        page = client.get(key_url).text
+        page = client.get(key_url)
         match = re.search(r'<form method="post" action="([^"]+/reveal/)"', page)
         if match:
             break
         if 'data-status="failed"' in page or time.monotonic() > deadline:
             raise AssertionError(f"the key did not go live: {page[-3000:]}")
         time.sleep(1)
-    response = client.post(match.group(1), data={"csrfmiddlewaretoken": csrf(page)})
-    assert response.status_code == 200, response.status_code
-    snippet = re.search(r'<pre id="snippet-curl">(.*?)</pre>', response.text, re.S).group(1)
+    status, text, _ = client.post(match.group(1), {"csrfmiddlewaretoken": csrf(page)})
+    assert status == 200, status
+    snippet = re.search(r'<pre id="snippet-curl">(.*?)</pre>', text, re.S).group(1)
     return html.unescape(snippet)
 
 
@@ -91,11 +128,11 @@ def run_snippet(snippet: str) -> str:
 
 def journey(url: str) -> None:
     began = time.monotonic()
-    with httpx.Client(base_url=url, timeout=30) as client:
-        sign_in(client, DEVELOPER)
-        key_url = request_key(client, f"ci-check-{int(time.time())}")
-        snippet = reveal(client, key_url)
-        answer = run_snippet(snippet)
+    client = Client(url)
+    sign_in(client, DEVELOPER)
+    key_url = request_key(client, f"ci-check-{int(time.time())}")
+    snippet = reveal(client, key_url)
+    answer = run_snippet(snippet)
     assert "Hello from the mock" in answer, answer
     print(f"[check] journey: signed in, key live, revealed, curl answered in "
           f"{time.monotonic() - began:.1f} s")  # fmt: skip
