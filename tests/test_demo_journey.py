@@ -16,10 +16,12 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,11 +85,15 @@ class DemoStack:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    stack = DemoStack(tmp_path_factory.mktemp("demo-var"))
+def demo():
+    # Not under pytest's own temporary folder: under root, PostgreSQL runs as another user,
+    # and the folders above its data directory are opened up for it.
+    var = Path(tempfile.mkdtemp(prefix="portal-demo-test-"))
+    stack = DemoStack(var)
     stack.wait_ready(timeout=float(os.environ.get("DEMO_TEST_STARTUP_TIMEOUT", "900")))
     yield stack
     stack.stop()
+    shutil.rmtree(var, ignore_errors=True)
 
 
 @pytest.fixture
