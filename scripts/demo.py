@@ -165,7 +165,12 @@ class Demo:
             while install.running:
                 if time.monotonic() - last >= 15:
                     last = time.monotonic()
-                    step = install.tail(1).strip() or "starting"
+                    steps = [
+                        line.removeprefix("[litellm-install] ")
+                        for line in install.tail(400).splitlines()
+                        if line.startswith("[litellm-install]")
+                    ]
+                    step = steps[-1] if steps else "starting"
                     say(f"  … still installing the LiteLLM proxy ({_elapsed(began)}): {step}")
                 time.sleep(0.5)
             self.children.remove(install)
