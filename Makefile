@@ -8,7 +8,6 @@ BIN := .venv/bin
 .PHONY: demo test lint install test-services
 
 $(BIN)/python: pyproject.toml
-	@echo "installing the portal into .venv (first run: about a minute)"
 	$(PY) -m venv .venv
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,demo]'
@@ -17,8 +16,10 @@ $(BIN)/python: pyproject.toml
 install: $(BIN)/python
 
 # Ctrl-C stops everything it started. Ports: DEMO_PORT, DEMO_LITELLM_PORT, DEMO_POSTGRES_PORT.
-demo: $(BIN)/python
-	@$(BIN)/python scripts/demo.py
+# The supervisor needs only the standard library: it installs .venv (`make install`) and the
+# proxy side by side on the first run.
+demo:
+	@$(PY) scripts/demo.py
 
 lint: $(BIN)/python
 	$(BIN)/ruff check .

