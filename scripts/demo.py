@@ -150,8 +150,9 @@ class Demo:
     def ensure_venv(self) -> None:
         """The portal's virtualenv, with `make install` (as `make test` makes it), while the
         LiteLLM proxy installs in the background."""
-        python = Path(PYTHON)
-        if python.exists() and python.stat().st_mtime >= (ROOT / "pyproject.toml").stat().st_mtime:
+        command = ["make", "--question", ".venv/bin/python"]  # noqa: S607 (as make test)
+        question = subprocess.run(command, cwd=ROOT, capture_output=True, check=False)  # noqa: S603
+        if question.returncode == 0:
             return
         say(
             "installing the portal into .venv (first run only: a minute or two; log "
