@@ -20,7 +20,6 @@ DEMO_INGEST_SECONDS (30). Logs: <DEMO_VAR_DIR>/logs/.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -36,7 +35,10 @@ from demo_services import (
     Child,
     EmbeddedPostgres,
     Stop,
+    elapsed,
+    install_inputs,
     port_free,
+    read_text,
     redis_answers,
     say,
     stop_leftovers,
@@ -131,7 +133,7 @@ class Demo:
         installed = (LITELLM_VENV / "bin" / "litellm").exists() and (
             LITELLM_VENV / "prisma-engines" / "query-engine"
         ).exists()
-        if installed and _read(INSTALL_STAMP) == _install_inputs():
+        if installed and read_text(INSTALL_STAMP) == install_inputs(LITELLM_DIR):
             return None
         if not installed:
             say(
@@ -205,7 +207,7 @@ class Demo:
                         if line.startswith("[litellm-install]")
                     ]
                     step = steps[-1] if steps else "starting"
-                    say(f"  … still installing the LiteLLM proxy ({_elapsed(began)}): {step}")
+                    say(f"  … still installing the LiteLLM proxy ({elapsed(began)}): {step}")
                 time.sleep(0.5)
             self.children.remove(install)
             if install.proc.returncode != 0:
@@ -213,7 +215,7 @@ class Demo:
                     "it could not be installed (no Node.js/npm, or no network to the package "
                     f"registries?): {install.tail(1).strip()[:300]}"
                 )
-            INSTALL_STAMP.write_text(_install_inputs())
+            INSTALL_STAMP.write_text(install_inputs(LITELLM_DIR))
         if pg is None:
             return self._litellm_missing("it needs PostgreSQL, which did not start")
         key_file = self.var / "litellm-master-key"
@@ -356,7 +358,7 @@ class Demo:
         self.start_web()
         missing = "" if self.status.get("litellm") == "ok" else " (without LiteLLM: see home page)"
         print(
-            f"Demo ready in {_elapsed(began)}: http://127.0.0.1:{self.web_port}/  sign in as "
+            f"Demo ready in {elapsed(began)}: http://127.0.0.1:{self.web_port}/  sign in as "
             f"{USERS}{missing}. Ctrl-C stops everything.",
             flush=True,
         )
@@ -372,26 +374,6 @@ class Demo:
             return str(path.relative_to(ROOT))
         except ValueError:
             return str(path)
-
-
-def _install_inputs() -> str:
-    """A digest of what install.sh installs from: the script and the query-engine files."""
-    digest = hashlib.sha256()
-    for path in [LITELLM_DIR / "install.sh", *sorted((LITELLM_DIR / "query-engine").iterdir())]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
-
-
-def _elapsed(since: float) -> str:
-    seconds = int(time.monotonic() - since)
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def main() -> int:

