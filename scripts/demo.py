@@ -165,7 +165,13 @@ class Demo:
             log=self.logs / "install.log",
         )  # fmt: skip
         self.children.append(child.start())
-        code = child.wait()
+        began = last = time.monotonic()
+        while child.running:
+            if time.monotonic() - last >= 15:
+                last = time.monotonic()
+                say(f"  … still installing the portal ({elapsed(began)})")
+            time.sleep(0.5)
+        code = child.proc.returncode
         self.children.remove(child)
         if code:
             raise RuntimeError(f"`make install` failed (exit {code}):\n{child.tail(20)}")

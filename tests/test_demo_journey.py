@@ -204,6 +204,21 @@ def test_seeded_keys_live_in_litellm_and_rotate(demo, new_page):
     assert "Hello from the mock" in answer.stdout
 
 
+def test_reconcile_finds_no_drift_on_the_seeded_keys(demo, new_page):
+    infra = new_page("yamamoto.taro@demo.example")
+    infra.goto("/operations/")
+    infra.click("text=Reconcile now")
+    deadline = time.monotonic() + 60
+    while "Last run" not in infra.content() and time.monotonic() < deadline:
+        time.sleep(2)
+        infra.reload()
+    text = infra.inner_text("main")
+    checked = re.search(r"Last run [^:]+:\d\d: (\d+) teams, (\d+) keys checked", text)
+    assert checked, text
+    assert int(checked.group(1)) == 4 and int(checked.group(2)) >= 7
+    assert infra.locator("span.status.failed").count() == 0  # no drift, no error
+
+
 def test_ctrl_c_stops_everything(demo):
     pids = json.loads((demo.var / "pids.json").read_text())
     assert {"postgres", "litellm", "web"} <= set(pids)
