@@ -230,8 +230,8 @@ class Demo:
             key_file.chmod(0o600)
         master_key = key_file.read_text().strip()
         say(f"starting the LiteLLM proxy on 127.0.0.1:{self.litellm_port} (mock-priced models)")
-        env = {
-            **self.env,
+        env = {  # the portal's Redis/Celery settings are not the proxy's (it reads REDIS_*)
+            **{k: v for k, v in self.env.items() if not k.startswith(("REDIS_", "CELERY_"))},
             "LITELLM_PORT": str(self.litellm_port),
             "LITELLM_HOST": "127.0.0.1",
             "LITELLM_MASTER_KEY": master_key,
