@@ -8,6 +8,7 @@ from django.db import transaction
 
 from portal.integrations.litellm import LiteLLMClient
 
+from .lifecycle import Status
 from .models import VirtualKey
 from .services import ensure_key, ensure_membership, ensure_team, ensure_user, team_id_for
 
@@ -25,13 +26,20 @@ def make_in_litellm(keys: list[VirtualKey]) -> dict[str, str]:
         found = client.find_key_by_alias(key.alias)
         if found is not None and found["token"] == key.litellm_key_id:
             continue
-        old, revealed = key.litellm_key_id, key.secret_revealed_at
-        VirtualKey.objects.filter(pk=key.pk).update(litellm_key_id="", secret_revealed_at=None)
+        old, revealed, status = key.litellm_key_id, key.secret_revealed_at, key.status
+        # Seeding, not a transition: the key is put back where the seeded history has it, as
+        # the provisioning step (which works only on a provisioning key) would leave it.
+        VirtualKey.objects.filter(pk=key.pk).update(
+            litellm_key_id="", secret_revealed_at=None, status=Status.PROVISIONING
+        )
         ensure_key(client, key.pk)  # deletes a stale key under the alias, generates a new one
         with transaction.atomic():
             key = VirtualKey.objects.select_for_update().get(pk=key.pk)
+            key.status = status
             key.secret_encrypted = ""
             key.secret_revealed_at = revealed
-            key.save(update_fields=["secret_encrypted", "secret_revealed_at", "updated_at"])
+            key.save(
+                update_fields=["status", "secret_encrypted", "secret_revealed_at", "updated_at"]
+            )
         replaced[old] = key.litellm_key_id
     return replaced
