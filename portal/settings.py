@@ -1,6 +1,7 @@
 """Settings, all from the environment (12-factor). See README "Configuration".
 
-The defaults run the demo: SQLite in ./var, tasks executed in-process, e-mail to the console.
+Without configuration: SQLite in ./var, tasks executed in-process, e-mail to the console
+(`make demo` sets up more: see scripts/demo.py).
 Production (DEBUG off) requires real secrets and turns on the secure-cookie/HSTS settings.
 """
 
