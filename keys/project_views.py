@@ -70,6 +70,7 @@ def project_detail(request, pk):
         "metrics": project.metrics.order_by("-day")[:31],
         "langfuse_host": settings.LANGFUSE_HOST,
         "manual_form": ManualFulfilmentForm() if request.user.is_infra else None,
+        "demo_mode": settings.DEMO_MODE,
     }
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "keys/_project_status.html", context)

@@ -30,6 +30,9 @@ from .models import ProjectMetricsDay, TuningProject, VirtualKey
 log = logging.getLogger(__name__)
 
 
+NO_LANGFUSE = "No Langfuse is connected (LANGFUSE_HOST is not set): infra creates it by hand."
+
+
 def _locked(project_id: int) -> TuningProject:
     # "of self": route_key is a nullable join, which PostgreSQL cannot lock.
     return (
@@ -43,6 +46,10 @@ def _locked(project_id: int) -> TuningProject:
 def provision(project_id: int) -> None:
     project = TuningProject.objects.select_related("department", "requester").get(pk=project_id)
     if not project.start_provisioning():
+        return
+    if not settings.LANGFUSE_HOST:
+        # No Langfuse to call (as in the demo): the path of a Langfuse without the admin API.
+        to_manual_queue(project_id, NO_LANGFUSE)
         return
     client = LangfuseClient.from_settings()
     try:

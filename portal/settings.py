@@ -1,6 +1,7 @@
 """Settings, all from the environment (12-factor). See README "Configuration".
 
-The defaults run the demo: SQLite in ./var, tasks executed in-process, e-mail to the console.
+Without configuration: SQLite in ./var, tasks executed in-process, e-mail to the console
+(`make demo` sets up more: see scripts/demo.py).
 Production (DEBUG off) requires real secrets and turns on the secure-cookie/HSTS settings.
 """
 
@@ -20,6 +21,8 @@ DEBUG = env.bool("DEBUG", default=False)
 DEMO_MODE = env.bool("DEMO_MODE", default=False)
 if DEMO_MODE and not DEBUG:
     raise ImproperlyConfigured("DEMO_MODE is for local trials only; it requires DEBUG=1.")
+# What `make demo` (scripts/demo.py) started and what it could not; the home page shows it.
+DEMO_STATUS = env.json("DEMO_STATUS", default={}) if DEMO_MODE else {}
 
 if DEBUG:
     SECRET_KEY = env(
@@ -295,7 +298,10 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stalled": {"task": "keys.tasks.resume_stalled", "schedule": 120},
     "expire-projects": {"task": "keys.tasks.expire_projects", "schedule": 300},
     "pull-project-metrics": {"task": "keys.tasks.pull_project_metrics", "schedule": 3600},
-    "ingest-spend": {"task": "costs.tasks.ingest_spend", "schedule": 900},
+    "ingest-spend": {
+        "task": "costs.tasks.ingest_spend",
+        "schedule": env.int("COSTS_INGEST_SECONDS", default=900),
+    },
     "check-budgets": {"task": "costs.tasks.check_budgets", "schedule": 3600},
     "sync-directory": {"task": "tenants.tasks.sync_directory", "schedule": 3600},
     "revoke-suspended-keys": {"task": "keys.tasks.revoke_suspended_keys", "schedule": 86400},

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from tenants.access import infra_required
 
+from .demo import demo_status
 from .forms import AuditFilterForm
 from .models import AuditEvent
 
@@ -21,7 +22,7 @@ def home(request):
     memberships = request.user.memberships.select_related("department").order_by("department__name")
     if not memberships and not request.user.is_infra:
         return render(request, "portal/no_department.html", status=200)
-    return render(request, "portal/home.html", {"memberships": memberships})
+    return render(request, "portal/home.html", {"memberships": memberships, "demo": demo_status()})
 
 
 @login_not_required
