@@ -14,6 +14,9 @@ class IntegrationError(Exception):
         self.message = message
         self.status = status
         self.service = service
+        from portal.metrics import count_integration_error
+
+        count_integration_error(service, type(self).__name__)
 
     def __str__(self) -> str:
         prefix = f"{self.service} " if self.service else ""
