@@ -262,7 +262,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "django_guid.log_filters.CorrelationId"},
-        "task_ids": {"()": "django_guid.integrations.celery.log_filters.CeleryTracing"},
     },
     "formatters": {
         "json": {
@@ -280,7 +279,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json",
-            "filters": ["request_id", "task_ids"],
+            "filters": ["request_id"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -293,7 +292,7 @@ DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",
     "VALIDATE_GUID": False,  # keep the load balancer's id as it is
     "INTEGRATIONS": [
-        CeleryIntegration(use_django_logging=True, log_parent=True),
+        CeleryIntegration(use_django_logging=True),
     ],
 }
 # Workers log through LOGGING above (JSON, with the request id), not Celery's own format.

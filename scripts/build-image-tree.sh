@@ -8,6 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="$(realpath -m "${1:?usage: build-image-tree.sh DEST}")"
 PY="${PY:-python3}"
+unset DJANGO_SETTINGS_MODULE PYTHONPATH  # the image has neither
 
 rm -rf "$DEST"
 mkdir -p "$DEST/app"
