@@ -209,6 +209,8 @@ NAV_CACHE_SECONDS = env.int("NAV_CACHE_SECONDS", default=15)
 # empty writable directory. Workers serve their own figures on WORKER_METRICS_PORT (0: off).
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+if env("PROMETHEUS_MULTIPROC_DIR", default=""):  # e.g. on an emptyDir: make it if missing
+    Path(env("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
 
 # --- Mail: console in the demo; EMAIL_URL (smtp://...) in production -----------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

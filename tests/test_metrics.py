@@ -51,8 +51,8 @@ def test_metrics_refused_to_signed_in_users_too(client, token, org):
 
 def test_metrics_expose_the_named_series(client, token, org):
     VirtualKey.objects.create(
-        requester=org["dev_a"], department=org["a"], name="k", llm_models=[], max_budget=1, rpm_limit=1, tpm_limit=1,
-        lifetime_days=7, justification="x", status=Status.SUBMITTED,
+        requester=org["dev_a"], department=org["a"], name="k", llm_models=[], max_budget=1,
+        rpm_limit=1, tpm_limit=1, lifetime_days=7, justification="x", status=Status.SUBMITTED,
     )  # fmt: skip
     IngestionState.objects.create(source="litellm", last_success_at=timezone.now())
     Unavailable("down", service="LiteLLM")
