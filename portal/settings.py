@@ -292,10 +292,9 @@ LOGGING = {
 }
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",
-    "VALIDATE_GUID": False,  # keep the load balancer's id as it is
-    "INTEGRATIONS": [
-        CeleryIntegration(use_django_logging=True),
-    ],
+    # An id that is not a UUID (NGINX's $request_id is one) is replaced: no client text in logs.
+    "VALIDATE_GUID": True,
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True)],
 }
 # Workers log through LOGGING above (JSON, with the request id), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -5,6 +5,7 @@ the worker logs while provisioning the key that request approved.
 """
 
 import json
+import uuid
 
 import pytest
 from django.utils import timezone
@@ -88,11 +89,12 @@ def test_request_id_follows_the_request_into_the_worker(client, org, litellm, wo
     assert response.status_code == 302
     key = VirtualKey.objects.latest("pk")
     client.force_login(org["lead_a"])
+    request_id = uuid.uuid4().hex
     response = client.post(
-        f"/approvals/keys/{key.pk}/", {"decision": "approve"}, HTTP_X_REQUEST_ID="req-approve-42"
+        f"/approvals/keys/{key.pk}/", {"decision": "approve"}, HTTP_X_REQUEST_ID=request_id
     )
     assert response.status_code == 302
-    assert response["X-Request-ID"] == "req-approve-42"
+    assert response["X-Request-ID"] == request_id
     wait_for_status(key.pk, Status.ACTIVE, worker=worker)
 
     def provisioned_line():
@@ -102,5 +104,10 @@ def test_request_id_follows_the_request_into_the_worker(client, org, litellm, wo
         return None
 
     line = wait_for(provisioned_line, 10, message="no 'key provisioned' JSON line")
-    assert line["request_id"] == "req-approve-42"
+    assert line["request_id"] == request_id
     assert line["level"] == "INFO" and line["logger"] == "keys.services" and "ts" in line
+
+
+def test_a_request_id_that_is_not_a_uuid_is_replaced(client, db):
+    response = client.get("/healthz", HTTP_X_REQUEST_ID='x"}\n{"level": "forged')
+    assert uuid.UUID(response["X-Request-ID"])  # a fresh one, not the client's text

@@ -250,7 +250,7 @@ def test_production_path(tmp_path, smoke_db, litellm_proxy):
             assert "immutable" in served.headers["cache-control"]
 
         # A key request approved through the workers goes live in LiteLLM.
-        request_id = f"smoke-{uuid.uuid4().hex}"
+        request_id = uuid.uuid4().hex
         db = smoke_db.replace("postgres://", "postgresql://", 1)
         with psycopg.connect(db) as conn:
             (dept_id,) = conn.execute("SELECT id FROM tenants_department").fetchone()

@@ -5,6 +5,8 @@ A client maps each HTTP failure to one of these and keeps the service's own mess
 
 from __future__ import annotations
 
+from portal.metrics import count_integration_error
+
 
 class IntegrationError(Exception):
     """Base class. ``status`` is the HTTP status (None for transport errors)."""
@@ -14,8 +16,6 @@ class IntegrationError(Exception):
         self.message = message
         self.status = status
         self.service = service
-        from portal.metrics import count_integration_error
-
         count_integration_error(service, type(self).__name__)
 
     def __str__(self) -> str:
