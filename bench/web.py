@@ -55,6 +55,9 @@ def parse_args():
     p.add_argument("--small", action="store_true", help="CI size: a small org, 2 s a page")
     p.add_argument("--db", default="portal_webbench")
     p.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    p.add_argument(
+        "--reuse", action="store_true", help="use the database a --keep run left (no seeding)"
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--app-dir", default=str(ROOT), help="the checkout gunicorn runs")
     args = p.parse_args()
@@ -127,12 +130,25 @@ def seed(args) -> dict:
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    month = today.strftime("%Y-%m")
+    return plan()
+
+
+def plan() -> dict:
+    """Who asks for which page: found in the seeded database (so --reuse can skip seeding)."""
+    from costs import periods
+    from keys.models import VirtualKey
+    from tenants.models import Membership, User
+
+    mine = VirtualKey.objects.select_related("requester", "department").get(name="dev-key-0")
+    developer, dept = mine.requester, mine.department
+    lead = Membership.objects.get(department=dept, role="lead").user
+    people = Membership.objects.filter(department=dept).count()
+    month = periods.utc_today().strftime("%Y-%m")
     return {
         "sessions": {
             "developer": session_for(developer),
             "lead": session_for(lead),
-            "infra": session_for(org["infra"]),
+            "infra": session_for(User.objects.get(username="infra@bench.example")),
         },
         "pages": [
             ("developer", "home", "/", "list"),
@@ -144,7 +160,7 @@ def seed(args) -> dict:
             ("infra", "approvals", "/approvals/", "list"),
             ("infra", "org dashboard", f"/costs/org/?month={month}", "dashboard"),
         ],
-        "sizes": (len(people), dept.slug),
+        "sizes": (people, dept.slug),
     }
 
 
@@ -248,7 +264,9 @@ async def load(base: str, path: str, session: str, clients: int, seconds: float)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     latencies: list[float] = []
     bad: dict[int, int] = {}
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=60
+    ) as client:
         first = await client.get(path)  # warm-up, and it must be the page, not a redirect
         if first.status_code != 200:
             raise SystemExit(f"{path} → {first.status_code}: {first.text[:500]}")
@@ -307,14 +325,18 @@ def main() -> None:
         f"bench/web.py: users={args.users} departments={args.departments} keys={args.keys} "
         f"days={args.days} → database {args.db}"
     )
-    create_database(url, args.db)
-    os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)  # seeding and server share it
+    if not args.reuse:
+        create_database(url, args.db)
+    os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)  # sessions and server share it
     proc = None
     try:
         t = time.perf_counter()
         setup_django(url, args.db, "")
-        plan = seed(args)
-        print(f"  seeded in {time.perf_counter() - t:.1f} s")
+        if args.reuse:
+            pages = plan()
+        else:
+            pages = seed(args)
+            print(f"  seeded in {time.perf_counter() - t:.1f} s")
         from django.db import connections
 
         connections.close_all()
@@ -324,12 +346,12 @@ def main() -> None:
         log = Path(f"/tmp/bench-web-gunicorn-{port}.log")  # noqa: S108
         proc = start_gunicorn(args, server_env(args, with_db(url, args.db)), port, log)
         figures = []
-        for role, label, path, _kind in plan["pages"]:
+        for role, label, path, _kind in pages["pages"]:
             m = asyncio.run(
                 load(
                     f"http://127.0.0.1:{port}",
                     path,
-                    plan["sessions"][role],
+                    pages["sessions"][role],
                     args.clients,
                     args.seconds,
                 )
@@ -342,9 +364,9 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        if not args.keep:
+        if not (args.keep or args.reuse):
             drop_database(url, args.db)
-    ok = report(args, plan["pages"], figures, plan["sizes"])
+    ok = report(args, pages["pages"], figures, pages["sizes"])
     if any(m["bad"] for m in figures):
         sys.exit("some requests did not answer 200")
     if not args.small and not ok:
