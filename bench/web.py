@@ -239,6 +239,21 @@ def start_gunicorn(args, env: dict[str, str], port: int, log: Path) -> subproces
     raise SystemExit(f"gunicorn did not answer in 60 s:\n{log.read_text()[-3000:]}")
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of the processes in one process group, from /proc."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -264,6 +279,7 @@ async def load(base: str, path: str, session: str, clients: int, seconds: float)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     latencies: list[float] = []
     bad: dict[int, int] = {}
+    served = 0
     async with httpx.AsyncClient(
         base_url=base, headers=headers, limits=limits, timeout=60
     ) as client:
@@ -272,9 +288,11 @@ async def load(base: str, path: str, session: str, clients: int, seconds: float)
             raise SystemExit(f"{path} → {first.status_code}: {first.text[:500]}")
 
         async def one_client(until: float) -> None:
+            nonlocal served
             while time.perf_counter() < until:
                 t = time.perf_counter()
                 response = await client.get(path)
+                served += 1
                 latencies.append(time.perf_counter() - t)
                 if response.status_code != 200:
                     bad[response.status_code] = bad.get(response.status_code, 0) + 1
@@ -293,6 +311,7 @@ async def load(base: str, path: str, session: str, clients: int, seconds: float)
         "p95": ordered[int(0.95 * (len(ordered) - 1))] * 1000,
         "bad": bad,
         "bytes": len(first.content),
+        "served": served + 1,
     }
 
 
@@ -302,7 +321,10 @@ def report(args, pages, figures, sizes) -> bool:
         f"gunicorn --workers {args.workers}, DEBUG=0, {args.clients} clients, "
         f"{args.seconds:.0f} s a page; department {sizes[1]} ({sizes[0]} members)"
     )
-    print(f"{'role':10} {'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'target':>20} {''}")
+    print(
+        f"{'role':10} {'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms':>7} "
+        f"{'target':>20}"
+    )
     all_ok = True
     for (role, label, _path, kind), m in zip(pages, figures, strict=True):
         rps_min, p95_max = LIST_TARGET if kind == "list" else DASHBOARD_TARGET
@@ -313,8 +335,12 @@ def report(args, pages, figures, sizes) -> bool:
         errors = f" errors {m['bad']}" if m["bad"] else ""
         print(
             f"{role:10} {label:22} {m['rps']:8.1f} {m['p50']:8.1f} {m['p95']:8.1f} "
-            f"{target:>20} {verdict}{errors}"
+            f"{m['cpu_ms']:7.1f} {target:>20} {verdict}{errors}"
         )
+    print(
+        "CPU ms: gunicorn's CPU time per request. With the machine to itself, "
+        f"{os.cpu_count()} cores serve at most {os.cpu_count()} × 1000 / CPU ms requests a second."
+    )
     return all_ok
 
 
@@ -347,6 +373,7 @@ def main() -> None:
         proc = start_gunicorn(args, server_env(args, with_db(url, args.db)), port, log)
         figures = []
         for role, label, path, _kind in pages["pages"]:
+            cpu = group_cpu_seconds(proc.pid)
             m = asyncio.run(
                 load(
                     f"http://127.0.0.1:{port}",
@@ -356,6 +383,9 @@ def main() -> None:
                     args.seconds,
                 )
             )
+            # gunicorn's own CPU per request (warm-up included): what the page costs the
+            # server, whatever else the machine is doing.
+            m["cpu_ms"] = (group_cpu_seconds(proc.pid) - cpu) * 1000 / max(1, m["served"])
             print(f"  {role:10} {label:22} {m['rps']:7.1f} req/s  p95 {m['p95']:6.1f} ms")
             figures.append(m)
     finally:
