@@ -1,10 +1,13 @@
 from django.contrib import admin
 
-from .models import BudgetAlert, IngestionState, MemberBudget
+from keys.admin import RequestAdmin
+from portal.admin import AuditedModelAdmin
+
+from .models import BudgetAlert, BudgetRequest, IngestionState, MemberBudget
 
 
 @admin.register(MemberBudget)
-class MemberBudgetAdmin(admin.ModelAdmin):
+class MemberBudgetAdmin(AuditedModelAdmin):
     list_display = ["user", "department", "monthly_budget", "updated_at"]
     list_filter = ["department"]
     autocomplete_fields: list[str] = []
@@ -22,3 +25,9 @@ class BudgetAlertAdmin(admin.ModelAdmin):
     list_display = ["created_at", "scope", "subject", "kind", "threshold", "spend", "budget"]
     list_filter = ["scope", "kind", "department"]
     readonly_fields = [f.name for f in BudgetAlert._meta.fields]
+
+
+@admin.register(BudgetRequest)
+class BudgetRequestAdmin(RequestAdmin):
+    list_display = ["department", "requester", "monthly_budget", "status", "created_at"]
+    list_filter = ["status", "department"]

@@ -14,17 +14,22 @@ from portal import audit
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
-from .models import BudgetRequest
+from .models import BudgetRequest, MemberBudget
 
 
 def push_to_litellm(department: Department) -> str:
-    """Make the LiteLLM team's ``max_budget`` (per 30 days) the department's monthly budget."""
-    client = LiteLLMClient.from_settings(changed_by="portal:budgets")
-    if ensure_team(client, department) == "created":
-        return "created"  # made with the current budget
-    budget = float(department.monthly_budget) if department.monthly_budget else None
-    client.update_team(team_id_for(department), max_budget=budget, budget_duration="30d")
-    return "updated"
+    """Make the LiteLLM team's ``max_budget`` (per 30 days) the department's monthly budget.
+
+    The department's row is locked and re-read for the call, so of two pushes the last one
+    sends the budget that is current then: LiteLLM ends up with what the portal holds."""
+    with transaction.atomic():
+        department = Department.objects.select_for_update().get(pk=department.pk)
+        client = LiteLLMClient.from_settings(changed_by="portal:budgets")
+        if ensure_team(client, department) == "created":
+            return "created"  # made with the current budget
+        budget = float(department.monthly_budget) if department.monthly_budget else None
+        client.update_team(team_id_for(department), max_budget=budget, budget_duration="30d")
+        return "updated"
 
 
 def request_budget(
@@ -43,16 +48,10 @@ def request_budget(
 
 def apply(budget_request_id: int) -> None:
     """Set the department's budget, then LiteLLM's; a retry after a failure repeats both."""
+    obj = BudgetRequest.objects.select_related("department").get(pk=budget_request_id)
     with transaction.atomic():
-        obj = (
-            BudgetRequest.objects.select_for_update()
-            .select_related("department")
-            .get(pk=budget_request_id)
-        )
-        if obj.status not in (Status.APPROVED, Status.PROVISIONING):
+        if not obj.start_provisioning():  # re-read under the row lock
             return
-        if obj.status == Status.APPROVED:
-            obj._transition(Status.PROVISIONING, allowed_from=[Status.APPROVED], actor=None)
         department = Department.objects.select_for_update().get(pk=obj.department_id)
         if department.monthly_budget != obj.monthly_budget:
             before = {"monthly_budget": department.monthly_budget}
@@ -67,6 +66,37 @@ def apply(budget_request_id: int) -> None:
             )
     obj.record_step("litellm_team", push_to_litellm(department))
     with transaction.atomic():
-        obj = BudgetRequest.objects.select_for_update().get(pk=budget_request_id)
+        obj = BudgetRequest.objects.select_for_update(of=("self",)).get(pk=budget_request_id)
         if obj.status == Status.PROVISIONING:
             obj.mark_active()
+
+
+@transaction.atomic
+def set_member_budget(
+    department: Department, user: User, amount: Decimal | None, *, actor: User, request=None
+) -> MemberBudget | None:
+    """Set (or, with None or 0, clear) one member's monthly budget. Audited."""
+    current = (
+        MemberBudget.objects.select_for_update().filter(department=department, user=user).first()
+    )
+    before = {"monthly_budget": current.monthly_budget} if current else None
+    obj = None
+    amount = amount.quantize(Decimal("0.01")) if amount is not None else None
+    if not amount:
+        if current:
+            current.delete()
+    else:
+        obj, _created = MemberBudget.objects.update_or_create(
+            department=department, user=user, defaults={"monthly_budget": amount}
+        )
+    audit.record(
+        "costs.member_budget_set",
+        user,
+        actor=actor,
+        request=request,
+        before=before,
+        after={"monthly_budget": obj.monthly_budget} if obj else None,
+        department_id=department.pk,
+        object_repr=f"{user} · {department}",
+    )
+    return obj

@@ -11,9 +11,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from costs.models import BudgetRequest
+from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
 from tenants.access import infra_required
 
@@ -42,7 +44,9 @@ def my_keys(request):
 def request_key(request):
     extends = None
     if "extends" in request.GET:
-        extends = get_object_or_404(VirtualKey, pk=request.GET["extends"], requester=request.user)
+        extends = get_object_or_404(
+            VirtualKey, pk=id_or_404(request.GET["extends"]), requester=request.user
+        )
     form = KeyRequestForm(request.POST or None, user=request.user)
     if extends and not request.POST:
         form.initial.update(
@@ -96,6 +100,7 @@ def key_detail(request, pk):
     return render(request, "keys/key_detail.html", context)
 
 
+@sensitive_variables("secret", "response")
 def reveal_once(request, obj, template: str, context: dict):
     """Show ``obj``'s secret to its owner once (never cached), or say why not."""
     secret = workflow.reveal(type(obj), obj.pk, user=request.user, request=request)
@@ -131,7 +136,7 @@ def reveal_key(request, pk):
 @require_POST
 def rotate_key(request, pk):
     key = _visible_key(request, pk)
-    if key.requester_id != request.user.pk or key.status != Status.ACTIVE:
+    if key.requester_id != request.user.pk:
         raise PermissionDenied
     return perform(
         request,
@@ -179,10 +184,14 @@ def unblock_key(request, pk):
 @require_POST
 def cancel_request(request, pk):
     key = _visible_key(request, pk)
+    if key.requester_id != request.user.pk:
+        raise PermissionDenied
     try:
-        key.cancel(request.user, request=request)
+        workflow.cancel(key, actor=request.user, request=request)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Request cancelled."))
     return redirect(key)
 
 

@@ -104,8 +104,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",  # the admin superuser
+    "django.contrib.auth.backends.ModelBackend",  # a break-glass superuser (audited)
     "allauth.account.auth_backends.AuthenticationBackend",
+    "tenants.permissions.InfraPermissionBackend",  # infra's admin rights, not superuser
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
@@ -120,12 +121,20 @@ ENTRA_ALLOWED_TENANTS = env.list(
     "ENTRA_ALLOWED_TENANTS", default=[ENTRA_TENANT_ID] if ENTRA_TENANT_ID else []
 )
 ENTRA_INFRA_GROUP_ID = env("ENTRA_INFRA_GROUP_ID", default="")
+# One tenant: its own authority and issuer. Several: the multi-tenant "organizations"
+# authority; the ID token's issuer is then checked against its tid (tenants/entra.py).
+ENTRA_AUTHORITY_TENANT = (
+    ENTRA_TENANT_ID if set(ENTRA_ALLOWED_TENANTS) <= {ENTRA_TENANT_ID} else "organizations"
+)
 GRAPH_URL = env("GRAPH_URL", default="https://graph.microsoft.com")
 
 SOCIALACCOUNT_ONLY = True  # no local passwords; the admin superuser signs in at /admin/
 ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*"]
+# People are matched on their Entra object id only. An e-mail address (like a UPN) passes
+# to a new person when someone leaves, so it is not unique here and nobody signs in with it.
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_UNIQUE_EMAIL = False
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*"]
 ACCOUNT_LOGOUT_ON_GET = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # match on the Entra object id, never on e-mail
@@ -142,7 +151,7 @@ SOCIALACCOUNT_PROVIDERS = {
                 "client_id": ENTRA_CLIENT_ID,
                 "secret": ENTRA_CLIENT_SECRET,
                 "settings": {
-                    "server_url": f"{ENTRA_AUTHORITY_HOST}/{ENTRA_TENANT_ID}/v2.0",
+                    "server_url": f"{ENTRA_AUTHORITY_HOST}/{ENTRA_AUTHORITY_TENANT}/v2.0",
                     "uid_field": "oid",
                     "fetch_userinfo": False,  # the ID token carries oid, tid and groups
                     "token_auth_method": "client_secret_post",
@@ -165,10 +174,34 @@ LANGFUSE_ORG_PUBLIC_KEY = env("LANGFUSE_ORG_PUBLIC_KEY", default="")
 LANGFUSE_ORG_SECRET_KEY = env("LANGFUSE_ORG_SECRET_KEY", default="")
 
 # Secrets handed over once (virtual keys, Langfuse keys) are kept Fernet-encrypted until revealed.
-if DEBUG:
-    SECRETS_FERNET_KEY = env("SECRETS_FERNET_KEY", default="")
-else:
-    SECRETS_FERNET_KEY = env("SECRETS_FERNET_KEY")
+# SECRETS_FERNET_KEYS: comma-separated, newest first (encrypt with the first, decrypt with any);
+# SECRETS_FERNET_KEY: one key. Production refuses to start without a valid key; only the
+# demo (DEBUG) derives one from SECRET_KEY when none is set.
+SECRETS_FERNET_KEYS = env.list("SECRETS_FERNET_KEYS", default=[]) or [
+    k for k in [env("SECRETS_FERNET_KEY", default="").strip()] if k
+]
+
+
+def _check_fernet_keys(keys: list[str]) -> None:
+    from cryptography.fernet import Fernet
+
+    if not keys and not DEBUG:
+        raise ImproperlyConfigured(
+            "Set SECRETS_FERNET_KEY (or SECRETS_FERNET_KEYS) to a Fernet key; create one with "
+            '`python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"`.'
+        )
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"Fernet key number {position} in SECRETS_FERNET_KEYS/SECRETS_FERNET_KEY is not "
+                "a valid Fernet key (32 url-safe base64-encoded bytes)."
+            ) from None
+
+
+_check_fernet_keys(SECRETS_FERNET_KEYS)
 
 # --- Celery: Redis in production; without REDIS_URL tasks run in-process (demo) -----------
 REDIS_URL = env("REDIS_URL", default="")
@@ -239,6 +272,9 @@ STORAGES = {
 }
 
 # --- Security: production turns every switch on -----------------------------------------
+# Reverse proxies in front of the portal that append to X-Forwarded-For. 0: the client's
+# address is REMOTE_ADDR and X-Forwarded-For is ignored (a client can write anything there).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 X_FRAME_OPTIONS = "DENY"
@@ -320,6 +356,9 @@ CELERY_BEAT_SCHEDULE = {
     "sync-directory": {"task": "tenants.tasks.sync_directory", "schedule": 3600},
     "revoke-suspended-keys": {"task": "keys.tasks.revoke_suspended_keys", "schedule": 86400},
 }
+# Reconcile: block live keys in managed LiteLLM teams that the portal does not know (else
+# they are only reported to infra).
+RECONCILE_BLOCK_UNKNOWN_KEYS = env.bool("RECONCILE_BLOCK_UNKNOWN_KEYS", default=False)
 # Leavers: days a lead has to unblock a suspended key before it is revoked.
 LEAVER_GRACE_DAYS = env.int("LEAVER_GRACE_DAYS", default=30)
 # Only for a non-Microsoft authority (a test double): msal's instance discovery and a CA bundle.

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from tenants.access import infra_required
 
+from .forms import AuditFilterForm
 from .models import AuditEvent
 
 
@@ -70,12 +71,8 @@ def readyz(request):
 @infra_required
 def audit_log(request):
     events = AuditEvent.objects.select_related("actor")
-    filters = {
-        "action": request.GET.get("action", "").strip(),
-        "actor": request.GET.get("actor", "").strip(),
-        "object_type": request.GET.get("object_type", "").strip(),
-        "since": request.GET.get("since", "").strip(),
-    }
+    form = AuditFilterForm(request.GET)
+    filters = form.filters()
     if filters["action"]:
         events = events.filter(action__startswith=filters["action"])
     if filters["actor"]:
@@ -83,10 +80,7 @@ def audit_log(request):
     if filters["object_type"]:
         events = events.filter(object_type=filters["object_type"])
     if filters["since"]:
-        try:
-            events = events.filter(created_at__date__gte=filters["since"])
-        except Exception:  # a malformed date filters nothing rather than failing
-            filters["since"] = ""
+        events = events.filter(created_at__date__gte=form.cleaned_data["since"])
     page = Paginator(events, settings.PAGE_SIZE).get_page(request.GET.get("page"))
     template = "portal/_audit_rows.html" if request.htmx else "portal/audit_log.html"
     return render(request, template, {"page": page, "filters": filters})
