@@ -212,11 +212,11 @@ def test_production_path(tmp_path, smoke_db, litellm_proxy):
         assert "no issues" in deploy, deploy
         port, worker_port = free_port(), free_port()
         stack.start(
-            "web", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+            "web", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "3",
             PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "web-metrics"),
         )  # fmt: skip
         stack.start(
-            "worker", "celery", "-A", "portal", "worker", "--concurrency", "2",
+            "worker", "celery", "-A", "portal", "worker", "--concurrency", "4",
             PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "worker-metrics"),
             WORKER_METRICS_PORT=str(worker_port),
         )  # fmt: skip
