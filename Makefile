@@ -5,7 +5,7 @@
 PY ?= python3
 BIN := .venv/bin
 
-.PHONY: demo test lint install test-services
+.PHONY: demo test lint install test-services image-tree check-k8s
 
 $(BIN)/python: pyproject.toml
 	$(PY) -m venv .venv
@@ -32,3 +32,11 @@ test-services: $(BIN)/python
 
 test: lint test-services
 	$(BIN)/pytest
+
+# The container image's file tree without Docker (the Dockerfile's steps): build/image/{app,venv}.
+image-tree:
+	bash scripts/build-image-tree.sh build/image
+
+# Render the Kubernetes manifests and scan them with checkov.
+check-k8s:
+	bash scripts/check-k8s.sh

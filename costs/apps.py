@@ -8,11 +8,15 @@ class CostsConfig(AppConfig):
 
     def ready(self) -> None:
         from keys.lifecycle import register_tasks
+        from portal import metrics
 
+        from . import metrics as costs_metrics
         from .models import BudgetRequest
         from .tasks import apply_budget_request
 
         register_tasks(BudgetRequest, provision=apply_budget_request)
+        metrics.register_requests(BudgetRequest)
+        metrics.register_collector(costs_metrics.collect)
 
         from tenants.signals import department_budget_changed
 

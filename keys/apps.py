@@ -7,6 +7,8 @@ class KeysConfig(AppConfig):
     verbose_name = _("Keys and requests")
 
     def ready(self) -> None:
+        from portal import metrics
+
         from .lifecycle import register_tasks
         from .models import TuningProject, VirtualKey
         from .tasks import (
@@ -21,6 +23,8 @@ class KeysConfig(AppConfig):
             VirtualKey, provision=provision_key, cleanup=purge_key, block=block_suspended_key
         )
         register_tasks(TuningProject, provision=provision_project, cleanup=teardown_project)
+        metrics.register_requests(VirtualKey)
+        metrics.register_requests(TuningProject)
 
         from tenants.signals import member_left
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal import audit, crypto
+from portal.choices import ChoiceLabels
 
 
 class Status(models.TextChoices):
@@ -79,7 +80,7 @@ class LifecycleQuerySet(models.QuerySet):
         )
 
 
-class Request(models.Model):
+class Request(ChoiceLabels, models.Model):
     """Fields and transitions every approvable, provisioned, expiring thing has."""
 
     requester = models.ForeignKey(

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from portal import metrics
 from portal.integrations.errors import IntegrationError, Unavailable
 
 from . import notify, reconcile, services
@@ -27,17 +28,21 @@ def retry_countdown(retries: int) -> float:
 def run_provisioning(task, model, pk: int, provision) -> None:
     """Run ``provision(pk)`` for a Celery task: a service that is down → retry with backoff;
     refused, or still down after the last retry → *failed*, for infra to see and retry."""
-    try:
-        provision(pk)
-    except Unavailable as exc:
-        retries = task.request.retries
-        if retries < settings.PROVISION_MAX_RETRIES:
-            delay = retry_countdown(retries)
-            log.warning("service unavailable, retrying", extra={"pk": pk, "in_s": delay})
-            raise task.retry(exc=exc, countdown=delay) from exc
-        _fail_obj(model.objects.get(pk=pk), exc)
-    except IntegrationError as exc:
-        _fail_obj(model.objects.get(pk=pk), exc)
+    with metrics.observe_provisioning(model._meta.model_name) as attempt:
+        try:
+            provision(pk)
+        except Unavailable as exc:
+            retries = task.request.retries
+            if retries < settings.PROVISION_MAX_RETRIES:
+                delay = retry_countdown(retries)
+                log.warning("service unavailable, retrying", extra={"pk": pk, "in_s": delay})
+                attempt["outcome"] = "retry"
+                raise task.retry(exc=exc, countdown=delay) from exc
+            attempt["outcome"] = "failed"
+            _fail_obj(model.objects.get(pk=pk), exc)
+        except IntegrationError as exc:
+            attempt["outcome"] = "failed"
+            _fail_obj(model.objects.get(pk=pk), exc)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)

@@ -1,13 +1,36 @@
+"""What every page's navigation needs, cached per user for a few seconds.
+
+The pending-approval count takes several queries; a page view must not pay for them each time.
+The cache entry is keyed by user and by a version that goes up whenever an approvable request
+is saved (``forget_pending``), so a decision shows at once; NAV_CACHE_SECONDS bounds what a
+change outside the ORM (a bulk update, a new membership) can leave stale.
+"""
+
 from django.conf import settings
+from django.core.cache import cache
+
+VERSION_KEY = "nav:version"
 
 
-def navigation(request):
-    """Role flags for the navigation, computed once per page."""
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return {"DEMO_MODE": settings.DEMO_MODE}
+def _version() -> int:
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        cache.add(VERSION_KEY, 1, timeout=None)
+        version = cache.get(VERSION_KEY, 1)
+    return version
+
+
+def forget_pending(sender, instance, **kwargs) -> None:
+    """post_save/post_delete receiver: a request that can be pending for someone changed."""
+    if hasattr(getattr(type(instance), "objects", None), "pending_for"):
+        try:
+            cache.incr(VERSION_KEY)
+        except ValueError:  # not set yet (or evicted): the next read starts a new version
+            cache.add(VERSION_KEY, 1, timeout=None)
+
+
+def _compute(user) -> dict:
     memberships = list(user.memberships.select_related("department"))
-    is_lead = any(m.role == "lead" for m in memberships)
     # Anyone may have something to decide: leads, infra, and managers named as approvers.
     from costs.models import BudgetRequest
     from keys.models import TuningProject, VirtualKey
@@ -18,8 +41,19 @@ def navigation(request):
         pending += BudgetRequest.objects.pending_for(user).count()
     return {
         "nav_pending": pending,
-        "DEMO_MODE": settings.DEMO_MODE,
         "nav_memberships": memberships,
-        "nav_is_lead": is_lead,
-        "nav_is_infra": user.is_infra,
+        "nav_is_lead": any(m.role == "lead" for m in memberships),
     }
+
+
+def navigation(request):
+    """Role flags and the pending-approval count for the navigation."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"DEMO_MODE": settings.DEMO_MODE}
+    key = f"nav:{user.pk}:{int(user.is_infra)}:{_version()}"
+    nav = cache.get(key)
+    if nav is None:
+        nav = _compute(user)
+        cache.set(key, nav, timeout=settings.NAV_CACHE_SECONDS)
+    return {**nav, "DEMO_MODE": settings.DEMO_MODE, "nav_is_infra": user.is_infra}

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     path("audit/", views.audit_log, name="audit_log"),
     path("accounts/oidc/<str:provider_id>/login/", entra.login, name="openid_connect_login"),
     path(

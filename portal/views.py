@@ -6,10 +6,11 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from tenants.access import infra_required
 
@@ -84,3 +85,21 @@ def audit_log(request):
     page = Paginator(events, settings.PAGE_SIZE).get_page(request.GET.get("page"))
     template = "portal/_audit_rows.html" if request.htmx else "portal/audit_log.html"
     return render(request, template, {"page": page, "filters": filters})
+
+
+@login_not_required
+@require_GET
+@never_cache
+def metrics(request):
+    """Prometheus figures, for the monitoring system only: a bearer token (METRICS_TOKEN)."""
+    from . import metrics as portal_metrics
+
+    if not settings.METRICS_TOKEN:
+        raise Http404  # not configured: not there
+    if not portal_metrics.authorized(
+        request.headers.get("Authorization", ""), settings.METRICS_TOKEN
+    ):
+        response = HttpResponse("authentication required\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(portal_metrics.render(), content_type=CONTENT_TYPE_LATEST)

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 
 from tenants.models import Department, Membership, User
 
@@ -31,6 +32,12 @@ def make_department(slug: str, **extra) -> Department:
     }
     defaults.update(extra)
     return Department.objects.create(slug=slug, **defaults)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Cached navigation counts and sessions never leak from one test into the next."""
+    cache.clear()
 
 
 @pytest.fixture

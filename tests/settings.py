@@ -20,3 +20,6 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STATIC_ROOT = None  # WhiteNoise serves from the finders in tests
+# Each test process keeps its own cache: a shared Redis cache would outlive the test database
+# (and clearing it would clear the broker's queues in the same Redis database).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

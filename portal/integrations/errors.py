@@ -5,6 +5,8 @@ A client maps each HTTP failure to one of these and keeps the service's own mess
 
 from __future__ import annotations
 
+from portal.metrics import count_integration_error
+
 
 class IntegrationError(Exception):
     """Base class. ``status`` is the HTTP status (None for transport errors)."""
@@ -14,6 +16,7 @@ class IntegrationError(Exception):
         self.message = message
         self.status = status
         self.service = service
+        count_integration_error(service, type(self).__name__)
 
     def __str__(self) -> str:
         prefix = f"{self.service} " if self.service else ""
