@@ -286,8 +286,11 @@ def _statement() -> str:
         f"FROM {STAGING} s LEFT JOIN teams t ON t.ref = s.team_id "
         "LEFT JOIN users u ON u.ref = s.litellm_user_id LEFT JOIN vkeys k ON k.ref = s.key_hash "
         f"GROUP BY s.{', s.'.join(NATURAL_KEY)})",
+        # The stored side, read through the natural key's index on the batch's days only:
+        # with the day range explicit the planner never scans the whole table.
         f"old AS (SELECT {', '.join(f'd.{c}' for c in RECORD)} FROM {daily} d "
-        f"JOIN incoming i USING ({nk}))",
+        f"JOIN incoming i USING ({nk}) WHERE d.day BETWEEN (SELECT MIN(day) FROM {STAGING}) "
+        f"AND (SELECT MAX(day) FROM {STAGING}))",
         "changed AS (SELECT * FROM incoming EXCEPT SELECT * FROM old)",
         f"replaced AS (SELECT o.* FROM old o JOIN changed c USING ({nk}))",
         f"upserted AS (INSERT INTO {daily} ({cols}, updated_at) SELECT *, now() FROM changed "

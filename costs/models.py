@@ -359,3 +359,51 @@ class BudgetRequest(Request):
         from .tasks import apply_budget_request
 
         return apply_budget_request
+
+
+class SpendAnomaly(models.Model):
+    """A day whose spend stands out from its subject's own recent baseline (costs.anomalies).
+
+    One row per subject and day (the unique key makes it alert once), with what drove it.
+    """
+
+    class Scope(models.TextChoices):
+        DEPARTMENT = "department", _("department")
+        KEY = "key", _("key")
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    subject = models.CharField(max_length=160)  # "department:<id>" or "key:<LiteLLM token>"
+    day = models.DateField(_("day"))
+    department = models.ForeignKey(
+        "tenants.Department", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    key = models.ForeignKey(
+        "keys.VirtualKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    key_hash = models.CharField(max_length=128, blank=True)
+    spend = models.DecimalField(_("spend (USD)"), **SPEND)
+    baseline = models.DecimalField(_("baseline (USD)"), **SPEND)
+    limit = models.DecimalField(_("alert above (USD)"), **SPEND)
+    top_model = models.CharField(_("top model"), max_length=200, blank=True)
+    top_model_spend = models.DecimalField(**SPEND)
+    top_key_hash = models.CharField(max_length=128, blank=True)
+    top_key_name = models.CharField(_("top key"), max_length=200, blank=True)
+    top_key_spend = models.DecimalField(**SPEND)
+    recipients = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day", "-spend"]
+        verbose_name = _("spend anomaly")
+        verbose_name_plural = _("spend anomalies")
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "day"], name="anomaly_once_per_day")
+        ]
+        indexes = [models.Index(fields=["department", "-day"], name="costs_anomaly_dept")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.day} {self.spend} (baseline {self.baseline})"
+
+    @property
+    def factor(self) -> Decimal | None:
+        return (self.spend / self.baseline).quantize(Decimal("0.1")) if self.baseline else None

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from portal.integrations.errors import Unavailable
 
-from . import alerts, budgets, litellm_source
+from . import alerts, anomalies, budgets, litellm_source
 from .ingest import IngestResult, upsert_daily
 from .models import IngestionState
 
@@ -78,6 +78,7 @@ def ingest_spend(days: int | None = None) -> int:
     except litellm_source.SourceError:
         return 0  # recorded on IngestionState; the next run re-reads the same days
     check_budgets.delay()
+    detect_anomalies.delay()
     return result.rows
 
 
@@ -85,6 +86,12 @@ def ingest_spend(days: int | None = None) -> int:
 def check_budgets() -> int:
     """Fire budget alerts (each threshold once per period)."""
     return len(alerts.evaluate())
+
+
+@shared_task(acks_late=True)
+def detect_anomalies() -> int:
+    """Record and announce yesterday's spend anomalies (each subject and day once)."""
+    return len(anomalies.detect())
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import exports, recent, views
+from . import anomaly_views, exports, recent, views
 
 TABLE = "<slug:table>.csv"
 
@@ -39,4 +39,5 @@ urlpatterns = [
     path("focus.<str:fmt>", exports.org_focus, name="costs_focus"),
     path("chargeback.csv", views.chargeback, name="costs_chargeback"),
     path("alerts/", views.alert_list, name="costs_alerts"),
+    path("anomalies/", anomaly_views.anomaly_list, name="costs_anomalies"),
 ]
