@@ -1,4 +1,4 @@
-"""The list of spend anomalies: infra sees all, a lead their departments', a developer their keys'."""
+"""Spend anomalies: infra sees all, a lead their departments', a developer their keys'."""
 
 from __future__ import annotations
 

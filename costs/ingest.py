@@ -245,7 +245,6 @@ def upsert_daily(
             return result
         result.months = {month_of(d) for d in days}
         result.teams = teams
-        raw.execute(f"ANALYZE {STAGING}")
         raw.execute(_statement())
         result.rows, result.changed = raw.fetchone()
     return result
@@ -259,7 +258,8 @@ def _statement() -> str:
     daily = DailySpend._meta.db_table
     cols = ", ".join(RECORD)
     nk = ", ".join(NATURAL_KEY)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*METRICS, *RESOLVED, "updated_at"))
+    updates = ", ".join(f"{c} = c.{c}" for c in (*METRICS, *RESOLVED)) + ", updated_at = now()"
+    match = " AND ".join(f"s.{c} = c.{c}" for c in NATURAL_KEY)
     sums = ", ".join(
         # Spend rounded as DailySpend stores it, so a re-read of an unchanged row compares equal.
         "round(SUM(s.spend), 8)::numeric(18, 8) AS spend"
@@ -288,13 +288,18 @@ def _statement() -> str:
         f"GROUP BY s.{', s.'.join(NATURAL_KEY)})",
         # The stored side, read through the natural key's index on the batch's days only:
         # with the day range explicit the planner never scans the whole table.
-        f"old AS (SELECT {', '.join(f'd.{c}' for c in RECORD)} FROM {daily} d "
+        f"stored AS (SELECT d.ctid AS tid, {', '.join(f'd.{c}' for c in RECORD)} FROM {daily} d "
         f"JOIN incoming i USING ({nk}) WHERE d.day BETWEEN (SELECT MIN(day) FROM {STAGING}) "
         f"AND (SELECT MAX(day) FROM {STAGING}))",
+        f"old AS (SELECT {cols} FROM stored)",
         "changed AS (SELECT * FROM incoming EXCEPT SELECT * FROM old)",
         f"replaced AS (SELECT o.* FROM old o JOIN changed c USING ({nk}))",
-        f"upserted AS (INSERT INTO {daily} ({cols}, updated_at) SELECT *, now() FROM changed "
-        f"ON CONFLICT ({nk}) DO UPDATE SET {updates} RETURNING 1)",
+        # Writers are serialised by the advisory lock, so a row is either stored (update it in
+        # place, by its tuple id) or new (a plain insert); no ON CONFLICT probing per row.
+        f"updated AS (UPDATE {daily} d SET {updates} FROM changed c JOIN stored s USING ({nk}) "
+        "WHERE d.ctid = s.tid RETURNING 1)",
+        f"inserted AS (INSERT INTO {daily} ({cols}, updated_at) SELECT c.*, now() FROM changed c "
+        f"WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE {match}) RETURNING 1)",
         "delta AS (SELECT *, 1 AS sign FROM changed UNION ALL SELECT *, -1 FROM replaced)",
     ]
     for n, rollup in enumerate(ROLLUPS):
@@ -320,7 +325,8 @@ def _statement() -> str:
     # Data-modifying CTEs run whether or not the final SELECT reads them.
     return (
         f"WITH {', '.join(parts)} "
-        "SELECT (SELECT COUNT(*) FROM incoming), (SELECT COUNT(*) FROM upserted)"
+        "SELECT (SELECT COUNT(*) FROM incoming), "
+        "(SELECT COUNT(*) FROM updated) + (SELECT COUNT(*) FROM inserted)"
     )
 
 
