@@ -144,7 +144,11 @@ class MonthlyUserSpend(Metrics):
             )
         ]
         indexes = [
-            models.Index(fields=["department", "month"], name="costs_muser_dept_month"),
+            # The lead's member table: this month's biggest spenders first, a page at a time.
+            models.Index(
+                fields=["department", "month", "-spend", "litellm_user_id"],
+                name="costs_muser_dept_top",
+            ),
             models.Index(fields=["user", "month"], name="costs_muser_user_month"),
         ]
 
@@ -180,7 +184,10 @@ class MonthlyKeySpend(Metrics):
             )
         ]
         indexes = [
-            models.Index(fields=["department", "month"], name="costs_mkey_dept_month"),
+            # The lead's key table: this month's biggest keys first, a page at a time.
+            models.Index(
+                fields=["department", "month", "-spend", "key_hash"], name="costs_mkey_dept_top"
+            ),
             models.Index(fields=["key", "month"], name="costs_mkey_key_month"),
         ]
 
