@@ -224,6 +224,11 @@ class MemberBudget(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member_budgets"
     )
     monthly_budget = models.DecimalField(_("monthly budget (USD)"), max_digits=12, decimal_places=2)
+    # Hard: pushed to LiteLLM as the member's budget in the department's team, which refuses
+    # their calls over it. Soft: alerts only.
+    enforced = models.BooleanField(_("enforced in LiteLLM"), default=False)
+    synced_at = models.DateTimeField(_("pushed to LiteLLM at"), null=True, blank=True)
+    sync_error = models.CharField(max_length=300, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from portal.integrations.errors import Unavailable
 
-from . import alerts, anomalies, budgets, litellm_source
+from . import alerts, anomalies, budgets, litellm_source, member_budgets
 from .ingest import IngestResult, upsert_daily
 from .models import IngestionState
 
@@ -111,6 +111,17 @@ def push_department_budget(self, department_id: int) -> str:
 
     try:
         return budgets.push_to_litellm(Department.objects.get(pk=department_id))
+    except Unavailable as exc:
+        from keys.tasks import retry_countdown
+
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def push_member_budget(self, department_id: int, user_id: int) -> str:
+    """After a lead sets a member budget: LiteLLM enforces it (hard) or forgets it (soft)."""
+    try:
+        return member_budgets.push(department_id, user_id)
     except Unavailable as exc:
         from keys.tasks import retry_countdown
 

@@ -14,7 +14,6 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import DecimalField, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
@@ -24,11 +23,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from portal import audit
 from tenants.access import department_for_lead, infra_required
 from tenants.models import Membership
 
 from . import budgets, periods
+from .member_budgets import set_member_budget as save_member_budget
 from .models import (
     BudgetAlert,
     BudgetRequest,
@@ -371,7 +370,12 @@ def member_budgets(request, slug: str):
                 MemberBudget.objects.filter(department=dept, user=OuterRef("user")).values(
                     "monthly_budget"
                 )[:1]
-            )
+            ),
+            enforced=Subquery(
+                MemberBudget.objects.filter(department=dept, user=OuterRef("user")).values(
+                    "enforced"
+                )[:1]
+            ),
         )
         .order_by("user__display_name", "user__username")
     )
@@ -398,27 +402,15 @@ def set_member_budget(request, slug: str):
         return HttpResponse(_("Enter an amount in USD."), status=400)
     if amount is not None and (amount < 0 or amount >= Decimal("1e10")):
         return HttpResponse(_("Enter an amount in USD."), status=400)
-    with transaction.atomic():
-        current = MemberBudget.objects.filter(department=dept, user=membership.user).first()
-        before = {"monthly_budget": current.monthly_budget} if current else None
-        if amount is None or amount == 0:
-            if current:
-                current.delete()
-            after = None
-        else:
-            obj, _created = MemberBudget.objects.update_or_create(
-                department=dept, user=membership.user, defaults={"monthly_budget": amount}
-            )
-            after = {"monthly_budget": obj.monthly_budget}
-        audit.record(
-            "costs.member_budget_set",
-            membership.user,
-            request=request,
-            before=before,
-            after=after,
-            department_id=dept.pk,
-            object_repr=f"{membership.user} · {dept}",
-        )
+    save_member_budget(
+        dept,
+        membership.user,
+        amount,
+        enforced=request.POST.get("enforced") == "on",
+        actor=request.user,
+        request=request,
+    )
+    messages.success(request, _("Member budget saved."))
     url = reverse("costs_member_budgets", args=[dept.slug])
     page = request.POST.get("page") or "1"
     return redirect(f"{url}?page={page}" if page.isdigit() else url)
