@@ -419,3 +419,24 @@ class SpendAnomaly(models.Model):
     @property
     def factor(self) -> Decimal | None:
         return (self.spend / self.baseline).quantize(Decimal("0.1")) if self.baseline else None
+
+
+class AggregateCheck(models.Model):
+    """One key × day: the spend ingested from LiteLLM's daily aggregates against the sum of
+    its spend logs for that key and day (LiteLLM's daily tables can lose rows under load)."""
+
+    checked_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    day = models.DateField(_("day"))
+    key_hash = models.CharField(max_length=128)
+    aggregate_spend = models.DecimalField(_("daily aggregates (USD)"), **SPEND)
+    logs_spend = models.DecimalField(_("spend logs (USD)"), **SPEND)
+    aggregate_requests = models.BigIntegerField(default=0)
+    logs_requests = models.BigIntegerField(default=0)
+    matches = models.BooleanField(_("matches"))
+
+    class Meta:
+        ordering = ["-checked_at", "day", "key_hash"]
+        verbose_name = _("aggregate cross-check")
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.key_hash[-8:]}: {self.aggregate_spend} vs {self.logs_spend}"

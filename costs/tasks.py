@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from portal.integrations.errors import Unavailable
 
-from . import alerts, anomalies, budgets, litellm_source, member_budgets
+from . import alerts, anomalies, budgets, completeness, litellm_source, member_budgets
 from .ingest import IngestResult, upsert_daily
 from .models import IngestionState
 
@@ -46,7 +46,9 @@ def run_ingestion(days: int | None = None, *, end: datetime.date | None = None) 
         while chunk_start <= end:
             chunk_end = min(chunk_start + datetime.timedelta(days=CHUNK_DAYS - 1), end)
             rows, read = litellm_source.fetch_rows(chunk_start, chunk_end)
-            pages += read
+            teamless, read_more = completeness.fetch_teamless_rows(chunk_start, chunk_end)
+            rows += teamless
+            pages += read + read_more
             result = upsert_daily(rows)
             total.rows += result.rows
             total.months |= result.months
@@ -126,3 +128,10 @@ def push_member_budget(self, department_id: int, user_id: int) -> str:
         from keys.tasks import retry_countdown
 
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(acks_late=True)
+def cross_check_aggregates() -> int:
+    """Daily: yesterday's biggest keys, aggregates against spend logs; returns mismatches."""
+    yesterday = timezone.now().astimezone(datetime.UTC).date() - datetime.timedelta(days=1)
+    return sum(not c.matches for c in completeness.cross_check([yesterday]))

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 from tenants.access import department_for_lead, infra_required
 from tenants.models import Membership
 
-from . import budgets, periods
+from . import budgets, completeness, langfuse_costs, periods
 from .member_budgets import set_member_budget as save_member_budget
 from .models import (
     BudgetAlert,
@@ -353,6 +353,7 @@ def department(request, slug: str, table: str | None = None):
         chart={"trend": trend, "daily": daily, "budget": float(budget) if budget else None},
     )
     ctx["forecast_pct"] = periods.percent(ctx["forecast"], budget)
+    ctx["langfuse_projects"], ctx["langfuse_outside"] = langfuse_costs.department_month(dept, month)
     if request.user.is_lead_of(dept):
         ctx["budget_form"] = BudgetRequestForm(initial={"monthly_budget": budget})
         ctx["budget_requests"] = BudgetRequest.objects.filter(department=dept)[:5]
@@ -532,6 +533,7 @@ def org(request, table: str | None = None):
         forecast=periods.forecast(actual, ctx["month"], ctx["today"]),
         chart={"trend": trend, "budget": None},
         ingestion=list(IngestionState.objects.all()),
+        aggregate_checks=completeness.latest_checks(),
         alerts=list(BudgetAlert.objects.select_related("department", "user", "key")[:10]),
         chargeback_from=periods.add_months(ctx["month"], -2).strftime("%Y-%m"),
     )

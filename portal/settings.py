@@ -261,6 +261,7 @@ CELERY_BEAT_SCHEDULE = {
     "pull-project-metrics": {"task": "keys.tasks.pull_project_metrics", "schedule": 3600},
     "ingest-spend": {"task": "costs.tasks.ingest_spend", "schedule": 900},
     "check-budgets": {"task": "costs.tasks.check_budgets", "schedule": 3600},
+    "cross-check-aggregates": {"task": "costs.tasks.cross_check_aggregates", "schedule": 86400},
     "sync-directory": {"task": "tenants.tasks.sync_directory", "schedule": 3600},
     "revoke-suspended-keys": {"task": "keys.tasks.revoke_suspended_keys", "schedule": 86400},
 }
