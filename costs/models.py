@@ -277,14 +277,15 @@ class BudgetAlert(models.Model):
         DEPARTMENT = "department", _("department")
         MEMBER = "member", _("member")
         KEY = "key", _("key")
+        MODEL = "model", _("model")
 
     class Kind(models.TextChoices):
         ACTUAL = "actual", _("actual spend")
         FORECAST = "forecast", _("forecast to period end")
 
     scope = models.CharField(max_length=16, choices=Scope.choices)
-    # "department:<id>", "member:<department id>:<user id>", "key:<id>"
-    subject = models.CharField(max_length=64)
+    # "department:<id>", "member:<department id>:<user id>", "key:<id>", or a SoftBudget's
+    subject = models.CharField(max_length=260)
     period = models.DateField(_("period start"))
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ACTUAL)
     threshold = models.PositiveSmallIntegerField(_("threshold (%)"))
@@ -440,3 +441,42 @@ class AggregateCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.key_hash[-8:]}: {self.aggregate_spend} vs {self.logs_spend}"
+
+
+class SoftBudget(models.Model):
+    """An alert-only monthly budget (never pushed to LiteLLM) for a department as a whole, one
+    of its models, or one of its keys. Hard budgets are the department's ``monthly_budget``
+    (LiteLLM team), a key's ``max_budget`` and enforced member budgets."""
+
+    class Scope(models.TextChoices):
+        DEPARTMENT = "department", _("department")
+        MODEL = "model", _("model")
+        KEY = "key", _("key")
+
+    department = models.ForeignKey(
+        "tenants.Department", on_delete=models.CASCADE, related_name="soft_budgets"
+    )
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    model = models.CharField(_("model"), max_length=200, blank=True)
+    key = models.ForeignKey(
+        "keys.VirtualKey", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # "soft:department:<dept>", "soft:model:<dept>:<model>", "soft:key:<key>"; one per subject.
+    subject = models.CharField(max_length=260, unique=True)
+    monthly_budget = models.DecimalField(_("monthly budget (USD)"), max_digits=12, decimal_places=2)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["scope", "model"]
+        verbose_name = _("soft budget")
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.monthly_budget}"
+
+    @staticmethod
+    def subject_for(department_id: int, scope: str, model: str = "", key_id=None) -> str:
+        if scope == "model":
+            return f"soft:model:{department_id}:{model}"
+        if scope == "key":
+            return f"soft:key:{key_id}"
+        return f"soft:department:{department_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import anomaly_views, exports, recent, views
+from . import anomaly_views, exports, recent, soft_budget_views, views
 
 TABLE = "<slug:table>.csv"
 
@@ -24,6 +24,11 @@ urlpatterns = [
         "departments/<slug:slug>/member-budget/",
         views.set_member_budget,
         name="costs_member_budget",
+    ),
+    path(
+        "departments/<slug:slug>/soft-budget/",
+        soft_budget_views.soft_budget,
+        name="costs_soft_budget",
     ),
     path(
         "departments/<slug:slug>/budget-request/",

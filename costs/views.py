@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 from tenants.access import department_for_lead, infra_required
 from tenants.models import Membership
 
-from . import budgets, completeness, langfuse_costs, periods
+from . import budgets, completeness, langfuse_costs, periods, soft_budgets
 from .member_budgets import set_member_budget as save_member_budget
 from .models import (
     BudgetAlert,
@@ -39,6 +39,7 @@ from .models import (
     MonthlyUserSpend,
     TeamDaySpend,
 )
+from .soft_budget_views import SoftBudgetForm
 from .tables import Column, Table, csv_response, with_percent
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=8))
@@ -354,6 +355,8 @@ def department(request, slug: str, table: str | None = None):
     )
     ctx["forecast_pct"] = periods.percent(ctx["forecast"], budget)
     ctx["langfuse_projects"], ctx["langfuse_outside"] = langfuse_costs.department_month(dept, month)
+    ctx["soft_budgets"] = soft_budgets.budget_vs_actual(dept, month)
+    ctx["soft_budget_form"] = SoftBudgetForm(department=dept)
     if request.user.is_lead_of(dept):
         ctx["budget_form"] = BudgetRequestForm(initial={"monthly_budget": budget})
         ctx["budget_requests"] = BudgetRequest.objects.filter(department=dept)[:5]
