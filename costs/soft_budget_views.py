@@ -19,7 +19,9 @@ from .soft_budgets import set_soft_budget
 class SoftBudgetForm(forms.Form):
     scope = forms.ChoiceField(label=gettext_lazy("For"), choices=SoftBudget.Scope.choices)
     model = forms.CharField(label=gettext_lazy("Model"), max_length=200, required=False)
-    key = forms.IntegerField(label=gettext_lazy("Key"), required=False, widget=forms.Select)
+    # The token's last 8 characters, as the key tables show them (no list of every key: a
+    # large department has thousands).
+    key = forms.CharField(label=gettext_lazy("Key token (last 8)"), max_length=128, required=False)
     monthly_budget = forms.DecimalField(
         label=gettext_lazy("Monthly budget (USD)"),
         min_value=0,
@@ -31,8 +33,6 @@ class SoftBudgetForm(forms.Form):
     def __init__(self, *args, department, **kwargs):
         super().__init__(*args, **kwargs)
         self.department = department
-        keys = VirtualKey.objects.filter(department=department).order_by("name")
-        self.fields["key"].widget.choices = [("", "—"), *keys.values_list("pk", "name")]
 
     def clean(self):
         data = super().clean()
@@ -40,10 +40,17 @@ class SoftBudgetForm(forms.Form):
         if scope == SoftBudget.Scope.MODEL and not data.get("model"):
             self.add_error("model", _("Name the model."))
         if scope == SoftBudget.Scope.KEY:
-            key = VirtualKey.objects.filter(department=self.department, pk=data.get("key")).first()
-            if key is None:
+            token = (data.get("key") or "").strip()
+            keys = list(
+                VirtualKey.objects.filter(
+                    department=self.department, litellm_key_id__endswith=token
+                )[:2]
+                if len(token) >= 6
+                else []
+            )
+            if len(keys) != 1:
                 self.add_error("key", _("Choose one of the department's keys."))
-            data["key_obj"] = key
+            data["key_obj"] = keys[0] if len(keys) == 1 else None
         return data
 
 

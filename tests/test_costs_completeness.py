@@ -46,7 +46,7 @@ def test_teamless_keys_are_ingested_and_cross_checked(costs_org, litellm, client
 
     rows = wait_for(ingested, timeout=60, message="the team-less key's spend never arrived")
     assert rows[solo].team_id == "" and rows[solo].department is None
-    assert rows[solo].spend > 0 and rows[solo].model == "claude-3-5-sonnet"
+    assert rows[solo].spend > 0 and "claude-3-5-sonnet" in rows[solo].model
     assert rows[teamed].team_id == team_id  # once, from the team table
     assert DailySpend.objects.filter(key_hash=teamed).count() == 1
 

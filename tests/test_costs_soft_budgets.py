@@ -32,7 +32,7 @@ def test_lead_sets_soft_budgets_and_sees_budget_against_actual(
     client.force_login(costs_org["lead_a"])
     assert client.post(URL, {"scope": "model", "model": "gpt-4o-mini", "monthly_budget": "10"})
     key = costs_org["key_a"]
-    client.post(URL, {"scope": "key", "key": key.pk, "monthly_budget": "100"})
+    client.post(URL, {"scope": "key", "key": key.litellm_key_id[-8:], "monthly_budget": "100"})
     client.post(URL, {"scope": "department", "monthly_budget": "30"})
     assert SoftBudget.objects.count() == 3
     assert AuditEvent.objects.filter(action="costs.soft_budget_set").count() == 3
@@ -40,7 +40,7 @@ def test_lead_sets_soft_budgets_and_sees_budget_against_actual(
     assert 'id="soft-budgets"' in html and "120 %" in html and "15 %" in html and "50 %" in html
     # Bad input is a message, not a row (and never a 500): a key of another department.
     response = client.post(
-        URL, {"scope": "key", "key": costs_org["key_b"].pk, "monthly_budget": "5"}
+        URL, {"scope": "key", "key": costs_org["key_b"].litellm_key_id[-8:], "monthly_budget": "5"}
     )
     assert response.status_code == 302 and SoftBudget.objects.count() == 3
     assert client.post(URL, {"scope": "model", "monthly_budget": "x"}).status_code == 302
