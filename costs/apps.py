@@ -5,3 +5,23 @@ from django.utils.translation import gettext_lazy as _
 class CostsConfig(AppConfig):
     name = "costs"
     verbose_name = _("Costs")
+
+    def ready(self) -> None:
+        from keys.lifecycle import register_tasks
+
+        from .models import BudgetRequest
+        from .tasks import apply_budget_request
+
+        register_tasks(BudgetRequest, provision=apply_budget_request)
+
+        from tenants.signals import department_budget_changed
+
+        department_budget_changed.connect(push_budget_after_commit, dispatch_uid="costs.push")
+
+
+def push_budget_after_commit(sender, *, department, **kwargs) -> None:
+    from django.db import transaction
+
+    from .tasks import push_department_budget
+
+    transaction.on_commit(lambda: push_department_budget.delay(department.pk))
