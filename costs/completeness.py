@@ -1,9 +1,9 @@
 """Complete numbers: spend of keys without a team, and a cross-check of LiteLLM's aggregates.
 
-Keys without a team: LiteLLM's daily *team* table has no row for them, so
-``/team/daily/activity`` never shows their spend. ``/user/daily/activity`` (the daily *user*
-table, same response shape) does: its cells whose key has no ``team_id`` are ingested with an
-empty team (keys with a team are already counted from the team table, so nothing twice).
+Keys without a team: LiteLLM's daily *team* table skips spend whose team is null, so
+``/team/daily/activity`` may never show it. ``/user/daily/activity`` (the daily *user* table,
+same response shape) does: its cells whose key has no ``team_id`` are ingested with an empty
+team, unless the team rows already hold that day, key and model (nothing counted twice).
 
 Cross-check: for a sample of keys and days, the spend ingested from the daily aggregates is
 compared with the sum of LiteLLM's spend logs (``/spend/logs/v2``, a row per request) for the
@@ -62,15 +62,29 @@ def teamless_rows_from_day(result: dict) -> list[SpendRow]:
 
 
 def fetch_teamless_rows(
-    start: datetime.date, end: datetime.date, *, client: httpx.Client | None = None
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    known: list[SpendRow] = (),
+    client: httpx.Client | None = None,
 ) -> tuple[list[SpendRow], int]:
+    """Team-less cells of the daily user table that the team rows (``known``) do not hold.
+
+    Some LiteLLM versions file a team-less key's spend in the team table too (team ""), some
+    skip it there; a (day, key, model) cell already known is never added a second time.
+    """
+    seen = {(r.day, r.key_hash, r.model) for r in known}
     rows: list[SpendRow] = []
     pages = 0
     try:
         for body in litellm_source.iter_pages(start, end, client=client, endpoint=USER_ENDPOINT):
             pages += 1
             for result in body.get("results") or []:
-                rows.extend(teamless_rows_from_day(result))
+                rows.extend(
+                    r
+                    for r in teamless_rows_from_day(result)
+                    if (r.day, r.key_hash, r.model) not in seen
+                )
     except litellm_source.AggregatesMissing:
         return [], pages  # then the spend-log fallback already covers every key
     return merge(rows), pages

@@ -46,7 +46,9 @@ def run_ingestion(days: int | None = None, *, end: datetime.date | None = None) 
         while chunk_start <= end:
             chunk_end = min(chunk_start + datetime.timedelta(days=CHUNK_DAYS - 1), end)
             rows, read = litellm_source.fetch_rows(chunk_start, chunk_end)
-            teamless, read_more = completeness.fetch_teamless_rows(chunk_start, chunk_end)
+            teamless, read_more = completeness.fetch_teamless_rows(
+                chunk_start, chunk_end, known=rows
+            )
             rows += teamless
             pages += read + read_more
             result = upsert_daily(rows)

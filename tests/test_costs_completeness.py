@@ -3,6 +3,7 @@ and the daily cross-check of aggregates against spend logs finds a lost row."""
 
 import contextlib
 import datetime
+import time
 import uuid
 
 import pytest
@@ -44,11 +45,23 @@ def test_teamless_keys_are_ingested_and_cross_checked(costs_org, litellm, client
         done = rows.get(solo) and rows[solo].requests == 2 and rows.get(teamed)
         return rows if done else None
 
-    rows = wait_for(ingested, timeout=60, message="the team-less key's spend never arrived")
+    # LiteLLM writes its daily tables in batches; on a busy machine that takes a while.
+    try:
+        rows = wait_for(ingested, timeout=180, interval=2)
+    except AssertionError:
+        stored = list(DailySpend.objects.values_list("team_id", "key_hash", "requests"))
+        pages = list(
+            completeness.litellm_source.iter_pages(today, today, endpoint="/user/daily/activity")
+        )
+        raise AssertionError(f"team-less spend never arrived: {stored} {pages}") from None
     assert rows[solo].team_id == "" and rows[solo].department is None
     assert rows[solo].spend > 0 and "claude-3-5-sonnet" in rows[solo].model
     assert rows[teamed].team_id == team_id  # once, from the team table
     assert DailySpend.objects.filter(key_hash=teamed).count() == 1
+    # Read again once LiteLLM has surely written both daily tables: still counted once.
+    time.sleep(3)
+    run_ingestion(1)
+    assert DailySpend.objects.get(key_hash=solo).requests == 2
 
     # The cross-check: every sampled key-day matches the spend logs...
     def checked():
