@@ -6,12 +6,13 @@
 
 Creates ``portal_bench`` (``--db``) on the server of ``DATABASE_URL`` (default
 ``postgres://postgres@127.0.0.1:5432``), migrates it, seeds a synthetic year with realistic
-sparsity (most keys idle most days, a few busy; a Zipf mix of models; 5 % of spend on keys the
+sparsity, ending on a fixed day (``SYNTHETIC_END``, so no figure depends on the run date;
+most keys idle most days, a few busy; a Zipf mix of models; 5 % of spend on keys the
 portal did not make, one LiteLLM team the portal does not know) with COPY, builds the monthly
 rollups, then measures with Django's test client:
 
-- the lead dashboard (a median-sized department, this month),
-- the infra dashboard (org-wide, this month),
+- the lead dashboard (a median-sized and the largest department) and the infra dashboard on the
+  last complete month of the synthetic year, and both on its last 30 days,
 - CSV exports (a department's keys, the org's departments, the 12-month chargeback),
 - ingestion through ``costs.ingest.upsert_daily``: a three-day re-read (every row of those
   days again, grown, plus new ones), rows per second including the monthly refresh.
@@ -19,12 +20,13 @@ rollups, then measures with Django's test client:
 It prints a table of figures against the targets and drops the database (``--keep`` keeps it).
 
 ``--compare-litellm`` also asks the real LiteLLM proxy (``.litellm-venv``, scripts/litellm-proxy)
-the same two questions: a fresh database ``litellm_bench_<random>`` is migrated, the same daily
+the same questions: a fresh database ``litellm_bench_<random>`` is migrated, the same daily
 rows are copied from the portal's table into ``"LiteLLM_DailyTeamSpend"`` (plus one
 ``"LiteLLM_VerificationToken"`` per key and one ``"LiteLLM_TeamTable"`` row per team, as a proxy
 that made them would have), the proxy is started on it (after loading, so nothing is cached),
 and ``GET /team/daily/activity`` (master key, every page) is timed for the lead's department
-this month and for the whole org this month. LiteLLM answers with raw daily aggregates (JSON);
+and the whole org on the complete month and the last 30 days, and for the lead's 12 months.
+LiteLLM answers with raw daily aggregates (JSON);
 the portal pages also render HTML and charts. The database is dropped afterwards.
 """
 
@@ -53,6 +55,27 @@ from benchdb import (  # noqa: E402
 )
 
 TARGETS = {"lead": 100.0, "infra": 250.0, "ingest": 20_000.0}
+RATIO_TARGETS = {"lead": 10.0, "infra": 50.0}  # LiteLLM ÷ portal, p95, on the complete month
+# The synthetic data ends on this day, whatever the date of the run: every question is asked
+# on fixed dates, so two runs on different days ask the same questions of the same rows.
+SYNTHETIC_END = datetime.date(2025, 12, 17)
+
+
+def questions(end: datetime.date) -> dict[str, tuple[datetime.date, datetime.date]]:
+    """The periods asked about: the last complete month, the last 30 days, 12 months."""
+    from costs import periods
+
+    month = periods.month_start(end)
+    if end != periods.next_month(month) - datetime.timedelta(days=1):
+        month = periods.add_months(month, -1)  # the month of ``end`` is not complete
+    month_end = periods.next_month(month) - datetime.timedelta(days=1)
+    return {
+        "month": (month, month_end),
+        "30d": (end - datetime.timedelta(days=29), end),
+        "12m": (periods.add_months(month, -11), month_end),
+    }
+
+
 PROVIDERS = ["azure", "bedrock", "vertex_ai", "openai"]
 
 
@@ -408,12 +431,13 @@ def run(args, rng, timer) -> dict:
     from django.db import connection
     from django.test import Client
 
-    from costs import periods
     from costs.ingest import SpendRow, refresh_all, upsert_daily
     from costs.models import DailySpend, MonthlySpend
 
-    today = periods.utc_today()
+    today = SYNTHETIC_END  # the last day of the synthetic data (fixed, see above)
     start = today - datetime.timedelta(days=args.days - 1)
+    asked = questions(today)
+    figures_periods = {k: (a.isoformat(), b.isoformat()) for k, (a, b) in asked.items()}
     with timer("seed departments, users, memberships, keys"):
         org = seed_org(args, rng)
     maps = org_maps(org)
@@ -424,7 +448,7 @@ def run(args, rng, timer) -> dict:
         refresh_all()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    figures = {"daily_rows": seeded}
+    figures = {"daily_rows": seeded, "periods": figures_periods}
 
     # Ingestion: three days read from "LiteLLM", then re-read with every row grown and a few
     # more (late rows), as the beat task does.
@@ -485,7 +509,8 @@ def run(args, rng, timer) -> dict:
     median_dept = sizes[len(sizes) // 2][0]
     biggest_dept = sizes[-1][0]
     dept = org["departments"][median_dept]
-    month = today.strftime("%Y-%m")
+    month = asked["month"][0].strftime("%Y-%m")
+    recent = f"?days=30&end={asked['30d'][1].isoformat()}"
     client = Client()
     client.force_login(org["leads"][median_dept])
     with timer("measure lead dashboard"):
@@ -499,12 +524,18 @@ def run(args, rng, timer) -> dict:
         figures["lead_big"] = measure(
             client_big, f"/costs/departments/{big.slug}/?month={month}", args.samples
         )
+    with timer("measure lead, last 30 days"):
+        figures["lead_30d"] = measure(
+            client, f"/costs/departments/{dept.slug}/recent/{recent}", args.samples
+        )
     figures["lead_dept"] = (dept.slug, len(org["members"][median_dept]))
     figures["lead_big_dept"] = (big.slug, len(org["members"][biggest_dept]))
     infra = Client()
     infra.force_login(org["infra"])
     with timer("measure infra dashboard"):
         figures["infra"] = measure(infra, f"/costs/org/?month={month}", args.samples)
+    with timer("measure infra, last 30 days"):
+        figures["infra_30d"] = measure(infra, f"/costs/org/recent/{recent}", args.samples)
     with timer("measure CSV exports"):
         figures["csv_dept_keys"] = measure(
             client_big,
@@ -518,7 +549,7 @@ def run(args, rng, timer) -> dict:
             max(5, args.samples // 4),
             stream=True,
         )
-        first_month = periods.add_months(periods.month_start(today), -11).strftime("%Y-%m")
+        first_month = asked["12m"][0].strftime("%Y-%m")
         figures["csv_chargeback"] = measure(
             infra,
             f"/costs/chargeback.csv?from={first_month}&to={month}",
@@ -526,7 +557,7 @@ def run(args, rng, timer) -> dict:
             stream=True,
         )
     if args.compare_litellm:
-        figures["litellm"] = compare_litellm(args, dept, today, timer)
+        figures["litellm"] = compare_litellm(args, dept, asked, timer)
     return figures
 
 
@@ -606,12 +637,21 @@ def litellm_question(client, params: dict, totals: dict | None = None) -> int:
     return size
 
 
-def compare_litellm(args, dept, today, timer) -> dict:
+# Each LiteLLM question: (figure key, scope, period, portal figure it is compared with).
+LITELLM_QUESTIONS = (
+    ("lead", "lead", "month", "lead"),
+    ("lead_30d", "lead", "30d", "lead_30d"),
+    ("lead_12m", "lead", "12m", "lead"),  # the lead's page carries the 12-month trend
+    ("infra", "infra", "month", "infra"),
+    ("infra_30d", "infra", "30d", "infra_30d"),
+)
+
+
+def compare_litellm(args, dept, asked, timer) -> dict:
     import httpx
     from django.db import connection
     from django.db.models import Sum
 
-    from costs import periods
     from costs.models import DailySpend
     from tests.litellm_proxy import LITELLM_VENV, LiteLLMProxy
 
@@ -632,19 +672,16 @@ def compare_litellm(args, dept, today, timer) -> dict:
             out["rows"] = copy_to_litellm(connection, litellm_url)
         with timer("LiteLLM: start proxy"):
             proxy.start()
-        month_start = periods.month_start(today)
-        dates = {"start_date": month_start.isoformat(), "end_date": today.isoformat()}
-        questions = {
-            "lead": (
-                {**dates, "team_ids": dept.litellm_team_id},
-                {"team_id": dept.litellm_team_id},
-            ),
-            "infra": (dates, {}),
-        }
         headers = {"Authorization": f"Bearer {proxy.master_key}"}
-        with httpx.Client(base_url=proxy.base_url, headers=headers, timeout=600) as client:
-            for key, (params, where) in questions.items():
-                portal = DailySpend.objects.filter(day__gte=month_start, day__lte=today, **where)
+        with httpx.Client(base_url=proxy.base_url, headers=headers, timeout=900) as client:
+            for key, scope, period, _portal in LITELLM_QUESTIONS:
+                first, last = asked[period]
+                params = {"start_date": first.isoformat(), "end_date": last.isoformat()}
+                where = {}
+                if scope == "lead":
+                    params["team_ids"] = dept.litellm_team_id
+                    where = {"team_id": dept.litellm_team_id}
+                portal = DailySpend.objects.filter(day__gte=first, day__lte=last, **where)
                 expected = float(portal.aggregate(s=Sum("spend"))["s"] or 0)
                 with timer(f"LiteLLM: measure GET /team/daily/activity, {key} question"):
                     totals = {}
@@ -676,6 +713,12 @@ def report(args, f: dict, timer: Timer, total: float) -> None:
         f"Figures (daily rows seeded {f['daily_rows']:,}; after ingestion "
         f"{f['daily_rows_total']:,}; monthly rows {f['monthly_rows']:,})"
     )
+    per = f["periods"]
+    print(
+        f"Questions (fixed, whatever the run date): complete month {per['month'][0]} – "
+        f"{per['month'][1]}; last 30 days {per['30d'][0]} – {per['30d'][1]}; "
+        f"12 months {per['12m'][0]} – {per['12m'][1]}"
+    )
     print(f"{'measure':48} {'p50 ms':>9} {'p95 ms':>9} {'target':>10} {'':>7}")
     rows = [
         (
@@ -688,7 +731,9 @@ def report(args, f: dict, timer: Timer, total: float) -> None:
             f["lead_big"],
             TARGETS["lead"],
         ),
+        ("lead, last 30 days (median department)", f["lead_30d"], TARGETS["lead"]),
         ("infra dashboard (org-wide)", f["infra"], TARGETS["infra"]),
+        ("infra, last 30 days (org-wide)", f["infra_30d"], TARGETS["infra"]),
         ("CSV: largest department's keys", f["csv_dept_keys"], None),
         ("CSV: org departments", f["csv_org_departments"], None),
         ("CSV: chargeback, 12 months", f["csv_chargeback"], None),
@@ -721,39 +766,47 @@ def report(args, f: dict, timer: Timer, total: float) -> None:
         f"wrote {f['ingest_typical_changed']:,} of them)"
     )
     if "litellm" in f:
-        report_litellm(f)
+        report_litellm(f, ok)
     print()
     print("phases: " + "; ".join(f"{label} {sec:.1f} s" for label, sec in timer.phases))
     print(f"total {total:.1f} s")
 
 
-def report_litellm(f: dict) -> None:
+def report_litellm(f: dict, ok) -> None:
     from costs.litellm_source import PAGE_SIZE
 
     lite = f["litellm"]
+    per = f["periods"]
     print()
     print(
         f"LiteLLM 1.106.2 GET /team/daily/activity, same rows ({lite['rows']:,} in "
         f'"LiteLLM_DailyTeamSpend"), master key, pages of {PAGE_SIZE} rows:'
     )
     print(f"{'measure':48} {'p50 ms':>9} {'p95 ms':>9} {'pages':>10} {'MB':>7} {'n':>4}")
-    for key, label, portal in (
-        ("lead", f"lead question ({f['lead_dept'][0]}, this month)", f["lead"]),
-        ("infra", "infra question (org-wide, this month)", f["infra"]),
-    ):
-        m = lite[key]
+    labels = {
+        "lead": f"lead, {per['month'][0][:7]} ({f['lead_dept'][0]})",
+        "lead_30d": "lead, last 30 days",
+        "lead_12m": "lead, 12 months (vs the month page's trend)",
+        "infra": f"org, {per['month'][0][:7]}",
+        "infra_30d": "org, last 30 days",
+    }
+    for key, scope, _period, portal_key in LITELLM_QUESTIONS:
+        m, portal = lite[key], f[portal_key]
         print(
-            f"{'LiteLLM, ' + label:48} {m['p50']:9.1f} {m['p95']:9.1f} {m['pages']:10,} "
+            f"{'LiteLLM, ' + labels[key]:48} {m['p50']:9.1f} {m['p95']:9.1f} {m['pages']:10,} "
             f"{m['bytes'] / 1e6:7.1f} {m['samples']:4}"
         )
+        ratio = m["p95"] / portal["p95"]
+        target = RATIO_TARGETS[scope] if key == scope else None
+        verdict = f"≥ {target:.0f}× {ok(ratio, target, True)}" if target else ""
         print(
-            f"{'  ratio LiteLLM / portal dashboard':48} {m['p50'] / portal['p50']:8.1f}× "
-            f"{m['p95'] / portal['p95']:8.1f}×   (portal page {portal['bytes'] / 1e3:.0f} kB; "
+            f"{'  ratio LiteLLM / portal (p50, p95)':48} {m['p50'] / portal['p50']:8.1f}× "
+            f"{ratio:8.1f}×  {verdict}  (portal {portal['bytes'] / 1e3:.0f} kB; "
             f"{m['rows']:,} daily rows, ${m['spend']:,.2f})"
         )
     print(
         "(LiteLLM returns raw daily aggregates as JSON, per day broken down by model, provider, "
-        "key and team;\n the portal pages read monthly rollups and also render HTML and charts.)"
+        "key and team;\n the portal pages read rollups and also render HTML and charts.)"
     )
 
 

@@ -28,7 +28,7 @@ from keys.models import VirtualKey
 from portal import audit
 from tenants.models import Department, Membership
 
-from . import periods
+from . import periods, soft_budgets
 from .models import BudgetAlert, DailySpend, MemberBudget, MonthlySpend, MonthlyUserSpend
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ def candidates(today: datetime.date) -> list[Candidate]:
                 key_id=pk,
                 user_id=requester,
             )
+    found += soft_budgets.candidates(today, _crossed)  # alert-only budgets
     return found
 
 
@@ -216,7 +217,10 @@ def describe(alert: BudgetAlert) -> str:
         "department": str(alert.department),
         "member": f"{alert.user} ({alert.department})",
         "key": f"{alert.key} ({alert.department})",
+        "model": f"model {alert.subject.rsplit(':', 1)[-1]} ({alert.department})",
     }[alert.scope]
+    if alert.subject.startswith("soft:"):
+        what += " (soft budget)"
     if alert.kind == BudgetAlert.Kind.FORECAST:
         return (
             f"Budget forecast: {what} is on course for ${alert.forecast:.2f} this month, "

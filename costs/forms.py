@@ -19,6 +19,7 @@ class MemberBudgetForm(forms.Form):
         max_digits=12,
         decimal_places=2,
     )
+    enforced = forms.BooleanField(required=False)
     page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
 
 

@@ -23,7 +23,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import psycopg
 from django.db import connection, transaction
 
 from keys.models import VirtualKey
@@ -39,21 +38,6 @@ NATURAL_KEY = ("day", "team_id", "litellm_user_id", "key_hash", "model", "provid
 METRICS = ("spend", "prompt_tokens", "completion_tokens", "requests", "successes", "failures")
 RESOLVED = ("key_alias", "department_id", "user_id", "key_id")
 RECORD = NATURAL_KEY + METRICS + RESOLVED  # one daily row as a tuple, in this order
-COLUMN_TYPES = {
-    "day": "date",
-    "month": "date",
-    "team_id": "text",
-    "litellm_user_id": "text",
-    "key_hash": "text",
-    "model": "text",
-    "provider": "text",
-    "key_alias": "text",
-    "spend": "numeric",
-    "unattributed_spend": "numeric",
-    "department_id": "bigint",
-    "user_id": "bigint",
-    "key_id": "bigint",
-}
 UPDATE_FIELDS = [*METRICS, "key_alias", "department", "user", "key", "updated_at"]
 
 
@@ -187,14 +171,8 @@ def _records(rows: list[SpendRow], resolver: Resolver) -> list[tuple]:
     ]
 
 
-def _arrays(columns: tuple[str, ...], records: list[tuple]) -> tuple[str, list]:
-    """``unnest(%b::type[], ...)`` over ``records`` (tuples in RECORD order) and its parameters.
-
-    ``%b``: the arrays travel in PostgreSQL's binary format (no quoting, no parsing).
-    """
-    sql = ", ".join(f"%b::{COLUMN_TYPES.get(c, 'bigint')}[]" for c in columns)
-    index = [RECORD.index(c) for c in columns]
-    return f"unnest({sql})", [[rec[i] for rec in records] for i in index]
+STAGING = "costs_incoming"
+STAGING_COLUMNS = (*NATURAL_KEY, *METRICS, "key_alias")
 
 
 def upsert_daily(
@@ -202,28 +180,29 @@ def upsert_daily(
 ) -> IngestResult:
     """Upsert ``rows`` into DailySpend and move every rollup by the difference they make.
 
-    One statement under an advisory lock (see ``_statement``): the incoming rows are compared
-    with the stored ones; rows LiteLLM reports again unchanged are left alone; changed and new
-    rows are upserted (``INSERT ... ON CONFLICT DO UPDATE``), and each rollup group gets
-    (new − old) added. The cost follows the batch, not the month.
+    The rows are COPied into a temporary staging table, then one set-based statement under an
+    advisory lock (see ``_statement``) merges duplicates, resolves the portal's ids by joining
+    departments, users and keys, compares with the stored rows (rows LiteLLM reports again
+    unchanged are left alone), upserts changed and new rows and adds (new − old) to each
+    rollup group. The cost follows the batch, not the month.
 
     ``method="bulk_create"`` upserts with Django's ``bulk_create(update_conflicts=True)`` and
     then rebuilds the touched (month, team) rollups from the daily rows: the same result,
     several times slower (compared in ``bench/costs.py``). ``refresh=False`` (bulk_create
     only) leaves the rollups to a later ``refresh_monthly``.
     """
-    rows = merge(rows)
-    result = IngestResult(rows=len(rows))
-    if not rows:
-        return result
-    records = _records(rows, Resolver(rows))
-    result.months = {month_of(r.day) for r in rows}
-    result.teams = {r.team_id for r in rows}
     if method == "bulk_create":
-        _bulk_create(records)
+        rows = merge(rows)
+        result = IngestResult(rows=len(rows))
+        if not rows:
+            return result
+        result.months = {month_of(r.day) for r in rows}
+        result.teams = {r.team_id for r in rows}
+        _bulk_create(_records(rows, Resolver(rows)))
         if refresh:
             refresh_monthly(result.months, result.teams)
         return result
+    result = IngestResult()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_ID])
         # A commit lost in a crash is re-read by the next run (every run re-reads the last
@@ -231,38 +210,96 @@ def upsert_daily(
         # more than the statement.
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute("SET LOCAL jit = off")
-        # Server-side binding with binary parameters: Django's psycopg cursors bind on the
-        # client, which would render ~150,000 values into SQL text per 10,000 rows.
-        with psycopg.Cursor(connection.connection) as raw:
-            for start in range(0, len(records), CHUNK):
-                source, params = _arrays(RECORD, records[start : start + CHUNK])
-                raw.execute(_statement(source), params)
-                result.changed += raw.fetchone()[0]
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (day date, team_id text, "
+            "litellm_user_id text, key_hash text, model text, provider text, spend numeric, "
+            "prompt_tokens bigint, completion_tokens bigint, requests bigint, "
+            "successes bigint, failures bigint, key_alias text) ON COMMIT DELETE ROWS"
+        )
+        # Empty already, unless an outer transaction (a test, a backfill) staged a batch before.
+        cursor.execute(f"TRUNCATE {STAGING}")
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        days, teams = set(), set()
+        with raw.copy(f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(
+                    (
+                        r.day,
+                        r.team_id,
+                        r.user_id,
+                        r.key_hash,
+                        r.model,
+                        r.provider,
+                        r.spend,
+                        r.prompt_tokens,
+                        r.completion_tokens,
+                        r.requests,
+                        r.successes,
+                        r.failures,
+                        r.key_alias,
+                    )
+                )
+                days.add(r.day)
+                teams.add(r.team_id)
+        if not days:
+            return result
+        result.months = {month_of(d) for d in days}
+        result.teams = teams
+        raw.execute(_statement())
+        result.rows, result.changed = raw.fetchone()
     return result
 
 
-CHUNK = 20_000
+def _statement() -> str:
+    """The merge of the staged batch and its deltas into every rollup, as one SQL statement.
 
-
-def _statement(source: str) -> str:
-    """The upsert of one batch and its deltas into every rollup, as one SQL statement.
-
-    Every CTE sees the table as it was before the statement, so ``old`` is the stored side.
+    Every CTE sees the tables as they were before the statement, so ``old`` is the stored side.
     """
     daily = DailySpend._meta.db_table
     cols = ", ".join(RECORD)
     nk = ", ".join(NATURAL_KEY)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*METRICS, *RESOLVED, "updated_at"))
-    rounded = ", ".join("round(spend, 8) AS spend" if c == "spend" else c for c in RECORD)
-    parts = [
+    updates = ", ".join(f"{c} = c.{c}" for c in (*METRICS, *RESOLVED)) + ", updated_at = now()"
+    match = " AND ".join(f"s.{c} = c.{c}" for c in NATURAL_KEY)
+    sums = ", ".join(
         # Spend rounded as DailySpend stores it, so a re-read of an unchanged row compares equal.
-        f"incoming AS (SELECT {rounded} FROM {source} AS t({cols}))",
-        f"old AS (SELECT {', '.join(f'd.{c}' for c in RECORD)} FROM {daily} d "
-        f"JOIN incoming i USING ({nk}))",
+        "round(SUM(s.spend), 8)::numeric(18, 8) AS spend"
+        if m == "spend"
+        else f"SUM(s.{m})::bigint AS {m}"
+        for m in METRICS
+    )
+    lookups = (
+        ("teams", Department._meta.db_table, "litellm_team_id", "team_id"),
+        ("users", User._meta.db_table, "entra_oid", "litellm_user_id"),
+        ("vkeys", VirtualKey._meta.db_table, "litellm_key_id", "key_hash"),
+    )
+    parts = [
+        # Ids resolved once per distinct LiteLLM id (an id seen twice: the newest row wins).
+        *(
+            f"{name} AS (SELECT {column} AS ref, MAX(id) AS id FROM {table} "
+            f"WHERE {column} IN (SELECT DISTINCT {source} FROM {STAGING} WHERE {source} <> '') "
+            "GROUP BY 1)"
+            for name, table, column, source in lookups
+        ),
+        f"incoming AS (SELECT s.day, s.team_id, s.litellm_user_id, s.key_hash, s.model, "
+        f"s.provider, {sums}, left(MAX(s.key_alias), 200) AS key_alias, "
+        "MAX(t.id) AS department_id, MAX(u.id) AS user_id, MAX(k.id) AS key_id "
+        f"FROM {STAGING} s LEFT JOIN teams t ON t.ref = s.team_id "
+        "LEFT JOIN users u ON u.ref = s.litellm_user_id LEFT JOIN vkeys k ON k.ref = s.key_hash "
+        f"GROUP BY s.{', s.'.join(NATURAL_KEY)})",
+        # The stored side, read through the natural key's index on the batch's days only:
+        # with the day range explicit the planner never scans the whole table.
+        f"stored AS (SELECT d.ctid AS tid, {', '.join(f'd.{c}' for c in RECORD)} FROM {daily} d "
+        f"JOIN incoming i USING ({nk}) WHERE d.day BETWEEN (SELECT MIN(day) FROM {STAGING}) "
+        f"AND (SELECT MAX(day) FROM {STAGING}))",
+        f"old AS (SELECT {cols} FROM stored)",
         "changed AS (SELECT * FROM incoming EXCEPT SELECT * FROM old)",
         f"replaced AS (SELECT o.* FROM old o JOIN changed c USING ({nk}))",
-        f"upserted AS (INSERT INTO {daily} ({cols}, updated_at) SELECT *, now() FROM changed "
-        f"ON CONFLICT ({nk}) DO UPDATE SET {updates} RETURNING 1)",
+        # Writers are serialised by the advisory lock, so a row is either stored (update it in
+        # place, by its tuple id) or new (a plain insert); no ON CONFLICT probing per row.
+        f"updated AS (UPDATE {daily} d SET {updates} FROM changed c JOIN stored s USING ({nk}) "
+        "WHERE d.ctid = s.tid RETURNING 1)",
+        f"inserted AS (INSERT INTO {daily} ({cols}, updated_at) SELECT c.*, now() FROM changed c "
+        f"WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE {match}) RETURNING 1)",
         "delta AS (SELECT *, 1 AS sign FROM changed UNION ALL SELECT *, -1 FROM replaced)",
     ]
     for n, rollup in enumerate(ROLLUPS):
@@ -286,7 +323,11 @@ def _statement(source: str) -> str:
             f"ON CONFLICT ({', '.join(rollup.key)}) DO UPDATE SET {', '.join(set_)} RETURNING 1)"
         )
     # Data-modifying CTEs run whether or not the final SELECT reads them.
-    return f"WITH {', '.join(parts)} SELECT COUNT(*) FROM upserted"
+    return (
+        f"WITH {', '.join(parts)} "
+        "SELECT (SELECT COUNT(*) FROM incoming), "
+        "(SELECT COUNT(*) FROM updated) + (SELECT COUNT(*) FROM inserted)"
+    )
 
 
 def _bulk_create(records: list[tuple]) -> None:

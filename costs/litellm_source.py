@@ -203,9 +203,14 @@ def _client() -> httpx.Client:
 
 
 def iter_pages(
-    start: datetime.date, end: datetime.date, *, client: httpx.Client | None = None
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    client: httpx.Client | None = None,
+    endpoint: str = ENDPOINT,
 ) -> Iterator[dict]:
-    """Every page of ``/team/daily/activity`` for [start, end] (inclusive UTC days)."""
+    """Every page of ``/team/daily/activity`` (or ``endpoint``, which answers in the same
+    shape) for [start, end] (inclusive UTC days)."""
     own = client is None
     client = client or _client()
     try:
@@ -218,14 +223,14 @@ def iter_pages(
                 "page_size": PAGE_SIZE,
             }
             try:
-                response = client.get(ENDPOINT, params=params)
+                response = client.get(endpoint, params=params)
             except httpx.HTTPError as exc:
                 raise SourceError(f"LiteLLM unreachable: {exc}") from exc
             if response.status_code == 404:
-                raise AggregatesMissing(f"LiteLLM has no {ENDPOINT}")
+                raise AggregatesMissing(f"LiteLLM has no {endpoint}")
             if response.status_code != 200:
                 raise SourceError(
-                    f"LiteLLM {ENDPOINT} answered {response.status_code}: {response.text[:300]}"
+                    f"LiteLLM {endpoint} answered {response.status_code}: {response.text[:300]}"
                 )
             body = response.json()
             yield body

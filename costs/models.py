@@ -145,7 +145,11 @@ class MonthlyUserSpend(Metrics):
             )
         ]
         indexes = [
-            models.Index(fields=["department", "month"], name="costs_muser_dept_month"),
+            # The lead's member table: this month's biggest spenders first, a page at a time.
+            models.Index(
+                fields=["department", "month", "-spend", "litellm_user_id"],
+                name="costs_muser_dept_top",
+            ),
             models.Index(fields=["user", "month"], name="costs_muser_user_month"),
         ]
 
@@ -181,7 +185,10 @@ class MonthlyKeySpend(Metrics):
             )
         ]
         indexes = [
-            models.Index(fields=["department", "month"], name="costs_mkey_dept_month"),
+            # The lead's key table: this month's biggest keys first, a page at a time.
+            models.Index(
+                fields=["department", "month", "-spend", "key_hash"], name="costs_mkey_dept_top"
+            ),
             models.Index(fields=["key", "month"], name="costs_mkey_key_month"),
         ]
 
@@ -218,6 +225,11 @@ class MemberBudget(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member_budgets"
     )
     monthly_budget = models.DecimalField(_("monthly budget (USD)"), max_digits=12, decimal_places=2)
+    # Hard: pushed to LiteLLM as the member's budget in the department's team, which refuses
+    # their calls over it. Soft: alerts only.
+    enforced = models.BooleanField(_("enforced in LiteLLM"), default=False)
+    synced_at = models.DateTimeField(_("pushed to LiteLLM at"), null=True, blank=True)
+    sync_error = models.CharField(max_length=300, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -266,14 +278,15 @@ class BudgetAlert(models.Model):
         DEPARTMENT = "department", _("department")
         MEMBER = "member", _("member")
         KEY = "key", _("key")
+        MODEL = "model", _("model")
 
     class Kind(models.TextChoices):
         ACTUAL = "actual", _("actual spend")
         FORECAST = "forecast", _("forecast to period end")
 
     scope = models.CharField(max_length=16, choices=Scope.choices)
-    # "department:<id>", "member:<department id>:<user id>", "key:<id>"
-    subject = models.CharField(max_length=64)
+    # "department:<id>", "member:<department id>:<user id>", "key:<id>", or a SoftBudget's
+    subject = models.CharField(max_length=260)
     period = models.DateField(_("period start"))
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ACTUAL)
     threshold = models.PositiveSmallIntegerField(_("threshold (%)"))
@@ -359,3 +372,111 @@ class BudgetRequest(Request):
 
     def can_view(self, user) -> bool:
         return user.is_infra or user.is_lead_of(self.department)
+
+
+class SpendAnomaly(models.Model):
+    """A day whose spend stands out from its subject's own recent baseline (costs.anomalies).
+
+    One row per subject and day (the unique key makes it alert once), with what drove it.
+    """
+
+    class Scope(models.TextChoices):
+        DEPARTMENT = "department", _("department")
+        KEY = "key", _("key")
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    subject = models.CharField(max_length=160)  # "department:<id>" or "key:<LiteLLM token>"
+    day = models.DateField(_("day"))
+    department = models.ForeignKey(
+        "tenants.Department", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    key = models.ForeignKey(
+        "keys.VirtualKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    key_hash = models.CharField(max_length=128, blank=True)
+    spend = models.DecimalField(_("spend (USD)"), **SPEND)
+    baseline = models.DecimalField(_("baseline (USD)"), **SPEND)
+    limit = models.DecimalField(_("alert above (USD)"), **SPEND)
+    top_model = models.CharField(_("top model"), max_length=200, blank=True)
+    top_model_spend = models.DecimalField(**SPEND)
+    top_key_hash = models.CharField(max_length=128, blank=True)
+    top_key_name = models.CharField(_("top key"), max_length=200, blank=True)
+    top_key_spend = models.DecimalField(**SPEND)
+    recipients = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day", "-spend"]
+        verbose_name = _("spend anomaly")
+        verbose_name_plural = _("spend anomalies")
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "day"], name="anomaly_once_per_day")
+        ]
+        indexes = [models.Index(fields=["department", "-day"], name="costs_anomaly_dept")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.day} {self.spend} (baseline {self.baseline})"
+
+    @property
+    def factor(self) -> Decimal | None:
+        return (self.spend / self.baseline).quantize(Decimal("0.1")) if self.baseline else None
+
+
+class AggregateCheck(models.Model):
+    """One key × day: the spend ingested from LiteLLM's daily aggregates against the sum of
+    its spend logs for that key and day (LiteLLM's daily tables can lose rows under load)."""
+
+    checked_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    day = models.DateField(_("day"))
+    key_hash = models.CharField(max_length=128)
+    aggregate_spend = models.DecimalField(_("daily aggregates (USD)"), **SPEND)
+    logs_spend = models.DecimalField(_("spend logs (USD)"), **SPEND)
+    aggregate_requests = models.BigIntegerField(default=0)
+    logs_requests = models.BigIntegerField(default=0)
+    matches = models.BooleanField(_("matches"))
+
+    class Meta:
+        ordering = ["-checked_at", "day", "key_hash"]
+        verbose_name = _("aggregate cross-check")
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.key_hash[-8:]}: {self.aggregate_spend} vs {self.logs_spend}"
+
+
+class SoftBudget(models.Model):
+    """An alert-only monthly budget (never pushed to LiteLLM) for a department as a whole, one
+    of its models, or one of its keys. Hard budgets are the department's ``monthly_budget``
+    (LiteLLM team), a key's ``max_budget`` and enforced member budgets."""
+
+    class Scope(models.TextChoices):
+        DEPARTMENT = "department", _("department")
+        MODEL = "model", _("model")
+        KEY = "key", _("key")
+
+    department = models.ForeignKey(
+        "tenants.Department", on_delete=models.CASCADE, related_name="soft_budgets"
+    )
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    model = models.CharField(_("model"), max_length=200, blank=True)
+    key = models.ForeignKey(
+        "keys.VirtualKey", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # "soft:department:<dept>", "soft:model:<dept>:<model>", "soft:key:<key>"; one per subject.
+    subject = models.CharField(max_length=260, unique=True)
+    monthly_budget = models.DecimalField(_("monthly budget (USD)"), max_digits=12, decimal_places=2)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["scope", "model"]
+        verbose_name = _("soft budget")
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.monthly_budget}"
+
+    @staticmethod
+    def subject_for(department_id: int, scope: str, model: str = "", key_id=None) -> str:
+        if scope == "model":
+            return f"soft:model:{department_id}:{model}"
+        if scope == "key":
+            return f"soft:key:{key_id}"
+        return f"soft:department:{department_id}"

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from portal.integrations.errors import Unavailable
 
-from . import alerts, budgets, litellm_source
+from . import alerts, anomalies, budgets, completeness, litellm_source, member_budgets
 from .ingest import IngestResult, upsert_daily
 from .models import IngestionState
 
@@ -46,7 +46,11 @@ def run_ingestion(days: int | None = None, *, end: datetime.date | None = None) 
         while chunk_start <= end:
             chunk_end = min(chunk_start + datetime.timedelta(days=CHUNK_DAYS - 1), end)
             rows, read = litellm_source.fetch_rows(chunk_start, chunk_end)
-            pages += read
+            teamless, read_more = completeness.fetch_teamless_rows(
+                chunk_start, chunk_end, known=rows
+            )
+            rows += teamless
+            pages += read + read_more
             result = upsert_daily(rows)
             total.rows += result.rows
             total.months |= result.months
@@ -78,6 +82,7 @@ def ingest_spend(days: int | None = None) -> int:
     except litellm_source.SourceError:
         return 0  # recorded on IngestionState; the next run re-reads the same days
     check_budgets.delay()
+    detect_anomalies.delay()
     return result.rows
 
 
@@ -85,6 +90,12 @@ def ingest_spend(days: int | None = None) -> int:
 def check_budgets() -> int:
     """Fire budget alerts (each threshold once per period)."""
     return len(alerts.evaluate())
+
+
+@shared_task(acks_late=True)
+def detect_anomalies() -> int:
+    """Record and announce yesterday's spend anomalies (each subject and day once)."""
+    return len(anomalies.detect())
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
@@ -108,3 +119,21 @@ def push_department_budget(self, department_id: int) -> str:
         from keys.tasks import retry_countdown
 
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def push_member_budget(self, department_id: int, user_id: int) -> str:
+    """After a lead sets a member budget: LiteLLM enforces it (hard) or forgets it (soft)."""
+    try:
+        return member_budgets.push(department_id, user_id)
+    except Unavailable as exc:
+        from keys.tasks import retry_countdown
+
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(acks_late=True)
+def cross_check_aggregates() -> int:
+    """Daily: yesterday's biggest keys, aggregates against spend logs; returns mismatches."""
+    yesterday = timezone.now().astimezone(datetime.UTC).date() - datetime.timedelta(days=1)
+    return sum(not c.matches for c in completeness.cross_check([yesterday]))

@@ -25,8 +25,9 @@ from django.views.decorators.http import require_POST
 from tenants.access import department_for_lead, infra_required
 from tenants.models import Membership
 
-from . import budgets, periods
+from . import budgets, completeness, langfuse_costs, periods, soft_budgets
 from .forms import BudgetRequestForm, MemberBudgetForm
+from .member_budgets import set_member_budget as save_member_budget
 from .models import (
     BudgetAlert,
     BudgetRequest,
@@ -38,6 +39,7 @@ from .models import (
     MonthlyUserSpend,
     TeamDaySpend,
 )
+from .soft_budget_views import SoftBudgetForm
 from .tables import Column, Table, csv_response, with_percent
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=8))
@@ -352,6 +354,9 @@ def department(request, slug: str, table: str | None = None):
         chart={"trend": trend, "daily": daily, "budget": float(budget) if budget else None},
     )
     ctx["forecast_pct"] = periods.percent(ctx["forecast"], budget)
+    ctx["langfuse_projects"], ctx["langfuse_outside"] = langfuse_costs.department_month(dept, month)
+    ctx["soft_budgets"] = soft_budgets.budget_vs_actual(dept, month)
+    ctx["soft_budget_form"] = SoftBudgetForm(department=dept)
     if request.user.is_lead_of(dept):
         ctx["budget_form"] = BudgetRequestForm(initial={"monthly_budget": budget})
         ctx["budget_requests"] = BudgetRequest.objects.filter(department=dept)[:5]
@@ -369,7 +374,12 @@ def member_budgets(request, slug: str):
                 MemberBudget.objects.filter(department=dept, user=OuterRef("user")).values(
                     "monthly_budget"
                 )[:1]
-            )
+            ),
+            enforced=Subquery(
+                MemberBudget.objects.filter(department=dept, user=OuterRef("user")).values(
+                    "enforced"
+                )[:1]
+            ),
         )
         .order_by("user__display_name", "user__username")
     )
@@ -392,13 +402,15 @@ def set_member_budget(request, slug: str):
         department=dept,
         user_id=form.cleaned_data["member"],
     )
-    budgets.set_member_budget(
+    save_member_budget(
         dept,
         membership.user,
         form.cleaned_data["monthly_budget"],
+        enforced=form.cleaned_data["enforced"],
         actor=request.user,
         request=request,
     )
+    messages.success(request, _("Member budget saved."))
     url = reverse("costs_member_budgets", args=[dept.slug])
     return redirect(f"{url}?page={form.cleaned_data['page'] or 1}")
 
@@ -519,6 +531,7 @@ def org(request, table: str | None = None):
         forecast=periods.forecast(actual, ctx["month"], ctx["today"]),
         chart={"trend": trend, "budget": None},
         ingestion=list(IngestionState.objects.all()),
+        aggregate_checks=completeness.latest_checks(),
         alerts=list(BudgetAlert.objects.select_related("department", "user", "key")[:10]),
         chargeback_from=periods.add_months(ctx["month"], -2).strftime("%Y-%m"),
     )

@@ -359,6 +359,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("COSTS_INGEST_SECONDS", default=900),
     },
     "check-budgets": {"task": "costs.tasks.check_budgets", "schedule": 3600},
+    "cross-check-aggregates": {"task": "costs.tasks.cross_check_aggregates", "schedule": 86400},
     "sync-directory": {"task": "tenants.tasks.sync_directory", "schedule": 3600},
     "revoke-suspended-keys": {"task": "keys.tasks.revoke_suspended_keys", "schedule": 86400},
 }

@@ -254,9 +254,12 @@ def test_truncated_key_lists_keep_the_totals():
 
 def _transport(pages, seen):
     def handler(request: httpx.Request):
+        assert request.headers["Authorization"] == "Bearer sk-master"
+        if request.url.path == "/user/daily/activity":  # keys without a team: none here
+            meta = {"page": 1, "total_pages": 1, "has_more": False}
+            return httpx.Response(200, json={"results": [], "metadata": meta})
         seen.append(request)
         assert request.url.path == "/team/daily/activity"
-        assert request.headers["Authorization"] == "Bearer sk-master"
         page = int(request.url.params["page"])
         return httpx.Response(200, json=pages[page - 1])
 
@@ -316,7 +319,8 @@ def test_run_ingestion_records_success_and_failure(costs_org, litellm_mock):
     result = run_ingestion(3, end=datetime.date(2026, 11, 10))
     assert result.rows == 4
     state = IngestionState.objects.get()
-    assert state.healthy and state.rows_upserted == 4 and state.pages_read == 2
+    # Two pages of the team table, one of the user table (keys without a team).
+    assert state.healthy and state.rows_upserted == 4 and state.pages_read == 3
     assert state.window_start == datetime.date(2026, 11, 8)
     assert DailySpend.objects.filter(key=costs_org["key_a"]).count() == 2
     # The same window again: nothing changes.
@@ -344,8 +348,9 @@ def test_tasks_as_functions(costs_org, litellm_mock, monkeypatch):
 
     queued = []
     monkeypatch.setattr(tasks.check_budgets, "delay", lambda: queued.append(1))
-    assert tasks.ingest_spend(2) >= 0 and queued == [1]
+    monkeypatch.setattr(tasks.detect_anomalies, "delay", lambda: queued.append(2))
+    assert tasks.ingest_spend(2) >= 0 and queued == [1, 2]
     litellm_mock["state"]["fail"] = True
-    assert tasks.ingest_spend(2) == 0 and queued == [1]  # failure recorded, no alert run
+    assert tasks.ingest_spend(2) == 0 and queued == [1, 2]  # failure recorded, no alert run
     assert not IngestionState.objects.get().healthy
     assert tasks.check_budgets() == 0

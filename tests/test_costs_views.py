@@ -194,7 +194,8 @@ def test_lead_sets_member_budget_audited(spend, client):
     assert client.get("/costs/departments/beta/member-budgets/").status_code == 404
     assert MemberBudget.objects.get().monthly_budget == Decimal("25")
     event = AuditEvent.objects.get(action="costs.member_budget_set")
-    assert event.after == {"monthly_budget": "25.00"} and event.department_id == spend["a"].pk
+    assert event.after == {"monthly_budget": "25.00", "enforced": False}
+    assert event.department_id == spend["a"].pk
     members = read_csv(client.get(f"/costs/departments/alpha/members.csv{M}"))
     assert members[0]["budget"] == "25.000000" and members[0]["pct"] == "80"
     # Not a member of alpha, or another department: refused.
