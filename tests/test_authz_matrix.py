@@ -71,6 +71,17 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     "costs_org_csv":        ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
     "costs_chargeback":     ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
     "costs_alerts":         ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    # Each sees the anomalies of what they may see: infra all, leads their departments', a
+    # developer their own keys'.
+    "costs_anomalies":      ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    "costs_department_focus": ("login 404 404 200 404 404 200", "login 404 404 200 404 404 200"),
+    "costs_department_recent": ("login 404 404 200 404 404 200", "login 404 404 200 404 404 200"),
+    "costs_soft_budget":    ("login 405 405 405 405 405 405", "login 404 404 3xx 404 404 3xx"),
+    "costs_focus":          ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
+    "costs_org_recent":     ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
+    # Prometheus: only with METRICS_TOKEN set, and then only with that bearer token (tested in
+    # tests/test_metrics.py); without it the route is not there for anyone.
+    "metrics":              ("404   404 404 404 404 404 404", "405   405 405 405 405 405 405"),
 }
 # fmt: on
 
