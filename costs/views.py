@@ -28,7 +28,7 @@ from portal import audit
 from tenants.access import department_for_lead, infra_required
 from tenants.models import Membership
 
-from . import budgets, periods
+from . import budgets, forecast, periods
 from .models import (
     BudgetAlert,
     BudgetRequest,
@@ -233,12 +233,23 @@ def mine(request, table: str | None = None):
     if table:
         return _csv(tables, table, "my-spend", ctx["month"])
     base = ctx.pop("base")
-    daily = _daily_series(base, ctx["month"])
-    drawn = [d["cumulative"] for d in daily if d["cumulative"] is not None]
-    ctx["actual"] = Decimal(str(drawn[-1])) if drawn else Decimal(0)
-    ctx["forecast"] = periods.forecast(ctx["actual"], ctx["month"], ctx["today"])
+    month = ctx["month"]
+    daily = _daily_series(base, month)
+    # Summed unrounded: a call worth USD 0.000093 must not read as zero.
+    ctx["actual"] = base.aggregate(total=_sum("spend"))["total"]
+    previous = MonthlyKeySpend.objects.filter(
+        Q(key__requester=request.user) | Q(user=request.user), month=periods.add_months(month, -1)
+    ).aggregate(total=_sum("spend"))["total"]
+    _set_forecast(ctx, ctx["actual"], previous)
     ctx["chart"] = {"daily": daily, "budget": None}
     return _render(request, "costs/mine.html", ctx, tables)
+
+
+def _set_forecast(ctx: dict, actual: Decimal, previous_total: Decimal | None) -> None:
+    fc = forecast.month_end(actual, ctx["month"], ctx["today"], previous_total)
+    ctx["forecast"] = fc.value
+    ctx["forecast_detail"] = fc
+    ctx["prior_days"] = forecast.PRIOR_DAYS
 
 
 # --- lead: one department ------------------------------------------------------------------
@@ -329,6 +340,7 @@ def _department_tables(department, ctx) -> dict[str, Table]:
             near,
             decorate=key_decorate,
             note=_("This month's spend against each key's budget."),
+            empty=_("No key has used 80 % of its budget in this period."),
         ),
     }
 
@@ -340,20 +352,22 @@ def department(request, slug: str, table: str | None = None):
     tables = _department_tables(dept, ctx)
     if table:
         return _csv(tables, table, dept.slug, ctx["month"])
-    month, today = ctx["month"], ctx["today"]
+    month = ctx["month"]
     trend, actual = _trend(MonthlySpend.objects.filter(department=dept), month)
     daily = _daily_series(TeamDaySpend.objects.filter(department=dept), month)
     budget = dept.monthly_budget
+    _set_forecast(ctx, actual, Decimal(str(trend[-2]["spend"])))
     ctx.update(
         actual=actual,
         budget=budget,
-        forecast=periods.forecast(actual, month, today),
         pct=periods.percent(actual, budget),
         remaining=budget - actual if budget else None,
         alerts=list(BudgetAlert.objects.filter(department=dept).select_related("user", "key")[:10]),
         chart={"trend": trend, "daily": daily, "budget": float(budget) if budget else None},
     )
-    ctx["forecast_pct"] = periods.percent(ctx["forecast"], budget)
+    ctx["forecast_pct"] = (
+        periods.percent(ctx["forecast"], budget) if ctx["forecast"] is not None else None
+    )
     if request.user.is_lead_of(dept):
         ctx["budget_form"] = BudgetRequestForm(initial={"monthly_budget": budget})
         ctx["budget_requests"] = BudgetRequest.objects.filter(department=dept)[:5]
@@ -419,6 +433,17 @@ def set_member_budget(request, slug: str):
             department_id=dept.pk,
             object_repr=f"{membership.user} · {dept}",
         )
+    if after:
+        messages.success(
+            request,
+            _("Monthly budget of %(who)s set to USD %(amount)s.")
+            % {"who": membership.user, "amount": after["monthly_budget"]},
+        )
+    elif before:
+        messages.success(request, _("Budget of %(who)s removed.") % {"who": membership.user})
+    else:
+        who = {"who": membership.user}
+        messages.info(request, _("%(who)s has no budget; nothing changed.") % who)
     url = reverse("costs_member_budgets", args=[dept.slug])
     page = request.POST.get("page") or "1"
     return redirect(f"{url}?page={page}" if page.isdigit() else url)
@@ -430,6 +455,16 @@ def set_member_budget(request, slug: str):
 def _org_tables(ctx) -> dict[str, Table]:
     month = ctx["month"]
     prev = periods.add_months(month, -1)
+    same_days: dict | None = None  # department id → last month's spend, same days; read once
+
+    def previous_same_days(department_id):
+        nonlocal same_days
+        if same_days is None:
+            same_days = forecast.previous_to_date(
+                TeamDaySpend.objects.all(), month, ctx["today"], group_by="department"
+            )
+        return same_days.get(department_id) or Decimal(0)
+
     this = MonthlySpend.objects.filter(month=month)
     departments = (
         MonthlySpend.objects.filter(month__in=[month, prev])
@@ -450,10 +485,9 @@ def _org_tables(ctx) -> dict[str, Table]:
     def dept_row(row):
         row["name"] = row.get("department__name") or _("(unmapped LiteLLM teams)")
         row["cost_centre"] = row.get("department__cost_centre") or ""
-        prev_spend = row.get("previous") or Decimal(0)
-        row["change"] = (
-            periods.percent(row["spend"] - prev_spend, prev_spend) if prev_spend else None
-        )
+        # Like for like: the same days of last month, not a whole month against a part.
+        row["previous"] = previous_same_days(row.get("department"))
+        row["change"] = forecast.change_percent(row["spend"], row["previous"])
         return _tokens(row)
 
     unattributed = (
@@ -481,7 +515,7 @@ def _org_tables(ctx) -> dict[str, Table]:
                 *METRIC_COLUMNS,
                 Column("budget", _("Budget (USD)"), "money"),
                 Column("pct", _("Budget used"), "pct"),
-                Column("previous", _("Previous month (USD)"), "money"),
+                Column("previous", _("Same days last month (USD)"), "money"),
                 Column("change", _("Change (%)"), "pct"),
                 Column("unattributed", _("Unattributed (USD)"), "money"),
             ],
@@ -533,11 +567,14 @@ def org(request, table: str | None = None):
     if table:
         return _csv(tables, table, "org", ctx["month"])
     trend, actual = _trend(MonthlySpend.objects.all(), ctx["month"])
-    prev = trend[-2]["spend"] if len(trend) > 1 else 0
+    _set_forecast(ctx, actual, Decimal(str(trend[-2]["spend"])))
+    previous = forecast.previous_to_date(TeamDaySpend.objects.all(), ctx["month"], ctx["today"])
     ctx.update(
         actual=actual,
-        previous=Decimal(str(prev)),
-        forecast=periods.forecast(actual, ctx["month"], ctx["today"]),
+        previous=previous,
+        previous_days=forecast.same_days_last_month(ctx["month"], ctx["today"])[1],
+        change=forecast.change_percent(actual, previous),
+        has_data=any(point["spend"] for point in trend),
         chart={"trend": trend, "budget": None},
         ingestion=list(IngestionState.objects.all()),
         alerts=list(BudgetAlert.objects.select_related("department", "user", "key")[:10]),

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.views.i18n import set_language
 
 from tenants import entra
 
@@ -18,7 +20,9 @@ urlpatterns = [
         name="openid_connect_callback",
     ),
     path("accounts/", include("allauth.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The language picker works before sign-in too (the sign-in page has one).
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("", include("tenants.urls")),
     path("", include("keys.urls")),
     path("costs/", include("costs.urls")),
