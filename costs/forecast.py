@@ -28,6 +28,7 @@ class Forecast:
     high: Decimal | None
     days_of_data: int
     final: bool  # the month is over: the "forecast" is the actual
+    blended: bool = False  # last month's daily rate is part of it
 
     @property
     def is_range(self) -> bool:
@@ -61,6 +62,7 @@ def month_end(
         _round(actual + high * remaining),
         elapsed,
         False,
+        True,
     )
 
 

@@ -103,11 +103,14 @@ def changes(event) -> list[Change]:
     """The fields whose value differs between before and after, old → new."""
     before = event.before if isinstance(event.before, dict) else {}
     after = event.after if isinstance(event.after, dict) else {}
+    created = not before
     out = []
     for name in list(before) + [k for k in after if k not in before]:
         old, new = before.get(name), after.get(name)
-        if old == new or name in ("updated_at",):
+        if old == new or name in ("id", "updated_at"):
             continue
+        if created and show(new) == "—":
+            continue  # a new object: only the values it was given
         out.append(Change(name, _field_label(event.object_type, name), show(old), show(new)))
     return out
 
