@@ -1,28 +1,20 @@
 """What a lead sees beside a request before deciding: the ask against the policy, the
 requester's other keys and history, and (from apps that know about money) spend panels.
 
-Spend lives in ``costs``, which sits above ``keys``: it registers a panel here from its
-``AppConfig.ready()`` instead of being imported.
+Spend lives in ``costs``, which sits above ``keys``: it registers a panel in
+``keys.panels`` from its ``AppConfig.ready()`` instead of being imported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
 
+from . import panels
 from .lifecycle import Status
 from .models import TuningProject, VirtualKey
-
-# Each panel takes the request being decided and the context so far, and returns more.
-PANELS: list[Callable[[object, dict], dict]] = []
-
-
-def register_panel(panel: Callable[[object, dict], dict]) -> None:
-    if panel not in PANELS:
-        PANELS.append(panel)
 
 
 @dataclass(frozen=True)
@@ -94,6 +86,4 @@ def context(obj) -> dict:
         "requester_keys": requester_keys,
         "history": history,
     }
-    for panel in PANELS:
-        ctx.update(panel(obj, ctx))
-    return ctx
+    return panels.run(panels.DECISION, obj, ctx)

@@ -19,7 +19,7 @@ from costs.models import BudgetRequest
 from portal.integrations.errors import IntegrationError
 from tenants.access import infra_required
 
-from . import decision, services, workflow
+from . import decision, panels, services, timeline, workflow
 from .forms import DecisionForm, KeyRequestForm
 from .lifecycle import Status
 from .models import ReconcileRun, TuningProject, VirtualKey
@@ -80,7 +80,7 @@ def key_detail(request, pk):
         "key": key,
         "is_owner": key.requester_id == request.user.pk,
         "can_decide": key.is_pending and key.can_decide(request.user),
-        "proxy_url": settings.LITELLM_PUBLIC_URL,
+        "proxy_url": settings.LITELLM_PUBLIC_URL or "https://llm.example.com",
     }
     if key.status == Status.SUSPENDED:
         from . import leavers
@@ -90,6 +90,8 @@ def key_detail(request, pk):
         context["grace_days"] = leavers.grace_days()
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "keys/_key_status.html", context)
+    context["timeline"] = timeline.steps(key)
+    panels.run(panels.KEY_DETAIL, key, context)
     return render(request, "keys/key_detail.html", context)
 
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 from tenants.access import infra_required
 
 from . import audit_display
+from . import home as home_panels
 from .models import AuditEvent
 
 
@@ -26,7 +27,8 @@ def home(request):
     memberships = request.user.memberships.select_related("department").order_by("department__name")
     if not memberships and not request.user.is_infra:
         return render(request, "portal/no_department.html", status=200)
-    return render(request, "portal/home.html", {"memberships": memberships})
+    context = {"memberships": memberships, "panels": home_panels.panels_for(request.user)}
+    return render(request, "portal/home.html", context)
 
 
 @login_not_required
