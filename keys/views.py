@@ -18,8 +18,9 @@ from django.views.decorators.http import require_POST
 from costs.models import BudgetRequest
 from portal.integrations.errors import IntegrationError
 from tenants.access import infra_required
+from tenants.models import Department
 
-from . import decision, panels, services, timeline, workflow
+from . import decision, lists, panels, services, timeline, workflow
 from .forms import DecisionForm, KeyRequestForm
 from .lifecycle import Status
 from .models import ReconcileRun, TuningProject, VirtualKey
@@ -37,8 +38,10 @@ def _visible_key(request, pk) -> VirtualKey:
 
 
 def my_keys(request):
+    listq = lists.keys_for(request.user)
     keys = VirtualKey.objects.filter(requester=request.user).select_related("department")
-    return render(request, "keys/my_keys.html", {"page": _paginate(request, keys)})
+    keys = listq.apply(request, keys)
+    return render(request, "keys/my_keys.html", {"page": _paginate(request, keys), "listq": listq})
 
 
 def request_key(request):
@@ -226,8 +229,11 @@ def approval_queue(request):
     budgets = BudgetRequest.objects.pending_for(request.user).select_related(
         "department", "requester"
     )
+    departments = Department.objects.filter(pk__in=keys.values("department")).order_by("name")
+    listq = lists.queue_for(departments)
     context = {
-        "keys": _paginate(request, keys.order_by("created_at")),
+        "listq": listq,
+        "keys": _paginate(request, listq.apply(request, keys)),
         "projects": projects.order_by("created_at")[: settings.PAGE_SIZE],
         "budgets": budgets.order_by("created_at")[: settings.PAGE_SIZE],
     }

@@ -76,3 +76,21 @@ def test_key_page_shows_usage_against_budget_and_a_timeline(home_org, client):
     timeline = html.split('id="timeline"')[1].split("</ol>")[0]
     assert timeline.index("Requested") < timeline.index("Provisioned") < timeline.index("Expires")
     assert 'id="key-usage-data"' in html
+
+
+def test_lists_search_filter_and_sort(home_org, client):
+    client.force_login(home_org["dev_a"])
+    html = client.get("/keys/", {"q": "broken"}).content.decode()
+    rows = html.split('id="my-keys"')[1]
+    assert "broken-key" in rows and "waiting-key" not in rows
+    rows = client.get("/keys/", {"status": "submitted"}).content.decode().split('id="my-keys"')[1]
+    assert "waiting-key" in rows and "broken-key" not in rows
+    rows = client.get("/keys/", {"sort": "name"}).content.decode().split('id="my-keys"')[1]
+    assert rows.index("broken-key") < rows.index("key-hash-a1") < rows.index("waiting-key")
+    odd = client.get("/keys/", {"status": "nonsense", "sort": "x", "department": "y"})
+    assert odd.status_code == 200 and "waiting-key" in odd.content.decode()
+    client.force_login(home_org["lead_a"])
+    queue = client.get("/approvals/", {"q": "waiting"}).content.decode()
+    assert "waiting-key" in queue.split('id="approval-queue"')[1]
+    queue = client.get("/approvals/", {"q": "zzz"}).content.decode()
+    assert "waiting-key" not in queue.split('id="approval-queue"')[1]
