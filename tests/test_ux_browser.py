@@ -265,3 +265,26 @@ def test_the_checks_themselves_catch_problems(browser, axe_source, english_msgid
     assert {"image-alt", "color-contrast", "label"} <= set(ids)
     assert any(rx.search(page.inner_text("body")) for _, rx in english_msgids)
     page.close()
+
+
+def _contrast(rgb_a: str, rgb_b: str) -> float:
+    def luminance(rgb: str) -> float:
+        channels = [int(x) / 255 for x in re.findall(r"\d+", rgb)[:3]]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    high, low = sorted((luminance(rgb_a), luminance(rgb_b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_input_borders_stand_out_3_to_1(org, live_server, browser):
+    """WCAG 1.4.11: a field's border against its background, at least 3:1 (was 1.3:1)."""
+    page = open_as(browser, live_server, org["dev_a"], "en")
+    page.goto(live_server.url + "/keys/request/")
+    for selector in ("#id_name", "#id_max_budget", "select[name=department]", "#id_justification"):
+        border, background = page.eval_on_selector(
+            selector,
+            "e => [getComputedStyle(e).borderTopColor, getComputedStyle(e).backgroundColor]",
+        )
+        assert _contrast(border, background) >= 3, (selector, border, background)
+    page.context.close()
