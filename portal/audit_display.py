@@ -13,6 +13,8 @@ from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from .templatetags.portal_ui import money_text
+
 OBJECTS = {
     "virtualkey": _("Virtual key"),
     "tuningproject": _("Tuning project"),
@@ -99,6 +101,13 @@ def show(value: Any) -> str:
     return str(value)
 
 
+MONEY_FIELDS = {"max_budget", "monthly_budget", "previous_budget"}
+
+
+def _money(value: Any) -> str:
+    return show(value) if value in (None, "") else money_text(value)
+
+
 def changes(event) -> list[Change]:
     """The fields whose value differs between before and after, old → new."""
     before = event.before if isinstance(event.before, dict) else {}
@@ -111,7 +120,8 @@ def changes(event) -> list[Change]:
             continue
         if created and show(new) == "—":
             continue  # a new object: only the values it was given
-        out.append(Change(name, _field_label(event.object_type, name), show(old), show(new)))
+        fmt = _money if name in MONEY_FIELDS else show
+        out.append(Change(name, _field_label(event.object_type, name), fmt(old), fmt(new)))
     return out
 
 

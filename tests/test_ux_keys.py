@@ -228,3 +228,16 @@ def test_approvals_title_is_plain_text_for_infra(org, client):
     title = page.split("<title>")[1].split("</title>")[0]
     assert "<" not in title and "Approvals" in title
     assert BudgetRequest.objects.count() == 1
+
+
+def test_the_requester_sees_what_approval_lowered_and_why(org, client):
+    key = make_key(org)
+    client.force_login(org["lead_a"])
+    client.post(
+        f"/approvals/keys/{key.pk}/",
+        {"decision": "approve", "max_budget": "20", "comment": "start small"},
+    )
+    client.force_login(org["dev_a"])
+    page = client.get(f"/keys/{key.pk}/").content.decode()
+    timeline = page.split('id="timeline"')[1].split("</ol>")[0]
+    assert "50.00 → 20.00" in timeline and "start small" in timeline
