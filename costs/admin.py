@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from .models import BudgetAlert, IngestionState, MemberBudget
+from keys.admin import RequestAdmin
+
+from .models import BudgetAlert, BudgetRequest, IngestionState, MemberBudget
 
 
 @admin.register(MemberBudget)
@@ -22,3 +24,9 @@ class BudgetAlertAdmin(admin.ModelAdmin):
     list_display = ["created_at", "scope", "subject", "kind", "threshold", "spend", "budget"]
     list_filter = ["scope", "kind", "department"]
     readonly_fields = [f.name for f in BudgetAlert._meta.fields]
+
+
+@admin.register(BudgetRequest)
+class BudgetRequestAdmin(RequestAdmin):
+    list_display = ["department", "requester", "monthly_budget", "status", "created_at"]
+    list_filter = ["status", "department"]

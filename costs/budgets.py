@@ -18,13 +18,18 @@ from .models import BudgetRequest
 
 
 def push_to_litellm(department: Department) -> str:
-    """Make the LiteLLM team's ``max_budget`` (per 30 days) the department's monthly budget."""
-    client = LiteLLMClient.from_settings(changed_by="portal:budgets")
-    if ensure_team(client, department) == "created":
-        return "created"  # made with the current budget
-    budget = float(department.monthly_budget) if department.monthly_budget else None
-    client.update_team(team_id_for(department), max_budget=budget, budget_duration="30d")
-    return "updated"
+    """Make the LiteLLM team's ``max_budget`` (per 30 days) the department's monthly budget.
+
+    The department's row is locked and re-read for the call, so of two pushes the last one
+    sends the budget that is current then: LiteLLM ends up with what the portal holds."""
+    with transaction.atomic():
+        department = Department.objects.select_for_update().get(pk=department.pk)
+        client = LiteLLMClient.from_settings(changed_by="portal:budgets")
+        if ensure_team(client, department) == "created":
+            return "created"  # made with the current budget
+        budget = float(department.monthly_budget) if department.monthly_budget else None
+        client.update_team(team_id_for(department), max_budget=budget, budget_duration="30d")
+        return "updated"
 
 
 def request_budget(
@@ -43,16 +48,10 @@ def request_budget(
 
 def apply(budget_request_id: int) -> None:
     """Set the department's budget, then LiteLLM's; a retry after a failure repeats both."""
+    obj = BudgetRequest.objects.select_related("department").get(pk=budget_request_id)
     with transaction.atomic():
-        obj = (
-            BudgetRequest.objects.select_for_update()
-            .select_related("department")
-            .get(pk=budget_request_id)
-        )
-        if obj.status not in (Status.APPROVED, Status.PROVISIONING):
+        if not obj.start_provisioning():  # re-read under the row lock
             return
-        if obj.status == Status.APPROVED:
-            obj._transition(Status.PROVISIONING, allowed_from=[Status.APPROVED], actor=None)
         department = Department.objects.select_for_update().get(pk=obj.department_id)
         if department.monthly_budget != obj.monthly_budget:
             before = {"monthly_budget": department.monthly_budget}
@@ -67,6 +66,6 @@ def apply(budget_request_id: int) -> None:
             )
     obj.record_step("litellm_team", push_to_litellm(department))
     with transaction.atomic():
-        obj = BudgetRequest.objects.select_for_update().get(pk=budget_request_id)
+        obj = BudgetRequest.objects.select_for_update(of=("self",)).get(pk=budget_request_id)
         if obj.status == Status.PROVISIONING:
             obj.mark_active()

@@ -354,8 +354,3 @@ class BudgetRequest(Request):
 
     def can_view(self, user) -> bool:
         return user.is_infra or user.is_lead_of(self.department)
-
-    def provisioning_task(self):
-        from .tasks import apply_budget_request
-
-        return apply_budget_request

@@ -1,12 +1,24 @@
 from django.contrib import admin
 
-from portal.admin import AuditedModelAdmin
+from .models import ReconcileRun, TuningProject, VirtualKey
 
-from .models import ReconcileRun, VirtualKey
+
+class RequestAdmin(admin.ModelAdmin):
+    """Requests are read-only in the admin, for infra and superusers alike: status, owner,
+    decisions and limits change only through the workflow (locked, checked, audited)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(VirtualKey)
-class VirtualKeyAdmin(AuditedModelAdmin):
+class VirtualKeyAdmin(RequestAdmin):
     list_display = [
         "name",
         "requester",
@@ -18,16 +30,14 @@ class VirtualKeyAdmin(AuditedModelAdmin):
     ]
     list_filter = ["status", "kind", "department"]
     search_fields = ["name", "requester__email", "litellm_key_id"]
-    # The encrypted secret is not editable and not shown (editable=False keeps it off the form).
-    readonly_fields = [
-        "litellm_key_id",
-        "secret_last4",
-        "secret_revealed_at",
-        "steps",
-        "attempts",
-        "last_error",
-    ]
-    raw_id_fields = ["requester", "decided_by", "extends"]
+    # The encrypted secret is never shown (editable=False keeps it off the form).
+
+
+@admin.register(TuningProject)
+class TuningProjectAdmin(RequestAdmin):
+    list_display = ["name", "requester", "department", "status", "fulfilment", "expires_at"]
+    list_filter = ["status", "fulfilment", "department"]
+    search_fields = ["name", "requester__email", "langfuse_project_id"]
 
 
 @admin.register(ReconcileRun)

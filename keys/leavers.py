@@ -14,6 +14,7 @@ import contextlib
 import datetime
 import logging
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -25,7 +26,7 @@ from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.litellm import LiteLLMClient
 
 from . import notify
-from .lifecycle import Status
+from .lifecycle import OPEN_STATUSES, TASKS, Request, Status
 from .models import TuningProject, VirtualKey
 
 log = logging.getLogger(__name__)
@@ -37,26 +38,39 @@ def grace_days() -> int:
 
 # --- suspend (in the sync's transaction) ----------------------------------------------------
 def offboard(user, *, reason: str, departments=(), actor=None) -> dict:
-    """Suspend the user's active keys and end their active tuning projects.
+    """Stop everything of a leaver's: open requests of every kind are cancelled (whatever
+    already reached LiteLLM or Langfuse is removed after the commit), active keys are
+    suspended, active tuning projects end.
 
     Runs in the caller's transaction; LiteLLM is called after the commit. Returns what was
-    done: ``{"keys": [aliases], "projects": [names]}``.
+    done: ``{"keys": [aliases], "projects": [names], "requests": [labels]}``.
     """
     now = timezone.now()
-    keys = list(
-        VirtualKey.objects.select_for_update()
-        .filter(requester=user, status=Status.ACTIVE)
-        .exclude(kind=VirtualKey.Kind.SERVICE)  # team-owned: outlives its requester
-        .select_related("department")
+    cancelled = []
+    for model in request_models():
+        for obj in model.objects.filter(requester=user, status__in=OPEN_STATUSES):
+            try:
+                obj.cancel_for_leaver(actor=actor, reason=f"requester left: {reason}")
+            except ValidationError:
+                continue  # moved on meanwhile (checked under the row lock)
+            obj.enqueue_cleanup()
+            cancelled.append(obj)
+    keys = []
+    personal = VirtualKey.objects.filter(requester=user, status=Status.ACTIVE).exclude(
+        kind=VirtualKey.Kind.SERVICE  # team-owned: outlives its requester
     )
-    for key in keys:
-        key._transition(
-            Status.SUSPENDED,
-            allowed_from=[Status.ACTIVE],
-            actor=actor,
-            suspended_at=now,
-            blocked_at=None,
-        )
+    for key in personal.select_related("department"):
+        try:
+            key.transition(
+                Status.SUSPENDED,
+                allowed_from=[Status.ACTIVE],
+                actor=actor,
+                suspended_at=now,
+                blocked_at=None,
+            )
+        except ValidationError:
+            continue
+        keys.append(key)
         # robust: a failure here must not look like a failure of the committed sync.
         transaction.on_commit(lambda pk=key.pk: block_or_retry(pk), robust=True)
     projects = list(TuningProject.objects.filter(requester=user, status=Status.ACTIVE))
@@ -65,18 +79,32 @@ def offboard(user, *, reason: str, departments=(), actor=None) -> dict:
     for project in projects:
         request_teardown(project, status=Status.REVOKED, actor=actor)
     affected = {d.pk: d for d in departments}
-    for obj in [*keys, *projects]:
+    for obj in [*keys, *projects, *cancelled]:
         affected.setdefault(obj.department_id, obj.department)
     if keys or projects:
         notify.owner_left(user, keys, projects, list(affected.values()), reason=reason)
-    return {"keys": [k.alias for k in keys], "projects": [p.project_name for p in projects]}
+    return {
+        "keys": [k.alias for k in keys],
+        "projects": [p.project_name for p in projects],
+        "requests": [f"{obj._meta.model_name} {obj.pk}" for obj in cancelled],
+    }
+
+
+def on_member_left(sender, *, user, reason: str, departments=(), actor=None, **kwargs) -> dict:
+    return offboard(user, reason=reason, departments=departments, actor=actor)
+
+
+def request_models() -> list[type]:
+    """Every kind of request, whichever app defines it (budget requests live in costs, which
+    this app must not import)."""
+    return [m for m in apps.get_models() if issubclass(m, Request)]
 
 
 # --- block (after commit; retried) ----------------------------------------------------------
 def block(key_id: int) -> str:
     """Block a suspended key in LiteLLM, once. Raises IntegrationError if LiteLLM fails."""
     with transaction.atomic():
-        key = VirtualKey.objects.select_for_update().get(pk=key_id)
+        key = VirtualKey.objects.select_for_update(of=("self",)).get(pk=key_id)
         if key.status != Status.SUSPENDED or key.blocked_at:
             return "nothing to do"
         if key.litellm_key_id:
@@ -95,9 +123,8 @@ def block_or_retry(key_id: int) -> None:
         block(key_id)
     except Exception as exc:  # LiteLLM down, refused or not configured: retry, never skip
         log.warning("block failed, will retry", extra={"key": key_id, "error": str(exc)})
-        from .tasks import block_suspended_key
-
-        block_suspended_key.apply_async((key_id,), countdown=settings.PROVISION_RETRY_BASE_SECONDS)
+        retry = TASKS[VirtualKey]["block"]
+        retry.apply_async((key_id,), countdown=settings.PROVISION_RETRY_BASE_SECONDS)
 
 
 def unblocked_marks() -> list[int]:
@@ -143,7 +170,7 @@ def unblock(key: VirtualKey, *, actor, request=None) -> None:
         if key.litellm_key_id and key.blocked_at:
             client = LiteLLMClient.from_settings(changed_by=f"portal:{actor.email}")
             client.unblock_key(key.litellm_key_id)
-        key._transition(
+        key.transition(
             Status.ACTIVE,
             allowed_from=[Status.SUSPENDED],
             actor=actor,
@@ -163,12 +190,16 @@ def revoke_lapsed() -> int:
     for pk in VirtualKey.objects.filter(
         status=Status.SUSPENDED, suspended_at__lte=cutoff
     ).values_list("pk", flat=True):
+
+        def still_lapsed(key: VirtualKey) -> None:
+            if key.status != Status.SUSPENDED or key.suspended_at > cutoff:
+                raise ValidationError("unblocked meanwhile")
+
         try:
-            with transaction.atomic():
-                key = VirtualKey.objects.select_for_update().get(pk=pk)
-                if key.status == Status.SUSPENDED:
-                    _end(key, Status.REVOKED, actor=None)
-                    count += 1
+            _end(pk, Status.REVOKED, actor=None, check=still_lapsed)
+            count += 1
+        except ValidationError:
+            continue
         except IntegrationError as exc:
             log.warning("revoke postponed", extra={"key": pk, "error": str(exc)})
     return count

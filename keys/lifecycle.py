@@ -40,9 +40,23 @@ OPEN_STATUSES = [
     Status.FAILED,
 ]
 LIVE_STATUSES = [Status.ACTIVE]
+ENDED_STATUSES = [Status.REJECTED, Status.CANCELLED, Status.REVOKED, Status.EXPIRED]
+
+# The Celery tasks of each kind of request, registered by its app in ``AppConfig.ready()``
+# (models do not import tasks): {model: {"provision": task, "cleanup": task}}.
+TASKS: dict[type, dict] = {}
+
+
+def register_tasks(model: type, **tasks) -> None:
+    TASKS[model] = tasks
 
 
 class LifecycleQuerySet(models.QuerySet):
+    def locked(self, pk):
+        """The row, locked for the rest of the transaction (only its own row: joined rows such
+        as the department stay unlocked)."""
+        return self.select_for_update(of=("self",)).get(pk=pk)
+
     def pending_for(self, user):
         """Requests this user may decide: their departments' (all for infra), never their own."""
         qs = self.filter(status=Status.SUBMITTED).exclude(requester=user)
@@ -139,37 +153,77 @@ class Request(models.Model):
             or user.is_lead_of(self.department)
         )
 
-    # --- transitions -----------------------------------------------------------------
-    def _transition(self, new_status: str, *, allowed_from, actor, request=None, **changes) -> None:
-        if self.status not in allowed_from:
-            raise ValidationError(
-                _("This request is %(status)s and cannot be changed that way.")
-                % {"status": self.get_status_display()}
+    # --- who may still receive it ------------------------------------------------------
+    def requester_left(self) -> bool:
+        """True when the requester is deactivated or no longer in the request's department:
+        their open requests stop, and nothing is approved, provisioned or revealed for them."""
+        requester = self.requester
+        return not requester.is_active or not requester.is_member_of(self.department)
+
+    # --- transitions: the only code that writes ``status`` ------------------------------------
+    def transition(
+        self,
+        new_status: str,
+        *,
+        allowed_from,
+        actor,
+        request=None,
+        check=None,
+        **changes,
+    ) -> None:
+        """Lock the row, re-read it, check, change, audit: all in one transaction.
+
+        ``self`` is refreshed from the locked row first, so the status (and everything else)
+        checked is the committed one, never a copy a view or task loaded earlier. ``check``
+        (optional) runs on the locked row and raises to refuse. ``self`` carries the result.
+        """
+        with transaction.atomic():
+            self.refresh_from_db(
+                from_queryset=type(self)._default_manager.select_for_update(of=("self",))
             )
-        before = audit.snapshot(self)
-        self.status = new_status
-        for name, value in changes.items():
-            setattr(self, name, value)
-        self.save()
-        audit.record(
-            f"{self._meta.model_name}.{new_status}",
-            self,
-            actor=actor,
-            request=request,
-            before=before,
-            after=audit.snapshot(self),
-        )
+            if self.status not in allowed_from:
+                raise ValidationError(
+                    _("This request is %(status)s and cannot be changed that way.")
+                    % {"status": self.get_status_display()}
+                )
+            if check is not None:
+                check()
+            before = audit.snapshot(self)
+            self.status = new_status
+            for name, value in changes.items():
+                setattr(self, name, value)
+            fields = {"status", "updated_at", *changes}
+            self.save(update_fields=sorted(fields))
+            audit.record(
+                f"{self._meta.model_name}.{new_status}",
+                self,
+                actor=actor,
+                request=request,
+                before=before,
+                after=audit.snapshot(self),
+            )
+
+    def _check_decider(self, actor):
+        def check() -> None:
+            if not self.can_decide(actor):
+                raise PermissionDenied
+            if self.requester_left():
+                raise ValidationError(
+                    _("The requester is no longer a member of %(department)s.")
+                    % {"department": self.department}
+                )
+
+        return check
 
     def approve(
         self, actor, *, comment: str = "", request=None, auto: bool = False, **lowered
     ) -> None:
-        if not auto and not self.can_decide(actor):
-            raise PermissionDenied
-        self._transition(
+        self.transition(
             Status.APPROVED,
             allowed_from=[Status.SUBMITTED],
             actor=actor,
             request=request,
+            check=None if auto else self._check_decider(actor),
             decided_by=None if auto else actor,
             decided_at=timezone.now(),
             decision_comment=comment,
@@ -178,15 +232,19 @@ class Request(models.Model):
         )
 
     def reject(self, actor, *, comment: str, request=None) -> None:
-        if not self.can_decide(actor):
-            raise PermissionDenied
         if not comment.strip():
             raise ValidationError(_("Say why the request is rejected."))
-        self._transition(
+
+        def check() -> None:
+            if not self.can_decide(actor):
+                raise PermissionDenied
+
+        self.transition(
             Status.REJECTED,
             allowed_from=[Status.SUBMITTED],
             actor=actor,
             request=request,
+            check=check,
             decided_by=actor,
             decided_at=timezone.now(),
             decision_comment=comment,
@@ -196,7 +254,7 @@ class Request(models.Model):
     def cancel(self, actor, *, request=None) -> None:
         if actor.pk != self.requester_id:
             raise PermissionDenied
-        self._transition(
+        self.transition(
             Status.CANCELLED,
             allowed_from=[Status.SUBMITTED],
             actor=actor,
@@ -204,9 +262,22 @@ class Request(models.Model):
             ended_at=timezone.now(),
         )
 
+    def cancel_for_leaver(self, *, actor=None, reason: str) -> None:
+        """The requester left: an open request stops wherever it is (the worker checks the
+        status under the same lock before every step, so nothing more reaches LiteLLM)."""
+        wipe = {"secret_encrypted": ""} if isinstance(self, OneTimeSecret) else {}
+        self.transition(
+            Status.CANCELLED,
+            allowed_from=OPEN_STATUSES,
+            actor=actor,
+            ended_at=timezone.now(),
+            last_error=reason,
+            **wipe,
+        )
+
     def mark_active(self) -> None:
         now = timezone.now()
-        self._transition(
+        self.transition(
             Status.ACTIVE,
             allowed_from=[Status.PROVISIONING],
             actor=None,
@@ -216,30 +287,64 @@ class Request(models.Model):
         )
 
     def mark_failed(self, error: str) -> None:
-        self._transition(
+        self.transition(
             Status.FAILED,
             allowed_from=[Status.APPROVED, Status.PROVISIONING],
             actor=None,
             last_error=error[:2000],
         )
 
+    def start_provisioning(self) -> bool:
+        """Claim the request for a provisioning run: approved → provisioning, one more attempt.
+        False when there is nothing to provision (decided otherwise, ended, already active).
+        A requester who left meanwhile gets the request cancelled instead."""
+        with transaction.atomic():
+            self.refresh_from_db(
+                from_queryset=type(self)._default_manager.select_for_update(of=("self",))
+            )
+            if self.status not in (Status.APPROVED, Status.PROVISIONING):
+                return False
+            if self.requester_left():
+                self.cancel_for_leaver(reason="requester left the department")
+                return False
+            if self.status == Status.APPROVED:
+                self.transition(Status.PROVISIONING, allowed_from=[Status.APPROVED], actor=None)
+            self.attempts += 1
+            self.save(update_fields=["attempts", "updated_at"])
+            return True
+
     def record_step(self, step: str, result: str) -> None:
-        self.steps[step] = {"result": result, "at": timezone.now().isoformat()}
-        self.save(update_fields=["steps", "updated_at"])
+        """Record one provisioning step; merged under the row lock so concurrent runs do not
+        overwrite each other's steps."""
+        with transaction.atomic():
+            steps = (
+                type(self)
+                ._default_manager.select_for_update(of=("self",))
+                .values_list("steps", flat=True)
+                .get(pk=self.pk)
+            )
+            steps = {**(steps or {}), step: {"result": result, "at": timezone.now().isoformat()}}
+            type(self)._default_manager.filter(pk=self.pk).update(
+                steps=steps, updated_at=timezone.now()
+            )
+        self.steps = steps
 
     # --- hooks each kind of request fills in ------------------------------------------------
     def auto_approvable(self) -> bool:
         """Whether the department's policy approves this request without a lead."""
         return False
 
-    def provisioning_task(self):
-        """The Celery task that provisions this kind of request."""
-        raise NotImplementedError
-
     def enqueue_provisioning(self) -> None:
         """Hand the request to a worker once the approval is committed, never before."""
-        task = self.provisioning_task()
+        task = TASKS[type(self)]["provision"]
         transaction.on_commit(lambda: task.delay(self.pk))
+
+    def enqueue_cleanup(self) -> None:
+        """After an open request was stopped: remove whatever already reached LiteLLM or
+        Langfuse (a no-op for kinds that leave nothing behind)."""
+        task = TASKS[type(self)].get("cleanup")
+        if task is not None:
+            transaction.on_commit(lambda: task.delay(self.pk))
 
     @property
     def kind_label(self) -> str:

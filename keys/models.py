@@ -91,11 +91,6 @@ class VirtualKey(OneTimeSecret, Request):
             budget=self.max_budget, lifetime_days=self.lifetime_days
         )
 
-    def provisioning_task(self):
-        from .tasks import provision_key
-
-        return provision_key
-
     def decide_url(self) -> str:
         return reverse("decide_key", args=[self.pk])
 
@@ -167,11 +162,6 @@ class TuningProject(OneTimeSecret, Request):
 
     def get_absolute_url(self) -> str:
         return reverse("project_detail", args=[self.pk])
-
-    def provisioning_task(self):
-        from .tasks import provision_project
-
-        return provision_project
 
     def decide_url(self) -> str:
         return reverse("decide_project", args=[self.pk])

@@ -23,8 +23,8 @@ from portal.integrations.langfuse import EntitlementMissing, LangfuseClient
 from portal.integrations.litellm import LiteLLMClient
 
 from . import notify
-from .lifecycle import Status
-from .models import ProjectMetricsDay, TuningProject
+from .lifecycle import ENDED_STATUSES, Status
+from .models import ProjectMetricsDay, TuningProject, VirtualKey
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +40,9 @@ def _locked(project_id: int) -> TuningProject:
 
 # --- provisioning ------------------------------------------------------------------------------
 def provision(project_id: int) -> None:
-    with transaction.atomic():
-        project = _locked(project_id)
-        if project.status not in (Status.APPROVED, Status.PROVISIONING):
-            return
-        if project.status == Status.APPROVED:
-            project._transition(Status.PROVISIONING, allowed_from=[Status.APPROVED], actor=None)
-        project.attempts += 1
-        project.save(update_fields=["attempts", "updated_at"])
-
+    project = TuningProject.objects.select_related("department", "requester").get(pk=project_id)
+    if not project.start_provisioning():
+        return
     client = LangfuseClient.from_settings()
     try:
         project.record_step("project", ensure_project(client, project_id))
@@ -69,6 +63,8 @@ def provision(project_id: int) -> None:
 def ensure_project(client: LangfuseClient, project_id: int) -> str:
     with transaction.atomic():
         project = _locked(project_id)
+        if project.status != Status.PROVISIONING:
+            return f"skipped: {project.status}"
         if project.langfuse_project_id:
             return "exists"
         metadata = {
@@ -92,6 +88,8 @@ def ensure_api_key(client: LangfuseClient, project_id: int, *, developer: bool) 
     """
     with transaction.atomic():
         project = _locked(project_id)
+        if project.status != Status.PROVISIONING or not project.langfuse_project_id:
+            return f"skipped: {project.status}"
         if (
             developer
             and project.langfuse_api_key_id
@@ -115,7 +113,19 @@ def ensure_api_key(client: LangfuseClient, project_id: int, *, developer: bool) 
             project.portal_api_key_id = created.id
             project.portal_public_key = created.public_key
             project.portal_secret_encrypted = crypto.encrypt(created.secret_key)
-        project.save()
+        project.save(
+            update_fields=[
+                "langfuse_api_key_id",
+                "public_key",
+                "secret_encrypted",
+                "secret_last4",
+                "secret_revealed_at",
+                "portal_api_key_id",
+                "portal_public_key",
+                "portal_secret_encrypted",
+                "updated_at",
+            ]
+        )
         return result
 
 
@@ -147,21 +157,32 @@ def _logging_callback(project: TuningProject) -> dict:
 def ensure_routing(project_id: int) -> str:
     """Send the chosen virtual key's traces to the tuning project for the lease (LiteLLM
     per-key logging metadata); the rest of the key's metadata is kept."""
-    project = TuningProject.objects.select_related("route_key").get(pk=project_id)
-    key = project.route_key
-    if key is None or not key.litellm_key_id:
-        return "not requested"
-    client = LiteLLMClient.from_settings(changed_by=f"portal:{project.requester.email}")
-    metadata = dict(client.key_info(key.litellm_key_id).get("info", {}).get("metadata") or {})
-    metadata["logging"] = [_logging_callback(project)]
-    client.update_key(key.litellm_key_id, metadata=metadata)
-    TuningProject.objects.filter(pk=project_id).update(routed_at=timezone.now())
-    return "routed"
+    with transaction.atomic():
+        project = _locked(project_id)
+        if project.status != Status.PROVISIONING:
+            return f"skipped: {project.status}"
+        if project.route_key_id is None:
+            return "not requested"
+        # The key's lock too: serialised with a rotation or revocation of that key.
+        key = VirtualKey.objects.locked(project.route_key_id)
+        if key.status != Status.ACTIVE or not key.litellm_key_id:
+            return "not possible: the key is not active"
+        client = LiteLLMClient.from_settings(changed_by=f"portal:{project.requester.email}")
+        info = client.key_info(key.litellm_key_id).get("info", {})
+        metadata = dict(info.get("metadata") or {})
+        metadata["logging"] = [_logging_callback(project)]
+        client.update_key(key.litellm_key_id, metadata=metadata)
+        project.routed_at = timezone.now()
+        project.save(update_fields=["routed_at", "updated_at"])
+        return "routed"
 
 
 def remove_routing(project: TuningProject) -> None:
-    key = project.route_key
-    if not (project.routed_at and key and key.litellm_key_id):
+    """Call with the project's row locked."""
+    if not (project.routed_at and project.route_key_id):
+        return
+    key = VirtualKey.objects.locked(project.route_key_id)
+    if not key.litellm_key_id:
         return
     client = LiteLLMClient.from_settings(changed_by="portal:teardown")
     try:
@@ -178,7 +199,7 @@ def to_manual_queue(project_id: int, reason: str) -> None:
     project = _locked(project_id)
     if project.status != Status.PROVISIONING:
         return
-    project._transition(
+    project.transition(
         Status.MANUAL,
         allowed_from=[Status.PROVISIONING],
         actor=None,
@@ -204,7 +225,16 @@ def fulfil_manually(
     project.langfuse_project_id = langfuse_project_id
     project.public_key = public_key
     project.store_secret(secret_key)
-    project.save()
+    project.save(
+        update_fields=[
+            "langfuse_project_id",
+            "public_key",
+            "secret_encrypted",
+            "secret_last4",
+            "secret_revealed_at",
+            "updated_at",
+        ]
+    )
     audit.record(
         "tuningproject.fulfilled_manually",
         project,
@@ -212,7 +242,7 @@ def fulfil_manually(
         request=request,
         after={"langfuse_project_id": langfuse_project_id, "public_key": public_key},
     )
-    project._transition(
+    project.transition(
         Status.PROVISIONING, allowed_from=[Status.MANUAL], actor=actor, request=request
     )
     if project.route_key_id:
@@ -229,7 +259,7 @@ def request_teardown(project: TuningProject, *, status: str, actor=None, request
     """End the lease now: the status changes at once; the worker (or infra, for manual
     projects) removes the project from Langfuse."""
     project = _locked(project.pk)
-    project._transition(
+    project.transition(
         status,
         allowed_from=[Status.ACTIVE],
         actor=actor,
@@ -239,29 +269,31 @@ def request_teardown(project: TuningProject, *, status: str, actor=None, request
     )
     notify.ended(project)
     if project.fulfilment == TuningProject.Fulfilment.AUTOMATIC:
-        from .tasks import teardown_project
-
-        transaction.on_commit(lambda: teardown_project.delay(project.pk))
+        project.enqueue_cleanup()
 
 
 def teardown(project_id: int) -> None:
-    """Un-route traces, delete the project's API keys, then the project. Idempotent."""
-    project = TuningProject.objects.select_related("route_key").get(pk=project_id)
-    if project.torn_down_at or project.status not in (Status.EXPIRED, Status.REVOKED):
-        return
-    remove_routing(project)
-    client = LangfuseClient.from_settings()
-    if project.langfuse_project_id:
-        try:
-            for key in client.list_api_keys(project.langfuse_project_id):
-                client.delete_api_key(project.langfuse_project_id, key.id)
-            client.delete_project(project.langfuse_project_id)
-        except NotFound:
-            pass  # already gone
-    TuningProject.objects.filter(pk=project_id).update(
-        torn_down_at=timezone.now(), portal_secret_encrypted=""
-    )
-    audit.record("tuningproject.torn_down", project)
+    """Un-route traces, delete the project's API keys, then the project. Idempotent, and
+    under the project's lock, so a provisioning run cannot add to what is being removed."""
+    with transaction.atomic():
+        project = _locked(project_id)
+        if project.torn_down_at or project.status not in ENDED_STATUSES:
+            return
+        if project.fulfilment != TuningProject.Fulfilment.AUTOMATIC:
+            return  # infra removes hand-made projects and confirms it
+        remove_routing(project)
+        client = LangfuseClient.from_settings()
+        if project.langfuse_project_id:
+            try:
+                for key in client.list_api_keys(project.langfuse_project_id):
+                    client.delete_api_key(project.langfuse_project_id, key.id)
+                client.delete_project(project.langfuse_project_id)
+            except NotFound:
+                pass  # already gone
+        project.torn_down_at = timezone.now()
+        project.portal_secret_encrypted = ""
+        project.save(update_fields=["torn_down_at", "portal_secret_encrypted", "updated_at"])
+        audit.record("tuningproject.torn_down", project)
 
 
 @transaction.atomic

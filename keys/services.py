@@ -9,18 +9,19 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal import audit
-from portal.integrations.errors import Conflict, IntegrationError, NotFound
+from portal.integrations.errors import Conflict, NotFound
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
 from . import notify
-from .lifecycle import Status
-from .models import ReconcileRun, VirtualKey
+from .lifecycle import ENDED_STATUSES, Status
+from .models import VirtualKey
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +76,12 @@ def ensure_membership(client: LiteLLMClient, team_id: str, user: User) -> str:
         return "exists"
 
 
-def _generate(client: LiteLLMClient, key: VirtualKey, *, alias: str, spend: float = 0.0) -> dict:
+def _generate(
+    client: LiteLLMClient, key: VirtualKey, *, alias: str, spend: float = 0.0, carry=None
+) -> dict:
     """``/key/generate`` with everything the request says. Tags go in metadata: LiteLLM files
-    them there anyway, and its ``tags`` parameter needs an enterprise licence."""
+    them there anyway, and its ``tags`` parameter needs an enterprise licence. ``carry``:
+    metadata a replacement keeps from the key it replaces (a tuning project's routing)."""
     remaining = None
     if key.expires_at:  # a replacement keeps the original end date
         seconds = int((key.expires_at - timezone.now()).total_seconds())
@@ -92,21 +96,28 @@ def _generate(client: LiteLLMClient, key: VirtualKey, *, alias: str, spend: floa
         rpm_limit=key.rpm_limit,
         tpm_limit=key.tpm_limit,
         duration=remaining or f"{key.lifetime_days}d",
-        metadata={**key.litellm_metadata(), "tags": key.litellm_tags()},
+        metadata={**(carry or {}), **key.litellm_metadata(), "tags": key.litellm_tags()},
         spend=spend or None,
     )
+
+
+def _locked(key_id: int) -> VirtualKey:
+    """The key's row, locked for the rest of the transaction. Every change to one key, and
+    every call to LiteLLM about it, happens while holding this lock, so operations on one key
+    are serialised and each sees what the previous one left."""
+    return VirtualKey.objects.select_related("department", "requester").locked(key_id)
 
 
 def ensure_key(client: LiteLLMClient, key_id: int) -> str:
     """Generate the key, unless it exists. A key found under our alias whose secret we never
     stored (the worker died between LiteLLM's answer and our commit) was never seen by anyone:
-    it is deleted and generated again, so there is never a second key for one request."""
+    it is deleted and generated again, so there is never a second key for one request.
+    Nothing is generated unless the request is still provisioning (not revoked or cancelled
+    meanwhile): the status is read under the same lock the revoke takes."""
     with transaction.atomic():
-        key = (
-            VirtualKey.objects.select_for_update()
-            .select_related("department", "requester")
-            .get(pk=key_id)
-        )
+        key = _locked(key_id)
+        if key.status != Status.PROVISIONING:
+            return f"skipped: {key.status}"
         if key.litellm_key_id and (key.secret_encrypted or key.secret_revealed_at):
             return "exists"
         result = "created"
@@ -131,20 +142,10 @@ def ensure_key(client: LiteLLMClient, key_id: int) -> str:
 
 def provision(key_id: int) -> None:
     """Run every step that is not done yet, then mark the key active."""
-    with transaction.atomic():
-        key = (
-            VirtualKey.objects.select_for_update()
-            .select_related("department", "requester")
-            .get(pk=key_id)
-        )
-        if key.status not in (Status.APPROVED, Status.PROVISIONING):
-            log.info("nothing to provision", extra={"key": key_id, "status": key.status})
-            return
-        if key.status == Status.APPROVED:
-            key._transition(Status.PROVISIONING, allowed_from=[Status.APPROVED], actor=None)
-        key.attempts += 1
-        key.save(update_fields=["attempts", "updated_at"])
-
+    key = VirtualKey.objects.select_related("department", "requester").get(pk=key_id)
+    if not key.start_provisioning():
+        log.info("nothing to provision", extra={"key": key_id, "status": key.status})
+        return
     client = LiteLLMClient.from_settings(changed_by=f"portal:{key.requester.email}")
     key.record_step("team", ensure_team(client, key.department))
     if key.kind == VirtualKey.Kind.PERSONAL:
@@ -155,11 +156,11 @@ def provision(key_id: int) -> None:
     key.record_step("key", ensure_key(client, key.pk))
 
     with transaction.atomic():
-        key = VirtualKey.objects.select_for_update().get(pk=key_id)
-        if key.status == Status.PROVISIONING:
+        key = _locked(key_id)
+        if key.status == Status.PROVISIONING and key.litellm_key_id:
             key.mark_active()
             notify.key_ready(key)
-    log.info("key provisioned", extra={"key": key_id, "alias": key.alias})
+            log.info("key provisioned", extra={"key": key_id, "alias": key.alias})
 
 
 # --- hand-over, rotation, revocation, expiry ---------------------------------------------------
@@ -171,24 +172,38 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     needs an enterprise licence. The new key carries the old one's spend and end date, so a
     rotation never resets a budget. Safe to repeat after a crash half-way.
     """
-    key = (
-        VirtualKey.objects.select_for_update()
-        .select_related("department", "requester")
-        .get(pk=key.pk)
-    )
+    key = _locked(key.pk)
+    if key.requester_id != actor.pk:
+        raise PermissionDenied
+    if key.status != Status.ACTIVE or key.requester_left():
+        raise ValidationError(
+            _("This key is %(status)s and cannot be rotated.")
+            % {"status": key.get_status_display()}
+        )
     client = LiteLLMClient.from_settings(changed_by=f"portal:{actor.email}")
     old = key.litellm_key_id
-    spend = float(client.key_info(old).get("info", {}).get("spend") or 0)
+    info = client.key_info(old).get("info", {})
+    spend = float(info.get("spend") or 0)
+    carry = {k: v for k, v in (info.get("metadata") or {}).items() if k == "logging"}
     current = client.find_key_by_alias(key.alias)
     if current is not None and current["token"] != old:
         client.delete_keys(keys=[current["token"]])  # left by an earlier, interrupted rotation
     client.update_key(old, key_alias=f"{key.alias}-rotating")  # aliases are unique
-    response = _generate(client, key, alias=key.alias, spend=spend)
+    response = _generate(client, key, alias=key.alias, spend=spend, carry=carry)
     client.delete_keys(keys=[old])
     key.litellm_key_id = response["token"]
     key.store_secret(response["key"])
     key.drift = ""
-    key.save()
+    key.save(
+        update_fields=[
+            "litellm_key_id",
+            "secret_last4",
+            "secret_encrypted",
+            "secret_revealed_at",
+            "drift",
+            "updated_at",
+        ]
+    )
     audit.record(
         "virtualkey.rotated",
         key,
@@ -199,98 +214,77 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     )
 
 
-def _end(key: VirtualKey, status: str, *, actor: User | None, request=None) -> None:
-    client = LiteLLMClient.from_settings(changed_by=f"portal:{actor.email}" if actor else "portal")
-    if key.litellm_key_id:
+def delete_remote(client: LiteLLMClient, key: VirtualKey) -> list[str]:
+    """Delete every LiteLLM key that belongs to this request: the token the portal knows and
+    anything under its alias (a key generated by a run that died before recording it, or left
+    by an interrupted rotation). Returns the tokens deleted. Call under the key's lock."""
+    tokens = {key.litellm_key_id} - {""}
+    for alias in (key.alias, f"{key.alias}-rotating"):
+        found = client.find_key_by_alias(alias)
+        if found is not None:
+            tokens.add(found["token"])
+    for token in sorted(tokens):
         with contextlib.suppress(NotFound):  # already gone in LiteLLM: the end state we want
-            client.delete_keys(keys=[key.litellm_key_id])
-    key._transition(
-        status,
-        allowed_from=[Status.ACTIVE, Status.SUSPENDED],
-        actor=actor,
-        request=request,
-        ended_at=timezone.now(),
-        secret_encrypted="",
-    )
-    notify.ended(key)
+            client.delete_keys(keys=[token])
+    return sorted(tokens)
 
 
-@transaction.atomic
-def revoke(key: VirtualKey, *, actor: User, request=None) -> None:
-    _end(key, Status.REVOKED, actor=actor, request=request)
+# A key can be ended from any state in which something may exist in LiteLLM.
+ENDABLE = [Status.ACTIVE, Status.SUSPENDED, Status.APPROVED, Status.PROVISIONING, Status.FAILED]
 
 
-@transaction.atomic
-def expire(key: VirtualKey) -> None:
-    _end(key, Status.EXPIRED, actor=None)
-
-
-# --- reconcile ---------------------------------------------------------------------------------
-def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
-    """Compare every managed team's keys in LiteLLM with the portal's; record the drift.
-
-    Portal keys gone or blocked in LiteLLM are marked; LiteLLM keys in managed teams that
-    the portal does not know are listed for infra; tuning projects are compared with
-    Langfuse's list the same way. Nothing is deleted automatically.
-    """
-    client = client or LiteLLMClient.from_settings(changed_by="portal:reconcile")
-    run = ReconcileRun.objects.create()
-    findings: list[dict] = []
-    try:
-        for department in Department.objects.exclude(litellm_team_id=""):
-            remote = {k["token"]: k for k in _all_team_keys(client, department.litellm_team_id)}
-            run.teams_checked += 1
-            run.keys_checked += len(remote)
-            for key in VirtualKey.objects.filter(department=department, status=Status.ACTIVE):
-                found = remote.get(key.litellm_key_id)
-                drift = ""
-                if found is None:
-                    drift = "deleted in LiteLLM outside the portal"
-                elif found.get("blocked"):
-                    drift = "blocked in LiteLLM outside the portal"
-                if drift:
-                    findings.append(
-                        _finding(drift.split()[0], department, key.alias, key.litellm_key_id)
-                    )
-                if drift != key.drift:
-                    VirtualKey.objects.filter(pk=key.pk).update(drift=drift)
-                    audit.record(
-                        "virtualkey.drift", key, before={"drift": key.drift}, after={"drift": drift}
-                    )
-            ours = set(
-                VirtualKey.objects.filter(department=department).values_list(
-                    "litellm_key_id", flat=True
-                )
+def _end(key_id: int, status: str, *, actor: User | None, request=None, check=None) -> None:
+    with transaction.atomic():
+        key = _locked(key_id)
+        if key.status not in ENDABLE:
+            raise ValidationError(
+                _("This key is %(status)s and cannot be ended.")
+                % {"status": key.get_status_display()}
             )
-            for token, info in remote.items():
-                if token not in ours:
-                    findings.append(
-                        _finding("unknown", department, info.get("key_alias") or "", token)
-                    )
-    except IntegrationError as exc:
-        run.error = str(exc)
-    if settings.LANGFUSE_HOST:
-        from .projects import reconcile_findings
-
-        try:
-            findings.extend(reconcile_findings())
-        except IntegrationError as exc:
-            run.error = f"{run.error} {exc}".strip()
-    run.findings = findings
-    run.finished_at = timezone.now()
-    run.save()
-    return run
+        if check is not None:
+            check(key)
+        client = LiteLLMClient.from_settings(
+            changed_by=f"portal:{actor.email}" if actor else "portal"
+        )
+        delete_remote(client, key)
+        key.transition(
+            status,
+            allowed_from=ENDABLE,
+            actor=actor,
+            request=request,
+            ended_at=timezone.now(),
+            secret_encrypted="",
+        )
+        notify.ended(key)
 
 
-def _finding(kind: str, department: Department, alias: str, token: str) -> dict:
-    return {"kind": kind, "team": department.litellm_team_id, "alias": alias, "token": token}
+def revoke(key: VirtualKey, *, actor: User, request=None) -> None:
+    def may_revoke(locked: VirtualKey) -> None:
+        if not (
+            locked.requester_id == actor.pk or actor.is_infra or actor.is_lead_of(locked.department)
+        ):
+            raise PermissionDenied
+
+    _end(key.pk, Status.REVOKED, actor=actor, request=request, check=may_revoke)
 
 
-def _all_team_keys(client: LiteLLMClient, team_id: str) -> list[dict]:
-    keys, page = [], 1
-    while True:
-        response = client.list_keys(team_id=team_id, page=page, size=100, return_full_object=True)
-        keys.extend(response.get("keys") or [])
-        if page >= (response.get("total_pages") or 1):
-            return keys
-        page += 1
+def expire(key_id: int) -> bool:
+    """End the key if it is (still) active and past its end; False when there is nothing to do
+    (rotated, revoked or extended meanwhile: checked under the lock)."""
+    with transaction.atomic():
+        key = _locked(key_id)
+        if key.status != Status.ACTIVE or not key.expires_at or key.expires_at > timezone.now():
+            return False
+        _end(key_id, Status.EXPIRED, actor=None)
+        return True
+
+
+def purge(key_id: int) -> list[str]:
+    """For a request that ended before it went live (e.g. its requester left mid-provisioning):
+    delete whatever reached LiteLLM. Idempotent."""
+    with transaction.atomic():
+        key = _locked(key_id)
+        if key.status not in ENDED_STATUSES:
+            return []
+        client = LiteLLMClient.from_settings(changed_by="portal:cleanup")
+        return delete_remote(client, key)

@@ -7,11 +7,12 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from portal.integrations.errors import IntegrationError, Unavailable
 
-from . import notify, services
+from . import notify, reconcile, services
 from .lifecycle import Status
 from .models import VirtualKey
 
@@ -46,9 +47,11 @@ def provision_key(self, key_id: int) -> None:
 
 
 def _fail_obj(obj, exc: Exception) -> None:
-    if obj.status in (Status.APPROVED, Status.PROVISIONING):
-        obj.mark_failed(str(exc))
-        notify.provisioning_failed(obj)
+    try:
+        obj.mark_failed(str(exc))  # under the row lock; refused if it moved on meanwhile
+    except ValidationError:
+        return
+    notify.provisioning_failed(obj)
     log.error("provisioning failed", extra={"object": str(obj), "error": str(exc)})
 
 
@@ -56,13 +59,25 @@ def _fail_obj(obj, exc: Exception) -> None:
 def expire_keys() -> int:
     """End every active key past its expiry (deleted in LiteLLM, which also expires it)."""
     count = 0
-    for key in VirtualKey.objects.filter(status=Status.ACTIVE, expires_at__lte=timezone.now()):
+    due = VirtualKey.objects.filter(status=Status.ACTIVE, expires_at__lte=timezone.now())
+    for pk in due.values_list("pk", flat=True):
         try:
-            services.expire(key)
-            count += 1
+            count += services.expire(pk)  # re-checked under the key's lock
         except Unavailable:
-            log.warning("expiry postponed: LiteLLM unavailable", extra={"key": key.pk})
+            log.warning("expiry postponed: LiteLLM unavailable", extra={"key": pk})
     return count
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def purge_key(self, key_id: int) -> list[str]:
+    """Delete from LiteLLM whatever a request that ended before going live left there."""
+    try:
+        return services.purge(key_id)
+    except IntegrationError as exc:
+        if self.request.retries >= settings.PROVISION_MAX_RETRIES:
+            log.error("purge failed; reconcile will report it", extra={"key": key_id})
+            return []
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
 
 
 @shared_task
@@ -86,7 +101,7 @@ def remind_expiring() -> int:
 @shared_task
 def reconcile_keys() -> int:
     """Report drift between the portal and LiteLLM. Returns the number of findings."""
-    return len(services.reconcile().findings)
+    return len(reconcile.reconcile().findings)
 
 
 @shared_task

@@ -165,7 +165,7 @@ def reveal_key(request, pk):
 @require_POST
 def rotate_key(request, pk):
     key = _visible_key(request, pk)
-    if key.requester_id != request.user.pk or key.status != Status.ACTIVE:
+    if key.requester_id != request.user.pk:
         raise PermissionDenied
     return perform(
         request,
@@ -213,10 +213,14 @@ def unblock_key(request, pk):
 @require_POST
 def cancel_request(request, pk):
     key = _visible_key(request, pk)
+    if key.requester_id != request.user.pk:
+        raise PermissionDenied
     try:
-        key.cancel(request.user, request=request)
+        workflow.cancel(key, actor=request.user, request=request)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Request cancelled."))
     return redirect(key)
 
 

@@ -53,6 +53,7 @@ def _submit(obj: Request, manager, *, request=None) -> Request:
 def approve(
     obj: Request, *, actor: User, comment: str = "", auto: bool = False, request=None, **lowered
 ) -> None:
+    """Approve under the row lock; of two deciders at once, the second is told it is decided."""
     obj.approve(actor, comment=comment, auto=auto, request=request, **lowered)
     notify.request_decided(obj)
     obj.enqueue_provisioning()
@@ -65,9 +66,14 @@ def reject(obj: Request, *, actor: User, comment: str, request=None) -> None:
 
 
 @transaction.atomic
+def cancel(obj: Request, *, actor: User, request=None) -> None:
+    obj.cancel(actor, request=request)
+
+
+@transaction.atomic
 def retry_failed(obj: Request, *, actor: User, request=None) -> None:
     """Infra's retry button: back to approved; the worker continues from the last done step."""
-    obj._transition(
+    obj.transition(
         Status.APPROVED, allowed_from=[Status.FAILED], actor=actor, request=request, attempts=0
     )
     obj.enqueue_provisioning()
@@ -76,9 +82,10 @@ def retry_failed(obj: Request, *, actor: User, request=None) -> None:
 @transaction.atomic
 def reveal(model: type[Request], pk: int, *, user: User, request=None) -> str | None:
     """The secret, once, to its owner only; wiped in the same transaction that returns it.
-    None when there is nothing to reveal (already shown, or not this user's)."""
+    None when there is nothing to reveal (already shown, not this user's, or the owner is no
+    longer a member of the department)."""
     obj = model.objects.select_for_update(of=("self",)).get(pk=pk)
-    if obj.requester_id != user.pk or not obj.secret_encrypted:
+    if obj.requester_id != user.pk or not obj.secret_encrypted or obj.requester_left():
         return None
     secret = obj.take_secret()
     obj.save(update_fields=["secret_encrypted", "secret_revealed_at", "updated_at"])

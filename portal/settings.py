@@ -99,8 +99,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",  # the admin superuser
+    "django.contrib.auth.backends.ModelBackend",  # a break-glass superuser (audited)
     "allauth.account.auth_backends.AuthenticationBackend",
+    "tenants.permissions.InfraPermissionBackend",  # infra's admin rights, not superuser
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
@@ -267,6 +268,9 @@ CELERY_BEAT_SCHEDULE = {
     "sync-directory": {"task": "tenants.tasks.sync_directory", "schedule": 3600},
     "revoke-suspended-keys": {"task": "keys.tasks.revoke_suspended_keys", "schedule": 86400},
 }
+# Reconcile: block live keys in managed LiteLLM teams that the portal does not know (else
+# they are only reported to infra).
+RECONCILE_BLOCK_UNKNOWN_KEYS = env.bool("RECONCILE_BLOCK_UNKNOWN_KEYS", default=False)
 # Leavers: days a lead has to unblock a suspended key before it is revoked.
 LEAVER_GRACE_DAYS = env.int("LEAVER_GRACE_DAYS", default=30)
 # Only for a non-Microsoft authority (a test double): msal's instance discovery and a CA bundle.

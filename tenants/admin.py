@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from portal.admin import AuditedModelAdmin
 
 from .models import Department, Membership, SyncRun, User
+from .signals import department_budget_changed
 
 
 class MembershipInline(admin.TabularInline):
@@ -19,10 +19,8 @@ class DepartmentAdmin(AuditedModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if "monthly_budget" in form.changed_data and obj.litellm_team_id:
-            from costs.tasks import push_department_budget
-
             # LiteLLM enforces the new budget once a worker has pushed it to the team.
-            transaction.on_commit(lambda: push_department_budget.delay(obj.pk))
+            department_budget_changed.send(sender=Department, department=obj)
 
     list_display = ["name", "slug", "cost_centre", "monthly_budget", "litellm_team_id"]
     search_fields = ["name", "slug", "cost_centre"]
@@ -75,6 +73,12 @@ class PortalUserAdmin(UserAdmin, AuditedModelAdmin):
         ),
     ]
     readonly_fields = ["entra_oid", "entra_tenant_id", "entra_groups", "groups_overage"]
+    # Rights come from Entra groups; only a break-glass superuser may touch them here.
+    RIGHTS = ["is_superuser", "is_staff", "is_infra", "groups", "user_permissions", "password"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else fields + self.RIGHTS
 
 
 @admin.register(Membership)

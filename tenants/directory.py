@@ -22,11 +22,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal import audit
-from portal.integrations.errors import IntegrationError
+from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.graph import GraphClient, GraphUser
 
 from .models import Department, Membership, SyncRun, User
 from .services import _change, apply_groups, graph_configured
+from .signals import member_left
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ class Snapshot:
     users: dict[str, GraphUser] = field(default_factory=dict)
     groups: dict[str, set[str]] = field(default_factory=dict)  # oid -> mapped group ids
     group_count: int = 0
+    # People the portal knows only through manual memberships, looked up one by one so a
+    # disabled or deleted account is offboarded too (None: deleted from the directory).
+    others: dict[str, GraphUser | None] = field(default_factory=dict)
 
 
 def mapped_groups() -> list[str]:
@@ -59,6 +63,19 @@ def read_directory(client: GraphClient) -> Snapshot:
         for person in client.group_transitive_members(group_id):
             snapshot.users[person.id] = person
             snapshot.groups.setdefault(person.id, set()).add(group_id)
+    manual_only = (
+        User.objects.filter(is_active=True, entra_oid__isnull=False, is_infra=False)
+        .exclude(entra_oid="")
+        .exclude(entra_oid__in=list(snapshot.users))
+        .filter(memberships__source=Membership.Source.MANUAL)
+        .values_list("entra_oid", flat=True)
+        .distinct()
+    )
+    for oid in manual_only:
+        try:
+            snapshot.others[oid] = client.get_user(oid)
+        except NotFound:
+            snapshot.others[oid] = None
     return snapshot
 
 
@@ -126,8 +143,6 @@ def _entra_roles_exist() -> bool:
 
 def apply(snapshot: Snapshot, *, actor: User | None = None) -> list[dict]:
     """Make the portal match ``snapshot``. Call inside a transaction."""
-    from keys import leavers
-
     list(Department.objects.select_for_update())  # one sync applies at a time
     changes: list[dict] = []
     existing = {u.entra_oid: u for u in User.objects.filter(entra_oid__in=list(snapshot.users))}
@@ -165,10 +180,30 @@ def apply(snapshot: Snapshot, *, actor: User | None = None) -> list[dict]:
             _set_active(user, True, actor, changes)
         if disabled or (before and not user.memberships.exists()):
             reason = "account disabled in Entra ID" if disabled else "removed from every group"
-            done = leavers.offboard(user, reason=reason, departments=before, actor=actor)
-            if done["keys"] or done["projects"]:
+            done = _offboard(user, reason=reason, departments=before, actor=actor)
+            if any(done.values()):
                 _change(changes, "offboarded", user, reason=reason, **done)
+    for oid, person in snapshot.others.items():
+        if person is not None and person.account_enabled is not False:
+            continue
+        user = User.objects.get(entra_oid=oid)
+        reason = "account disabled in Entra ID" if person else "account deleted from Entra ID"
+        if user.is_active:
+            _set_active(user, False, actor, changes)
+        departments = [m.department for m in user.memberships.select_related("department")]
+        done = _offboard(user, reason=reason, departments=departments, actor=actor)
+        if any(done.values()):
+            _change(changes, "offboarded", user, reason=reason, **done)
     return changes
+
+
+def _offboard(user: User, **details) -> dict:
+    """Tell the apps that hold things for people that this one left; what they did, merged."""
+    done: dict[str, list] = {}
+    for _receiver, response in member_left.send(sender=User, user=user, **details):
+        for name, items in (response or {}).items():
+            done.setdefault(name, []).extend(items)
+    return done
 
 
 def _create_pending(person: GraphUser, actor, changes: list) -> User:

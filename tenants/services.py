@@ -117,8 +117,10 @@ def apply_groups(
         )
         _change(changes, "infra_change", user, before=user.is_infra, after=infra)
         user.is_infra = infra
-    # Infra administers the raw data in the Django admin.
-    user.is_staff = user.is_superuser = infra
+    # Infra administers the raw data in the Django admin, with the rights of
+    # tenants.permissions (never superuser: the admin cannot bypass the workflow).
+    user.is_staff = infra
+    user.is_superuser = False  # break-glass superusers are local accounts, never Entra's
     user.save(update_fields=["entra_groups", "is_infra", "is_staff", "is_superuser"])
 
     wanted: dict[int, str] = {}

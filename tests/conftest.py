@@ -16,7 +16,6 @@ def make_user(name: str, *, infra: bool = False, **extra) -> User:
         entra_oid=f"oid-{name}",
         is_infra=infra,
         is_staff=infra,
-        is_superuser=infra,
         **extra,
     )
 

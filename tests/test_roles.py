@@ -47,10 +47,14 @@ def test_infra_group_grants_infra_and_admin(org, settings):
     user = make_user("ops")
     apply_groups(user, ["grp-platform"])
     user.refresh_from_db()
-    assert user.is_infra and user.is_staff and user.is_superuser
+    # Staff with infra's admin rights, never superuser: the admin cannot bypass the workflow.
+    assert user.is_infra and user.is_staff and not user.is_superuser
+    assert user.has_perm("keys.view_virtualkey") and user.has_perm("tenants.change_department")
+    assert not user.has_perm("keys.change_virtualkey")
     apply_groups(user, [])
     user.refresh_from_db()
     assert not (user.is_infra or user.is_staff or user.is_superuser)
+    assert not user.has_perm("keys.view_virtualkey")
 
 
 def test_overage_claims_keep_roles_and_flag_user(org):

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from keys import projects, tasks
+from keys import projects, reconcile, tasks
 from keys.lifecycle import Status
 from keys.models import ProjectMetricsDay, TuningProject
 from portal.models import AuditEvent
@@ -222,10 +222,11 @@ def test_lead_of_another_department_cannot_see_or_decide(org, client):
 def active_project(org, langfuse, name="rec") -> TuningProject:
     project = TuningProject.objects.create(
         requester=org["dev_a"], department=org["a"], name=name, purpose="p",
-        justification="j", lifetime_days=7, status=Status.ACTIVE,
+        justification="j", lifetime_days=7, status=Status.PROVISIONING,
         expires_at=timezone.now() + datetime.timedelta(days=7),
     )  # fmt: skip
-    projects.ensure_project(langfuse.client(), project.pk)
+    assert projects.ensure_project(langfuse.client(), project.pk) == "created"
+    TuningProject.objects.filter(pk=project.pk).update(status=Status.ACTIVE)
     project.refresh_from_db()
     return project
 
@@ -233,7 +234,6 @@ def active_project(org, langfuse, name="rec") -> TuningProject:
 def test_reconcile_reports_projects_deleted_or_unknown_in_langfuse(org, langfuse):
     from django.test import Client as django_client
 
-    from keys import services
     from portal.integrations.litellm import LiteLLMClient
 
     kept = active_project(org, langfuse, "kept")
@@ -249,7 +249,7 @@ def test_reconcile_reports_projects_deleted_or_unknown_in_langfuse(org, langfuse
     assert kept.langfuse_project_id not in {f["token"] for f in findings}
     # The hourly reconcile run records them for infra (no department has a LiteLLM team yet,
     # so LiteLLM is not asked anything here; its side is tested against the real proxy).
-    run = services.reconcile(client=LiteLLMClient("http://127.0.0.1:9", "unused"))
+    run = reconcile.reconcile(client=LiteLLMClient("http://127.0.0.1:9", "unused"))
     assert sorted(f["kind"] for f in run.findings) == ["deleted", "unknown"] and not run.error
     client = django_client()
     client.force_login(org["infra"])

@@ -87,8 +87,8 @@ class Command(BaseCommand):
                 user=multi, department=departments[slug], defaults={"source": "manual"}
             )
         infra = self._user("yamamoto.taro", "山本 太郎 Taro Yamamoto (Infra)")
-        infra.is_infra = infra.is_staff = infra.is_superuser = True
-        infra.save(update_fields=["is_infra", "is_staff", "is_superuser"])
+        infra.is_infra = infra.is_staff = True
+        infra.save(update_fields=["is_infra", "is_staff"])
         self._user("new.joiner", "New Joiner (no department yet)")
         spend_rows = self._keys_and_spend(departments)
         self.stdout.write(

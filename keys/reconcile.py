@@ -1,0 +1,131 @@
+"""Reconcile: compare the portal's keys and tuning projects with LiteLLM and Langfuse.
+
+Drift is reported to infra; with ``RECONCILE_BLOCK_UNKNOWN_KEYS`` live keys in managed teams
+that the portal does not know are blocked too.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from portal import audit
+from portal.integrations.errors import IntegrationError, NotFound
+from portal.integrations.litellm import LiteLLMClient
+from tenants.models import Department
+
+from .lifecycle import LIVE_STATUSES, Status
+from .models import ReconcileRun, VirtualKey
+
+
+def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
+    """Compare every managed team's keys in LiteLLM with the portal's; record the drift.
+
+    Portal keys gone or blocked in LiteLLM are marked; LiteLLM keys in managed teams that
+    the portal does not know are listed for infra; tuning projects are compared with
+    Langfuse's list the same way. Nothing is deleted automatically.
+    """
+    client = client or LiteLLMClient.from_settings(changed_by="portal:reconcile")
+    run = ReconcileRun.objects.create()
+    findings: list[dict] = []
+    try:
+        for department in Department.objects.exclude(litellm_team_id=""):
+            remote = {k["token"]: k for k in _all_team_keys(client, department.litellm_team_id)}
+            run.teams_checked += 1
+            run.keys_checked += len(remote)
+            for key in VirtualKey.objects.filter(department=department, status=Status.ACTIVE):
+                found = remote.get(key.litellm_key_id)
+                drift = ""
+                if found is None:
+                    drift = "deleted in LiteLLM outside the portal"
+                elif found.get("blocked"):
+                    drift = "blocked in LiteLLM outside the portal"
+                if drift:
+                    findings.append(
+                        _finding(drift.split()[0], department, key.alias, key.litellm_key_id)
+                    )
+                if drift != key.drift:
+                    VirtualKey.objects.filter(pk=key.pk).update(drift=drift)
+                    audit.record(
+                        "virtualkey.drift", key, before={"drift": key.drift}, after={"drift": drift}
+                    )
+            believed_live = set(
+                VirtualKey.objects.filter(
+                    department=department, status__in=[Status.ACTIVE, Status.SUSPENDED]
+                ).values_list("litellm_key_id", flat=True)
+            )
+            for token, info in remote.items():
+                if token not in believed_live:
+                    finding = _unknown_key(client, department, token, info)
+                    if finding:
+                        findings.append(finding)
+    except IntegrationError as exc:
+        run.error = str(exc)
+    if settings.LANGFUSE_HOST:
+        from .projects import reconcile_findings  # Langfuse is optional
+
+        try:
+            findings.extend(reconcile_findings())
+        except IntegrationError as exc:
+            run.error = f"{run.error} {exc}".strip()
+    run.findings = findings
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+_PORTAL_ALIAS = re.compile(r"^portal-(\d+)-")
+
+
+def _unknown_key(client: LiteLLMClient, department: Department, token: str, info: dict):
+    """A live key in a managed team that the portal does not believe live, or None after a
+    second look. A key that belongs to one of our requests is looked at again under that
+    request's lock, so a key being generated or rotated right now is not mistaken for drift.
+    With ``RECONCILE_BLOCK_UNKNOWN_KEYS`` the key is blocked in LiteLLM, still under the lock."""
+    alias = info.get("key_alias") or ""
+    match = _PORTAL_ALIAS.match(alias)
+    with transaction.atomic():
+        if match:
+            key = VirtualKey.objects.select_for_update(of=("self",)).filter(pk=match[1]).first()
+            if (
+                key
+                and key.litellm_key_id == token
+                and key.status
+                in LIVE_STATUSES
+                + [
+                    Status.SUSPENDED,
+                    Status.PROVISIONING,
+                ]
+            ):
+                return None
+        try:
+            current = client.key_info(token).get("info", {})
+        except NotFound:
+            return None  # deleted meanwhile (a revoke or rotation finished)
+        finding = _finding("unknown", department, alias, token)
+        if settings.RECONCILE_BLOCK_UNKNOWN_KEYS and not current.get("blocked"):
+            client.block_key(token)
+            finding["action"] = "blocked"
+            audit.record(
+                "virtualkey.unknown_blocked",
+                department,
+                after={"alias": alias, "team": department.litellm_team_id},
+            )
+        return finding
+
+
+def _finding(kind: str, department: Department, alias: str, token: str) -> dict:
+    return {"kind": kind, "team": department.litellm_team_id, "alias": alias, "token": token}
+
+
+def _all_team_keys(client: LiteLLMClient, team_id: str) -> list[dict]:
+    keys, page = [], 1
+    while True:
+        response = client.list_keys(team_id=team_id, page=page, size=100, return_full_object=True)
+        keys.extend(response.get("keys") or [])
+        if page >= (response.get("total_pages") or 1):
+            return keys
+        page += 1
