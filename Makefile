@@ -1,26 +1,25 @@
 # The two commands a new machine needs (see README):
-#   make demo   set up and run the portal with demo data (SQLite, tasks in-process)
+#   make demo   the portal with demo data on the real stack: embedded PostgreSQL, the LiteLLM
+#               proxy (installed on the first run), Celery when Redis answers (scripts/demo.py)
 #   make test   lint, migration check and the whole test suite (PostgreSQL, Redis, LiteLLM, Chromium)
 PY ?= python3
 BIN := .venv/bin
-DEMO_ENV := DEBUG=1 DEMO_MODE=1
-PORT ?= 8000
 
 .PHONY: demo test lint install test-services
 
 $(BIN)/python: pyproject.toml
 	$(PY) -m venv .venv
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,demo]'
 	touch $(BIN)/python
 
 install: $(BIN)/python
 
-demo: $(BIN)/python
-	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
-	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
-	@echo "Portal with demo data: http://127.0.0.1:$(PORT)/  (choose a demo user on the sign-in page)"
-	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+# Ctrl-C stops everything it started. Ports: DEMO_PORT, DEMO_LITELLM_PORT, DEMO_POSTGRES_PORT.
+# The supervisor needs only the standard library: it installs .venv (`make install`) and the
+# proxy side by side on the first run.
+demo:
+	@$(PY) scripts/demo.py
 
 lint: $(BIN)/python
 	$(BIN)/ruff check .

@@ -1,12 +1,13 @@
 from django.contrib import admin
 
 from keys.admin import RequestAdmin
+from portal.admin import AuditedModelAdmin
 
 from .models import BudgetAlert, BudgetRequest, IngestionState, MemberBudget
 
 
 @admin.register(MemberBudget)
-class MemberBudgetAdmin(admin.ModelAdmin):
+class MemberBudgetAdmin(AuditedModelAdmin):
     list_display = ["user", "department", "monthly_budget", "updated_at"]
     list_filter = ["department"]
     autocomplete_fields: list[str] = []

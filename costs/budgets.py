@@ -14,7 +14,7 @@ from portal import audit
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
-from .models import BudgetRequest
+from .models import BudgetRequest, MemberBudget
 
 
 def push_to_litellm(department: Department) -> str:
@@ -69,3 +69,34 @@ def apply(budget_request_id: int) -> None:
         obj = BudgetRequest.objects.select_for_update(of=("self",)).get(pk=budget_request_id)
         if obj.status == Status.PROVISIONING:
             obj.mark_active()
+
+
+@transaction.atomic
+def set_member_budget(
+    department: Department, user: User, amount: Decimal | None, *, actor: User, request=None
+) -> MemberBudget | None:
+    """Set (or, with None or 0, clear) one member's monthly budget. Audited."""
+    current = (
+        MemberBudget.objects.select_for_update().filter(department=department, user=user).first()
+    )
+    before = {"monthly_budget": current.monthly_budget} if current else None
+    obj = None
+    amount = amount.quantize(Decimal("0.01")) if amount is not None else None
+    if not amount:
+        if current:
+            current.delete()
+    else:
+        obj, _created = MemberBudget.objects.update_or_create(
+            department=department, user=user, defaults={"monthly_budget": amount}
+        )
+    audit.record(
+        "costs.member_budget_set",
+        user,
+        actor=actor,
+        request=request,
+        before=before,
+        after={"monthly_budget": obj.monthly_budget} if obj else None,
+        department_id=department.pk,
+        object_repr=f"{user} · {department}",
+    )
+    return obj

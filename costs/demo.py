@@ -27,7 +27,8 @@ PROVIDERS = {"gpt": "azure", "claude": "bedrock", "gemini": "vertex_ai"}
 
 @transaction.atomic
 def seed_spend(keys, *, days: int = 95, seed: int = 7) -> int:
-    """Replace the demo teams' spend with ``days`` days of it for ``keys`` (active VirtualKeys)."""
+    """Replace the demo teams' spend with up to ``days`` days of it for ``keys`` (active
+    VirtualKeys), from each key's activation on."""
     rng = random.Random(seed)  # noqa: S311 (synthetic data, not security)
     teams = {k.department.litellm_team_id for k in keys}
     today = timezone.now().date()
@@ -36,6 +37,8 @@ def seed_spend(keys, *, days: int = 95, seed: int = 7) -> int:
         weight = rng.uniform(0.3, 3.0)
         for offset in range(days):
             day = today - datetime.timedelta(days=offset)
+            if key.activated_at and day < key.activated_at.date():
+                break  # no spend before the key existed
             if day.weekday() >= 5 and rng.random() < 0.7:
                 continue  # quieter weekends
             for model in key.llm_models:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from keys.lifecycle import LifecycleQuerySet, Request, Status
+from tenants.models import User
 
 SPEND = {"max_digits": 18, "decimal_places": 8, "default": Decimal("0")}
 
@@ -351,6 +352,10 @@ class BudgetRequest(Request):
 
     def can_decide(self, user) -> bool:
         return user.is_infra and user.pk != self.requester_id  # budgets are infra's call
+
+    def deciders(self):
+        """Who is told about the request: infra, who decide it (never the requester)."""
+        return User.objects.filter(is_infra=True, is_active=True).exclude(pk=self.requester_id)
 
     def can_view(self, user) -> bool:
         return user.is_infra or user.is_lead_of(self.department)

@@ -8,13 +8,11 @@ for one month). Every table is paginated or bounded and exports whole as CSV at
 from __future__ import annotations
 
 import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import DecimalField, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
@@ -24,11 +22,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from portal import audit
 from tenants.access import department_for_lead, infra_required
 from tenants.models import Membership
 
 from . import budgets, forecast, periods
+from .forms import BudgetRequestForm, MemberBudgetForm
 from .models import (
     BudgetAlert,
     BudgetRequest,
@@ -398,55 +396,34 @@ def member_budgets(request, slug: str):
 def set_member_budget(request, slug: str):
     """A lead (or infra) sets or clears one member's monthly budget. Audited."""
     dept = department_for_lead(request.user, slug)
-    try:
-        user_id = int(request.POST.get("member") or 0)
-    except ValueError:
-        raise Http404 from None
+    form = MemberBudgetForm(request.POST)
+    if not form.is_valid():
+        if "member" in form.errors:
+            raise Http404
+        return HttpResponse(_("Enter an amount in USD."), status=400)
     membership = get_object_or_404(
-        Membership.objects.select_related("user"), department=dept, user_id=user_id
+        Membership.objects.select_related("user"),
+        department=dept,
+        user_id=form.cleaned_data["member"],
     )
-    raw = (request.POST.get("monthly_budget") or "").strip()
-    try:
-        amount = Decimal(raw).quantize(Decimal("0.01")) if raw else None
-    except InvalidOperation:
-        return HttpResponse(_("Enter an amount in USD."), status=400)
-    if amount is not None and (amount < 0 or amount >= Decimal("1e10")):
-        return HttpResponse(_("Enter an amount in USD."), status=400)
-    with transaction.atomic():
-        current = MemberBudget.objects.filter(department=dept, user=membership.user).first()
-        before = {"monthly_budget": current.monthly_budget} if current else None
-        if amount is None or amount == 0:
-            if current:
-                current.delete()
-            after = None
-        else:
-            obj, _created = MemberBudget.objects.update_or_create(
-                department=dept, user=membership.user, defaults={"monthly_budget": amount}
-            )
-            after = {"monthly_budget": obj.monthly_budget}
-        audit.record(
-            "costs.member_budget_set",
-            membership.user,
-            request=request,
-            before=before,
-            after=after,
-            department_id=dept.pk,
-            object_repr=f"{membership.user} · {dept}",
-        )
-    if after:
+    budgets.set_member_budget(
+        dept,
+        membership.user,
+        form.cleaned_data["monthly_budget"],
+        actor=request.user,
+        request=request,
+    )
+    amount = form.cleaned_data["monthly_budget"]
+    if amount:
         messages.success(
             request,
             _("Monthly budget of %(who)s set to USD %(amount)s.")
-            % {"who": membership.user, "amount": after["monthly_budget"]},
+            % {"who": membership.user, "amount": amount.quantize(Decimal("0.01"))},
         )
-    elif before:
-        messages.success(request, _("Budget of %(who)s removed.") % {"who": membership.user})
     else:
-        who = {"who": membership.user}
-        messages.info(request, _("%(who)s has no budget; nothing changed.") % who)
+        messages.success(request, _("Budget of %(who)s removed.") % {"who": membership.user})
     url = reverse("costs_member_budgets", args=[dept.slug])
-    page = request.POST.get("page") or "1"
-    return redirect(f"{url}?page={page}" if page.isdigit() else url)
+    return redirect(f"{url}?page={form.cleaned_data['page'] or 1}")
 
 
 # --- infra: the organisation ---------------------------------------------------------------
@@ -635,15 +612,6 @@ def alert_list(request):
         )
     page = Paginator(alerts, 25).get_page(request.GET.get("page"))
     return render(request, "costs/alerts.html", {"page": page})
-
-
-class BudgetRequestForm(forms.Form):
-    monthly_budget = forms.DecimalField(
-        label=gettext_lazy("New monthly budget (USD)"), min_value=0, max_digits=12, decimal_places=2
-    )
-    justification = forms.CharField(
-        label=gettext_lazy("Why"), widget=forms.Textarea(attrs={"rows": 2})
-    )
 
 
 @require_POST

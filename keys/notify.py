@@ -51,7 +51,11 @@ def on_commit(template: str, recipients: list[str], context: dict, webhook: str 
 
 
 def request_submitted(obj) -> None:
-    if obj.approver_id and obj.approver_id != obj.requester_id:
+    """Tell whoever decides: a kind with its own deciders (budget requests: infra) names
+    them; else the requester's manager when the department's rule names one, else the leads."""
+    if hasattr(obj, "deciders"):
+        deciders = [u.email for u in obj.deciders()]
+    elif obj.approver_id and obj.approver_id != obj.requester_id:
         deciders = [obj.approver.email]  # the requester's manager (department rule)
     else:
         deciders = [u.email for u in obj.department.leads().exclude(pk=obj.requester_id)]

@@ -9,8 +9,10 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
+from portal.http import id_or_404
 from tenants.access import infra_required
 
 from . import lists, projects, workflow
@@ -43,7 +45,7 @@ def request_project(request):
         return render(request, "portal/no_department.html")
     if "extends" in request.GET and not request.POST:
         previous = get_object_or_404(
-            TuningProject, pk=request.GET["extends"], requester=request.user
+            TuningProject, pk=id_or_404(request.GET["extends"]), requester=request.user
         )
         form.initial.update(
             {
@@ -71,6 +73,7 @@ def project_detail(request, pk):
         "metrics": project.metrics.order_by("-day")[:31],
         "langfuse_host": settings.LANGFUSE_HOST,
         "manual_form": ManualFulfilmentForm() if request.user.is_infra else None,
+        "demo_mode": settings.DEMO_MODE,
     }
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "keys/_project_status.html", context)
@@ -85,6 +88,8 @@ def reveal_project(request, pk):
     return reveal_once(request, project, "keys/project_reveal.html", context)
 
 
+@sensitive_post_parameters("secret_key")
+@sensitive_variables("form")
 @require_POST
 @infra_required
 def fulfil_project(request, pk):

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from portal import audit, crypto
 from portal.integrations.errors import IntegrationError, NotFound
@@ -27,6 +28,9 @@ from .lifecycle import ENDED_STATUSES, Status
 from .models import ProjectMetricsDay, TuningProject, VirtualKey
 
 log = logging.getLogger(__name__)
+
+
+NO_LANGFUSE = "No Langfuse is connected (LANGFUSE_HOST is not set): infra creates it by hand."
 
 
 def _locked(project_id: int) -> TuningProject:
@@ -42,6 +46,10 @@ def _locked(project_id: int) -> TuningProject:
 def provision(project_id: int) -> None:
     project = TuningProject.objects.select_related("department", "requester").get(pk=project_id)
     if not project.start_provisioning():
+        return
+    if not settings.LANGFUSE_HOST:
+        # No Langfuse to call (as in the demo): the path of a Langfuse without the admin API.
+        to_manual_queue(project_id, NO_LANGFUSE)
         return
     client = LangfuseClient.from_settings()
     try:
@@ -80,6 +88,7 @@ def ensure_project(client: LangfuseClient, project_id: int) -> str:
         return "created" if created else "found"
 
 
+@sensitive_variables("created")
 def ensure_api_key(client: LangfuseClient, project_id: int, *, developer: bool) -> str:
     """One key pair for the developer (revealed once) and one for the portal itself.
 
@@ -142,6 +151,7 @@ def ensure_membership(client: LangfuseClient, project_id: int) -> str:
         return f"skipped: {exc.message[:100]}"
 
 
+@sensitive_variables()
 def _logging_callback(project: TuningProject) -> dict:
     return {
         "callback_name": "langfuse",
@@ -209,6 +219,7 @@ def to_manual_queue(project_id: int, reason: str) -> None:
     notify.manual_fulfilment_needed(project)
 
 
+@sensitive_variables("secret_key")
 @transaction.atomic
 def fulfil_manually(
     project: TuningProject,

@@ -13,9 +13,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from costs.models import BudgetRequest
+from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
 from tenants.access import infra_required
 from tenants.models import Department
@@ -47,7 +49,9 @@ def my_keys(request):
 def request_key(request):
     extends = None
     if "extends" in request.GET:
-        extends = get_object_or_404(VirtualKey, pk=request.GET["extends"], requester=request.user)
+        extends = get_object_or_404(
+            VirtualKey, pk=id_or_404(request.GET["extends"]), requester=request.user
+        )
     form = KeyRequestForm(
         request.POST or None, user=request.user, department=request.GET.get("department")
     )
@@ -130,6 +134,7 @@ def report_progress(request, obj, *, submitted: bool = False) -> None:
         messages.success(request, _("Approved. A worker is setting it up."))
 
 
+@sensitive_variables("secret", "response")
 def reveal_once(request, obj, template: str, context: dict):
     """Show ``obj``'s secret to its owner once (never cached), or say why not."""
     secret = workflow.reveal(type(obj), obj.pk, user=request.user, request=request)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import ipaddress
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.http import HttpRequest
 
@@ -41,10 +43,31 @@ def _jsonable(value: Any) -> Any:
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address as far as the portal can trust it.
+
+    With ``TRUSTED_PROXY_COUNT`` = 0 (the default) that is ``REMOTE_ADDR``: any
+    ``X-Forwarded-For`` comes from the client and is ignored. Behind N reverse proxies, each
+    appends the address it saw, so the Nth entry from the right was written by the outermost
+    proxy we trust; entries left of it are the client's own claims.
+    """
     if request is None:
         return None
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    return forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR") or None
+    remote = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return _valid_ip(remote)
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if len(forwarded) < proxies:
+        return _valid_ip(remote)  # not (all) through our proxies
+    return _valid_ip(forwarded[-proxies]) or _valid_ip(remote)
+
+
+def _valid_ip(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None
 
 
 def record(

@@ -1,6 +1,7 @@
 """Settings, all from the environment (12-factor). See README "Configuration".
 
-The defaults run the demo: SQLite in ./var, tasks executed in-process, e-mail to the console.
+Without configuration: SQLite in ./var, tasks executed in-process, e-mail to the console
+(`make demo` sets up more: see scripts/demo.py).
 Production (DEBUG off) requires real secrets and turns on the secure-cookie/HSTS settings.
 """
 
@@ -20,6 +21,8 @@ DEBUG = env.bool("DEBUG", default=False)
 DEMO_MODE = env.bool("DEMO_MODE", default=False)
 if DEMO_MODE and not DEBUG:
     raise ImproperlyConfigured("DEMO_MODE is for local trials only; it requires DEBUG=1.")
+# What `make demo` (scripts/demo.py) started and what it could not; the home page shows it.
+DEMO_STATUS = env.json("DEMO_STATUS", default={}) if DEMO_MODE else {}
 
 if DEBUG:
     SECRET_KEY = env(
@@ -116,12 +119,20 @@ ENTRA_ALLOWED_TENANTS = env.list(
     "ENTRA_ALLOWED_TENANTS", default=[ENTRA_TENANT_ID] if ENTRA_TENANT_ID else []
 )
 ENTRA_INFRA_GROUP_ID = env("ENTRA_INFRA_GROUP_ID", default="")
+# One tenant: its own authority and issuer. Several: the multi-tenant "organizations"
+# authority; the ID token's issuer is then checked against its tid (tenants/entra.py).
+ENTRA_AUTHORITY_TENANT = (
+    ENTRA_TENANT_ID if set(ENTRA_ALLOWED_TENANTS) <= {ENTRA_TENANT_ID} else "organizations"
+)
 GRAPH_URL = env("GRAPH_URL", default="https://graph.microsoft.com")
 
 SOCIALACCOUNT_ONLY = True  # no local passwords; the admin superuser signs in at /admin/
 ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*"]
+# People are matched on their Entra object id only. An e-mail address (like a UPN) passes
+# to a new person when someone leaves, so it is not unique here and nobody signs in with it.
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_UNIQUE_EMAIL = False
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*"]
 ACCOUNT_LOGOUT_ON_GET = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # match on the Entra object id, never on e-mail
@@ -138,7 +149,7 @@ SOCIALACCOUNT_PROVIDERS = {
                 "client_id": ENTRA_CLIENT_ID,
                 "secret": ENTRA_CLIENT_SECRET,
                 "settings": {
-                    "server_url": f"{ENTRA_AUTHORITY_HOST}/{ENTRA_TENANT_ID}/v2.0",
+                    "server_url": f"{ENTRA_AUTHORITY_HOST}/{ENTRA_AUTHORITY_TENANT}/v2.0",
                     "uid_field": "oid",
                     "fetch_userinfo": False,  # the ID token carries oid, tid and groups
                     "token_auth_method": "client_secret_post",
@@ -161,10 +172,34 @@ LANGFUSE_ORG_PUBLIC_KEY = env("LANGFUSE_ORG_PUBLIC_KEY", default="")
 LANGFUSE_ORG_SECRET_KEY = env("LANGFUSE_ORG_SECRET_KEY", default="")
 
 # Secrets handed over once (virtual keys, Langfuse keys) are kept Fernet-encrypted until revealed.
-if DEBUG:
-    SECRETS_FERNET_KEY = env("SECRETS_FERNET_KEY", default="")
-else:
-    SECRETS_FERNET_KEY = env("SECRETS_FERNET_KEY")
+# SECRETS_FERNET_KEYS: comma-separated, newest first (encrypt with the first, decrypt with any);
+# SECRETS_FERNET_KEY: one key. Production refuses to start without a valid key; only the
+# demo (DEBUG) derives one from SECRET_KEY when none is set.
+SECRETS_FERNET_KEYS = env.list("SECRETS_FERNET_KEYS", default=[]) or [
+    k for k in [env("SECRETS_FERNET_KEY", default="").strip()] if k
+]
+
+
+def _check_fernet_keys(keys: list[str]) -> None:
+    from cryptography.fernet import Fernet
+
+    if not keys and not DEBUG:
+        raise ImproperlyConfigured(
+            "Set SECRETS_FERNET_KEY (or SECRETS_FERNET_KEYS) to a Fernet key; create one with "
+            '`python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"`.'
+        )
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"Fernet key number {position} in SECRETS_FERNET_KEYS/SECRETS_FERNET_KEY is not "
+                "a valid Fernet key (32 url-safe base64-encoded bytes)."
+            ) from None
+
+
+_check_fernet_keys(SECRETS_FERNET_KEYS)
 
 # --- Celery: Redis in production; without REDIS_URL tasks run in-process (demo) -----------
 REDIS_URL = env("REDIS_URL", default="")
@@ -216,6 +251,9 @@ STORAGES = {
 }
 
 # --- Security: production turns every switch on -----------------------------------------
+# Reverse proxies in front of the portal that append to X-Forwarded-For. 0: the client's
+# address is REMOTE_ADDR and X-Forwarded-For is ignored (a client can write anything there).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 X_FRAME_OPTIONS = "DENY"
@@ -263,7 +301,10 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stalled": {"task": "keys.tasks.resume_stalled", "schedule": 120},
     "expire-projects": {"task": "keys.tasks.expire_projects", "schedule": 300},
     "pull-project-metrics": {"task": "keys.tasks.pull_project_metrics", "schedule": 3600},
-    "ingest-spend": {"task": "costs.tasks.ingest_spend", "schedule": 900},
+    "ingest-spend": {
+        "task": "costs.tasks.ingest_spend",
+        "schedule": env.int("COSTS_INGEST_SECONDS", default=900),
+    },
     "check-budgets": {"task": "costs.tasks.check_budgets", "schedule": 3600},
     "sync-directory": {"task": "tenants.tasks.sync_directory", "schedule": 3600},
     "revoke-suspended-keys": {"task": "keys.tasks.revoke_suspended_keys", "schedule": 86400},

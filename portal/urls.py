@@ -20,7 +20,7 @@ urlpatterns = [
         name="openid_connect_callback",
     ),
     path("accounts/", include("allauth.urls")),
-    # The language picker works before sign-in too (the sign-in page has one).
+    # The language picker works on the sign-in page too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("", include("tenants.urls")),

@@ -12,7 +12,6 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -20,6 +19,8 @@ from tenants.access import infra_required
 
 from . import audit_display
 from . import home as home_panels
+from .demo import demo_status
+from .forms import AuditFilterForm
 from .models import AuditEvent
 
 
@@ -27,7 +28,11 @@ def home(request):
     memberships = request.user.memberships.select_related("department").order_by("department__name")
     if not memberships and not request.user.is_infra:
         return render(request, "portal/no_department.html", status=200)
-    context = {"memberships": memberships, "panels": home_panels.panels_for(request.user)}
+    context = {
+        "memberships": memberships,
+        "panels": home_panels.panels_for(request.user),
+        "demo": demo_status(),
+    }
     return render(request, "portal/home.html", context)
 
 
@@ -84,12 +89,8 @@ def readyz(request):
 @infra_required
 def audit_log(request):
     events = AuditEvent.objects.select_related("actor")
-    filters = {
-        "action": request.GET.get("action", "").strip(),
-        "actor": request.GET.get("actor", "").strip(),
-        "object_type": request.GET.get("object_type", "").strip(),
-        "since": request.GET.get("since", "").strip(),
-    }
+    form = AuditFilterForm(request.GET)
+    filters = form.filters()
     if filters["action"]:
         events = events.filter(action__startswith=filters["action"])
     if filters["actor"]:
@@ -97,11 +98,7 @@ def audit_log(request):
     if filters["object_type"]:
         events = events.filter(object_type=filters["object_type"])
     if filters["since"]:
-        since = parse_date(filters["since"]) if len(filters["since"]) == 10 else None
-        if since:
-            events = events.filter(created_at__date__gte=since)
-        else:  # a malformed date filters nothing rather than failing
-            filters["since"] = ""
+        events = events.filter(created_at__date__gte=form.cleaned_data["since"])
     if request.GET.get("format") == "csv":
         return _audit_csv(events)
     page = Paginator(events, settings.PAGE_SIZE).get_page(request.GET.get("page"))

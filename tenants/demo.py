@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from portal import audit
+from portal.demo import demo_status
 
 from .models import User
 
@@ -28,4 +29,6 @@ def demo_sign_in(request):
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         audit.record("user.demo_signed_in", user, actor=user, request=request)
         return redirect("home")
-    return render(request, "tenants/demo_sign_in.html", {"users": demo_users()})
+    return render(
+        request, "tenants/demo_sign_in.html", {"users": demo_users(), "demo": demo_status()}
+    )

@@ -80,3 +80,58 @@ def test_infra_browses_and_filters_the_audit_log(org, client):
 def test_only_infra_sees_the_audit_log(org, client):
     client.force_login(org["lead_a"])
     assert client.get("/audit/").status_code == 403
+
+
+def test_spoofed_forwarded_for_is_ignored_without_trusted_proxies(org, rf, settings):
+    """Nobody in front of the portal: X-Forwarded-For is whatever the client wrote."""
+    settings.TRUSTED_PROXY_COUNT = 0
+    request = rf.post("/x", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR="203.0.113.66")
+    request.user = org["dev_a"]
+    event = audit.record("x.happened", org["a"], request=request)
+    assert event.ip_address == "10.1.2.3"
+
+
+def test_one_trusted_proxy_gives_the_address_it_appended(org, rf, settings):
+    """Behind one proxy the right-most entry is the one the proxy wrote; the client's own
+    entries to its left are not believed."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    request = rf.post(
+        "/x", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.66, 198.51.100.7"
+    )
+    request.user = org["dev_a"]
+    assert audit.record("x.happened", org["a"], request=request).ip_address == "198.51.100.7"
+    # Two proxies: the second entry from the right.
+    settings.TRUSTED_PROXY_COUNT = 2
+    request.META["HTTP_X_FORWARDED_FOR"] = "203.0.113.66, 198.51.100.7, 10.0.0.9"
+    assert audit.record("x.happened", org["a"], request=request).ip_address == "198.51.100.7"
+
+
+def test_garbage_in_forwarded_for_is_not_a_server_error(org, client, settings):
+    """A header that is not an address falls back to REMOTE_ADDR instead of failing the insert."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    client.force_login(org["infra"])
+    response = client.post("/directory/sync/", HTTP_X_FORWARDED_FOR="not-an-address")
+    assert response.status_code == 302
+    assert AuditEvent.objects.latest("pk").ip_address == "127.0.0.1"
+
+
+def test_member_budget_admin_changes_are_audited(org, client):
+    from decimal import Decimal
+
+    from costs.models import MemberBudget
+    from tenants.models import User
+
+    admin = User.objects.create_superuser("breakglass", "breakglass@example.com", None)
+    budget = MemberBudget.objects.create(
+        department=org["a"], user=org["dev_a"], monthly_budget=Decimal("10")
+    )
+    client.force_login(admin)
+    url = f"/admin/costs/memberbudget/{budget.pk}/change/"
+    data = {"department": org["a"].pk, "user": org["dev_a"].pk, "monthly_budget": "40.00"}
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content[:2000]
+    event = AuditEvent.objects.get(action="memberbudget.changed_in_admin")
+    assert (event.before["monthly_budget"], event.after["monthly_budget"]) == ("10.00", "40.00")
+    assert event.actor == admin and event.department_id == org["a"].pk
+    client.post(f"/admin/costs/memberbudget/{budget.pk}/delete/", {"post": "yes"})
+    assert AuditEvent.objects.filter(action="memberbudget.deleted_in_admin").exists()

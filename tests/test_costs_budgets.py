@@ -83,3 +83,16 @@ def test_only_a_lead_of_the_department_can_ask(client, org):
         == 404
     )
     assert not BudgetRequest.objects.exists()
+
+
+def test_budget_request_is_sent_to_infra_who_decide_it(
+    client, org, mailoutbox, django_capture_on_commit_callbacks
+):
+    client.force_login(org["lead_a"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/costs/departments/alpha/budget-request/",
+            {"monthly_budget": "2500", "justification": "Pilot with the support team."},
+        )
+    assert response.status_code == 302
+    assert {r for m in mailoutbox for r in m.to} == {"infra@example.com"}

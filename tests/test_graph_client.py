@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
@@ -283,3 +285,36 @@ def test_from_settings_reads_the_entra_settings(
     with GraphClient.from_settings(sleep=lambda _: None) as client:
         assert client.authority == f"{entra_double.https_base_url}/{entra_double.tenant_id}"
         assert client.get_user("oid-a").id == "oid-a"
+
+
+def test_next_link_to_another_host_is_not_followed(
+    entra_double: EntraDouble,  # noqa: F811
+    graph_double: GraphDouble,  # noqa: F811
+    client: GraphClient,
+) -> None:
+    """A page whose @odata.nextLink names another host: the bearer token never goes there."""
+    seen: list[dict] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(dict(self.headers))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"value": []}')
+
+        def log_message(self, *args):
+            pass
+
+    elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=elsewhere.serve_forever, daemon=True).start()
+    try:
+        graph_double.page_size = 2
+        graph_double.next_link_base = f"http://127.0.0.1:{elsewhere.server_address[1]}"
+        for i in range(5):
+            entra_double.add_user(f"oid-n{i}", f"n{i}@contoso.example", f"N {i}", ["grp-n"])
+        with pytest.raises(Rejected, match="nextLink"):
+            list(client.group_transitive_members("grp-n"))
+    finally:
+        elsewhere.shutdown()
+    assert seen == []

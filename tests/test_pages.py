@@ -161,3 +161,12 @@ def test_demo_seed_is_idempotent_and_fills_the_cost_pages(client):
     assert monthly == daily
     client.force_login(User.objects.get(username="sato.haruka@demo.example"))
     assert "paper-summariser" in client.get("/costs/departments/research/").content.decode()
+
+
+def test_approval_page_title_is_only_the_title(org, client):
+    """Infra's budget table belongs in the page body, not inside <title>."""
+    client.force_login(org["infra"])
+    html = client.get("/approvals/").content.decode()
+    title = html[html.index("<title>") : html.index("</title>")]
+    assert "<table" not in title and "budget-queue" not in title
+    assert 'id="budget-queue"' in html[html.index("</title>") :]

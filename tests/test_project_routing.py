@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 
+import httpx
 import pytest
 
 from keys.lifecycle import Status
@@ -174,3 +175,36 @@ def test_project_routes_key_traces_then_unroutes_at_the_end(
     assert VirtualKey.objects.get(pk=key.pk).status == Status.ACTIVE
     answer = chat(litellm.base_url, key.revealed_secret)
     assert answer.status_code == 200, answer.text
+
+
+def test_key_holder_cannot_read_the_portals_langfuse_secret(
+    client, org, litellm, langfuse, both_worker
+):
+    """The routed key's LiteLLM metadata carries the portal's own Langfuse key pair for the
+    lease. Its holder asks LiteLLM about their own key, user and team with the key itself:
+    the secret never comes back in plain text."""
+    key = active_key(client, org, both_worker)
+    project = routed_project(client, org, key)
+    project = wait_project(project.pk, lambda p: p.status == Status.ACTIVE, both_worker)
+    secret = project.portal_secret()
+    assert secret.startswith("sk-lf-")
+    holder = {"Authorization": f"Bearer {key.revealed_secret}"}
+    answers = {}
+    for path, params in [
+        ("/key/info", {"key": key.revealed_secret}),
+        ("/key/info", {}),
+        ("/user/info", {"user_id": org["dev_a"].entra_oid}),
+        ("/user/info", {}),
+        ("/team/info", {"team_id": f"portal-{org['a'].slug}"}),
+        ("/key/list", {}),
+        ("/v2/key/info", {}),
+    ]:
+        response = httpx.get(f"{litellm.base_url}{path}", params=params, headers=holder)
+        answers[(path, tuple(params))] = (response.status_code, response.text)
+        assert secret not in response.text, f"{path} {params} leaks the secret"
+    # The holder did get an answer about their own key (so the check above means something):
+    # the callback variables are there, the secret only as LiteLLM's ciphertext (its salt key).
+    status, text = answers[("/key/info", ("key",))]
+    assert status == 200, text[:500]
+    [callback] = json.loads(text)["info"]["metadata"]["logging"]
+    assert callback["callback_vars"]["langfuse_secret_key"].startswith("litellm_enc::")

@@ -234,6 +234,19 @@ class GraphClient:
             yield from page.get("value", [])
             next_url = page.get("@odata.nextLink")
             next_params = None  # the next link carries the query (and its skip token)
+            if next_url and not self._on_graph(next_url):
+                # Our bearer token goes with every request: never to another host.
+                raise Rejected(
+                    f"GET {_path(url)}: @odata.nextLink points outside {self.graph_url}",
+                    service=SERVICE,
+                )
+
+    def _on_graph(self, url: str) -> bool:
+        try:
+            target, graph = httpx.URL(url), httpx.URL(self.graph_url)
+        except (httpx.InvalidURL, TypeError):
+            return False
+        return (target.scheme, target.host, target.port) == (graph.scheme, graph.host, graph.port)
 
     def _retry_after(self, response: httpx.Response, attempt: int) -> float:
         value = response.headers.get("Retry-After", "").strip()

@@ -123,6 +123,7 @@ class GraphDouble:
         self.nested: dict[str, set[str]] = {}  # group id -> parent group ids
         self.revoked: set[str] = set()
         self.refuse_tokens = False  # 401 for every token
+        self.next_link_base: str | None = None  # a hostile page: nextLink to another host
         self._throttle = 0
         self._retry_after: float = 1
         self._lock = threading.Lock()
@@ -301,7 +302,8 @@ class GraphDouble:
         if skip + size < len(items):
             next_query = {k: v for k, v in query.items() if k != "$skiptoken"}
             next_query["$skiptoken"] = str(skip + size)
-            out["@odata.nextLink"] = f"{self.base_url}{path}?{urlencode(next_query, safe='$,')}"
+            base = self.next_link_base or self.base_url
+            out["@odata.nextLink"] = f"{base}{path}?{urlencode(next_query, safe='$,')}"
         out["value"] = page
         return out
 
