@@ -7,9 +7,14 @@ class CostsConfig(AppConfig):
     verbose_name = _("Costs")
 
     def ready(self) -> None:
+        from keys import panels
         from keys.lifecycle import register_tasks
+        from portal import home as portal_home
         from portal import metrics
+        from tenants.signals import department_budget_changed
 
+        from . import decision_panel, key_usage
+        from . import home as costs_home
         from . import metrics as costs_metrics
         from .models import BudgetRequest
         from .tasks import apply_budget_request
@@ -17,10 +22,14 @@ class CostsConfig(AppConfig):
         register_tasks(BudgetRequest, provision=apply_budget_request)
         metrics.register_requests(BudgetRequest)
         metrics.register_collector(costs_metrics.collect)
-
-        from tenants.signals import department_budget_changed
-
         department_budget_changed.connect(push_budget_after_commit, dispatch_uid="costs.push")
+
+        # What the decision page, the key page and the home page show about money.
+        panels.register(panels.DECISION, decision_panel.panel)
+        panels.register(panels.KEY_DETAIL, key_usage.panel)
+        portal_home.register(10, "costs/home/my_keys.html", costs_home.my_keys)
+        portal_home.register(30, "costs/home/departments.html", costs_home.departments)
+        portal_home.register(50, "costs/home/organisation.html", costs_home.organisation)
 
 
 def push_budget_after_commit(sender, *, department, **kwargs) -> None:

@@ -33,6 +33,7 @@ class Table:
     page_size: int = PAGE_SIZE
     limit: int | None = None  # a bounded table (top N): no pagination
     note: str = ""
+    empty: str = ""  # what an empty table means (default: no spend in this period)
     page: object = field(default=None, init=False)
 
     def paginate(self, number) -> Table:
@@ -83,7 +84,8 @@ def csv_response(table: Table, filename: str) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def rows():
-        yield writer.writerow([c.key for c in table.columns])
+        # The UTF-8 byte order mark: Excel then reads Japanese names correctly.
+        yield "\ufeff" + writer.writerow([c.key for c in table.columns])
         for row in table.iter_all():
             yield writer.writerow([_csv_value(row.get(c.key), c.kind) for c in table.columns])
 

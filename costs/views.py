@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from tenants.access import department_for_lead, infra_required
 from tenants.models import Membership
 
-from . import budgets, completeness, langfuse_costs, periods, soft_budgets
+from . import budgets, completeness, forecast, langfuse_costs, periods, soft_budgets
 from .forms import BudgetRequestForm, MemberBudgetForm
 from .member_budgets import set_member_budget as save_member_budget
 from .models import (
@@ -233,12 +233,23 @@ def mine(request, table: str | None = None):
     if table:
         return _csv(tables, table, "my-spend", ctx["month"])
     base = ctx.pop("base")
-    daily = _daily_series(base, ctx["month"])
-    drawn = [d["cumulative"] for d in daily if d["cumulative"] is not None]
-    ctx["actual"] = Decimal(str(drawn[-1])) if drawn else Decimal(0)
-    ctx["forecast"] = periods.forecast(ctx["actual"], ctx["month"], ctx["today"])
+    month = ctx["month"]
+    daily = _daily_series(base, month)
+    # Summed unrounded: a call worth USD 0.000093 must not read as zero.
+    ctx["actual"] = base.aggregate(total=_sum("spend"))["total"]
+    previous = MonthlyKeySpend.objects.filter(
+        Q(key__requester=request.user) | Q(user=request.user), month=periods.add_months(month, -1)
+    ).aggregate(total=_sum("spend"))["total"]
+    _set_forecast(ctx, ctx["actual"], previous)
     ctx["chart"] = {"daily": daily, "budget": None}
     return _render(request, "costs/mine.html", ctx, tables)
+
+
+def _set_forecast(ctx: dict, actual: Decimal, previous_total: Decimal | None) -> None:
+    fc = forecast.month_end(actual, ctx["month"], ctx["today"], previous_total)
+    ctx["forecast"] = fc.value
+    ctx["forecast_detail"] = fc
+    ctx["prior_days"] = forecast.PRIOR_DAYS
 
 
 # --- lead: one department ------------------------------------------------------------------
@@ -329,6 +340,7 @@ def _department_tables(department, ctx) -> dict[str, Table]:
             near,
             decorate=key_decorate,
             note=_("This month's spend against each key's budget."),
+            empty=_("No key has used 80 % of its budget in this period."),
         ),
     }
 
@@ -340,20 +352,22 @@ def department(request, slug: str, table: str | None = None):
     tables = _department_tables(dept, ctx)
     if table:
         return _csv(tables, table, dept.slug, ctx["month"])
-    month, today = ctx["month"], ctx["today"]
+    month = ctx["month"]
     trend, actual = _trend(MonthlySpend.objects.filter(department=dept), month)
     daily = _daily_series(TeamDaySpend.objects.filter(department=dept), month)
     budget = dept.monthly_budget
+    _set_forecast(ctx, actual, Decimal(str(trend[-2]["spend"])))
     ctx.update(
         actual=actual,
         budget=budget,
-        forecast=periods.forecast(actual, month, today),
         pct=periods.percent(actual, budget),
         remaining=budget - actual if budget else None,
         alerts=list(BudgetAlert.objects.filter(department=dept).select_related("user", "key")[:10]),
         chart={"trend": trend, "daily": daily, "budget": float(budget) if budget else None},
     )
-    ctx["forecast_pct"] = periods.percent(ctx["forecast"], budget)
+    ctx["forecast_pct"] = (
+        periods.percent(ctx["forecast"], budget) if ctx["forecast"] is not None else None
+    )
     ctx["langfuse_projects"], ctx["langfuse_outside"] = langfuse_costs.department_month(dept, month)
     ctx["soft_budgets"] = soft_budgets.budget_vs_actual(dept, month)
     ctx["soft_budget_form"] = SoftBudgetForm(department=dept)
@@ -410,7 +424,15 @@ def set_member_budget(request, slug: str):
         actor=request.user,
         request=request,
     )
-    messages.success(request, _("Member budget saved."))
+    amount = form.cleaned_data["monthly_budget"]
+    if amount:
+        messages.success(
+            request,
+            _("Monthly budget of %(who)s set to USD %(amount)s.")
+            % {"who": membership.user, "amount": amount.quantize(Decimal("0.01"))},
+        )
+    else:
+        messages.success(request, _("Budget of %(who)s removed.") % {"who": membership.user})
     url = reverse("costs_member_budgets", args=[dept.slug])
     return redirect(f"{url}?page={form.cleaned_data['page'] or 1}")
 
@@ -421,6 +443,16 @@ def set_member_budget(request, slug: str):
 def _org_tables(ctx) -> dict[str, Table]:
     month = ctx["month"]
     prev = periods.add_months(month, -1)
+    same_days: dict | None = None  # department id → last month's spend, same days; read once
+
+    def previous_same_days(department_id):
+        nonlocal same_days
+        if same_days is None:
+            same_days = forecast.previous_to_date(
+                TeamDaySpend.objects.all(), month, ctx["today"], group_by="department"
+            )
+        return same_days.get(department_id) or Decimal(0)
+
     this = MonthlySpend.objects.filter(month=month)
     departments = (
         MonthlySpend.objects.filter(month__in=[month, prev])
@@ -441,10 +473,9 @@ def _org_tables(ctx) -> dict[str, Table]:
     def dept_row(row):
         row["name"] = row.get("department__name") or _("(unmapped LiteLLM teams)")
         row["cost_centre"] = row.get("department__cost_centre") or ""
-        prev_spend = row.get("previous") or Decimal(0)
-        row["change"] = (
-            periods.percent(row["spend"] - prev_spend, prev_spend) if prev_spend else None
-        )
+        # Like for like: the same days of last month, not a whole month against a part.
+        row["previous"] = previous_same_days(row.get("department"))
+        row["change"] = forecast.change_percent(row["spend"], row["previous"])
         return _tokens(row)
 
     unattributed = (
@@ -472,7 +503,7 @@ def _org_tables(ctx) -> dict[str, Table]:
                 *METRIC_COLUMNS,
                 Column("budget", _("Budget (USD)"), "money"),
                 Column("pct", _("Budget used"), "pct"),
-                Column("previous", _("Previous month (USD)"), "money"),
+                Column("previous", _("Same days last month (USD)"), "money"),
                 Column("change", _("Change (%)"), "pct"),
                 Column("unattributed", _("Unattributed (USD)"), "money"),
             ],
@@ -524,11 +555,14 @@ def org(request, table: str | None = None):
     if table:
         return _csv(tables, table, "org", ctx["month"])
     trend, actual = _trend(MonthlySpend.objects.all(), ctx["month"])
-    prev = trend[-2]["spend"] if len(trend) > 1 else 0
+    _set_forecast(ctx, actual, Decimal(str(trend[-2]["spend"])))
+    previous = forecast.previous_to_date(TeamDaySpend.objects.all(), ctx["month"], ctx["today"])
     ctx.update(
         actual=actual,
-        previous=Decimal(str(prev)),
-        forecast=periods.forecast(actual, ctx["month"], ctx["today"]),
+        previous=previous,
+        previous_days=forecast.same_days_last_month(ctx["month"], ctx["today"])[1],
+        change=forecast.change_percent(actual, previous),
+        has_data=any(point["spend"] for point in trend),
         chart={"trend": trend, "budget": None},
         ingestion=list(IngestionState.objects.all()),
         aggregate_checks=completeness.latest_checks(),

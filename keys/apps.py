@@ -7,8 +7,12 @@ class KeysConfig(AppConfig):
     verbose_name = _("Keys and requests")
 
     def ready(self) -> None:
+        from portal import home as portal_home
         from portal import metrics
+        from tenants.signals import member_left
 
+        from . import home
+        from .leavers import on_member_left
         from .lifecycle import register_tasks
         from .models import TuningProject, VirtualKey
         from .tasks import (
@@ -25,9 +29,9 @@ class KeysConfig(AppConfig):
         register_tasks(TuningProject, provision=provision_project, cleanup=teardown_project)
         metrics.register_requests(VirtualKey)
         metrics.register_requests(TuningProject)
-
-        from tenants.signals import member_left
-
-        from .leavers import on_member_left
-
         member_left.connect(on_member_left, dispatch_uid="keys.offboard")
+
+        # The home page's panels about requests.
+        portal_home.register(20, "keys/home/developer.html", home.developer)
+        portal_home.register(25, "keys/home/approver.html", home.approver)
+        portal_home.register(40, "keys/home/infra.html", home.infra)

@@ -34,21 +34,57 @@ class KeyRequestForm(forms.ModelForm):
         ]
         widgets = {"justification": forms.Textarea(attrs={"rows": 3})}
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, department=None, **kwargs):
+        """``department``: the one chosen so far (a GET parameter when the picker changes);
+        its models and policy limits drive the form. Defaults to the first of the user's."""
         super().__init__(*args, **kwargs)
         self.user = user
-        departments = Department.objects.filter(memberships__user=user).order_by("name")
-        self.fields["department"].queryset = departments
-        offered = sorted({m for d in departments for m in d.allowed_models})
+        departments = list(Department.objects.filter(memberships__user=user).order_by("name"))
+        self.fields["department"].queryset = Department.objects.filter(
+            pk__in=[d.pk for d in departments]
+        ).order_by("name")
+        self.policy = self._chosen(departments, department)
+        dept = self.policy
+        # Only the chosen department's models: a model another department allows cannot be
+        # ticked here.
+        offered = sorted(dept.allowed_models) if dept else []
         self.fields["llm_models"].choices = [(m, m) for m in offered]
-        if len(departments) == 1 and not self.is_bound:
-            dept = departments[0]
+        if dept and not self.is_bound:
             self.initial.setdefault("department", dept.pk)
             self.initial.setdefault("rpm_limit", min(60, dept.max_rpm))
             self.initial.setdefault("tpm_limit", min(100_000, dept.max_tpm))
             self.initial.setdefault("lifetime_days", min(30, dept.max_key_lifetime_days))
         self.fields["max_budget"].min_value = 0
         self.fields["justification"].required = True
+        if dept:
+            self._show_policy(dept)
+
+    def _chosen(self, departments, wanted):
+        by_pk = {str(d.pk): d for d in departments}
+        raw = self.data.get("department") if self.is_bound else wanted
+        if raw is None and self.initial.get("department") is not None:
+            raw = self.initial["department"]
+        chosen = by_pk.get(str(getattr(raw, "pk", raw)))
+        return chosen or (departments[0] if departments else None)
+
+    def _show_policy(self, dept) -> None:
+        """The policy's limits up front, as help text and as the inputs' bounds."""
+        limits = {
+            "max_budget": (dept.max_key_budget, _("Policy: at most USD %(limit)s per key.")),
+            "rpm_limit": (dept.max_rpm, _("Policy: at most %(limit)s.")),
+            "tpm_limit": (dept.max_tpm, _("Policy: at most %(limit)s.")),
+            "lifetime_days": (dept.max_key_lifetime_days, _("Policy: at most %(limit)s days.")),
+        }
+        for name, (limit, text) in limits.items():
+            field = self.fields[name]
+            field.help_text = text % {"limit": limit}
+            field.widget.attrs["max"] = limit
+        models = self.fields["llm_models"]
+        models.help_text = _("Models %(dept)s may use.") % {"dept": dept.name}
+        models.error_messages["invalid_choice"] = _("%(dept)s may not use: %(models)s.") % {
+            "dept": dept.name,
+            "models": "%(value)s",
+        }
 
     def clean(self):
         data = super().clean()
@@ -84,9 +120,14 @@ class KeyRequestForm(forms.ModelForm):
 class DecisionForm(forms.Form):
     """A lead's decision. Approval may lower (never raise) what was asked for."""
 
-    decision = forms.ChoiceField(choices=[("approve", _("Approve")), ("reject", _("Reject"))])
+    decision = forms.ChoiceField(
+        label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
+    )
     comment = forms.CharField(
-        label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Comment"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Required to reject. When you lower a value, say why: the requester sees it."),
     )
     max_budget = forms.DecimalField(
         label=_("Budget (USD)"), required=False, min_value=0, decimal_places=2
@@ -104,10 +145,16 @@ class DecisionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.obj = obj
         for name in self.LOWERABLE:
-            if hasattr(obj, name):
-                self.fields[name].initial = getattr(obj, name)
-            else:
+            asked = getattr(obj, name, None)
+            # Only what this kind of request asks for: a budget request has no lifetime.
+            if asked is None or asked <= 0:
                 del self.fields[name]
+                continue
+            self.fields[name].initial = asked
+            self.fields[name].widget.attrs["max"] = asked
+            self.fields[name].help_text = _("Asked for: %(value)s. You may lower it.") % {
+                "value": asked
+            }
 
     def clean(self):
         data = super().clean()

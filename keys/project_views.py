@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from portal.http import id_or_404
 from tenants.access import infra_required
 
-from . import projects, workflow
+from . import lists, projects, workflow
 from .forms import ManualFulfilmentForm, ProjectRequestForm
 from .lifecycle import Status
 from .models import TuningProject
@@ -32,8 +32,11 @@ def _visible_project(request, pk) -> TuningProject:
 
 
 def my_projects(request):
+    listq = lists.projects_for(request.user)
     qs = TuningProject.objects.filter(requester=request.user).select_related("department")
-    return render(request, "keys/my_projects.html", {"page": _paginate(request, qs)})
+    qs = listq.apply(request, qs)
+    context = {"page": _paginate(request, qs), "listq": listq}
+    return render(request, "keys/my_projects.html", context)
 
 
 def request_project(request):

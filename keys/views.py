@@ -9,7 +9,9 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
@@ -18,8 +20,9 @@ from costs.models import BudgetRequest
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
 from tenants.access import infra_required
+from tenants.models import Department
 
-from . import services, workflow
+from . import decision, lists, panels, services, timeline, workflow
 from .forms import DecisionForm, KeyRequestForm
 from .lifecycle import Status
 from .models import ReconcileRun, TuningProject, VirtualKey
@@ -37,8 +40,10 @@ def _visible_key(request, pk) -> VirtualKey:
 
 
 def my_keys(request):
+    listq = lists.keys_for(request.user)
     keys = VirtualKey.objects.filter(requester=request.user).select_related("department")
-    return render(request, "keys/my_keys.html", {"page": _paginate(request, keys)})
+    keys = listq.apply(request, keys)
+    return render(request, "keys/my_keys.html", {"page": _paginate(request, keys), "listq": listq})
 
 
 def request_key(request):
@@ -47,7 +52,9 @@ def request_key(request):
         extends = get_object_or_404(
             VirtualKey, pk=id_or_404(request.GET["extends"]), requester=request.user
         )
-    form = KeyRequestForm(request.POST or None, user=request.user)
+    form = KeyRequestForm(
+        request.POST or None, user=request.user, department=request.GET.get("department")
+    )
     if extends and not request.POST:
         form.initial.update(
             {
@@ -68,14 +75,7 @@ def request_key(request):
         key.requester = request.user
         key.extends = extends
         workflow.submit(key, request=request)
-        if key.status == Status.APPROVED:
-            messages.success(
-                request, _("Approved automatically by your department's policy. Provisioning…")
-            )
-        else:
-            messages.success(
-                request, _("Request submitted. Your department's leads have been told.")
-            )
+        report_progress(request, key, submitted=True)
         return redirect(key)
     return render(request, "keys/request_form.html", {"form": form, "extends": extends})
 
@@ -87,7 +87,7 @@ def key_detail(request, pk):
         "key": key,
         "is_owner": key.requester_id == request.user.pk,
         "can_decide": key.is_pending and key.can_decide(request.user),
-        "proxy_url": settings.LITELLM_PUBLIC_URL,
+        "proxy_url": settings.LITELLM_PUBLIC_URL or "https://llm.example.com",
     }
     if key.status == Status.SUSPENDED:
         from . import leavers
@@ -97,7 +97,41 @@ def key_detail(request, pk):
         context["grace_days"] = leavers.grace_days()
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "keys/_key_status.html", context)
+    context["timeline"] = timeline.steps(key)
+    panels.run(panels.KEY_DETAIL, key, context)
     return render(request, "keys/key_detail.html", context)
+
+
+def report_progress(request, obj, *, submitted: bool = False) -> None:
+    """One message that says where a request stands *now* (re-read after the commit, when an
+    in-process worker may already have finished or failed), never a stale promise."""
+    obj.refresh_from_db()
+    status = obj.status
+    if status == Status.SUBMITTED:
+        messages.success(request, _("Request submitted. Your department's leads have been told."))
+    elif status == Status.FAILED:
+        messages.error(
+            request,
+            _(
+                "Approved, but setting it up failed: %(error)s. "
+                "The platform team sees it and can retry."
+            )
+            % {"error": obj.last_error or _("no reason given")},
+        )
+    elif status == Status.ACTIVE:
+        messages.success(request, _("Approved and ready."))
+    elif status == Status.MANUAL:
+        messages.info(request, _("Approved. The platform team will set it up by hand."))
+    elif submitted:
+        messages.success(
+            request,
+            _(
+                "Approved automatically by your department's policy. "
+                "A worker is setting it up; this page updates itself."
+            ),
+        )
+    else:
+        messages.success(request, _("Approved. A worker is setting it up."))
 
 
 @sensitive_variables("secret", "response")
@@ -204,8 +238,11 @@ def approval_queue(request):
     budgets = BudgetRequest.objects.pending_for(request.user).select_related(
         "department", "requester"
     )
+    departments = Department.objects.filter(pk__in=keys.values("department")).order_by("name")
+    listq = lists.queue_for(departments)
     context = {
-        "keys": _paginate(request, keys.order_by("created_at")),
+        "listq": listq,
+        "keys": _paginate(request, listq.apply(request, keys)),
         "projects": projects.order_by("created_at")[: settings.PAGE_SIZE],
         "budgets": budgets.order_by("created_at")[: settings.PAGE_SIZE],
     }
@@ -225,14 +262,21 @@ def _decide(request, obj):
                 workflow.approve(
                     obj, actor=request.user, comment=comment, request=request, **form.lowered()
                 )
-                messages.success(request, _("Approved. A worker is provisioning it."))
+                if isinstance(obj, BudgetRequest):
+                    messages.success(
+                        request,
+                        _("Approved. The new budget is being applied to %(dept)s and to LiteLLM.")
+                        % {"dept": obj.department.name},
+                    )
+                else:
+                    report_progress(request, obj)
             else:
                 workflow.reject(obj, actor=request.user, comment=comment, request=request)
                 messages.success(request, _("Rejected. The requester has been told."))
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("approval_queue")
-    return render(request, "keys/decide.html", {"obj": obj, "form": form})
+    return render(request, "keys/decide.html", {"obj": obj, "form": form, **decision.context(obj)})
 
 
 def decide_key(request, pk):
@@ -272,6 +316,8 @@ def operations(request):
         "projects": projects[: settings.PAGE_SIZE],
         "reconcile": ReconcileRun.objects.first(),
     }
+    if request.htmx and request.GET.get("part") == "reconcile":
+        return render(request, "keys/_reconcile.html", context)
     return render(request, "keys/operations.html", context)
 
 
@@ -280,8 +326,30 @@ def operations(request):
 def run_reconcile(request):
     from .tasks import reconcile_keys
 
-    reconcile_keys.delay()
-    messages.success(request, _("Reconcile started. Refresh in a moment for its findings."))
+    started = timezone.now()
+    try:
+        reconcile_keys.delay()
+    except IntegrationError as exc:  # in-process (demo): the run itself failed
+        messages.error(request, _("Reconcile failed: %(error)s") % {"error": exc})
+        return redirect("operations")
+    run = ReconcileRun.objects.filter(started_at__gte=started).first()
+    if run and run.finished_at:
+        if run.error:
+            messages.error(request, _("Reconcile failed: %(error)s") % {"error": run.error})
+        else:
+            messages.success(
+                request,
+                ngettext(
+                    "Reconcile finished: %(n)s finding, shown below.",
+                    "Reconcile finished: %(n)s findings, shown below.",
+                    len(run.findings),
+                )
+                % {"n": len(run.findings)},
+            )
+    else:
+        messages.success(
+            request, _("Reconcile started. Its findings appear below when it finishes.")
+        )
     return redirect("operations")
 
 
@@ -294,7 +362,22 @@ def retry_request(request, kind, pk):
     obj = get_object_or_404(model, pk=pk)
     try:
         workflow.retry_failed(obj, actor=request.user, request=request)
-        messages.success(request, _("Provisioning restarted."))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+        return redirect("operations")
+    obj.refresh_from_db()
+    if obj.status == Status.FAILED:
+        messages.error(
+            request,
+            _("Retried %(name)s: it failed again: %(error)s")
+            % {"name": obj.name, "error": obj.last_error or _("no reason given")},
+        )
+    elif obj.status == Status.ACTIVE:
+        messages.success(request, _("Retried %(name)s: it is active now.") % {"name": obj.name})
+    else:
+        messages.success(
+            request,
+            _("Retried %(name)s: a worker is setting it up (status: %(status)s).")
+            % {"name": obj.name, "status": obj.get_status_display()},
+        )
     return redirect("operations")

@@ -50,10 +50,15 @@ def navigation(request):
     """Role flags and the pending-approval count for the navigation."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"DEMO_MODE": settings.DEMO_MODE}
+        return {"DEMO_MODE": settings.DEMO_MODE, "SUPPORT_CONTACT": settings.SUPPORT_CONTACT}
     key = f"nav:{user.pk}:{int(user.is_infra)}:{_version()}"
     nav = cache.get(key)
     if nav is None:
         nav = _compute(user)
         cache.set(key, nav, timeout=settings.NAV_CACHE_SECONDS)
-    return {**nav, "DEMO_MODE": settings.DEMO_MODE, "nav_is_infra": user.is_infra}
+    return {
+        **nav,
+        "DEMO_MODE": settings.DEMO_MODE,
+        "SUPPORT_CONTACT": settings.SUPPORT_CONTACT,
+        "nav_is_infra": user.is_infra,
+    }

@@ -261,6 +261,9 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("TIME_ZONE", default="Asia/Tokyo")
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["portal.formats"]  # unambiguous English short dates
+# Who developers contact when something fails (shown on failure messages).
+SUPPORT_CONTACT = env("SUPPORT_CONTACT", default="")  # e.g. an e-mail address or chat channel
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -23,6 +23,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     # The language picker works on the sign-in page too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("", include("tenants.urls")),
     path("", include("keys.urls")),
     path("costs/", include("costs.urls")),

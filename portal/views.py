@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from tenants.access import infra_required
 
+from . import audit_display
+from . import home as home_panels
 from .demo import demo_status
 from .forms import AuditFilterForm
 from .models import AuditEvent
@@ -23,7 +29,19 @@ def home(request):
     memberships = request.user.memberships.select_related("department").order_by("department__name")
     if not memberships and not request.user.is_infra:
         return render(request, "portal/no_department.html", status=200)
-    return render(request, "portal/home.html", {"memberships": memberships, "demo": demo_status()})
+    context = {
+        "memberships": memberships,
+        "panels": home_panels.panels_for(request.user),
+        "demo": demo_status(),
+    }
+    return render(request, "portal/home.html", context)
+
+
+@login_not_required
+@require_GET
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says: send them to the icon."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 @login_not_required
@@ -77,14 +95,22 @@ def audit_log(request):
     if filters["action"]:
         events = events.filter(action__startswith=filters["action"])
     if filters["actor"]:
-        events = events.filter(actor_label__icontains=filters["actor"])
+        events = events.filter(actor_label=filters["actor"])
     if filters["object_type"]:
         events = events.filter(object_type=filters["object_type"])
     if filters["since"]:
         events = events.filter(created_at__date__gte=form.cleaned_data["since"])
+    if request.GET.get("format") == "csv":
+        return _audit_csv(events)
     page = Paginator(events, settings.PAGE_SIZE).get_page(request.GET.get("page"))
+    for event in page.object_list:
+        event.label = audit_display.action_label(event.action)
+        event.changes = audit_display.changes(event)
     template = "portal/_audit_rows.html" if request.htmx else "portal/audit_log.html"
-    return render(request, template, {"page": page, "filters": filters})
+    context = {"page": page, "filters": filters, "time_zone": settings.TIME_ZONE}
+    if not request.htmx:
+        context["choices"] = _audit_choices()
+    return render(request, template, context)
 
 
 @login_not_required
@@ -103,3 +129,44 @@ def metrics(request):
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     return HttpResponse(portal_metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+
+def _audit_choices() -> dict:
+    """The values the filters offer: every action, actor and object type seen so far."""
+    distinct = AuditEvent.objects.order_by()
+    actions = sorted(set(distinct.values_list("action", flat=True).distinct()))
+    return {
+        "actions": [(a, audit_display.action_label(a)) for a in actions],
+        "actors": sorted(set(distinct.values_list("actor_label", flat=True).distinct())),
+        "object_types": sorted(set(distinct.values_list("object_type", flat=True).distinct())),
+    }
+
+
+def _audit_csv(events):
+    """The filtered log as CSV (UTF-8 with BOM for Excel), times in the portal's zone."""
+    writer = csv.writer(_Echo())
+    columns = ["when", "who", "action", "object_type", "object_id", "object", "changes", "ip"]
+
+    def rows():
+        yield "\ufeff" + writer.writerow(columns)
+        for e in events.iterator(chunk_size=1000):
+            when = timezone.localtime(e.created_at).isoformat(timespec="seconds")
+            changes = audit_display.changes_text(e)
+            cells = [when, e.actor_label, e.action, e.object_type, e.object_id]
+            cells += [e.object_repr, changes, e.ip_address or ""]
+            yield writer.writerow([_no_formula(c) for c in cells])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
+    return response
+
+
+def _no_formula(value):
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    def write(self, value):
+        return value

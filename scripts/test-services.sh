@@ -22,6 +22,20 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "installing chromium"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# A Japanese font, so the Japanese pages' screenshots show text rather than empty boxes.
+if ! fc-list :lang=ja 2>/dev/null | grep -q .; then
+  echo "installing a Japanese font"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-ipafont-gothic >/dev/null
+fi
 
 # The LiteLLM proxy, in its own virtualenv (its pins would fight the portal's).
 bash scripts/litellm-proxy/install.sh
+
+# axe-core for the browser tests' accessibility check: test-only, never served by the portal.
+AXE_VERSION=4.11.0
+if [ ! -f .test-tools/node_modules/axe-core/axe.min.js ] \
+  || ! grep -q "\"version\": \"$AXE_VERSION\"" .test-tools/node_modules/axe-core/package.json; then
+  echo "installing axe-core $AXE_VERSION"
+  mkdir -p .test-tools
+  npm install --prefix .test-tools --no-save --no-audit --no-fund --loglevel=error "axe-core@$AXE_VERSION"
+fi

@@ -36,14 +36,14 @@ def browser():
         browser.close()
 
 
-def signed_in_page(browser, live_server, user):
+def signed_in_page(browser, live_server, user, *, locale="en-GB"):
     """A browser tab signed in as ``user`` (a session like the one Entra sign-in creates)."""
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
-    context = browser.new_context(locale="en-GB")
+    context = browser.new_context(locale=locale)
     context.add_cookies(
         [
             {

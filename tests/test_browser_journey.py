@@ -30,8 +30,7 @@ def test_request_approve_reveal_once_in_the_browser(browser, live_server, org, l
     assert lead.inner_text("#pending-count") == "1"
     lead.click("a[href='/approvals/']")
     lead.click(f"a[href='/approvals/keys/{key.pk}/']")
-    lead.select_option("#id_decision", "approve")
-    lead.click("#decision-form button[type=submit]")
+    lead.click("#decision-form #approve")
     lead.wait_for_url(re.compile(r"/approvals/$"))
 
     wait_for_status(key.pk, Status.ACTIVE, worker=worker)

@@ -36,6 +36,8 @@ def spend(costs_org):
 
 def read_csv(response) -> list[dict]:
     body = b"".join(response.streaming_content).decode()
+    assert body.startswith("\ufeff"), "CSV starts with the UTF-8 byte order mark (for Excel)"
+    body = body.removeprefix("\ufeff")
     return list(csv.DictReader(io.StringIO(body)))
 
 

@@ -44,8 +44,7 @@ def approve_in_browser(browser, live_server, org, project):
     lead = signed_in_page(browser, live_server, org["lead_a"])
     lead.goto(f"{live_server.url}/approvals/")
     lead.click(f"#project-queue a[href='{project.decide_url()}']")
-    lead.select_option("#decision-form #id_decision", "approve")
-    lead.click("#decision-form button[type=submit]")
+    lead.click("#decision-form #approve")
     lead.wait_for_url(re.compile(r"/approvals/$"))
     lead.context.close()
 

@@ -1,0 +1,100 @@
+"""Home-page panels about money, read from the rollups: my keys' spend against their budgets,
+each led department's month with an honest forecast, and the organisation's month with the
+health of ingestion."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from keys.lifecycle import Status
+from keys.models import VirtualKey
+
+from . import forecast, periods
+from .models import IngestionState, MonthlyKeySpend, MonthlySpend
+
+SHOWN = 10
+
+
+def _month():
+    today = periods.utc_today()
+    month = periods.month_start(today)
+    return today, month, periods.add_months(month, -1)
+
+
+def my_keys(user) -> dict | None:
+    if not user.memberships.exists():
+        return None
+    _today, month, _prev = _month()
+    keys = list(
+        VirtualKey.objects.filter(requester=user, status=Status.ACTIVE)
+        .select_related("department")
+        .order_by("expires_at", "pk")[:SHOWN]
+    )
+    spend = dict(
+        MonthlyKeySpend.objects.filter(month=month, key__in=[k.pk for k in keys])
+        .values_list("key")
+        .annotate(total=Sum("spend"))
+        .order_by()
+    )
+    now = timezone.now()
+    for key in keys:
+        key.month_spend = spend.get(key.pk) or Decimal(0)
+        key.pct = periods.percent(key.month_spend, key.max_budget)
+        key.days_left = (key.expires_at - now).days if key.expires_at else None
+    return {"keys": keys}
+
+
+def _department_month(department, month, prev, today) -> dict:
+    totals = dict(
+        MonthlySpend.objects.filter(department=department, month__in=[month, prev])
+        .values_list("month")
+        .annotate(total=Sum("spend"))
+        .order_by()
+    )
+    actual = totals.get(month) or Decimal(0)
+    fc = forecast.month_end(actual, month, today, totals.get(prev))
+    near = MonthlyKeySpend.objects.filter(
+        department=department,
+        month=month,
+        key__max_budget__gt=0,
+        spend__gte=F("key__max_budget") * Decimal("0.8"),
+    ).count()
+    budget = department.monthly_budget
+    return {
+        "department": department,
+        "budget": budget,
+        "actual": actual,
+        "pct": periods.percent(actual, budget),
+        "forecast": fc,
+        "forecast_pct": periods.percent(fc.value, budget) if fc.value is not None else None,
+        "near": near,
+    }
+
+
+def departments(user) -> dict | None:
+    led = list(user.departments_led().order_by("name")[:5])
+    if not led:
+        return None
+    today, month, prev = _month()
+    return {"rows": [_department_month(d, month, prev, today) for d in led]}
+
+
+def organisation(user) -> dict | None:
+    if not user.is_infra:
+        return None
+    today, month, prev = _month()
+    totals = dict(
+        MonthlySpend.objects.filter(month__in=[month, prev])
+        .values_list("month")
+        .annotate(total=Sum("spend"))
+        .order_by()
+    )
+    actual = totals.get(month) or Decimal(0)
+    return {
+        "actual": actual,
+        "forecast": forecast.month_end(actual, month, today, totals.get(prev)),
+        "ingestion": list(IngestionState.objects.all()),
+    }

@@ -1,0 +1,68 @@
+"""Home-page panels about requests: what waits for me, what waits for my decision, and
+what waits for infra (failures, manual fulfilments, drift)."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from .lifecycle import Status
+from .models import ReconcileRun, TuningProject, VirtualKey
+
+EXPIRING_DAYS = 14
+SHOWN = 5
+
+
+def developer(user) -> dict | None:
+    if not user.memberships.exists():
+        return None
+    soon = timezone.now() + datetime.timedelta(days=EXPIRING_DAYS)
+    mine = VirtualKey.objects.filter(requester=user).select_related("department")
+    return {
+        "pending": list(
+            mine.filter(
+                status__in=[Status.SUBMITTED, Status.APPROVED, Status.PROVISIONING]
+            ).order_by("-created_at")[:SHOWN]
+        ),
+        "failed": list(mine.filter(status=Status.FAILED).order_by("-updated_at")[:SHOWN]),
+        "expiring": list(
+            mine.filter(status=Status.ACTIVE, expires_at__lte=soon).order_by("expires_at")[:SHOWN]
+        ),
+        "expiring_days": EXPIRING_DAYS,
+    }
+
+
+def approver(user) -> dict | None:
+    keys = VirtualKey.objects.pending_for(user)
+    projects = TuningProject.objects.pending_for(user)
+    if not (user.is_infra or user.departments_led().exists() or keys.exists()):
+        return None
+    waiting = list(keys.select_related("requester", "department").order_by("created_at")[:SHOWN])
+    waiting += list(
+        projects.select_related("requester", "department").order_by("created_at")[:SHOWN]
+    )
+    waiting.sort(key=lambda r: r.created_at)
+    return {"waiting": waiting[:SHOWN], "count": keys.count() + projects.count()}
+
+
+def infra(user) -> dict | None:
+    if not user.is_infra:
+        return None
+    run = ReconcileRun.objects.first()
+    manual = TuningProject.objects.filter(
+        Q(status=Status.MANUAL)
+        | Q(
+            fulfilment=TuningProject.Fulfilment.MANUAL,
+            ended_at__isnull=False,
+            torn_down_at__isnull=True,
+        )
+    )
+    return {
+        "failed_keys": VirtualKey.objects.filter(status=Status.FAILED).count(),
+        "failed_projects": TuningProject.objects.filter(status=Status.FAILED).count(),
+        "manual": manual.count(),
+        "reconcile": run,
+        "drift": len(run.findings) if run else 0,
+    }

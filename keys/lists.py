@@ -1,0 +1,71 @@
+"""What the key and project lists can be searched, filtered and sorted by."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from portal.lists import Filter, ListQuery
+
+from .lifecycle import Status
+
+
+def _department_filter(user) -> Filter:
+    memberships = user.memberships.select_related("department").order_by("department__name")
+    choices = [(str(m.department_id), m.department.name) for m in memberships]
+    return Filter("department", _("Department"), "department_id", choices)
+
+
+def keys_for(user) -> ListQuery:
+    return ListQuery(
+        search_fields=["name", "llm_models", "justification"],
+        filters=[
+            Filter("status", _("Status"), "status", [(s.value, s.label) for s in Status]),
+            _department_filter(user),
+        ],
+        sorts={
+            "new": (_("Newest first"), ["-created_at"]),
+            "old": (_("Oldest first"), ["created_at"]),
+            "name": (_("Name"), ["name", "-created_at"]),
+            "expires": (_("Expiring first"), ["expires_at", "-created_at"]),
+            "budget": (_("Largest budget"), ["-max_budget", "-created_at"]),
+        },
+        default_sort="new",
+    )
+
+
+def projects_for(user) -> ListQuery:
+    return ListQuery(
+        search_fields=["name", "purpose"],
+        filters=[
+            Filter("status", _("Status"), "status", [(s.value, s.label) for s in Status]),
+            _department_filter(user),
+        ],
+        sorts={
+            "new": (_("Newest first"), ["-created_at"]),
+            "old": (_("Oldest first"), ["created_at"]),
+            "name": (_("Name"), ["name", "-created_at"]),
+            "expires": (_("Expiring first"), ["expires_at", "-created_at"]),
+        },
+        default_sort="new",
+    )
+
+
+def queue_for(departments) -> ListQuery:
+    """The approval queue: oldest first by default, so nothing waits forever."""
+    return ListQuery(
+        search_fields=["name", "requester__display_name", "requester__email"],
+        filters=[
+            Filter(
+                "department",
+                _("Department"),
+                "department_id",
+                [(str(d.pk), d.name) for d in departments],
+            )
+        ],
+        sorts={
+            "old": (_("Oldest first"), ["created_at"]),
+            "new": (_("Newest first"), ["-created_at"]),
+            "budget": (_("Largest budget"), ["-max_budget", "created_at"]),
+        },
+        default_sort="old",
+    )

@@ -1,0 +1,66 @@
+"""A request's life in order: requested, decided, provisioned, revealed, rotated, ended or
+expiring. Read from the request's own fields and its rotation audit events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from portal import audit_display
+from portal.models import AuditEvent
+
+from .lifecycle import Status
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str
+    when: object
+    who: str = ""
+    future: bool = False
+    note: str = ""  # what the decider changed, and why
+
+
+def steps(obj) -> list[Step]:
+    out = [Step(_("Requested"), obj.created_at, str(obj.requester))]
+    if obj.decided_at:
+        if obj.auto_approved:
+            out.append(Step(_("Approved automatically by policy"), obj.decided_at))
+        elif obj.status == Status.REJECTED:
+            out.append(Step(_("Rejected"), obj.decided_at, str(obj.decided_by or "")))
+        else:
+            who = str(obj.decided_by or "")
+            out.append(Step(_("Approved"), obj.decided_at, who, note=_lowered(obj)))
+    if obj.activated_at:
+        out.append(Step(_("Provisioned"), obj.activated_at))
+    if getattr(obj, "secret_revealed_at", None):
+        out.append(Step(_("Secret revealed"), obj.secret_revealed_at, str(obj.requester)))
+    rotations = AuditEvent.objects.filter(
+        action=f"{obj._meta.model_name}.rotated", object_id=str(obj.pk)
+    ).values_list("created_at", "actor_label")
+    out += [Step(_("Rotated"), when, who) for when, who in rotations]
+    if obj.ended_at:
+        out.append(Step(obj.get_status_display(), obj.ended_at))
+    elif obj.expires_at:
+        future = obj.expires_at > timezone.now()
+        out.append(Step(_("Expires") if future else _("Expired"), obj.expires_at, "", future))
+    return sorted(out, key=lambda s: s.when)
+
+
+LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days", "monthly_budget")
+
+
+def _lowered(obj) -> str:
+    """ "budget (USD): 50.00 → 20.00 · start small": what approval lowered, with the reason."""
+    event = (
+        AuditEvent.objects.filter(action=f"{obj._meta.model_name}.approved", object_id=str(obj.pk))
+        .order_by("-created_at")
+        .first()
+    )
+    changed = [c for c in audit_display.changes(event) if c.field in LOWERABLE] if event else []
+    parts = [f"{c.label}: {c.old} → {c.new}" for c in changed]
+    if parts and obj.decision_comment:
+        parts.append(obj.decision_comment)
+    return " · ".join(parts)

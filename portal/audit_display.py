@@ -1,0 +1,129 @@
+"""The audit log for people: action names in words, and only what changed, old → new,
+with every time shown in the portal's time zone."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
+from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+
+from .templatetags.portal_ui import money_text
+
+OBJECTS = {
+    "virtualkey": _("Virtual key"),
+    "tuningproject": _("Tuning project"),
+    "budgetrequest": _("Budget request"),
+    "department": _("Department"),
+    "directory": _("Directory"),
+    "user": _("User"),
+    "costs": _("Costs"),
+    "memberbudget": _("Member budget"),
+}
+VERBS = {
+    "submitted": _("submitted"),
+    "approved": _("approved"),
+    "rejected": _("rejected"),
+    "cancelled": _("cancelled"),
+    "provisioning": _("provisioning started"),
+    "active": _("became active"),
+    "failed": _("failed"),
+    "manual": _("sent to infra to fulfil"),
+    "revoked": _("revoked"),
+    "expired": _("expired"),
+    "suspended": _("suspended"),
+    "unblocked": _("unblocked"),
+    "revealed": _("secret revealed"),
+    "rotated": _("rotated"),
+    "blocked": _("blocked"),
+    "drift": _("drift found"),
+    "torn_down": _("deleted in Langfuse"),
+    "torn_down_by_hand": _("deleted by hand"),
+    "fulfilled": _("fulfilled by hand"),
+    "budget_changed": _("budget changed"),
+    "member_budget_set": _("member budget set"),
+    "sync_failed": _("sync failed"),
+    "sync_requested": _("sync requested"),
+    "synced": _("synced"),
+    "signed_in": _("signed in"),
+    "demo_signed_in": _("signed in (demo)"),
+    "created": _("created"),
+    "changed": _("changed"),
+    "deleted": _("deleted"),
+}
+
+
+def action_label(action: str) -> str:
+    """``virtualkey.approved`` → "Virtual key: approved" (in the active language)."""
+    subject, _sep, verb = action.partition(".")
+    if subject in OBJECTS and verb in VERBS:
+        return f"{OBJECTS[subject]}: {VERBS[verb]}"
+    return action
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    label: str
+    old: str
+    new: str
+
+
+def _field_label(object_type: str, name: str) -> str:
+    try:
+        model = apps.get_model(object_type)
+        return str(model._meta.get_field(name).verbose_name)
+    except (LookupError, ValueError, FieldDoesNotExist):
+        return name.replace("_", " ")
+
+
+def show(value: Any) -> str:
+    """One value as a person reads it; ISO date-times in the portal's zone."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if isinstance(value, list):
+        return ", ".join(show(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {show(v)}" for k, v in value.items()) or "—"
+    if isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and "T" in value:
+        parsed = parse_datetime(value)
+        if parsed is not None:
+            if timezone.is_naive(parsed):
+                parsed = timezone.make_aware(parsed, datetime.UTC)
+            return formats.date_format(timezone.localtime(parsed), "SHORT_DATETIME_FORMAT")
+    return str(value)
+
+
+MONEY_FIELDS = {"max_budget", "monthly_budget", "previous_budget"}
+
+
+def _money(value: Any) -> str:
+    return show(value) if value in (None, "") else money_text(value)
+
+
+def changes(event) -> list[Change]:
+    """The fields whose value differs between before and after, old → new."""
+    before = event.before if isinstance(event.before, dict) else {}
+    after = event.after if isinstance(event.after, dict) else {}
+    created = not before
+    out = []
+    for name in list(before) + [k for k in after if k not in before]:
+        old, new = before.get(name), after.get(name)
+        if old == new or name in ("id", "updated_at"):
+            continue
+        if created and show(new) == "—":
+            continue  # a new object: only the values it was given
+        fmt = _money if name in MONEY_FIELDS else show
+        out.append(Change(name, _field_label(event.object_type, name), fmt(old), fmt(new)))
+    return out
+
+
+def changes_text(event) -> str:
+    return "; ".join(f"{c.field}: {c.old} → {c.new}" for c in changes(event))

@@ -1,0 +1,48 @@
+"""Search, filters and sorting for a list page, read from the query string.
+
+A list declares what it offers; unknown values are ignored (never an error), so a stale or
+hand-edited link shows the unfiltered list rather than failing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
+
+from django.db.models import Q, QuerySet
+
+
+@dataclass
+class Filter:
+    name: str
+    label: str
+    lookup: str
+    choices: list[tuple[str, str]]  # (value, label)
+
+
+@dataclass
+class ListQuery:
+    search_fields: list[str]
+    filters: list[Filter]
+    sorts: dict[str, tuple[str, list[str]]]  # key → (label, order_by)
+    default_sort: str
+    values: dict = field(default_factory=dict)
+
+    def apply(self, request, qs: QuerySet) -> QuerySet:
+        q = (request.GET.get("q") or "").strip()[:100]
+        self.values = {"q": q}
+        if q and self.search_fields:
+            qs = qs.filter(reduce(or_, (Q(**{f"{f}__icontains": q}) for f in self.search_fields)))
+        for flt in self.filters:
+            value = request.GET.get(flt.name, "")
+            if value in {v for v, _label in flt.choices}:
+                qs = qs.filter(**{flt.lookup: value})
+                self.values[flt.name] = value
+        sort = request.GET.get("sort", "")
+        sort = sort if sort in self.sorts else self.default_sort
+        self.values["sort"] = sort
+        return qs.order_by(*self.sorts[sort][1])
+
+    @property
+    def active(self) -> bool:
+        return any(v for k, v in self.values.items() if k != "sort")

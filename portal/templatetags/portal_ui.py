@@ -1,0 +1,110 @@
+"""Display helpers shared by every page: money, counts and times, formatted per locale.
+
+Money keeps enough significant digits that a small amount never reads as zero, and carries
+the unrounded figure in ``title`` (shown on hover); counts get the locale's grouping.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django import template
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+CENT = Decimal("0.01")
+
+
+def money_text(value) -> str:
+    """``1234.5`` → ``1,234.50``; ``0.000093`` → ``0.000093``: two significant digits below
+    a cent, two decimals above; grouping and separators from the active locale."""
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    if amount == 0 or abs(amount) >= CENT:
+        places = 2
+    else:
+        # Two significant digits: 0.000093 → 6 places, 0.0042 → 4 places.
+        places = min(-amount.adjusted() + 1, 10)
+    return formats.number_format(amount, places, use_l10n=True, force_grouping=True)
+
+
+def exact_text(value) -> str:
+    """The unrounded amount (trailing zeros dropped), for hover and CSV."""
+    amount = Decimal(str(value))
+    text = format(amount.normalize(), "f") if amount else "0"
+    return text
+
+
+@register.filter
+def money(value):
+    """A money amount with the unrounded figure on hover."""
+    if value is None or value == "":
+        return "—"
+    return format_html(
+        '<span class="money" title="{}">{}</span>', exact_text(value), money_text(value)
+    )
+
+
+@register.filter
+def money_plain(value) -> str:
+    """The displayed amount only (no markup), e.g. inside a sentence."""
+    return money_text(value)
+
+
+@register.filter
+def exact(value) -> str:
+    """The unrounded amount, for a ``title`` attribute."""
+    if value is None or value == "":
+        return ""
+    return exact_text(value)
+
+
+@register.filter
+def num(value):
+    """A count with the locale's thousands separator (``1234567`` → ``1,234,567``)."""
+    if value is None or value == "":
+        return "—"
+    return formats.number_format(value, 0, use_l10n=True, force_grouping=True)
+
+
+@register.filter
+def when(value):
+    """A date and time in the portal's time zone, in the locale's short format."""
+    if not value:
+        return "—"
+    if hasattr(value, "tzinfo") and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return formats.date_format(value, "SHORT_DATETIME_FORMAT")
+
+
+@register.filter
+def day(value):
+    """A date in the locale's short format."""
+    if not value:
+        return "—"
+    if hasattr(value, "tzinfo") and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return formats.date_format(value, "SHORT_DATE_FORMAT")
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.simple_tag(takes_context=True)
+def nav_class(context, *prefixes: str) -> str:
+    """``aria-current="page"`` for the navigation link whose section is being shown."""
+    request = context.get("request")
+    path = getattr(request, "path", "") or ""
+    for prefix in prefixes:
+        if (prefix == "/" and path == "/") or (prefix != "/" and path.startswith(prefix)):
+            return mark_safe('aria-current="page" class="active"')  # noqa: S308 constant
+    return ""

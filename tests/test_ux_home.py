@@ -1,0 +1,96 @@
+"""The home page per role: what each person should see first, from the rollups, in a bounded
+number of queries."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from costs import periods
+from costs.ingest import upsert_daily
+from keys.lifecycle import Status
+
+from . import test_costs_support as support
+from .test_costs_support import make_key, row
+
+pytestmark = pytest.mark.django_db
+costs_org = support.costs_org
+
+
+@pytest.fixture
+def home_org(costs_org):
+    org = costs_org
+    today = periods.utc_today()
+    org["key_a"].expires_at = timezone.now() + datetime.timedelta(days=5)
+    org["key_a"].save()
+    make_key(org["dev_a"], org["a"], "", name="waiting-key", status=Status.SUBMITTED)
+    make_key(org["dev_a"], org["a"], "hash-f", name="broken-key", status=Status.FAILED)
+    upsert_daily([row(day=today, key="hash-a1", spend="45")])  # 90 % of the key's 50
+    return org
+
+
+def test_developer_home(home_org, client, django_assert_max_num_queries):
+    client.force_login(home_org["dev_a"])
+    with django_assert_max_num_queries(20):
+        html = client.get("/").content.decode()
+    mine = html.split('id="home-my-keys"')[1].split("</section>")[0]
+    assert "key-hash-a1" in mine and "45.00" in mine and "90 %" in mine
+    assert ">4<" in mine or ">5<" in mine  # days left
+    requests = html.split('id="home-requests"')[1].split("</section>")[0]
+    assert "waiting-key" in requests and "broken-key" in requests
+    assert "Request extension" in requests  # expiring within 14 days
+    assert 'id="request-key"' in html
+    assert 'id="home-queue"' not in html and 'id="home-operations"' not in html
+
+
+def test_lead_home(home_org, client, django_assert_max_num_queries):
+    client.force_login(home_org["lead_a"])
+    with django_assert_max_num_queries(25):
+        html = client.get("/").content.decode()
+    queue = html.split('id="home-queue"')[1].split("</section>")[0]
+    assert "waiting-key" in queue and "waiting" in queue
+    depts = html.split('id="home-departments"')[1].split("</section>")[0]
+    assert "Alpha" in depts and "45.00" in depts
+    assert depts.split("<td")[-1].startswith(' class="num">1<')  # one key near its budget
+
+
+def test_infra_home(home_org, client, django_assert_max_num_queries):
+    client.force_login(home_org["infra"])
+    with django_assert_max_num_queries(25):
+        html = client.get("/").content.decode()
+    ops = html.split('id="home-operations"')[1].split("</section>")[0]
+    assert "Failed provisioning: keys 1, tuning projects 0" in ops
+    org = html.split('id="home-organisation"')[1].split("</section>")[0]
+    assert "45.00" in org and "No ingestion run recorded yet." in org
+
+
+def test_key_page_shows_usage_against_budget_and_a_timeline(home_org, client):
+    key = home_org["key_a"]
+    key.activated_at = timezone.now()
+    key.save()
+    client.force_login(home_org["dev_a"])
+    html = client.get(f"/keys/{key.pk}/").content.decode()
+    usage = html.split('id="usage"')[1].split('id="timeline"')[0]
+    assert "45.00" in usage and "90 %" in usage and "gpt-4o-mini" in usage
+    assert "Last used" in usage
+    timeline = html.split('id="timeline"')[1].split("</ol>")[0]
+    assert timeline.index("Requested") < timeline.index("Provisioned") < timeline.index("Expires")
+    assert 'id="key-usage-data"' in html
+
+
+def test_lists_search_filter_and_sort(home_org, client):
+    client.force_login(home_org["dev_a"])
+    html = client.get("/keys/", {"q": "broken"}).content.decode()
+    rows = html.split('id="my-keys"')[1]
+    assert "broken-key" in rows and "waiting-key" not in rows
+    rows = client.get("/keys/", {"status": "submitted"}).content.decode().split('id="my-keys"')[1]
+    assert "waiting-key" in rows and "broken-key" not in rows
+    rows = client.get("/keys/", {"sort": "name"}).content.decode().split('id="my-keys"')[1]
+    assert rows.index("broken-key") < rows.index("key-hash-a1") < rows.index("waiting-key")
+    odd = client.get("/keys/", {"status": "nonsense", "sort": "x", "department": "y"})
+    assert odd.status_code == 200 and "waiting-key" in odd.content.decode()
+    client.force_login(home_org["lead_a"])
+    queue = client.get("/approvals/", {"q": "waiting"}).content.decode()
+    assert "waiting-key" in queue.split('id="approval-queue"')[1]
+    queue = client.get("/approvals/", {"q": "zzz"}).content.decode()
+    assert "waiting-key" not in queue.split('id="approval-queue"')[1]

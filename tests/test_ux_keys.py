@@ -1,0 +1,243 @@
+"""What people see around requests and decisions (issue: "a console people enjoy").
+
+Each test pins one defect from the first walk-through: it failed before the fix."""
+
+from decimal import Decimal
+
+import pytest
+from django.utils import translation
+
+from costs import budgets
+from costs.models import BudgetRequest
+from keys.forms import DecisionForm, KeyRequestForm
+from keys.lifecycle import Status
+from keys.models import ReconcileRun, TuningProject, VirtualKey
+from portal.celery import app as celery_app
+
+from .test_key_requests import make_key, submit
+
+pytestmark = pytest.mark.django_db
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.wsgi_request._messages]
+
+
+@pytest.fixture
+def in_process(settings):
+    """Tasks run in the request, as in the demo (no broker), with no LiteLLM configured."""
+    settings.LITELLM_BASE_URL = ""
+    was = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = was
+
+
+# --- 1. budget requests can be approved as shown ---------------------------------------------
+
+
+def test_budget_request_is_approved_with_the_form_as_shown(org, client):
+    req = budgets.request_budget(
+        org["a"], lead=org["lead_a"], monthly_budget=Decimal("2500"), justification="Pilot"
+    )
+    client.force_login(org["infra"])
+    page = client.get(f"/approvals/budgets/{req.pk}/").content.decode()
+    assert 'name="lifetime_days"' not in page  # a budget change has no lifetime
+    assert 'name="monthly_budget"' in page and 'value="2500.00"' in page
+    assert 'id="approve"' in page and 'id="reject"' in page
+    response = client.post(
+        f"/approvals/budgets/{req.pk}/", {"decision": "approve", "monthly_budget": "2500.00"}
+    )
+    assert response.status_code == 302
+    req.refresh_from_db()
+    assert req.status != Status.SUBMITTED and req.decided_by == org["infra"]
+    [message] = messages_of(response)
+    assert "budget" in message and "provisioning" not in message.lower()
+
+
+def test_reject_needs_a_reason(org, client):
+    key = make_key(org)
+    client.force_login(org["lead_a"])
+    response = client.post(f"/approvals/keys/{key.pk}/", {"decision": "reject", "comment": " "})
+    assert response.status_code == 200
+    assert "Say why the request is rejected." in response.content.decode()
+    assert 'id="error-summary"' in response.content.decode()
+    key.refresh_from_db()
+    assert key.status == Status.SUBMITTED
+
+
+def test_decision_words_are_translated(org):
+    key = make_key(org)
+    with translation.override("ja"):
+        form = DecisionForm(obj=key)
+        assert str(form.fields["decision"].label) != "Decision"
+        assert str(form.fields["comment"].help_text).isascii() is False
+
+
+def test_decision_page_shows_policy_spend_and_history(org, client, django_assert_max_num_queries):
+    make_key(org, name="older", status=Status.ACTIVE)
+    make_key(org, name="refused", status=Status.REJECTED, decision_comment="too big")
+    key = make_key(org, name="big-one", max_budget=Decimal("150"), rpm_limit=30)
+    client.force_login(org["lead_a"])
+    with django_assert_max_num_queries(25):
+        page = client.get(f"/approvals/keys/{key.pk}/").content.decode()
+    assert "over by 50" in page  # USD 150 asked, the policy allows 100
+    assert "older" in page.split('id="requester-keys"')[1]
+    assert "too big" in page.split('id="history"')[1]
+    assert 'id="left-after"' in page  # 1000 budget, nothing spent, minus 150: 850 left
+    assert "850.00" in page.split('id="left-after"')[1][:80]
+
+
+# --- 2. feedback says what is true now ---------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_auto_approved_key_that_fails_says_it_failed_and_why(org, client, in_process):
+    org["a"].auto_approve_max_budget = Decimal("100")
+    org["a"].auto_approve_max_lifetime_days = 90
+    org["a"].save()
+    response = submit(client, org["dev_a"], org["a"])
+    key = VirtualKey.objects.get()
+    assert key.status == Status.FAILED
+    [message] = messages_of(response)
+    assert "Provisioning…" not in message and "failed" in message
+    assert key.last_error and key.last_error[:20] in message
+    page = client.get(f"/keys/{key.pk}/").content.decode()
+    failure = page.split('id="failure"')[1][:1200]
+    assert key.last_error[:20] in failure  # the reason
+    assert "working day" in failure  # a time frame
+    assert "contact the platform team" in failure  # whom to ask
+
+
+def test_failed_tuning_project_explains_itself(org, client):
+    project = TuningProject.objects.create(
+        requester=org["dev_a"],
+        department=org["a"],
+        name="tune",
+        purpose="p",
+        lifetime_days=7,
+        justification="j",
+        status=Status.FAILED,
+        last_error="Langfuse answered 500",
+    )
+    client.force_login(org["dev_a"])
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "Langfuse answered 500" in page.split('id="failure"')[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retry_that_fails_again_says_so(org, client, in_process):
+    key = make_key(org, status=Status.FAILED, last_error="old error")
+    client.force_login(org["infra"])
+    response = client.post(f"/operations/retry/key/{key.pk}/")
+    key.refresh_from_db()
+    assert key.status == Status.FAILED
+    [message] = messages_of(response)
+    assert "failed again" in message and "restarted" not in message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reconcile_reports_its_result_when_it_has_one(org, client, in_process):
+    client.force_login(org["infra"])
+    response = client.post("/operations/reconcile/")
+    [message] = messages_of(response)
+    assert "Refresh in a moment" not in message
+    run = ReconcileRun.objects.first()
+    if run is not None and run.finished_at:
+        assert "finished" in message or "failed" in message
+    page = client.get("/operations/").content.decode()
+    assert 'id="reconcile"' in page
+
+
+def test_saving_a_member_budget_confirms_it(org, client):
+    client.force_login(org["lead_a"])
+    response = client.post(
+        "/costs/departments/alpha/member-budget/",
+        {"member": org["dev_a"].pk, "monthly_budget": "25"},
+    )
+    assert response.status_code == 302
+    [message] = messages_of(response)
+    assert "25" in message
+
+
+# --- 3. people in two departments; the policy up front; errors that show ---------------------
+
+
+@pytest.fixture
+def two_departments(org):
+    org["b"].allowed_models = ["gpt-4o"]
+    org["b"].max_rpm = 10
+    org["b"].save()
+    org["b"].memberships.create(user=org["dev_a"], role="member")
+    return org
+
+
+def test_the_form_offers_only_the_chosen_departments_models(two_departments, client):
+    org = two_departments
+    form = KeyRequestForm(user=org["dev_a"], department=str(org["b"].pk))
+    assert [m for m, _ in form.fields["llm_models"].choices] == ["gpt-4o"]
+    assert form.initial["rpm_limit"] == 10 and form.initial["lifetime_days"]
+    client.force_login(org["dev_a"])
+    page = client.get(f"/keys/request/?department={org['a'].pk}").content.decode()
+    assert 'value="gpt-4o-mini"' in page and 'value="gpt-4o"' not in page
+    assert 'name="rpm_limit" value="60"' in page.replace('type="number" ', "")
+
+
+def test_two_department_member_can_submit_the_defaults(two_departments, client):
+    org = two_departments
+    client.force_login(org["dev_a"])
+    page = client.get("/keys/request/")
+    form = page.context["form"]
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(name="x", kind="personal", llm_models=["gpt-4o-mini"], max_budget="10")
+    data.update(budget_duration="30d", justification="try")
+    response = client.post("/keys/request/", data)
+    assert response.status_code == 302, response.context["form"].errors
+
+
+def test_policy_and_auto_approval_are_shown_before_anything_is_broken(org, client):
+    org["a"].auto_approve_max_budget = Decimal("20")
+    org["a"].auto_approve_max_lifetime_days = 14
+    org["a"].save()
+    client.force_login(org["dev_a"])
+    page = client.get("/keys/request/").content.decode()
+    assert "Policy: at most USD 100" in page
+    assert "at most USD 20.00 and the lifetime at most 14 days" in page
+
+
+def test_fields_in_error_are_marked_and_summarised(org, client):
+    response = submit(client, org["dev_a"], org["a"], rpm_limit="5000", justification="")
+    page = response.content.decode()
+    summary = page.split('id="error-summary"')[1].split("</div>")[0]
+    assert 'href="#id_rpm_limit"' in summary and 'href="#id_justification"' in summary
+    assert (
+        'aria-invalid="true"'
+        in page.split('name="rpm_limit"')[0][-200:] + page.split('name="rpm_limit"')[1][:200]
+    )
+
+
+# --- 4. the approvals page's title ------------------------------------------------------------
+
+
+def test_approvals_title_is_plain_text_for_infra(org, client):
+    budgets.request_budget(
+        org["a"], lead=org["lead_a"], monthly_budget=Decimal("2500"), justification="Pilot"
+    )
+    client.force_login(org["infra"])
+    page = client.get("/approvals/").content.decode()
+    title = page.split("<title>")[1].split("</title>")[0]
+    assert "<" not in title and "Approvals" in title
+    assert BudgetRequest.objects.count() == 1
+
+
+def test_the_requester_sees_what_approval_lowered_and_why(org, client):
+    key = make_key(org)
+    client.force_login(org["lead_a"])
+    client.post(
+        f"/approvals/keys/{key.pk}/",
+        {"decision": "approve", "max_budget": "20", "comment": "start small"},
+    )
+    client.force_login(org["dev_a"])
+    page = client.get(f"/keys/{key.pk}/").content.decode()
+    timeline = page.split('id="timeline"')[1].split("</ol>")[0]
+    assert "50.00 → 20.00" in timeline and "start small" in timeline
