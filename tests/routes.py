@@ -215,6 +215,8 @@ def route_args(route: Route, world: dict) -> dict[str, object]:
             )
         elif param == "kind":
             values[param] = "key"
+        elif param == "fmt":
+            values[param] = "csv"
         else:
             raise AssertionError(f"route {route.name}: no value for parameter {param!r}")
     return values

@@ -71,6 +71,14 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     "costs_org_csv":        ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
     "costs_chargeback":     ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
     "costs_alerts":         ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    "costs_anomalies":      ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    "costs_department_focus": ("login 404 404 200 404 404 200", "login 404 404 200 404 404 200"),
+    "costs_department_recent": ("login 404 404 200 404 404 200", "login 404 404 200 404 404 200"),
+    "costs_soft_budget":    ("login 405 405 405 405 405 405", "login 404 404 3xx 404 404 3xx"),
+    "costs_focus":          ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
+    "costs_org_recent":     ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
+    # Prometheus: no user session, a bearer token (METRICS_TOKEN); unset here, so not there.
+    "metrics":              ("404   404 404 404 404 404 404", "405   405 405 405 405 405 405"),
 }
 # fmt: on
 
