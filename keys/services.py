@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from portal import audit
 from portal.integrations.errors import Conflict, NotFound
@@ -108,6 +109,7 @@ def _locked(key_id: int) -> VirtualKey:
     return VirtualKey.objects.select_related("department", "requester").locked(key_id)
 
 
+@sensitive_variables("response")
 def ensure_key(client: LiteLLMClient, key_id: int) -> str:
     """Generate the key, unless it exists. A key found under our alias whose secret we never
     stored (the worker died between LiteLLM's answer and our commit) was never seen by anyone:
@@ -164,6 +166,7 @@ def provision(key_id: int) -> None:
 
 
 # --- hand-over, rotation, revocation, expiry ---------------------------------------------------
+@sensitive_variables("response")
 @transaction.atomic
 def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     """A new secret now; the old one is refused at once; the new one waits to be revealed once.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
 from portal import audit
 from tenants.models import User
@@ -79,6 +80,7 @@ def retry_failed(obj: Request, *, actor: User, request=None) -> None:
     obj.enqueue_provisioning()
 
 
+@sensitive_variables("secret")
 @transaction.atomic
 def reveal(model: type[Request], pk: int, *, user: User, request=None) -> str | None:
     """The secret, once, to its owner only; wiped in the same transaction that returns it.
