@@ -18,6 +18,27 @@ class CostsConfig(AppConfig):
 
         department_budget_changed.connect(push_budget_after_commit, dispatch_uid="costs.push")
 
+        from approvals import registry
+        from keys import workflow
+
+        registry.register(
+            BudgetRequest,
+            facts=budget_facts,
+            approve=workflow.finish_approval,
+            reject=workflow.finish_rejection,
+            expire=workflow.expire_pending,
+        )
+
+
+def budget_facts(obj) -> dict:
+    """What approval stage conditions read from a budget request."""
+    return {
+        "budget": obj.monthly_budget,
+        "models": [],
+        "retention_days": None,
+        "service_account": False,
+    }
+
 
 def push_budget_after_commit(sender, *, department, **kwargs) -> None:
     from django.db import transaction

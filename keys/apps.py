@@ -27,3 +27,7 @@ class KeysConfig(AppConfig):
         from .leavers import on_member_left
 
         member_left.connect(on_member_left, dispatch_uid="keys.offboard")
+
+        from .approval_hooks import register
+
+        register()
