@@ -222,10 +222,16 @@ def _decide(request, obj):
         comment = form.cleaned_data["comment"]
         try:
             if form.cleaned_data["decision"] == "approve":
-                workflow.approve(
+                result = workflow.approve(
                     obj, actor=request.user, comment=comment, request=request, **form.lowered()
                 )
-                messages.success(request, _("Approved. A worker is provisioning it."))
+                if result == "approved":
+                    messages.success(request, _("Approved. A worker is provisioning it."))
+                else:  # one vote in a stage of several, or a stage of several approvers
+                    messages.success(
+                        request,
+                        _("Your approval is recorded. The request moves on when its stage is."),
+                    )
             else:
                 workflow.reject(obj, actor=request.user, comment=comment, request=request)
                 messages.success(request, _("Rejected. The requester has been told."))

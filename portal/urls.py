@@ -23,6 +23,7 @@ urlpatterns = [
     # The language picker works on the sign-in page too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("", include("tenants.urls")),
+    path("", include("approvals.urls")),
     path("", include("keys.urls")),
     path("costs/", include("costs.urls")),
     path("admin/", admin.site.urls),
