@@ -217,7 +217,9 @@ def _decide(request, obj):
         raise Http404
     if not obj.can_decide(request.user):
         raise PermissionDenied
-    form = DecisionForm(request.POST or None, obj=obj)
+    # A chat card's Approve / Reject buttons open this page with the choice made.
+    initial = {"decision": request.GET.get("decision", "")}
+    form = DecisionForm(request.POST or None, obj=obj, initial=initial)
     if request.method == "POST" and form.is_valid():
         comment = form.cleaned_data["comment"]
         try:
