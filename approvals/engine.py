@@ -169,6 +169,13 @@ def can_decide(obj, user: User) -> bool:
     return stage is not None and counted_for(stage, obj, user) is not None
 
 
+def involves(obj, user: User) -> bool:
+    """Whether ``user`` approves (or approved) a stage of ``obj``, or may decide it now."""
+    if obj.pk is None:
+        return False
+    return stages_for(obj).filter(approvers=user).exists() or can_decide(obj, user)
+
+
 def pending_object_ids(model: type, user: User) -> models.QuerySet:
     """Ids of ``model`` requests whose current stage waits for ``user`` (or someone whose
     delegate ``user`` is today)."""
@@ -233,8 +240,10 @@ def decide(
             stage.approvals + 1 >= stage.required
             and not stages_for(obj).filter(state=S.WAITING).exists()
         )
+        lowered = {k: v for k, v in (lowered or {}).items() if v is not None}
         if final and approve:
-            kind.approve(obj, actor=actor, comment=comment, request=request, **(lowered or {}))
+            merged = merged_lowered(obj, lowered)
+            kind.approve(obj, actor=actor, comment=comment, request=request, **merged)
         elif final:
             kind.reject(obj, actor=actor, comment=comment, request=request)
         StageDecision.objects.create(
@@ -244,6 +253,7 @@ def decide(
             decision=StageDecision.APPROVE if approve else StageDecision.REJECT,
             comment=comment,
             via=via,
+            lowered={k: str(v) for k, v in lowered.items()},
         )
         audit.record(
             STAGE_VOTED,
@@ -255,6 +265,7 @@ def decide(
                 "decision": "approve" if approve else "reject",
                 "on_behalf_of": voter.email if voter.pk != actor.pk else "",
                 "via": via,
+                "lowered": {k: str(v) for k, v in lowered.items()},
             },
         )
         if not approve:
@@ -267,6 +278,19 @@ def decide(
             return "approved"
         activate_next(obj)
         return "next-stage"
+
+
+def merged_lowered(obj, lowered: dict) -> dict:
+    """What earlier stages' approvers lowered, and this one: the lowest value of each."""
+    merged = dict(lowered)
+    earlier = StageDecision.objects.filter(
+        stage__in=stages_for(obj), decision=StageDecision.APPROVE
+    ).values_list("lowered", flat=True)
+    for values in earlier:
+        for name, raw in (values or {}).items():
+            value = type(getattr(obj, name))(raw)
+            merged[name] = min(merged.get(name, value), value)
+    return merged
 
 
 def _close(obj, stage: RequestStage, state: str, actor, request=None, *, now=None) -> None:

@@ -208,6 +208,8 @@ class StageDecision(models.Model):
     decision = models.CharField(max_length=8, choices=DECISIONS)
     comment = models.TextField(blank=True)
     via = models.CharField(max_length=8, default="web")  # web, bulk, slack, api
+    # What this approver lowered (budget, limits, lifetime); applied at the final approval.
+    lowered = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

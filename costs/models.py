@@ -15,6 +15,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from approvals import engine
 from keys.lifecycle import LifecycleQuerySet, Request, Status
 from tenants.models import User
 
@@ -356,4 +357,4 @@ class BudgetRequest(Request):
         return User.objects.filter(is_infra=True, is_active=True).exclude(pk=self.requester_id)
 
     def can_view(self, user) -> bool:
-        return user.is_infra or user.is_lead_of(self.department)
+        return user.is_infra or user.is_lead_of(self.department) or engine.involves(self, user)

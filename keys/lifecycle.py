@@ -176,6 +176,7 @@ class Request(models.Model):
             or user.is_infra
             or (self.approver_id is not None and user.pk == self.approver_id)
             or user.is_lead_of(self.department)
+            or engine.involves(self, user)  # an approver of one of its stages, or their delegate
         )
 
     # --- who may still receive it ------------------------------------------------------

@@ -205,3 +205,28 @@ def test_budget_requests_use_the_same_stages(org):
     assert workflow.approve(budget, actor=org["infra"]) == "approved"
     budget.refresh_from_db()
     assert budget.status == Status.APPROVED
+
+
+def test_what_an_earlier_stage_lowered_is_applied_at_the_final_approval(org):
+    make_policy(org["a"], LEADS, INFRA_OVER_50)
+    key = submit_key(org, max_budget=Decimal("80"), rpm_limit=50)
+    workflow.approve(key, actor=org["lead_a"], max_budget=Decimal("60"), rpm_limit=40)
+    key.refresh_from_db()
+    assert key.max_budget == Decimal("80")  # nothing changes before the last stage
+    workflow.approve(key, actor=org["infra"], max_budget=Decimal("70"), rpm_limit=None)
+    key.refresh_from_db()
+    assert key.status == Status.APPROVED
+    assert (key.max_budget, key.rpm_limit) == (Decimal("60"), 40)  # the lowest of each
+
+
+def test_a_named_approver_from_another_department_can_open_the_decision_page(org, client):
+    from costs import budgets
+
+    make_policy(org["a"], {"name": "Finance", "approver": "person", "person": org["lead_b"]})
+    budget = budgets.request_budget(
+        org["a"], lead=org["lead_a"], monthly_budget=Decimal("5000"), justification="growth"
+    )
+    client.force_login(org["lead_b"])
+    assert client.get(f"/approvals/budgets/{budget.pk}/").status_code == 200
+    client.force_login(org["dev_b"])
+    assert client.get(f"/approvals/budgets/{budget.pk}/").status_code == 404
