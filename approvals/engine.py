@@ -288,9 +288,11 @@ def merged_lowered(obj, lowered: dict) -> dict:
     ).values_list("lowered", flat=True)
     for values in earlier:
         for name, raw in (values or {}).items():
-            value = type(getattr(obj, name))(raw)
-            merged[name] = min(merged.get(name, value), value)
-    return merged
+            if hasattr(obj, name):
+                value = type(getattr(obj, name))(raw)
+                merged[name] = min(merged.get(name, value), value)
+    # Lowered, never raised: a value at or above what was asked for changes nothing.
+    return {k: v for k, v in merged.items() if hasattr(obj, k) and v < getattr(obj, k)}
 
 
 def _close(obj, stage: RequestStage, state: str, actor, request=None, *, now=None) -> None:

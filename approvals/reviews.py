@@ -160,6 +160,9 @@ def sweep(now: datetime.datetime | None = None) -> dict:
         if now >= campaign.deadline:
             counts["applied"] += close(campaign, now)
             counts["closed"] += 1
+        else:  # a lead's revocation that failed (LiteLLM down) is tried again
+            for item in campaign.items.filter(decision=D.REVOKE, outcome=OUT.FAILED):
+                counts["applied"] += apply(item, revoke=True, actor=item.decided_by) != OUT.FAILED
     return counts
 
 

@@ -99,9 +99,8 @@ def finish_rejection(obj: Request, *, actor: User, comment: str, request=None) -
 
 
 def expire_pending(obj: Request, *, reason: str) -> None:
-    """The approval SLA ran out: the request ends and its requester is told."""
+    """The approval SLA ran out: the request ends (the engine tells the requester)."""
     obj.expire_pending(reason=reason)
-    notify.request_decided(obj)
 
 
 @transaction.atomic

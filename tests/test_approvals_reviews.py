@@ -161,3 +161,25 @@ def test_only_infra_starts_a_campaign(org, client):
     response = client.post("/reviews/", {"name": "x", "departments": [org["a"].pk]})
     assert response.status_code == 403
     assert not ReviewCampaign.objects.exists()
+
+
+@pytest.mark.litellm
+@pytest.mark.django_db(transaction=True)
+def test_a_revocation_litellm_refused_is_retried_by_the_sweep(org, litellm, fault_proxy):
+    key, secret = live_key(org, "retry-me")
+    campaign = reviews.start(
+        name="retry", departments=[org["a"]], actor=org["infra"],
+        deadline=timezone.now() + datetime.timedelta(days=7),
+    )  # fmt: skip
+    item = campaign.items.get()
+    fault_proxy.down = True
+    reviews.decide(item, actor=org["lead_a"], keep=False, reason="not needed")
+    item.refresh_from_db()
+    assert item.outcome == "failed" and item.error
+    assert VirtualKey.objects.get(pk=key.pk).status == Status.ACTIVE  # nothing half-done
+    fault_proxy.down = False
+    assert reviews.sweep()["applied"] == 1
+    item.refresh_from_db()
+    assert item.outcome == "revoked"
+    assert keys_with_alias(litellm, key.alias) == []
+    assert not works(litellm, secret)
