@@ -24,6 +24,7 @@ from .models import Delegation
 
 CREATED = "delegation.created"
 ENDED = "delegation.ended"
+USED = "delegation.used"  # a request without stages decided by a delegate
 
 
 def active(today: datetime.date | None = None):

@@ -154,7 +154,7 @@ def counted_for(stage: RequestStage, obj, user: User) -> User | None:
     if any(user.pk in pair for pair in voted):
         return None
     counted = {c for _, c in voted}
-    approver_ids = set(stage.approvers.values_list("pk", flat=True))
+    approver_ids = current_approver_ids(stage, obj)
     if user.pk in approver_ids:
         return user
     for delegator in delegation.delegators_of(user):
@@ -162,6 +162,15 @@ def counted_for(stage: RequestStage, obj, user: User) -> User | None:
         if free and delegator.pk != obj.requester_id:
             return delegator
     return None
+
+
+def current_approver_ids(stage: RequestStage, obj) -> set[int]:
+    """The stage's approvers (fixed when it started) who still qualify now: a lead who is no
+    longer a lead, or someone who left, no longer decides. The escalation's fallback does."""
+    still = {u.pk for u in resolve_approvers(obj, stage.rule)}
+    if stage.escalated_at:
+        still |= set(fallback_approvers(obj, stage.rule).values_list("pk", flat=True))
+    return set(stage.approvers.values_list("pk", flat=True)) & still
 
 
 def can_decide(obj, user: User) -> bool:

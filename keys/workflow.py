@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from approvals import engine
+from approvals import delegation, engine
 from portal import audit
 from tenants.models import User
 
@@ -78,6 +78,8 @@ def finish_approval(
 ) -> None:
     """The request's own approval (after its last stage): status, audit, provisioning."""
     obj.approve(actor, comment=comment, auto=auto, request=request, **lowered)
+    if not auto:
+        record_stand_in(obj, actor, request)
     notify.request_decided(obj)
     obj.enqueue_provisioning()
 
@@ -95,7 +97,23 @@ def reject(obj: Request, *, actor: User, comment: str, request=None, via: str = 
 
 def finish_rejection(obj: Request, *, actor: User, comment: str, request=None) -> None:
     obj.reject(actor, comment=comment, request=request)
+    record_stand_in(obj, actor, request)
     notify.request_decided(obj)
+
+
+def record_stand_in(obj: Request, actor: User, request=None) -> None:
+    """A request without stages decided by a delegate: say for whom, in the audit log (staged
+    requests record it on the vote)."""
+    if engine.is_staged(obj) or obj.decides_alone(actor):
+        return
+    for_whom = [
+        person.email
+        for person in delegation.delegators_of(actor)
+        if person.pk != obj.requester_id and obj.decides_alone(person)
+    ]
+    audit.record(
+        delegation.USED, obj, actor=actor, request=request, after={"on_behalf_of": for_whom}
+    )
 
 
 def expire_pending(obj: Request, *, reason: str) -> None:

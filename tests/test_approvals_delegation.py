@@ -44,6 +44,9 @@ def test_delegate_sees_and_decides_for_the_away_approver(org, staged):
     workflow.approve(key, actor=deputy)
     key.refresh_from_db()
     assert key.status == Status.APPROVED and key.decided_by == deputy
+    if not staged:
+        event = AuditEvent.objects.get(action="delegation.used", object_id=str(key.pk))
+        assert event.after["on_behalf_of"] == ["lead_a@example.com"] and event.actor == deputy
     if staged:
         vote = StageDecision.objects.get(stage__object_id=key.pk)
         assert (vote.actor, vote.counted_for) == (deputy, org["lead_a"])

@@ -230,3 +230,16 @@ def test_a_named_approver_from_another_department_can_open_the_decision_page(org
     assert client.get(f"/approvals/budgets/{budget.pk}/").status_code == 200
     client.force_login(org["dev_b"])
     assert client.get(f"/approvals/budgets/{budget.pk}/").status_code == 404
+
+
+def test_an_approver_who_is_no_longer_a_lead_cannot_decide_their_stage(org):
+    second = make_user("lead_a2")
+    Membership.objects.create(user=second, department=org["a"], role="lead")
+    make_policy(org["a"], LEADS)
+    key = submit_key(org)
+    assert key.can_decide(second)
+    Membership.objects.filter(user=second).update(role="member")
+    assert not key.can_decide(second)
+    with pytest.raises(PermissionDenied):
+        workflow.approve(key, actor=second)
+    assert workflow.approve(key, actor=org["lead_a"]) == "approved"
