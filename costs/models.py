@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from approvals import engine
-from keys.lifecycle import LifecycleQuerySet, Request, Status
+from keys.lifecycle import LifecycleQuerySet, Request
 from tenants.models import User
 
 SPEND = {"max_digits": 18, "decimal_places": 8, "default": Decimal("0")}

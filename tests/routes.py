@@ -12,10 +12,9 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
-
-from django.contrib.contenttypes.models import ContentType
 
 from approvals.models import Delegation, ReviewCampaign, ReviewItem
 from costs.models import BudgetRequest
