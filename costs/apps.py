@@ -30,6 +30,26 @@ class CostsConfig(AppConfig):
         portal_home.register(10, "costs/home/my_keys.html", costs_home.my_keys)
         portal_home.register(30, "costs/home/departments.html", costs_home.departments)
         portal_home.register(50, "costs/home/organisation.html", costs_home.organisation)
+        from approvals import registry
+        from keys import workflow
+
+        registry.register(
+            BudgetRequest,
+            facts=budget_facts,
+            approve=workflow.finish_approval,
+            reject=workflow.finish_rejection,
+            expire=workflow.expire_pending,
+        )
+
+
+def budget_facts(obj) -> dict:
+    """What approval stage conditions read from a budget request."""
+    return {
+        "budget": obj.monthly_budget,
+        "models": [],
+        "retention_days": None,
+        "service_account": False,
+    }
 
 
 def push_budget_after_commit(sender, *, department, **kwargs) -> None:

@@ -15,7 +15,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from keys.lifecycle import LifecycleQuerySet, Request, Status
+from approvals import engine
+from keys.lifecycle import LifecycleQuerySet, Request
 from tenants.models import User
 
 SPEND = {"max_digits": 18, "decimal_places": 8, "default": Decimal("0")}
@@ -324,10 +325,8 @@ class BudgetAlert(models.Model):
 
 
 class BudgetRequestQuerySet(LifecycleQuerySet):
-    def pending_for(self, user):
-        if not user.is_infra:
-            return self.none()
-        return self.filter(status=Status.SUBMITTED).exclude(requester=user)
+    def single_decider(self, person) -> models.Q:
+        return models.Q() if person.is_infra else models.Q(pk__in=[])  # budgets: infra's call
 
 
 class BudgetRequest(Request):
@@ -363,15 +362,15 @@ class BudgetRequest(Request):
     def decide_url(self) -> str:
         return reverse("decide_budget", args=[self.pk])
 
-    def can_decide(self, user) -> bool:
-        return user.is_infra and user.pk != self.requester_id  # budgets are infra's call
+    def decides_alone(self, user) -> bool:
+        return user.is_infra  # without stages, budgets are infra's call
 
     def deciders(self):
         """Who is told about the request: infra, who decide it (never the requester)."""
         return User.objects.filter(is_infra=True, is_active=True).exclude(pk=self.requester_id)
 
     def can_view(self, user) -> bool:
-        return user.is_infra or user.is_lead_of(self.department)
+        return user.is_infra or user.is_lead_of(self.department) or engine.involves(self, user)
 
 
 class SpendAnomaly(models.Model):

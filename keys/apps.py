@@ -35,3 +35,6 @@ class KeysConfig(AppConfig):
         portal_home.register(20, "keys/home/developer.html", home.developer)
         portal_home.register(25, "keys/home/approver.html", home.approver)
         portal_home.register(40, "keys/home/infra.html", home.infra)
+        from .approval_hooks import register
+
+        register()

@@ -14,8 +14,11 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal import audit, crypto
+from approvals import delegation, engine
+from portal import audit
 from portal.choices import ChoiceLabels
+
+from .secrets import OneTimeSecret
 
 
 class Status(models.TextChoices):
@@ -59,14 +62,24 @@ class LifecycleQuerySet(models.QuerySet):
         return self.select_for_update(of=("self",)).get(pk=pk)
 
     def pending_for(self, user):
-        """Requests this user may decide: their departments' (all for infra), never their own."""
+        """Requests waiting for this user's decision, never their own: those whose current
+        approval stage lists them (or someone they stand in for today), and, for requests
+        without stages, their departments' (all for infra) as before."""
         qs = self.filter(status=Status.SUBMITTED).exclude(requester=user)
-        if user.is_infra:
-            return qs
-        # A named approver (the requester's manager) decides alone; else the leads.
-        return qs.filter(
-            models.Q(approver=user)
-            | models.Q(approver__isnull=True, department__in=user.departments_led())
+        staged = qs.filter(pk__in=engine.pending_object_ids(self.model, user))
+        unstaged = qs.exclude(pk__in=engine.staged_object_ids(self.model))
+        deciders = models.Q(pk__in=[])
+        for person in [user, *delegation.delegators_of(user)]:
+            deciders |= self.single_decider(person) & ~models.Q(requester=person)
+        return staged | unstaged.filter(deciders)
+
+    def single_decider(self, person) -> models.Q:
+        """Requests without stages ``person`` decides: a named approver (the requester's
+        manager) alone, else the leads; infra everything."""
+        if person.is_infra:
+            return models.Q()
+        return models.Q(approver=person) | models.Q(
+            approver__isnull=True, department__in=person.departments_led()
         )
 
     def visible_to(self, user):
@@ -140,6 +153,18 @@ class Request(ChoiceLabels, models.Model):
     def can_decide(self, user) -> bool:
         if user.pk == self.requester_id:
             return False  # nobody approves their own request
+        if engine.is_staged(self):
+            return engine.can_decide(self, user)  # the current stage's approvers
+        if self.decides_alone(user):
+            return True
+        return any(  # standing in for someone away, never for the requester
+            self.decides_alone(person)
+            for person in delegation.delegators_of(user)
+            if person.pk != self.requester_id
+        )
+
+    def decides_alone(self, user) -> bool:
+        """Who decides a request without stages (the department's policy has none)."""
         if user.is_infra:
             return True
         if self.approver_id:
@@ -152,6 +177,7 @@ class Request(ChoiceLabels, models.Model):
             or user.is_infra
             or (self.approver_id is not None and user.pk == self.approver_id)
             or user.is_lead_of(self.department)
+            or engine.involves(self, user)  # an approver of one of its stages, or their delegate
         )
 
     # --- who may still receive it ------------------------------------------------------
@@ -262,6 +288,7 @@ class Request(ChoiceLabels, models.Model):
             request=request,
             ended_at=timezone.now(),
         )
+        engine.close_open_stages(self)
 
     def cancel_for_leaver(self, *, actor=None, reason: str) -> None:
         """The requester left: an open request stops wherever it is (the worker checks the
@@ -274,6 +301,17 @@ class Request(ChoiceLabels, models.Model):
             ended_at=timezone.now(),
             last_error=reason,
             **wipe,
+        )
+        engine.close_open_stages(self)
+
+    def expire_pending(self, *, reason: str) -> None:
+        """Nobody decided in time (the approval SLA): the request ends unapproved."""
+        self.transition(
+            Status.EXPIRED,
+            allowed_from=[Status.SUBMITTED],
+            actor=None,
+            ended_at=timezone.now(),
+            decision_comment=reason,
         )
 
     def mark_active(self) -> None:
@@ -358,33 +396,3 @@ class Request(ChoiceLabels, models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
-
-
-class OneTimeSecret(models.Model):
-    """A secret handed over once: kept Fernet-encrypted until its owner reveals it, then wiped.
-
-    Only the last four characters stay, so people can tell their keys apart.
-    """
-
-    secret_encrypted = models.TextField(blank=True, default="", editable=False)
-    secret_last4 = models.CharField(_("last 4 characters"), max_length=4, blank=True)
-    secret_revealed_at = models.DateTimeField(_("revealed at"), null=True, blank=True)
-
-    class Meta:
-        abstract = True
-
-    def store_secret(self, secret: str) -> None:
-        self.secret_encrypted = crypto.encrypt(secret)
-        self.secret_last4 = secret[-4:]
-        self.secret_revealed_at = None
-
-    @property
-    def secret_waiting(self) -> bool:
-        return bool(self.secret_encrypted)
-
-    def take_secret(self) -> str:
-        """Decrypt and wipe. The caller saves in the same transaction it shows it."""
-        secret = crypto.decrypt(self.secret_encrypted)
-        self.secret_encrypted = ""
-        self.secret_revealed_at = timezone.now()
-        return secret

@@ -9,7 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from portal import crypto
 
-from .lifecycle import OneTimeSecret, Request, Status
+from .lifecycle import Request, Status
+from .secrets import OneTimeSecret
 
 
 class VirtualKey(OneTimeSecret, Request):

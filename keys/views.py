@@ -254,15 +254,22 @@ def _decide(request, obj):
         raise Http404
     if not obj.can_decide(request.user):
         raise PermissionDenied
-    form = DecisionForm(request.POST or None, obj=obj)
+    # A chat card's Approve / Reject buttons open this page with the choice made.
+    initial = {"decision": request.GET.get("decision", "")}
+    form = DecisionForm(request.POST or None, obj=obj, initial=initial)
     if request.method == "POST" and form.is_valid():
         comment = form.cleaned_data["comment"]
         try:
             if form.cleaned_data["decision"] == "approve":
-                workflow.approve(
+                result = workflow.approve(
                     obj, actor=request.user, comment=comment, request=request, **form.lowered()
                 )
-                if isinstance(obj, BudgetRequest):
+                if result != "approved":  # one vote in a stage of several approvers
+                    messages.success(
+                        request,
+                        _("Your approval is recorded. The request moves on when its stage is."),
+                    )
+                elif isinstance(obj, BudgetRequest):
                     messages.success(
                         request,
                         _("Approved. The new budget is being applied to %(dept)s and to LiteLLM.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
+from approvals import delegation, engine
 from portal import audit
 from tenants.models import User
 
@@ -43,27 +44,82 @@ def _submit(obj: Request, manager, *, request=None) -> Request:
         request=request,
         after=audit.snapshot(obj),
     )
-    if obj.auto_approvable():
+    if obj.auto_approvable():  # auto-approval stays the first rule
         approve(obj, actor=obj.requester, auto=True, request=request)
-    else:
+    elif not engine.start(obj):  # the department's approval stages, if its policy has any
         notify.request_submitted(obj)
     return obj
 
 
 @transaction.atomic
 def approve(
+    obj: Request,
+    *,
+    actor: User,
+    comment: str = "",
+    auto: bool = False,
+    request=None,
+    via: str = "web",
+    **lowered,
+) -> str:
+    """Approve under the row lock; of two deciders at once, the second is told it is decided.
+    With approval stages this is one vote in the current stage; the request is approved when
+    the last stage is. Returns what happened (see ``approvals.engine.decide``)."""
+    if not auto and engine.is_staged(obj):
+        return engine.decide(
+            obj, actor=actor, approve=True, comment=comment, request=request, via=via,
+            lowered=lowered,
+        )  # fmt: skip
+    finish_approval(obj, actor=actor, comment=comment, auto=auto, request=request, **lowered)
+    return "approved"
+
+
+def finish_approval(
     obj: Request, *, actor: User, comment: str = "", auto: bool = False, request=None, **lowered
 ) -> None:
-    """Approve under the row lock; of two deciders at once, the second is told it is decided."""
+    """The request's own approval (after its last stage): status, audit, provisioning."""
     obj.approve(actor, comment=comment, auto=auto, request=request, **lowered)
+    if not auto:
+        record_stand_in(obj, actor, request)
     notify.request_decided(obj)
     obj.enqueue_provisioning()
 
 
 @transaction.atomic
-def reject(obj: Request, *, actor: User, comment: str, request=None) -> None:
+def reject(obj: Request, *, actor: User, comment: str, request=None, via: str = "web") -> str:
+    """Reject; with stages, a rejection in any stage rejects the request."""
+    if engine.is_staged(obj):
+        return engine.decide(
+            obj, actor=actor, approve=False, comment=comment, request=request, via=via
+        )
+    finish_rejection(obj, actor=actor, comment=comment, request=request)
+    return "rejected"
+
+
+def finish_rejection(obj: Request, *, actor: User, comment: str, request=None) -> None:
     obj.reject(actor, comment=comment, request=request)
+    record_stand_in(obj, actor, request)
     notify.request_decided(obj)
+
+
+def record_stand_in(obj: Request, actor: User, request=None) -> None:
+    """A request without stages decided by a delegate: say for whom, in the audit log (staged
+    requests record it on the vote)."""
+    if engine.is_staged(obj) or obj.decides_alone(actor):
+        return
+    for_whom = [
+        person.email
+        for person in delegation.delegators_of(actor)
+        if person.pk != obj.requester_id and obj.decides_alone(person)
+    ]
+    audit.record(
+        delegation.USED, obj, actor=actor, request=request, after={"on_behalf_of": for_whom}
+    )
+
+
+def expire_pending(obj: Request, *, reason: str) -> None:
+    """The approval SLA ran out: the request ends (the engine tells the requester)."""
+    obj.expire_pending(reason=reason)
 
 
 @transaction.atomic

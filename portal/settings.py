@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_guid",
     "portal",
     "tenants",
+    "approvals",
     "keys",
     "costs",
 ]
@@ -254,6 +255,19 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="genai-portal@localhost")
 NOTIFY_WEBHOOK_URL = env("NOTIFY_WEBHOOK_URL", default="")  # Teams/Slack incoming webhook
 
+# --- Approvals in chat (see README "Approvals for infra") ------------------------------------
+SLACK_API_URL = env("SLACK_API_URL", default="https://slack.com/api")
+SLACK_BOT_TOKEN = env("SLACK_BOT_TOKEN", default="")
+SLACK_CHANNEL = env("SLACK_CHANNEL", default="")
+SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
+TEAMS_WEBHOOK_URL = env("TEAMS_WEBHOOK_URL", default="")
+# Approval SLAs count working days only: Monday to Friday in TIME_ZONE, minus these dates.
+APPROVAL_HOLIDAYS = env.list("APPROVAL_HOLIDAYS", default=[])  # ISO dates
+# Start an access review of every department on the first day of each quarter.
+ACCESS_REVIEW_QUARTERLY = env.bool("ACCESS_REVIEW_QUARTERLY", default=False)
+ACCESS_REVIEW_DAYS = env.int("ACCESS_REVIEW_DAYS", default=14)
+ACCESS_REVIEW_AT_DEADLINE = env("ACCESS_REVIEW_AT_DEADLINE", default="suspend")
+
 # --- i18n: English and Japanese -----------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ja", _("Japanese"))]
@@ -365,6 +379,8 @@ CELERY_BEAT_SCHEDULE = {
     "cross-check-aggregates": {"task": "costs.tasks.cross_check_aggregates", "schedule": 86400},
     "sync-directory": {"task": "tenants.tasks.sync_directory", "schedule": 3600},
     "revoke-suspended-keys": {"task": "keys.tasks.revoke_suspended_keys", "schedule": 86400},
+    "approval-slas": {"task": "approvals.tasks.sweep_slas", "schedule": 600},
+    "access-reviews": {"task": "approvals.tasks.sweep_reviews", "schedule": 3600},
 }
 # Reconcile: block live keys in managed LiteLLM teams that the portal does not know (else
 # they are only reported to infra).

@@ -25,6 +25,7 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("", include("tenants.urls")),
+    path("", include("approvals.urls")),
     path("", include("keys.urls")),
     path("costs/", include("costs.urls")),
     path("admin/", admin.site.urls),

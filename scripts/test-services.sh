@@ -28,6 +28,12 @@ if ! fc-list :lang=ja 2>/dev/null | grep -q .; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-ipafont-gothic >/dev/null
 fi
 
+# Microsoft's Adaptive Cards library (npm), which the tests use to validate the Teams card.
+if [ ! -d tests/adaptivecards/node_modules/adaptivecards ]; then
+  echo "installing the Adaptive Cards library"
+  npm ci --prefix tests/adaptivecards --no-audit --no-fund --loglevel=error
+fi
+
 # The LiteLLM proxy, in its own virtualenv (its pins would fight the portal's).
 bash scripts/litellm-proxy/install.sh
 

@@ -16,6 +16,9 @@ EDITABLE = {
     "tenants.membership",
     "tenants.user",
     "costs.memberbudget",
+    "approvals.policy",  # approval stages (a new audited version on each save)
+    "approvals.policystage",
+    "approvals.chataccount",
     "django_celery_beat.periodictask",
     "django_celery_beat.intervalschedule",
     "django_celery_beat.crontabschedule",

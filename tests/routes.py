@@ -12,9 +12,11 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from approvals.models import Delegation, ReviewCampaign, ReviewItem
 from costs.models import BudgetRequest
 from keys.lifecycle import Status
 from keys.models import TuningProject, VirtualKey
@@ -166,6 +168,27 @@ def build_world() -> dict:
         previous_budget=alpha.monthly_budget,
     )
     run = SyncRun.objects.create(triggered_by=people["infra"], status=SyncRun.Status.OK)
+    # The lead will be away in ten days (not yet active, so no one decides for them today);
+    # an open access review of alpha covers dev's active key.
+    today = timezone.localdate()
+    delegation = Delegation.objects.create(
+        delegator=people["lead"],
+        delegate=people["other_dev"],
+        starts_on=today + datetime.timedelta(days=10),
+        ends_on=today + datetime.timedelta(days=15),
+    )
+    campaign = ReviewCampaign.objects.create(
+        name="Matrix review", deadline=now + datetime.timedelta(days=7), started_by=people["infra"]
+    )
+    campaign.departments.set([alpha])
+    review_item = ReviewItem.objects.create(
+        campaign=campaign,
+        content_type=ContentType.objects.get_for_model(VirtualKey),
+        object_id=active.pk,
+        label="virtual key: active",
+        department=alpha,
+        owner=people["dev"],
+    )
     Department.objects.filter(pk=alpha.pk).update(approver_rule=Department.ApproverRule.MANAGER)
     return {
         "alpha": alpha,
@@ -180,6 +203,9 @@ def build_world() -> dict:
         "manual_project": manual_project,
         "budget": budget,
         "run": run,
+        "delegation": delegation,
+        "campaign": campaign,
+        "review_item": review_item,
     }
 
 
@@ -202,6 +228,10 @@ def route_args(route: Route, world: dict) -> dict[str, object]:
         "fulfil_project": world["project"],
         "confirm_teardown": world["project"],
         "directory_run": world["run"],
+        "end_delegation": world["delegation"],
+        "review_campaign": world["campaign"],
+        "review_csv": world["campaign"],
+        "review_item": world["review_item"],
     }
     values: dict[str, object] = {}
     for param, _converter in route.converters:

@@ -82,6 +82,21 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     # Prometheus: only with METRICS_TOKEN set, and then only with that bearer token (tested in
     # tests/test_metrics.py); without it the route is not there for anyone.
     "metrics":              ("404   404 404 404 404 404 404", "405   405 405 405 405 405 405"),
+    # Approvals: each person's own inbox and delegations; infra's SLA page.
+    "approvals_inbox":      ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    "approvals_bulk":       ("login 405 405 405 405 405 405", "login 3xx 3xx 3xx 3xx 3xx 3xx"),
+    "delegations":          ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    # The lead delegated to other_dev: either of them, or infra, may end it.
+    "end_delegation":       ("login 405 405 405 405 405 405", "login 403 3xx 3xx 403 403 3xx"),
+    "approvals_sla":        ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
+    # Slack is not signed in: its signature is checked instead (none here: 401).
+    "slack_interactions":   ("405   405 405 405 405 405 405", "401   401 401 401 401 401 401"),
+    # Access reviews: infra starts them (an empty form is a page with errors); alpha's lead
+    # reviews alpha's items, never the owner.
+    "reviews":              ("login 200 200 200 200 200 200", "login 403 403 403 403 403 200"),
+    "review_campaign":      ("login 404 404 200 404 404 200", "login 404 404 200 404 404 200"),
+    "review_csv":           ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
+    "review_item":          ("login 405 405 405 405 405 405", "login 404 404 3xx 404 404 3xx"),
 }
 # fmt: on
 
@@ -96,6 +111,7 @@ def post_data(name: str, world: dict) -> dict:
         "costs_member_budget": {"member": world["dev"].pk, "monthly_budget": "5"},
         "costs_budget_request": {"monthly_budget": "1500", "justification": "Less work."},
         "set_language": {"language": "ja", "next": "/"},
+        "review_item": {"decision": "keep", "reason": "Still used."},
     }.get(name, {})
 
 

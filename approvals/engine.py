@@ -1,0 +1,320 @@
+"""The approval engine: stages from a department's policy, decisions per stage under the
+request row's lock, and the hand-over to the kind's own approve/reject path at the end.
+
+Every entry point that changes a request locks the request row first (``select_for_update``
+in the same transaction as the check), so two approvers deciding at once are serialised and
+a vote is never counted twice (and the unique constraints on StageDecision say so again).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from portal import audit
+from tenants.models import User
+
+from . import delegation, notify, registry
+from .models import ApproverKind, Condition, Policy, Quorum, RequestStage, StageDecision
+from .models import StageState as S
+
+STAGE_APPROVED = "requeststage.approved"
+STAGE_REJECTED = "requeststage.rejected"
+STAGE_STARTED = "requeststage.started"
+STAGE_VOTED = "requeststage.voted"
+
+
+def stages_for(obj) -> models.QuerySet[RequestStage]:
+    ct = ContentType.objects.get_for_model(type(obj))
+    return RequestStage.objects.filter(content_type=ct, object_id=obj.pk).order_by("position")
+
+
+def is_staged(obj) -> bool:
+    return obj.pk is not None and stages_for(obj).exists()
+
+
+def current_stage(obj) -> RequestStage | None:
+    return stages_for(obj).filter(state=S.ACTIVE).first()
+
+
+# --- which stages apply ---------------------------------------------------------------------
+def applies(rule: dict, facts: dict) -> bool:
+    condition = rule["condition"]
+    threshold = Decimal(rule["threshold"]) if rule.get("threshold") is not None else Decimal(0)
+    if condition == Condition.BUDGET_ABOVE:
+        return facts.get("budget") is not None and Decimal(facts["budget"]) > threshold
+    if condition == Condition.PREMIUM_MODEL:
+        return bool(set(facts.get("models") or []) & set(rule.get("premium_models") or []))
+    if condition == Condition.RETENTION_ABOVE:
+        days = facts.get("retention_days")
+        return days is not None and Decimal(days) > threshold
+    if condition == Condition.SERVICE_ACCOUNT:
+        return bool(facts.get("service_account"))
+    return True
+
+
+def resolve_approvers(obj, rule: dict) -> list[User]:
+    """Who decides this stage, fixed when the stage starts; never the requester."""
+    kind = rule["approver"]
+    active = User.objects.filter(is_active=True)
+    if kind == ApproverKind.MANAGER and getattr(obj, "approver_id", None):
+        people = active.filter(pk=obj.approver_id)
+    elif kind in (ApproverKind.MANAGER, ApproverKind.LEADS):
+        people = active.filter(memberships__department=obj.department, memberships__role="lead")
+    elif kind == ApproverKind.INFRA:
+        people = active.filter(is_infra=True)
+    elif kind == ApproverKind.GROUP:
+        group = rule.get("group_id") or ""
+        candidates = active.filter(entra_groups__icontains=group) if group else active.none()
+        people = active.filter(pk__in=[u.pk for u in candidates if group in u.entra_groups])
+    else:
+        people = active.filter(pk=rule.get("person_id"))
+    found = list(people.exclude(pk=obj.requester_id).distinct())
+    if not found:  # nobody to ask: the stage's fallback, else infra
+        found = list(fallback_approvers(obj, rule))
+    return found
+
+
+def fallback_approvers(obj, rule: dict) -> models.QuerySet[User]:
+    active = User.objects.filter(is_active=True).exclude(pk=obj.requester_id)
+    if rule.get("fallback_id"):
+        return active.filter(pk=rule["fallback_id"])
+    return active.filter(is_infra=True)
+
+
+def required_approvals(rule: dict, approvers: int) -> int:
+    if rule["quorum"] == Quorum.ALL:
+        return max(approvers, 1)
+    if rule["quorum"] == Quorum.N:
+        return max(1, min(rule.get("quorum_n") or 1, approvers))
+    return 1
+
+
+# --- submit ---------------------------------------------------------------------------------
+def start(obj) -> bool:
+    """Copy the department policy's applicable stages onto a just-submitted request and start
+    the first. False when the department has no policy or no stage applies (then the
+    department's leads, or the manager, decide alone as before). Runs in the submit's
+    transaction."""
+    kind = registry.kind_of(obj)
+    policy = Policy.objects.filter(department_id=obj.department_id).first()
+    if kind is None or policy is None:
+        return False
+    facts = kind.facts(obj)
+    ct = ContentType.objects.get_for_model(type(obj))
+    rules = [r for r in policy.snapshot()["stages"] if applies(r, facts)]
+    for position, rule in enumerate(rules, start=1):
+        RequestStage.objects.create(
+            content_type=ct,
+            object_id=obj.pk,
+            department_id=obj.department_id,
+            position=position,
+            name=rule["name"],
+            policy_version=policy.version,
+            rule=rule,
+        )
+    if not rules:
+        return False
+    activate_next(obj)
+    return True
+
+
+def activate_next(obj, *, now=None) -> RequestStage | None:
+    stage = stages_for(obj).filter(state=S.WAITING).first()
+    if stage is None:
+        return None
+    approvers = resolve_approvers(obj, stage.rule)
+    stage.state = S.ACTIVE
+    stage.started_at = now or timezone.now()
+    stage.required = required_approvals(stage.rule, len(approvers))
+    stage.save(update_fields=["state", "started_at", "required"])
+    stage.approvers.set(approvers)
+    audit.record(
+        STAGE_STARTED,
+        obj,
+        actor=None,
+        after={"stage": stage.name, "approvers": [u.email for u in approvers]},
+    )
+    notify.stage_started(obj, stage, approvers)
+    return stage
+
+
+# --- who may decide -------------------------------------------------------------------------
+def counted_for(stage: RequestStage, obj, user: User) -> User | None:
+    """The approver whose vote ``user`` casts in ``stage`` (themselves, or a delegator who is
+    away), or None. Nobody votes on their own request, nor twice in one stage."""
+    if user.pk == obj.requester_id or not user.is_active:
+        return None
+    voted = stage.decisions.values_list("actor_id", "counted_for_id")
+    if any(user.pk in pair for pair in voted):
+        return None
+    counted = {c for _, c in voted}
+    approver_ids = current_approver_ids(stage, obj)
+    if user.pk in approver_ids:
+        return user
+    for delegator in delegation.delegators_of(user):
+        free = delegator.pk in approver_ids and delegator.pk not in counted
+        if free and delegator.pk != obj.requester_id:
+            return delegator
+    return None
+
+
+def current_approver_ids(stage: RequestStage, obj) -> set[int]:
+    """The stage's approvers (fixed when it started) who still qualify now: a lead who is no
+    longer a lead, or someone who left, no longer decides. The escalation's fallback does."""
+    still = {u.pk for u in resolve_approvers(obj, stage.rule)}
+    if stage.escalated_at:
+        still |= set(fallback_approvers(obj, stage.rule).values_list("pk", flat=True))
+    return set(stage.approvers.values_list("pk", flat=True)) & still
+
+
+def can_decide(obj, user: User) -> bool:
+    stage = current_stage(obj)
+    return stage is not None and counted_for(stage, obj, user) is not None
+
+
+def involves(obj, user: User) -> bool:
+    """Whether ``user`` approves (or approved) a stage of ``obj``, or may decide it now."""
+    if obj.pk is None:
+        return False
+    return stages_for(obj).filter(approvers=user).exists() or can_decide(obj, user)
+
+
+def pending_object_ids(model: type, user: User) -> models.QuerySet:
+    """Ids of ``model`` requests whose current stage waits for ``user`` (or someone whose
+    delegate ``user`` is today)."""
+    people = [user.pk, *[d.pk for d in delegation.delegators_of(user)]]
+    return (
+        RequestStage.objects.filter(
+            content_type=ContentType.objects.get_for_model(model),
+            state=S.ACTIVE,
+            approvers__in=people,
+        )
+        .exclude(decisions__actor=user)
+        .values("object_id")
+    )
+
+
+def staged_object_ids(model: type) -> models.QuerySet:
+    ct = ContentType.objects.get_for_model(model)
+    return RequestStage.objects.filter(content_type=ct).values("object_id")
+
+
+# --- decide ---------------------------------------------------------------------------------
+def decide(
+    obj,
+    *,
+    actor: User,
+    approve: bool,
+    comment: str = "",
+    request=None,
+    via: str = "web",
+    lowered: dict | None = None,
+) -> str:
+    """One decision on a request, staged or not. Returns what happened: ``"voted"`` (the
+    stage needs more approvals), ``"next-stage"``, ``"approved"`` or ``"rejected"``."""
+    kind = registry.kind_of(obj)
+    if kind is None:
+        raise ValidationError(_("This kind of request cannot be decided here."))
+    if not approve and not comment.strip():
+        raise ValidationError(_("Say why the request is rejected."))
+    with transaction.atomic():
+        obj.refresh_from_db(
+            from_queryset=type(obj)._default_manager.select_for_update(of=("self",))
+        )
+        stage = current_stage(obj)
+        if stage is None:  # not staged: the kind's own single decision
+            if is_staged(obj) or not obj.is_pending:
+                raise ValidationError(_("This request has already been decided."))
+            if approve:
+                kind.approve(obj, actor=actor, comment=comment, request=request, **(lowered or {}))
+                return "approved"
+            kind.reject(obj, actor=actor, comment=comment, request=request)
+            return "rejected"
+        if not obj.is_pending:
+            raise ValidationError(_("This request has already been decided."))
+        voter = counted_for(stage, obj, actor)
+        if voter is None:
+            raise PermissionDenied(_("You cannot decide this stage."))
+        if hasattr(obj, "requester_left") and obj.requester_left():
+            raise ValidationError(_("The requester is no longer a member of the department."))
+        # The kind's own path checks can_decide on the still-open stage, so it runs before
+        # this vote is written; all of it commits or none.
+        final = not approve or (
+            stage.approvals + 1 >= stage.required
+            and not stages_for(obj).filter(state=S.WAITING).exists()
+        )
+        lowered = {k: v for k, v in (lowered or {}).items() if v is not None}
+        if final and approve:
+            merged = merged_lowered(obj, lowered)
+            kind.approve(obj, actor=actor, comment=comment, request=request, **merged)
+        elif final:
+            kind.reject(obj, actor=actor, comment=comment, request=request)
+        StageDecision.objects.create(
+            stage=stage,
+            actor=actor,
+            counted_for=voter,
+            decision=StageDecision.APPROVE if approve else StageDecision.REJECT,
+            comment=comment,
+            via=via,
+            lowered={k: str(v) for k, v in lowered.items()},
+        )
+        audit.record(
+            STAGE_VOTED,
+            obj,
+            actor=actor,
+            request=request,
+            after={
+                "stage": stage.name,
+                "decision": "approve" if approve else "reject",
+                "on_behalf_of": voter.email if voter.pk != actor.pk else "",
+                "via": via,
+                "lowered": {k: str(v) for k, v in lowered.items()},
+            },
+        )
+        if not approve:
+            _close(obj, stage, S.REJECTED, actor, request)
+            return "rejected"
+        if stage.approvals < stage.required:
+            return "voted"
+        _close(obj, stage, S.APPROVED, actor, request)
+        if final:
+            return "approved"
+        activate_next(obj)
+        return "next-stage"
+
+
+def merged_lowered(obj, lowered: dict) -> dict:
+    """What earlier stages' approvers lowered, and this one: the lowest value of each."""
+    merged = dict(lowered)
+    earlier = StageDecision.objects.filter(
+        stage__in=stages_for(obj), decision=StageDecision.APPROVE
+    ).values_list("lowered", flat=True)
+    for values in earlier:
+        for name, raw in (values or {}).items():
+            if hasattr(obj, name):
+                value = type(getattr(obj, name))(raw)
+                merged[name] = min(merged.get(name, value), value)
+    # Lowered, never raised: a value at or above what was asked for changes nothing.
+    return {k: v for k, v in merged.items() if hasattr(obj, k) and v < getattr(obj, k)}
+
+
+def _close(obj, stage: RequestStage, state: str, actor, request=None, *, now=None) -> None:
+    stage.state = state
+    stage.decided_at = now or timezone.now()
+    stage.save(update_fields=["state", "decided_at"])
+    if state != S.APPROVED:
+        stages_for(obj).filter(state=S.WAITING).update(state=S.CANCELLED)
+    action = STAGE_APPROVED if state == S.APPROVED else f"requeststage.{state}"
+    audit.record(action, obj, actor=actor, request=request, after={"stage": stage.name})
+
+
+def close_open_stages(obj, state: str = S.CANCELLED, *, now=None) -> None:
+    """The request ended some other way (cancelled, requester left, expired)."""
+    for stage in stages_for(obj).filter(state__in=[S.ACTIVE, S.WAITING]):
+        _close(obj, stage, state, None, now=now)

@@ -1,0 +1,258 @@
+"""Approval policies (per department, versioned), the stages of each request, the decisions
+taken in them, and delegations. Requests are referred to generically (content type + pk)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .review_models import ReviewCampaign, ReviewItem  # noqa: F401  (one models module)
+
+USER = settings.AUTH_USER_MODEL
+
+
+class ApproverKind(models.TextChoices):
+    MANAGER = "manager", _("the requester's manager")
+    LEADS = "leads", _("the department's leads")
+    INFRA = "infra", _("infra")
+    GROUP = "group", _("members of an Entra group")
+    PERSON = "person", _("a named person")
+
+
+class Quorum(models.TextChoices):
+    ANY = "any", _("any one")
+    ALL = "all", _("all of them")
+    N = "n", _("a number of them")
+
+
+class Condition(models.TextChoices):
+    ALWAYS = "always", _("always")
+    BUDGET_ABOVE = "budget_above", _("budget above a threshold")
+    PREMIUM_MODEL = "premium_model", _("a model in the premium set")
+    RETENTION_ABOVE = "retention_above", _("tuning project retention above N days")
+    SERVICE_ACCOUNT = "service_account", _("a service-account key")
+
+
+class Policy(models.Model):
+    """A department's approval policy: ordered stages. Auto-approval (the department's
+    thresholds) is still checked first; without a policy the leads (or manager) decide."""
+
+    department = models.OneToOneField(
+        "tenants.Department",
+        on_delete=models.CASCADE,
+        related_name="approval_policy",
+        verbose_name=_("department"),
+    )
+    version = models.PositiveIntegerField(_("version"), default=0, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("approval policy")
+        verbose_name_plural = _("approval policies")
+
+    def __str__(self) -> str:
+        return f"{self.department} v{self.version}"
+
+    def snapshot(self) -> dict:
+        return {
+            "version": self.version,
+            "stages": [s.rule() for s in self.stages.order_by("position", "pk")],
+        }
+
+
+class PolicyStage(models.Model):
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="stages")
+    position = models.PositiveIntegerField(_("order"), default=1)
+    name = models.CharField(_("name"), max_length=80)
+    approver = models.CharField(_("approvers"), max_length=16, choices=ApproverKind.choices)
+    group_id = models.CharField(_("Entra group id"), max_length=64, blank=True)
+    person = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("person"),
+    )  # fmt: skip
+    quorum = models.CharField(_("quorum"), max_length=8, choices=Quorum.choices, default="any")
+    quorum_n = models.PositiveIntegerField(_("how many (quorum N)"), default=1)
+    condition = models.CharField(
+        _("applies when"), max_length=20, choices=Condition.choices, default="always"
+    )
+    threshold = models.DecimalField(
+        _("threshold (USD or days)"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    premium_models = models.JSONField(_("premium models"), default=list, blank=True)
+    reminder_hours = models.PositiveIntegerField(
+        _("remind after (working hours)"), default=0, help_text=_("0: never.")
+    )
+    escalate_hours = models.PositiveIntegerField(
+        _("escalate after (working hours)"), default=0, help_text=_("0: never.")
+    )
+    fallback = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("fallback approver"), help_text=_("Empty: infra."),
+    )  # fmt: skip
+    expire_days = models.PositiveIntegerField(
+        _("expire request after (working days)"), default=0, help_text=_("0: never.")
+    )
+
+    class Meta:
+        ordering = ["position", "pk"]
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}"
+
+    def rule(self) -> dict:
+        """What a request copies at submit: later policy edits do not move requests in flight."""
+        return {
+            "name": self.name,
+            "approver": self.approver,
+            "group_id": self.group_id,
+            "person_id": self.person_id,
+            "quorum": self.quorum,
+            "quorum_n": self.quorum_n,
+            "condition": self.condition,
+            "threshold": str(self.threshold) if self.threshold is not None else None,
+            "premium_models": list(self.premium_models or []),
+            "reminder_hours": self.reminder_hours,
+            "escalate_hours": self.escalate_hours,
+            "fallback_id": self.fallback_id,
+            "expire_days": self.expire_days,
+        }
+
+
+class PolicyVersion(models.Model):
+    """Every saved state of a policy, for auditors and for requests that cite a version."""
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField(_("version"))
+    snapshot = models.JSONField(_("stages"))
+    changed_by = models.ForeignKey(
+        USER, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("changed by")
+    )
+    created_at = models.DateTimeField(_("saved at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "version"], name="one_row_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} v{self.version}"
+
+
+class StageState(models.TextChoices):
+    WAITING = "waiting", _("not started")
+    ACTIVE = "active", _("waiting for a decision")
+    APPROVED = "approved", _("approved")
+    REJECTED = "rejected", _("rejected")
+    EXPIRED = "expired", _("expired")
+    CANCELLED = "cancelled", _("not needed")
+
+
+class RequestStage(models.Model):
+    """One stage of one request, copied from the policy at submit."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    request = GenericForeignKey("content_type", "object_id")
+    department = models.ForeignKey("tenants.Department", on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+    name = models.CharField(_("stage"), max_length=80)
+    policy_version = models.PositiveIntegerField(_("policy version"))
+    rule = models.JSONField()
+    state = models.CharField(
+        _("state"), max_length=12, choices=StageState.choices, default=StageState.WAITING
+    )
+    required = models.PositiveIntegerField(_("approvals needed"), default=1)
+    approvers = models.ManyToManyField(USER, related_name="approval_stages", blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"]),
+            models.Index(fields=["state", "started_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id", "position"], name="one_stage_per_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_state_display()})"
+
+    @property
+    def approvals(self) -> int:
+        return sum(1 for d in self.decisions.all() if d.decision == StageDecision.APPROVE)
+
+
+class StageDecision(models.Model):
+    """One person's decision in one stage. ``counted_for`` is the approver whose vote this
+    is (the delegator when a delegate decides): one vote per approver per stage."""
+
+    APPROVE, REJECT = "approve", "reject"
+    DECISIONS = [(APPROVE, _("approve")), (REJECT, _("reject"))]
+
+    stage = models.ForeignKey(RequestStage, on_delete=models.CASCADE, related_name="decisions")
+    actor = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    counted_for = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=8, choices=DECISIONS)
+    comment = models.TextField(blank=True)
+    via = models.CharField(max_length=8, default="web")  # web, bulk, slack, api
+    # What this approver lowered (budget, limits, lifetime); applied at the final approval.
+    lowered = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["stage", "counted_for"], name="one_vote_per_approver"),
+            models.UniqueConstraint(fields=["stage", "actor"], name="one_vote_per_person"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.decision} ({self.stage})"
+
+
+class Delegation(models.Model):
+    """While ``delegator`` is away (``starts_on``..``ends_on``, portal time zone),
+    ``delegate`` sees and decides what waits for them. Not transitive."""
+
+    delegator = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="delegations_out")
+    delegate = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="delegations_in")
+    starts_on = models.DateField(_("from"))
+    ends_on = models.DateField(_("until"))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_on"]
+        verbose_name = _("delegation")
+        verbose_name_plural = _("delegations")
+
+    def __str__(self) -> str:
+        return f"{self.delegator} → {self.delegate} ({self.starts_on}–{self.ends_on})"
+
+
+class ChatAccount(models.Model):
+    """A portal user's Slack user id, so a button press is decided as that person."""
+
+    user = models.OneToOneField(USER, on_delete=models.CASCADE, related_name="chat_account")
+    slack_user_id = models.CharField(_("Slack user id"), max_length=32, unique=True)
+
+    class Meta:
+        verbose_name = _("chat account")
+        verbose_name_plural = _("chat accounts")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.slack_user_id})"

@@ -1,0 +1,94 @@
+"""Who is told what about stages, after the transaction commits: e-mail to the people
+concerned, and the chat channels (Slack buttons, a Teams card) where configured."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+log = logging.getLogger(__name__)
+
+
+def _link(obj) -> str:
+    url = obj.decide_url() if hasattr(obj, "decide_url") else obj.get_absolute_url()
+    return f"{settings.SITE_URL}{url}"
+
+
+def mail_on_commit(recipients: list[str], subject: str, body: str) -> None:
+    recipients = sorted({r for r in recipients if r})
+    if not recipients:
+        return
+
+    def send() -> None:
+        try:
+            send_mail(subject, body, None, recipients, fail_silently=False)
+            log.info("approval mail sent", extra={"recipients": len(recipients)})
+        except Exception:  # a mail outage must not undo the decision it reports
+            log.exception("approval mail failed")
+
+    transaction.on_commit(send)
+
+
+def stage_started(obj, stage, approvers) -> None:
+    from . import chat
+
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = _("Approval needed: %(name)s") % {"name": obj}
+        body = _(
+            "%(requester)s asked for %(name)s in %(department)s. Stage: %(stage)s.\n"
+            "Decide here: %(link)s"
+        ) % {
+            "requester": obj.requester,
+            "name": obj,
+            "department": obj.department,
+            "stage": stage.name,
+            "link": _link(obj),
+        }
+    mail_on_commit([u.email for u in approvers], subject, body)
+    chat.announce_on_commit(obj, stage)
+
+
+def reminder(obj, stage, approvers) -> None:
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = _("Reminder: %(name)s still waits for your approval") % {"name": obj}
+        body = _("Stage %(stage)s has waited since %(since)s.\nDecide here: %(link)s") % {
+            "stage": stage.name,
+            "since": stage.started_at,
+            "link": _link(obj),
+        }
+    mail_on_commit([u.email for u in approvers], subject, body)
+
+
+def escalated(obj, stage, fallback) -> None:
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = _("Escalated to you: %(name)s") % {"name": obj}
+        body = _(
+            "Nobody decided stage %(stage)s in time, so it now waits for you too.\n"
+            "Decide here: %(link)s"
+        ) % {"stage": stage.name, "link": _link(obj)}
+    mail_on_commit([u.email for u in fallback], subject, body)
+
+
+def expired(obj, stage) -> None:
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = _("Your request %(name)s expired") % {"name": obj}
+        body = _(
+            "Nobody decided stage %(stage)s in time, so your request has expired. "
+            "You can submit it again.\n%(link)s"
+        ) % {"stage": stage.name, "link": f"{settings.SITE_URL}{obj.get_absolute_url()}"}
+    mail_on_commit([obj.requester.email], subject, body)
+
+
+def review_reminder(campaign, reviewers: list[str]) -> None:
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = _("Access review %(name)s: items wait for you") % {"name": campaign}
+        body = _("Keep or revoke each item before %(deadline)s:\n%(link)s") % {
+            "deadline": campaign.deadline,
+            "link": f"{settings.SITE_URL}{campaign.get_absolute_url()}",
+        }
+    mail_on_commit(reviewers, subject, body)

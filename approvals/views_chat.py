@@ -1,0 +1,72 @@
+"""Slack's interactivity endpoint: a button press becomes a decision, with every rule."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import chat, engine, registry
+from .models import ChatAccount
+
+log = logging.getLogger(__name__)
+
+
+@login_not_required  # Slack is not signed in: its signature is the authentication
+@csrf_exempt
+@require_POST
+def slack_interactions(request):
+    body = request.body
+    if not chat.slack_verified(
+        body,
+        request.headers.get("X-Slack-Request-Timestamp", ""),
+        request.headers.get("X-Slack-Signature", ""),
+    ):
+        log.warning("slack request refused: bad or stale signature")
+        return HttpResponse(status=401)
+    try:
+        payload = json.loads(request.POST["payload"])
+        action = payload["actions"][0]
+        slack_user = payload["user"]["id"]
+        response_url = payload["response_url"]
+        kind_label, pk, _stage = action["value"].split(":")
+        approve = {"approve": True, "reject": False}[action["action_id"]]
+    except (KeyError, IndexError, ValueError, TypeError):
+        return HttpResponseBadRequest()
+    reply = _decide(slack_user, kind_label, int(pk), approve)
+    replace = reply[0]
+    transaction.on_commit(lambda: chat.respond(response_url, reply[1], replace=replace))
+    return HttpResponse(status=200)
+
+
+def _decide(slack_user: str, kind_label: str, pk: int, approve: bool) -> tuple[bool, str]:
+    """(replace the message?, text). A refusal answers only the presser (ephemeral)."""
+    account = ChatAccount.objects.filter(slack_user_id=slack_user).select_related("user").first()
+    if account is None or not account.user.is_active:
+        return False, _("Your Slack account is not linked to a portal user.")
+    user = account.user
+    kind = registry.KINDS.get(kind_label)
+    obj = kind.model._default_manager.filter(pk=pk).first() if kind else None
+    if obj is None or not obj.can_view(user):
+        return False, _("You cannot decide this request.")
+    comment = "" if approve else _("Rejected in Slack.")
+    try:
+        result = engine.decide(obj, actor=user, approve=approve, comment=comment, via="slack")
+    except PermissionDenied:
+        return False, _("You cannot decide this request.")
+    except ValidationError as exc:
+        return False, " ".join(exc.messages)
+    texts = {
+        "approved": _("%(name)s: approved by %(who)s."),
+        "rejected": _("%(name)s: rejected by %(who)s."),
+        "next-stage": _("%(name)s: approved by %(who)s; now waiting for the next stage."),
+        "voted": _("%(name)s: %(who)s approved; more approvals needed."),
+    }
+    return True, texts[result] % {"name": obj, "who": user}

@@ -1,0 +1,103 @@
+"""Access reviews: infra starts a campaign and follows it per department; leads keep or
+revoke each grant with a reason; auditors get a CSV."""
+
+from __future__ import annotations
+
+import csv
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from tenants.access import infra_required
+
+from . import reviews
+from .forms import CampaignForm, ReviewDecisionForm
+from .review_models import ReviewCampaign, ReviewItem
+
+
+def review_list(request):
+    form = None
+    if request.user.is_infra:
+        form = CampaignForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            campaign = reviews.start(
+                name=data["name"], departments=data["departments"], deadline=data["deadline"],
+                at_deadline=data["at_deadline"], actor=request.user, request=request,
+            )  # fmt: skip
+            messages.success(
+                request,
+                _("Review started: %(count)d items.") % {"count": campaign.items.count()},
+            )
+            return redirect(campaign)
+    elif request.method == "POST":
+        raise PermissionDenied
+    campaigns = ReviewCampaign.objects.all()
+    if not request.user.is_infra:
+        campaigns = campaigns.filter(items__in=reviews.items_for(request.user)).distinct()
+    context = {"campaigns": campaigns[:50], "form": form}
+    return render(request, "approvals/reviews.html", context)
+
+
+def review_campaign(request, pk):
+    campaign = get_object_or_404(ReviewCampaign, pk=pk)
+    items = reviews.items_for(request.user).filter(campaign=campaign)
+    if not request.user.is_infra and not items.exists():
+        raise Http404
+    state = request.GET.get("show", "pending")
+    if state == "pending":
+        items = items.filter(decision=ReviewItem.Decision.PENDING)
+    context = {
+        "campaign": campaign,
+        "page": Paginator(items, settings.PAGE_SIZE).get_page(request.GET.get("page")),
+        "progress": reviews.progress(campaign) if request.user.is_infra else None,
+        "show": state,
+        "form": ReviewDecisionForm(),
+    }
+    return render(request, "approvals/review_campaign.html", context)
+
+
+@require_POST
+def review_item(request, pk):
+    item = get_object_or_404(ReviewItem.objects.select_related("campaign"), pk=pk)
+    if not reviews.can_review(item, request.user):
+        raise Http404
+    form = ReviewDecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose keep or revoke and give a reason."))
+        return redirect(item.campaign)
+    keep = form.cleaned_data["decision"] == "keep"
+    try:
+        reviews.decide(
+            item, actor=request.user, keep=keep, reason=form.cleaned_data["reason"],
+            request=request,
+        )  # fmt: skip
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            (_("%(item)s kept.") if keep else _("%(item)s revoked.")) % {"item": item.label},
+        )
+    return redirect(item.campaign)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@infra_required
+def review_csv(request, pk):
+    campaign = get_object_or_404(ReviewCampaign, pk=pk)
+    writer = csv.writer(_Echo())
+    rows = (writer.writerow(r) for r in [reviews.CSV_HEADER, *reviews.csv_rows(campaign)])
+    response = StreamingHttpResponse(rows, content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="access-review-{campaign.pk}.csv"'
+    return response

@@ -1,0 +1,58 @@
+"""Building blocks for the approval tests: a policy with stages, and a submitted request."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from approvals import policies
+from approvals.models import Policy, PolicyStage
+from keys import workflow
+from keys.models import TuningProject, VirtualKey
+
+
+def make_policy(department, *stages: dict, actor=None) -> Policy:
+    policy, _ = Policy.objects.get_or_create(department=department)
+    policy.stages.all().delete()
+    for position, stage in enumerate(stages, start=1):
+        PolicyStage.objects.create(policy=policy, position=position, **stage)
+    policies.record_version(policy, actor=actor)
+    policy.refresh_from_db()
+    return policy
+
+
+LEADS = {"name": "Lead", "approver": "leads"}
+INFRA_OVER_50 = {
+    "name": "Infra",
+    "approver": "infra",
+    "condition": "budget_above",
+    "threshold": Decimal("50"),
+}
+
+
+def submit_key(org, requester="dev_a", department="a", **extra) -> VirtualKey:
+    fields = {
+        "requester": org[requester],
+        "department": org[department],
+        "name": "bot",
+        "llm_models": ["gpt-4o-mini"],
+        "max_budget": Decimal("10"),
+        "rpm_limit": 50,
+        "tpm_limit": 100000,
+        "lifetime_days": 30,
+        "justification": "because",
+        **extra,
+    }
+    return workflow.submit(VirtualKey(**fields))
+
+
+def submit_project(org, **extra) -> TuningProject:
+    fields = {
+        "requester": org["dev_a"],
+        "department": org["a"],
+        "name": "eval",
+        "purpose": "evals",
+        "lifetime_days": 14,
+        "justification": "because",
+        **extra,
+    }
+    return workflow.submit(TuningProject(**fields))

@@ -1,0 +1,67 @@
+"""In a real browser: a key over the department's threshold goes lead → infra. The lead decides
+on the decision page (which shows the stages); infra decides from the bulk inbox; the request
+page then shows both stages approved. Pages fit a 390 px wide phone."""
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from keys.lifecycle import Status
+from keys.models import VirtualKey
+
+from .approvals_helpers import INFRA_OVER_50, LEADS, make_policy
+from .browser import signed_in_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def fits_phone(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_two_stage_approval_in_the_browser(browser, live_server, org, tmp_path):
+    make_policy(org["a"], LEADS, INFRA_OVER_50)
+    dev = signed_in_page(browser, live_server, org["dev_a"])
+    dev.goto(f"{live_server.url}/keys/request/")
+    dev.fill("#id_name", "premium-agent")
+    dev.check("input[name=llm_models][value='gpt-4o-mini']")
+    dev.fill("#id_max_budget", "80")
+    dev.fill("#id_justification", "Evaluations at scale.")
+    dev.click("#key-request-form button[type=submit]")
+    dev.wait_for_url(re.compile(r"/keys/\d+/$"))
+    key = VirtualKey.objects.get(name="premium-agent")
+    assert key.max_budget == Decimal("80")
+    assert dev.locator("#approval-stages li[aria-current=step]").inner_text().startswith("Lead")
+
+    lead = signed_in_page(browser, live_server, org["lead_a"])
+    lead.set_viewport_size({"width": 390, "height": 844})
+    lead.goto(f"{live_server.url}/approvals/keys/{key.pk}/")
+    assert lead.locator("#approval-stages").is_visible()
+    assert fits_phone(lead)
+    lead.screenshot(path=str(tmp_path / "decide-390.png"), full_page=True)
+    lead.select_option("#id_decision", "approve")
+    lead.click("#decision-form button[type=submit]")
+    lead.wait_for_url(re.compile(r"/approvals/$"))
+    assert "moves on when its stage is" in lead.content()
+    key.refresh_from_db()
+    assert key.status == Status.SUBMITTED
+
+    infra = signed_in_page(browser, live_server, org["infra"])
+    infra.set_viewport_size({"width": 390, "height": 844})
+    infra.goto(f"{live_server.url}/approvals/")
+    infra.click("#approval-links a[href='/approvals/inbox/']")
+    infra.wait_for_url(re.compile(r"/approvals/inbox/$"))
+    assert fits_phone(infra)
+    infra.check(f"input[name=items][value='keys.virtualkey:{key.pk}']")
+    infra.select_option("#id_decision", "approve")
+    infra.screenshot(path=str(tmp_path / "inbox-390.png"), full_page=True)
+    infra.click("#bulk-form button[type=submit]")
+    infra.wait_for_url(re.compile(r"/approvals/inbox/$"))
+    assert "1 request(s) decided." in infra.content()
+    key.refresh_from_db()
+    assert key.status == Status.APPROVED
+
+    dev.goto(f"{live_server.url}/keys/{key.pk}/")
+    states = dev.locator("#approval-stages li").all_inner_texts()
+    assert len(states) == 2 and all("approved" in s for s in states)
