@@ -16,6 +16,7 @@ EDITABLE = {
     "tenants.membership",
     "tenants.user",
     "costs.memberbudget",
+    "api.serviceidentity",
     "django_celery_beat.periodictask",
     "django_celery_beat.intervalschedule",
     "django_celery_beat.crontabschedule",
