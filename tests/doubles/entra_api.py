@@ -225,7 +225,7 @@ def _form(body: bytes) -> dict[str, str]:
 @pytest.fixture
 def entra_api(settings):
     """The double, with the portal's API trusting it (audience, tenant, JWKS)."""
-    double = EntraApiDouble()
+    double = EntraApiDouble(tls=False)
     settings.ENTRA_AUTHORITY_HOST = double.base_url
     settings.ENTRA_ALLOWED_TENANTS = [double.tenant_id]
     settings.API_AUDIENCES = [double.app_id_uri, double.client_id]
