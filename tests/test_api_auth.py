@@ -8,7 +8,7 @@ import pytest
 from api.identities import save_service_identity
 from portal.models import AuditEvent
 
-from .api_support import api, entra_api, register_service  # noqa: F401
+from .api_support import register_service
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 
-from .api_support import KEY_BODY, api, entra_api  # noqa: F401
+from .api_support import KEY_BODY
 
 pytestmark = pytest.mark.django_db
 
