@@ -10,7 +10,49 @@ from .auth import EntraBearer
 from .routers import admin, costs, keys, projects, requests
 from .throttling import IdentityRateThrottle
 
-api = NinjaAPI(
+PROBLEM_SCHEMA = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": ["object", "array"]},
+    },
+    "required": ["type", "title", "status"],
+}
+PROBLEM_STATUSES = {
+    "400": "Bad request",
+    "401": "No valid access token",
+    "403": "Not allowed for this identity",
+    "404": "Not found, or not yours to see",
+    "409": "Refused in the object's current state",
+    "410": "Gone (a secret already revealed)",
+    "422": "Invalid input (schema or the department's policy)",
+    "429": "Rate limited: see Retry-After",
+    "502": "LiteLLM or Langfuse failed",
+}
+
+
+class PortalAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        """Every operation may answer with a problem document; say so in the document."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        schema["components"].setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for item in schema["paths"].values():
+            for operation in item.values():
+                for status, text in PROBLEM_STATUSES.items():
+                    operation["responses"].setdefault(
+                        status, {"description": text, "content": content}
+                    )
+        return schema
+
+
+api = PortalAPI(
     title="GenAI Portal API",
     version="1.0.0",
     description=(

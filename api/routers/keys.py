@@ -74,6 +74,7 @@ def request_key(request, payload: KeyRequestIn):
 @decorate_view(idempotent)
 def extend_key(request, key_id: int, payload: ExtendIn):
     """A new request with the key's settings and a new lifetime (as the page's prefill)."""
+    require_right(request, RIGHT_KEYS)
     key = visible(VirtualKey, key_id, request.user, *RELATED)
     owner_only(key, request.user)
     data = {
