@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msal
+import requests
 
 
 class LoginRequired(Exception):
@@ -76,7 +77,10 @@ def _app(config: Config, cache: TokenCache):
         "instance_discovery": config.instance_discovery,
     }
     if config.ca_bundle:
-        options["verify"] = config.ca_bundle
+        session = requests.Session()
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE would win over the bundle given
+        session.verify = config.ca_bundle
+        options["http_client"] = session
     if config.client_secret:
         return msal.ConfidentialClientApplication(
             config.client_id, client_credential=config.client_secret, **options
@@ -115,6 +119,8 @@ def access_token(config: Config) -> str:
     if config.token:
         return config.token
     _need(config)
+    if not (config.client_secret or config.cache_path.exists()):
+        raise LoginRequired("Not signed in: run `genai-portal login`.")
     cache = TokenCache(config.cache_path)
     app = _app(config, cache)
     if config.client_secret:
