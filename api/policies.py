@@ -7,6 +7,7 @@ from django.db import transaction
 
 from portal import audit
 from tenants.models import Department, User
+from tenants.signals import department_budget_changed
 
 POLICY_FIELDS = [
     "monthly_budget",
@@ -63,7 +64,6 @@ def set_policy(department: Department, changes: dict, *, actor: User, request=No
         after=audit.snapshot(department, POLICY_FIELDS),
     )
     if "monthly_budget" in form.changed_data and department.litellm_team_id:
-        from costs.tasks import push_department_budget
-
-        transaction.on_commit(lambda: push_department_budget.delay(department.pk))
+        # As the admin does: costs pushes the budget to the LiteLLM team after commit.
+        department_budget_changed.send(sender=Department, department=department)
     return form
