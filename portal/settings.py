@@ -391,6 +391,10 @@ API_JWKS_URL = env(
 )
 API_RATE_LIMIT = env("API_RATE_LIMIT", default="120/m")  # per identity (user or service)
 API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
+    "task": "api.tasks.purge_idempotency_records",
+    "schedule": 3600,
+}
 # The rate limiter's counters must be shared by every web process: Redis where configured.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

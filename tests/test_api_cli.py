@@ -11,13 +11,14 @@ import re
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from keys.lifecycle import Status
 
 from .doubles.entra_api import EntraApiDouble
-from .integration import chat, wait_for_status
+from .integration import chat, keys_with_alias, wait_for_status
 
 pytestmark = [pytest.mark.litellm, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +41,7 @@ class Cli:
         self.env = {
             **os.environ,
             "GENAI_PORTAL_URL": url,
-            "GENAI_PORTAL_AUTHORITY": double.https_authority,
+            "GENAI_PORTAL_AUTHORITY": double.https_authority if double.ca_bundle else "",
             "GENAI_PORTAL_CLIENT_ID": double.public_client_id,
             "GENAI_PORTAL_SCOPE": f"{double.app_id_uri}/Portal.Access",
             "GENAI_PORTAL_CA_BUNDLE": double.ca_bundle,
@@ -122,3 +123,31 @@ def test_the_key_journey_from_the_terminal(org, entra_tls, litellm, worker, live
     assert dev("costs", "org", ok=False).returncode == 1  # infra only
     dev("logout")
     assert not dev.cache.exists()
+
+
+def test_a_pipeline_requests_a_service_key_and_fetches_it_once(
+    api, org, litellm, worker, live_server
+):
+    """A service principal (client credentials, token given to the CLI) asks for a key; a
+    lead approves it through the API; the pipeline fetches the secret once and uses it."""
+    pipeline = Cli(api.double, live_server.url, Path("/nonexistent"))
+    pipeline.env["GENAI_PORTAL_TOKEN"] = api.double.app_token(org["sp_keys"].app_id)
+    requested = json.loads(
+        pipeline(
+            "-o", "json", "keys", "request", "--department", "alpha", "--name", "nightly-ci",
+            "--model", "gpt-4o-mini", "--budget", "3", "--days", "7", "--justification", "CI",
+        ).stdout
+    )  # fmt: skip
+    assert requested["kind"] == "service" and requested["status"] == "submitted"
+    decided = api.post(
+        org["lead_a"], f"/requests/key/{requested['id']}/decision", {"decision": "approve"}
+    )
+    assert decided.status_code == 200, decided.content
+    key = wait_for_status(requested["id"], Status.ACTIVE, worker=worker)
+    [remote] = keys_with_alias(litellm, key.alias)
+    assert remote["user_id"] is None and remote["team_id"] == "portal-alpha"
+
+    secret = json.loads(pipeline("-o", "json", "keys", "reveal", str(key.pk)).stdout)["secret"]
+    assert chat(litellm.base_url, secret).status_code == 200
+    assert pipeline("keys", "reveal", str(key.pk), ok=False).returncode == 1
+    assert pipeline("costs", "me", ok=False).returncode == 1  # no costs right

@@ -183,3 +183,20 @@ def test_rate_limit_per_identity_with_retry_after(api, org, settings):
     assert limited["Content-Type"] == "application/problem+json"
     assert 1 <= int(limited["Retry-After"]) <= 60
     assert api.get(org["dev_b"], "/me").status_code == 200  # another identity: its own budget
+
+
+def test_stored_answers_are_forgotten_after_the_retention(api, org, settings):
+    import datetime
+
+    from django.utils import timezone
+
+    from api.models import IdempotencyRecord
+    from api.tasks import purge_idempotency_records
+
+    api.post(org["dev_a"], "/keys", KEY_BODY, HTTP_IDEMPOTENCY_KEY="old")
+    api.post(org["dev_a"], "/keys", KEY_BODY, HTTP_IDEMPOTENCY_KEY="new")
+    IdempotencyRecord.objects.filter(key="old").update(
+        created_at=timezone.now() - datetime.timedelta(hours=settings.API_IDEMPOTENCY_HOURS + 1)
+    )
+    assert purge_idempotency_records() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
