@@ -1,24 +1,44 @@
-"""Rate limits per identity (user or service), counted in the shared ``api`` cache (Redis)."""
+"""Rate limits per identity (user or service), counted in the shared ``api`` cache (Redis).
+
+A fixed window per identity, counted with the cache's atomic ``incr`` (Redis INCR), so N web
+processes and threads share one count. Plugged into django-ninja's throttling, which answers
+429 with ``Retry-After``.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+
 from django.conf import settings
 from django.core.cache import caches
-from ninja.throttling import AuthRateThrottle
+from ninja.throttling import BaseThrottle
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-class IdentityRateThrottle(AuthRateThrottle):
-    """``API_RATE_LIMIT`` requests per identity; over it, 429 with ``Retry-After``."""
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``120/m`` → (120, 60)."""
+    count, unit = rate.split("/", 1)
+    return int(count), PERIODS[unit.strip()[:1]]
 
-    scope = "identity"
+
+class IdentityRateThrottle(BaseThrottle):
+    """``API_RATE_LIMIT`` (e.g. ``120/m``) requests per identity and window."""
 
     def __init__(self) -> None:
-        self.cache = caches["api"]
-        super().__init__(settings.API_RATE_LIMIT)
+        self._local = threading.local()
 
     def allow_request(self, request) -> bool:
-        self.num_requests, self.duration = self.parse_rate(settings.API_RATE_LIMIT)
-        return super().allow_request(request)
+        limit, duration = parse_rate(settings.API_RATE_LIMIT)
+        now = time.time()
+        window = int(now // duration)
+        key = f"api_rate:{request.auth.key}:{window}"
+        cache = caches["api"]
+        cache.add(key, 0, timeout=duration + 1)
+        count = cache.incr(key)
+        self._local.wait = duration - (now % duration)
+        return count <= limit
 
-    def get_cache_key(self, request) -> str:
-        return f"api_throttle_{request.auth.key}"
+    def wait(self) -> float:
+        return getattr(self._local, "wait", 1.0)
