@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.cache import caches
 from django.test import Client
 
 from api.identities import save_service_identity
@@ -56,7 +55,8 @@ def register_service(org, name: str, *, keys: bool = False, costs: bool = False,
 
 @pytest.fixture
 def api(org, entra_api):  # noqa: F811
-    caches["api"].clear()
+    # No cache.clear(): in tests the API cache shares Redis with Celery. Rate counters are per
+    # user/service id, which the database never reuses, so tests do not share them.
     for name in ("lead_a", "dev_a", "lead_b", "dev_b", "infra", "nobody"):
         user = org[name]
         entra_api.add_user(oid=user.entra_oid, email=user.email, name=str(user))
