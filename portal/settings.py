@@ -396,11 +396,9 @@ CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
     "schedule": 3600,
 }
 # The rate limiter's counters must be shared by every web process: Redis where configured.
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "api": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-        if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api"}
-    ),
-}
+API_CACHE_URL = env("API_CACHE_URL", default=CACHE_URL)
+CACHES["api"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": API_CACHE_URL}
+    if API_CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api"}
+)

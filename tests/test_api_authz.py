@@ -95,6 +95,9 @@ MATRIX = [
     ("GET", "/api/v1/costs/org", "/costs/org", None, ONLY_INFRA),
     ("GET", "/api/v1/costs/org/monthly", "/costs/org/monthly", None, ONLY_INFRA),
     ("GET", "/api/v1/costs/chargeback", "/costs/chargeback", None, ONLY_INFRA),
+    ("GET", "/api/v1/costs/focus", "/costs/focus", None, ONLY_INFRA),
+    ("GET", "/api/v1/costs/departments/{slug}/focus", "/costs/departments/alpha/focus", None,
+     expect(404, lead_a=200, infra=200, **SP_403)),
     ("GET", "/api/v1/departments", "/departments", None, expect(200)),
     ("GET", "/api/v1/departments/{slug}", "/departments/alpha", None,
      expect(200, **OTHER_DEPT_404)),
@@ -165,6 +168,7 @@ def test_who_may_call_what(api, org, method, documented, path, body, expected):
         assert response["Content-Type"].split(";")[0] in (
             "application/json",
             "application/problem+json",
+            "text/csv",
         ), (role, response.content[:200])
         check_response(doc, method, template, response)
     assert seen == expected

@@ -12,13 +12,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from ninja import Query, Router
 
+from costs import exports
 from costs import views as cost_views
 from costs.models import MonthlySpend, TeamDaySpend
 from costs.tables import csv_response
 from tenants.access import department_for_lead
 from tenants.models import Department
 
-from ..common import RIGHT_COSTS, require_right
+from ..common import RIGHT_COSTS, people_only, require_right
 from ..schemas import CostTableOut, SeriesOut
 
 router = Router(tags=["costs"])
@@ -160,3 +161,48 @@ def chargeback(
         return reply
     text = b"".join(reply.streaming_content).decode()
     return list(csv.DictReader(io.StringIO(text)))
+
+
+FOCUS = {
+    "responses": {
+        200: {
+            "description": "A FOCUS 1.2 dataset (one row per day, key and model).",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {
+                    "schema": {"type": "string", "contentEncoding": "base64"}
+                },
+            },
+        }
+    }
+}
+FOCUS_FORMAT = Query("csv", pattern="^(csv|parquet)$")
+MONTH_RANGE = {"pattern": r"^\d{4}-\d{2}$"}
+
+
+@router.get("/focus", summary="FOCUS export of the organisation (infra)", openapi_extra=FOCUS)
+def org_focus(
+    request,
+    from_: str | None = Query(None, alias="from", **MONTH_RANGE),
+    to: str | None = Query(None, **MONTH_RANGE),
+    format: str = FOCUS_FORMAT,  # noqa: A002
+):
+    """The cost pages' FOCUS export (``from``/``to``: months, default last month)."""
+    _infra(request)
+    return exports.org_focus(request, format)
+
+
+@router.get(
+    "/departments/{slug}/focus",
+    summary="FOCUS export of a department (its leads, infra)",
+    openapi_extra=FOCUS,
+)
+def department_focus(
+    request,
+    slug: str,
+    from_: str | None = Query(None, alias="from", **MONTH_RANGE),
+    to: str | None = Query(None, **MONTH_RANGE),
+    format: str = FOCUS_FORMAT,  # noqa: A002
+):
+    people_only(request)
+    return exports.department_focus(request, slug, format)
