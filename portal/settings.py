@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "approvals",
     "keys",
     "costs",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -394,3 +395,29 @@ ENTRA_CA_BUNDLE = env("ENTRA_CA_BUNDLE", default="")
 # --- Costs ---------------------------------------------------------------------------------
 COSTS_REREAD_DAYS = env.int("COSTS_REREAD_DAYS", default=3)  # late rows are caught on re-read
 COSTS_ALERT_THRESHOLDS = env.list("COSTS_ALERT_THRESHOLDS", cast=int, default=[80, 100])
+
+# --- REST API (/api/v1/) and CLI -------------------------------------------------------------
+# Entra ID access tokens for the portal's own API: audience is the app ID URI or the client id.
+API_AUDIENCES = env.list(
+    "API_AUDIENCES",
+    default=[f"api://{ENTRA_CLIENT_ID}", ENTRA_CLIENT_ID] if ENTRA_CLIENT_ID else [],
+)
+API_SCOPE = env("API_SCOPE", default="Portal.Access")  # delegated scope (users, the CLI)
+API_APP_ROLE = env("API_APP_ROLE", default="Portal.Service")  # app role (service principals)
+API_JWKS_URL = env(
+    "API_JWKS_URL",
+    default=f"{ENTRA_AUTHORITY_HOST}/{ENTRA_TENANT_ID or 'common'}/discovery/v2.0/keys",
+)
+API_RATE_LIMIT = env("API_RATE_LIMIT", default="120/m")  # per identity (user or service)
+API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
+    "task": "api.tasks.purge_idempotency_records",
+    "schedule": 3600,
+}
+# The rate limiter's counters must be shared by every web process: Redis where configured.
+API_CACHE_URL = env("API_CACHE_URL", default=CACHE_URL)
+CACHES["api"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": API_CACHE_URL}
+    if API_CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api"}
+)

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
+from api.main import urlpatterns as api_urls
 from tenants import entra
 
 from . import views
@@ -29,6 +30,7 @@ urlpatterns = [
     path("", include("keys.urls")),
     path("costs/", include("costs.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", api_urls()),
 ]
 
 if settings.DEMO_MODE:

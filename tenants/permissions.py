@@ -19,6 +19,7 @@ EDITABLE = {
     "approvals.policy",  # approval stages (a new audited version on each save)
     "approvals.policystage",
     "approvals.chataccount",
+    "api.serviceidentity",
     "django_celery_beat.periodictask",
     "django_celery_beat.intervalschedule",
     "django_celery_beat.crontabschedule",

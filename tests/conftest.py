@@ -61,6 +61,7 @@ def org(db):
 
 
 # Fixtures for the real LiteLLM proxy, Celery workers and the browser live in their own modules.
+from .api_support import api, entra_api  # noqa: E402,F401
 from .browser import browser  # noqa: E402,F401
 from .integration import fault_proxy, langfuse, litellm, worker  # noqa: E402,F401
 from .litellm_proxy import litellm_proxy  # noqa: E402,F401

@@ -23,3 +23,10 @@ STATIC_ROOT = None  # WhiteNoise serves from the finders in tests
 # Each test process keeps its own cache: a shared Redis cache would outlive the test database
 # (and clearing it would clear the broker's queues in the same Redis database).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The API's rate-limit counters: on the real Redis, as in production; a prefix per test run,
+# since user ids restart with each new test database.
+CACHES["api"] = {
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": REDIS_URL,  # noqa: F405
+    "KEY_PREFIX": f"api-test-{os.getpid()}",
+}

@@ -1,0 +1,1 @@
+"""``genai-portal``: the portal's REST API from a terminal or a pipeline."""

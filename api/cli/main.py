@@ -1,0 +1,205 @@
+"""``genai-portal`` commands. Everything goes through the REST API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import session
+from .client import ApiError, Client
+from .output import client_settings, emit
+
+KEY_COLUMNS = ["id", "name", "kind", "status", "department", "secret_last4", "expires_at"]
+PROJECT_COLUMNS = ["id", "name", "status", "department", "fulfilment", "expires_at"]
+REQUEST_COLUMNS = ["kind", "id", "name", "status", "department", "requester", "created_at"]
+
+
+def _keys(client: Client, args) -> None:
+    if args.action == "list":
+        scope = "visible" if args.all else "mine"
+        return emit(client.all("/keys", scope=scope), args.output, KEY_COLUMNS)
+    if args.action == "show":
+        return emit(client.get(f"/keys/{args.id}"), args.output, KEY_COLUMNS)
+    if args.action == "request":
+        body = {
+            "department": args.department,
+            "name": args.name,
+            "kind": args.kind,
+            "llm_models": args.model,
+            "max_budget": args.budget,
+            "budget_duration": args.budget_period,
+            "rpm_limit": args.rpm,
+            "tpm_limit": args.tpm,
+            "lifetime_days": args.days,
+            "justification": args.justification,
+        }
+        return emit(client.post("/keys", body), args.output, KEY_COLUMNS)
+    if args.action == "reveal":
+        secret = client.post(f"/keys/{args.id}/reveal")
+        if args.output == "json":
+            return emit(secret, "json")
+        return client_settings(secret)
+    if args.action == "extend":
+        body = {"lifetime_days": args.days, "justification": args.justification}
+        return emit(client.post(f"/keys/{args.id}/extend", body), args.output, KEY_COLUMNS)
+    # rotate | revoke | cancel
+    return emit(client.post(f"/keys/{args.id}/{args.action}"), args.output, KEY_COLUMNS)
+
+
+def _projects(client: Client, args) -> None:
+    if args.action == "list":
+        scope = "visible" if args.all else "mine"
+        return emit(client.all("/projects", scope=scope), args.output, PROJECT_COLUMNS)
+    if args.action == "show":
+        return emit(client.get(f"/projects/{args.id}"), args.output, PROJECT_COLUMNS)
+    if args.action == "request":
+        body = {
+            "department": args.department,
+            "name": args.name,
+            "purpose": args.purpose,
+            "lifetime_days": args.days,
+            "retention_days": args.retention_days,
+            "route_key": args.route_key,
+            "justification": args.justification,
+        }
+        return emit(client.post("/projects", body), args.output, PROJECT_COLUMNS)
+    if args.action == "reveal":
+        secret = client.post(f"/projects/{args.id}/reveal")
+        if args.output == "json":
+            return emit(secret, "json")
+        print("Shown once, store it now:")
+        for name, value in secret["settings"].items():
+            print(f"  export {name}={value}")
+        return None
+    return emit(client.post(f"/projects/{args.id}/{args.action}"), args.output, PROJECT_COLUMNS)
+
+
+def _requests(client: Client, args) -> None:
+    if args.action == "list":
+        path = "/requests/queue" if args.queue else "/requests/mine"
+        return emit(client.all(path, kind=args.kind), args.output, REQUEST_COLUMNS)
+    body = {"decision": args.action, "comment": args.comment or ""}
+    decided = client.post(f"/requests/{args.kind}/{args.id}/decision", body)
+    return emit(decided, args.output, REQUEST_COLUMNS)
+
+
+def _costs(client: Client, args) -> None:
+    paths = {"me": "/costs/me", "org": "/costs/org"}
+    path = paths.get(args.scope) or f"/costs/departments/{args.department}"
+    if args.scope == "chargeback":
+        path = "/costs/chargeback"
+        params = {"from": args.month_from, "to": args.month}
+    else:
+        params = {"month": args.month, "table": args.table}
+    if args.output == "csv":
+        sys.stdout.write(client.text(path, format="csv", **params))
+        return None
+    data = client.get(path, **params)
+    if args.scope == "chargeback":
+        return emit(data, args.output)
+    if args.output == "json":
+        return emit(data, "json")
+    print(f"{args.scope} · {data['table']} · {data['month']}")
+    return emit(data["rows"], "table", data["columns"])
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genai-portal", description=__doc__)
+    p.add_argument("--url", help="Portal URL (GENAI_PORTAL_URL)")
+    p.add_argument("--output", "-o", choices=["table", "json", "csv"], default="table")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("login", help="Sign in with Entra ID (device code)")
+    sub.add_parser("logout", help="Forget the cached tokens")
+    sub.add_parser("whoami", help="Who the API thinks you are")
+
+    keys = sub.add_parser("keys", help="LiteLLM virtual keys").add_subparsers(
+        dest="action", required=True
+    )
+    keys.add_parser("list").add_argument("--all", action="store_true", help="all you may see")
+    for name in ("show", "reveal", "rotate", "revoke", "cancel"):
+        keys.add_parser(name).add_argument("id", type=int)
+    req = keys.add_parser("request")
+    req.add_argument("--department", required=True)
+    req.add_argument("--name", required=True)
+    req.add_argument("--kind", choices=["personal", "service"], default="personal")
+    req.add_argument("--model", action="append", required=True, help="repeat for more")
+    req.add_argument("--budget", required=True, help="USD")
+    req.add_argument("--budget-period", default="30d", choices=["", "1d", "7d", "30d"])
+    req.add_argument("--rpm", type=int, default=60)
+    req.add_argument("--tpm", type=int, default=100_000)
+    req.add_argument("--days", type=int, default=30)
+    req.add_argument("--justification", required=True)
+    ext = keys.add_parser("extend")
+    ext.add_argument("id", type=int)
+    ext.add_argument("--days", type=int, required=True)
+    ext.add_argument("--justification", required=True)
+
+    projects = sub.add_parser("projects", help="Langfuse tuning projects").add_subparsers(
+        dest="action", required=True
+    )
+    projects.add_parser("list").add_argument("--all", action="store_true")
+    for name in ("show", "reveal", "end", "cancel"):
+        projects.add_parser(name).add_argument("id", type=int)
+    preq = projects.add_parser("request")
+    preq.add_argument("--department", required=True)
+    preq.add_argument("--name", required=True)
+    preq.add_argument("--purpose", required=True)
+    preq.add_argument("--days", type=int, default=14)
+    preq.add_argument("--retention-days", type=int)
+    preq.add_argument("--route-key", type=int)
+    preq.add_argument("--justification", required=True)
+
+    requests = sub.add_parser("requests", help="Requests and approvals").add_subparsers(
+        dest="action", required=True
+    )
+    rlist = requests.add_parser("list")
+    rlist.add_argument("--queue", action="store_true", help="waiting for my decision")
+    rlist.add_argument("--kind", choices=["key", "project", "budget"], default="key")
+    for name in ("approve", "reject"):
+        decide = requests.add_parser(name)
+        decide.add_argument("id", type=int)
+        decide.add_argument("--kind", choices=["key", "project", "budget"], default="key")
+        decide.add_argument("--comment", required=name == "reject")
+
+    costs = sub.add_parser("costs", help="Spend").add_subparsers(dest="scope", required=True)
+    for name in ("me", "department", "org", "chargeback"):
+        c = costs.add_parser(name)
+        if name == "department":
+            c.add_argument("department", help="department slug")
+        c.add_argument("--month", help="YYYY-MM (chargeback: last month of the range)")
+        if name == "chargeback":
+            c.add_argument("--from", dest="month_from", help="YYYY-MM")
+        else:
+            c.add_argument("--table", help="which table (default: the first)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config = session.Config.from_env(args.url)
+    try:
+        if args.command == "login":
+            claims = session.login(config)
+            print(f"Signed in as {claims.get('preferred_username') or claims.get('name', '')}.")
+            return 0
+        if args.command == "logout":
+            session.logout(config)
+            return 0
+        client = Client(config)
+        if args.command == "whoami":
+            emit(client.get("/me"), args.output)
+        else:
+            {"keys": _keys, "projects": _projects, "requests": _requests, "costs": _costs}[
+                args.command
+            ](client, args)
+    except ApiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except session.LoginRequired as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Infra changes a department's policy through the API: validated, locked, audited."""
+
+from __future__ import annotations
+
+from django import forms
+from django.db import transaction
+
+from portal import audit
+from tenants.models import Department, User
+from tenants.signals import department_budget_changed
+
+POLICY_FIELDS = [
+    "monthly_budget",
+    "allowed_models",
+    "max_key_budget",
+    "max_rpm",
+    "max_tpm",
+    "max_key_lifetime_days",
+    "max_project_lifetime_days",
+    "auto_approve_max_budget",
+    "auto_approve_max_lifetime_days",
+    "approver_rule",
+]
+
+
+class PolicyForm(forms.ModelForm):
+    class Meta:
+        model = Department
+        fields = POLICY_FIELDS
+
+    def clean(self):
+        data = super().clean()
+        for name in POLICY_FIELDS:
+            value = data.get(name)
+            numeric = name != "approver_rule" and not isinstance(value, list)
+            if numeric and value is not None and value < 0:
+                self.add_error(name, "Must not be negative.")
+        models = data.get("allowed_models")
+        if models is not None and not all(isinstance(m, str) and m for m in models):
+            self.add_error("allowed_models", "A list of model names.")
+        return data
+
+
+def policy_form(department: Department, changes: dict) -> PolicyForm:
+    current = {name: getattr(department, name) for name in POLICY_FIELDS}
+    return PolicyForm({**current, **changes}, instance=department)
+
+
+@transaction.atomic
+def set_policy(department: Department, changes: dict, *, actor: User, request=None) -> PolicyForm:
+    """Apply ``changes`` to the locked row if valid; the form carries any errors."""
+    department = Department.objects.select_for_update().get(pk=department.pk)
+    before = audit.snapshot(department, POLICY_FIELDS)
+    form = policy_form(department, changes)
+    if not form.is_valid():
+        return form
+    form.save()
+    audit.record(
+        "department.policy_changed",
+        department,
+        actor=actor,
+        request=request,
+        before=before,
+        after=audit.snapshot(department, POLICY_FIELDS),
+    )
+    if "monthly_budget" in form.changed_data and department.litellm_team_id:
+        # As the admin does: costs pushes the budget to the LiteLLM team after commit.
+        department_budget_changed.send(sender=Department, department=department)
+    return form

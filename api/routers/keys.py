@@ -1,0 +1,162 @@
+"""Virtual keys: list, get, request, reveal once, rotate, revoke, extend, cancel."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from ninja import Query, Router
+from ninja.decorators import decorate_view
+from ninja.pagination import CursorPagination, paginate
+
+from keys import services, workflow
+from keys.forms import KeyRequestForm
+from keys.models import VirtualKey
+from tenants.models import Department
+
+from ..common import RIGHT_KEYS, form_problem, owner_only, require_right, visible
+from ..idempotency import idempotent
+from ..problems import Problem
+from ..schemas import ExtendIn, KeyOut, KeyRequestIn, SecretOut
+
+router = Router(tags=["keys"])
+RELATED = ("department", "requester")
+ORDER = ("-created_at", "-pk")
+
+
+@router.get("", response=list[KeyOut], summary="List keys")
+@paginate(CursorPagination, ordering=ORDER)
+def list_keys(request, scope: str = Query("mine", pattern="^(mine|visible)$")):
+    """``mine``: your own keys; ``visible``: also those of departments you lead (infra: all)."""
+    require_right(request, RIGHT_KEYS)
+    qs = VirtualKey.objects.select_related(*RELATED)
+    if scope == "mine" or request.auth.service:
+        return qs.filter(requester=request.user)
+    return qs.visible_to(request.user)
+
+
+@router.get("/{int:key_id}", response=KeyOut, summary="Get a key")
+def get_key(request, key_id: int):
+    require_right(request, RIGHT_KEYS)
+    return visible(VirtualKey, key_id, request.user, *RELATED)
+
+
+def submit_key(request, data: dict, *, extends: VirtualKey | None = None) -> JsonResponse:
+    """Validate with the page's form (the department's policy) and submit through the workflow."""
+    who = require_right(request, RIGHT_KEYS)
+    if who.service is not None:
+        data["kind"] = VirtualKey.Kind.SERVICE  # a pipeline's key is always a service key
+    slug = data.get("department")
+    dept = Department.objects.filter(slug=slug).values_list("pk", flat=True).first()
+    form = KeyRequestForm({**data, "department": dept or ""}, user=request.user)
+    if not form.is_valid():
+        raise form_problem(form)
+    key = form.save(commit=False)
+    key.requester = request.user
+    key.extends = extends
+    workflow.submit(key, request=request)
+    key = VirtualKey.objects.select_related(*RELATED).get(pk=key.pk)
+    return JsonResponse(
+        KeyOut.from_orm(key).model_dump(mode="json"),
+        status=201,
+        headers={"Location": f"/api/v1/keys/{key.pk}"},
+    )
+
+
+@router.post("", response={201: KeyOut}, summary="Request a key")
+@decorate_view(idempotent)
+def request_key(request, payload: KeyRequestIn):
+    """Checked against the department's policy like the page; auto-approved when the policy
+    allows it, else the department's leads decide."""
+    return submit_key(request, payload.model_dump())
+
+
+@router.post("/{int:key_id}/extend", response={201: KeyOut}, summary="Request an extension")
+@decorate_view(idempotent)
+def extend_key(request, key_id: int, payload: ExtendIn):
+    """A new request with the key's settings and a new lifetime (as the page's prefill)."""
+    require_right(request, RIGHT_KEYS)
+    key = visible(VirtualKey, key_id, request.user, *RELATED)
+    owner_only(key, request.user)
+    data = {
+        "department": key.department.slug,
+        "name": key.name,
+        "kind": key.kind,
+        "llm_models": key.llm_models,
+        "max_budget": key.max_budget,
+        "budget_duration": key.budget_duration,
+        "rpm_limit": key.rpm_limit,
+        "tpm_limit": key.tpm_limit,
+        "lifetime_days": payload.lifetime_days,
+        "justification": payload.justification,
+    }
+    return submit_key(request, data, extends=key)
+
+
+def litellm_settings(secret: str) -> tuple[str, dict[str, str]]:
+    base = settings.LITELLM_PUBLIC_URL or "https://llm.example.com"
+    return base, {
+        "OPENAI_BASE_URL": base,
+        "OPENAI_API_KEY": secret,
+        "cline.apiProvider": "openai (OpenAI Compatible)",
+        "cline.openAiBaseUrl": base,
+        "cline.openAiApiKey": secret,
+    }
+
+
+def secret_response(payload: dict) -> HttpResponse:
+    reply = JsonResponse(payload)
+    reply["Cache-Control"] = "no-store"
+    reply["Pragma"] = "no-cache"
+    return reply
+
+
+@router.post(
+    "/{int:key_id}/reveal",
+    response={200: SecretOut},
+    summary="Reveal the secret once",
+    description="Returns the secret once, with Cache-Control: no-store; afterwards 410. "
+    "Not idempotent by design: the secret is never stored with a replay.",
+)
+def reveal_key(request, key_id: int):
+    require_right(request, RIGHT_KEYS)
+    key = visible(VirtualKey, key_id, request.user, *RELATED)
+    secret = workflow.reveal(VirtualKey, key.pk, user=request.user, request=request)
+    if secret is None:
+        raise Problem(
+            410, "Nothing to reveal", "Already shown once, not ready, or not yours.", type_="gone"
+        )
+    base, client_settings = litellm_settings(secret)
+    return secret_response(
+        {"id": key.pk, "secret": secret, "base_url": base, "settings": client_settings}
+    )
+
+
+@router.post("/{int:key_id}/rotate", response=KeyOut, summary="Rotate (new secret)")
+@decorate_view(idempotent)
+def rotate_key(request, key_id: int):
+    """A new secret to reveal once; the old one is refused at once. Owner only."""
+    require_right(request, RIGHT_KEYS)
+    key = visible(VirtualKey, key_id, request.user, *RELATED)
+    owner_only(key, request.user)
+    services.rotate(key, actor=request.user, request=request)
+    return VirtualKey.objects.select_related(*RELATED).get(pk=key.pk)
+
+
+@router.post("/{int:key_id}/revoke", response=KeyOut, summary="Revoke")
+@decorate_view(idempotent)
+def revoke_key(request, key_id: int):
+    """Owner, a lead of the key's department, or infra (checked again under the lock)."""
+    require_right(request, RIGHT_KEYS)
+    key = visible(VirtualKey, key_id, request.user, *RELATED)
+    services.revoke(key, actor=request.user, request=request)
+    return VirtualKey.objects.select_related(*RELATED).get(pk=key.pk)
+
+
+@router.post("/{int:key_id}/cancel", response=KeyOut, summary="Cancel a pending request")
+@decorate_view(idempotent)
+def cancel_key(request, key_id: int):
+    require_right(request, RIGHT_KEYS)
+    key = visible(VirtualKey, key_id, request.user, *RELATED)
+    owner_only(key, request.user)
+    workflow.cancel(key, actor=request.user, request=request)
+    return VirtualKey.objects.select_related(*RELATED).get(pk=key.pk)

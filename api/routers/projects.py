@@ -1,0 +1,117 @@
+"""Langfuse tuning projects: list, get, request, reveal the key pair once, end, cancel."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from ninja import Query, Router
+from ninja.decorators import decorate_view
+from ninja.pagination import CursorPagination, paginate
+
+from keys import projects, workflow
+from keys.forms import ProjectRequestForm
+from keys.lifecycle import Status
+from keys.models import TuningProject
+from tenants.models import Department
+
+from ..common import form_problem, owner_only, people_only, visible
+from ..idempotency import idempotent
+from ..problems import Problem
+from ..schemas import ProjectOut, ProjectRequestIn
+from .keys import secret_response
+
+router = Router(tags=["projects"])
+RELATED = ("department", "requester")
+
+
+def _get(request, project_id: int) -> TuningProject:
+    return visible(TuningProject, project_id, request.user, *RELATED)
+
+
+def _fresh(project: TuningProject) -> TuningProject:
+    return TuningProject.objects.select_related(*RELATED).get(pk=project.pk)
+
+
+@router.get("", response=list[ProjectOut], summary="List tuning projects")
+@paginate(CursorPagination, ordering=("-created_at", "-pk"))
+def list_projects(request, scope: str = Query("mine", pattern="^(mine|visible)$")):
+    people_only(request)
+    qs = TuningProject.objects.select_related(*RELATED)
+    if scope == "mine":
+        return qs.filter(requester=request.user)
+    return qs.visible_to(request.user)
+
+
+@router.get("/{int:project_id}", response=ProjectOut, summary="Get a tuning project")
+def get_project(request, project_id: int):
+    people_only(request)
+    return _get(request, project_id)
+
+
+@router.post("", response={201: ProjectOut}, summary="Request a tuning project")
+@decorate_view(idempotent)
+def request_project(request, payload: ProjectRequestIn):
+    people_only(request)
+    data = payload.model_dump()
+    dept = Department.objects.filter(slug=data["department"]).values_list("pk", flat=True).first()
+    data["department"] = dept or ""
+    data["route_key"] = data["route_key"] or ""
+    data["retention_days"] = "" if data["retention_days"] is None else data["retention_days"]
+    form = ProjectRequestForm(data, user=request.user)
+    if not form.is_valid():
+        raise form_problem(form)
+    project = form.save(commit=False)
+    project.requester = request.user
+    workflow.submit(project, request=request)
+    body = ProjectOut.from_orm(_fresh(project)).model_dump(mode="json")
+    return JsonResponse(body, status=201, headers={"Location": f"/api/v1/projects/{project.pk}"})
+
+
+@router.post(
+    "/{int:project_id}/reveal",
+    response={200: dict},
+    summary="Reveal the Langfuse key pair once",
+    description="Cache-Control: no-store; afterwards 410. Not idempotent by design.",
+)
+def reveal_project(request, project_id: int):
+    people_only(request)
+    project = _get(request, project_id)
+    secret = workflow.reveal(TuningProject, project.pk, user=request.user, request=request)
+    if secret is None:
+        raise Problem(410, "Nothing to reveal", "Already shown once, or not yours.", type_="gone")
+    host = settings.LANGFUSE_HOST
+    return secret_response(
+        {
+            "id": project.pk,
+            "secret": secret,
+            "settings": {
+                "LANGFUSE_HOST": host,
+                "LANGFUSE_PUBLIC_KEY": project.public_key,
+                "LANGFUSE_SECRET_KEY": secret,
+            },
+        }
+    )
+
+
+@router.post("/{int:project_id}/end", response=ProjectOut, summary="End the lease now")
+@decorate_view(idempotent)
+def end_project(request, project_id: int):
+    people_only(request)
+    project = _get(request, project_id)
+    if not (project.requester_id == request.user.pk or request.user.is_infra):
+        raise PermissionDenied
+    if project.status != Status.ACTIVE:
+        raise Problem(409, "Refused", "Only an active project can be ended.", type_="refused")
+    projects.request_teardown(project, status=Status.REVOKED, actor=request.user, request=request)
+    return _fresh(project)
+
+
+@router.post("/{int:project_id}/cancel", response=ProjectOut, summary="Cancel a pending request")
+@decorate_view(idempotent)
+def cancel_project(request, project_id: int):
+    people_only(request)
+    project = _get(request, project_id)
+    owner_only(project, request.user)
+    workflow.cancel(project, actor=request.user, request=request)
+    return _fresh(project)

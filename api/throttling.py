@@ -1,0 +1,44 @@
+"""Rate limits per identity (user or service), counted in the shared ``api`` cache (Redis).
+
+A fixed window per identity, counted with the cache's atomic ``incr`` (Redis INCR), so N web
+processes and threads share one count. Plugged into django-ninja's throttling, which answers
+429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from django.conf import settings
+from django.core.cache import caches
+from ninja.throttling import BaseThrottle
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``120/m`` → (120, 60)."""
+    count, unit = rate.split("/", 1)
+    return int(count), PERIODS[unit.strip()[:1]]
+
+
+class IdentityRateThrottle(BaseThrottle):
+    """``API_RATE_LIMIT`` (e.g. ``120/m``) requests per identity and window."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def allow_request(self, request) -> bool:
+        limit, duration = parse_rate(settings.API_RATE_LIMIT)
+        now = time.time()
+        window = int(now // duration)
+        key = f"api_rate:{request.auth.key}:{window}"
+        cache = caches["api"]
+        cache.add(key, 0, timeout=duration + 1)
+        count = cache.incr(key)
+        self._local.wait = duration - (now % duration)
+        return count <= limit
+
+    def wait(self) -> float:
+        return getattr(self._local, "wait", 1.0)

@@ -1,0 +1,174 @@
+"""Every API operation × every role × service principals: who gets what status.
+
+A fresh organisation per operation; each role's call runs in a savepoint that is rolled back,
+so one role's change never decides another's answer. Every answer is also checked against the
+OpenAPI document, and the matrix must cover every documented operation.
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+
+from costs.models import BudgetRequest
+from keys.lifecycle import Status
+from keys.models import TuningProject, VirtualKey
+
+from .api_support import KEY_BODY
+from .test_api_openapi import check_response, openapi_document, operations
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["anon", "dev_a", "lead_a", "dev_b", "lead_b", "infra", "sp_keys", "sp_costs", "sp_none"]
+PEOPLE = ["dev_a", "lead_a", "dev_b", "lead_b", "infra"]
+PROJECT_BODY = {
+    "department": "alpha",
+    "name": "rag-eval",
+    "purpose": "evaluate",
+    "lifetime_days": 7,
+    "justification": "tuning",
+}
+
+
+def expect(default: int, **overrides: int) -> dict[str, int]:
+    """Statuses per role: ``default`` for everyone signed in, anonymous always 401."""
+    table = {role: default for role in ROLES}
+    table.update(overrides)
+    table["anon"] = 401
+    return table
+
+
+SP_403 = {"sp_keys": 403, "sp_costs": 403, "sp_none": 403}
+SP_KEYS_404 = {"sp_keys": 404, "sp_costs": 403, "sp_none": 403}
+OTHER_DEPT_404 = {"dev_b": 404, "lead_b": 404}
+VIEWERS_ONLY = {"dev_a": 200, "lead_a": 200, "infra": 200}
+ONLY_INFRA = expect(403, infra=200)
+LEAD_OR_INFRA = expect(404, lead_a=200, infra=200, sp_costs=200, sp_keys=403, sp_none=403)
+COSTS_ME = expect(200, sp_keys=403, sp_none=403)
+DECIDE = {"decision": "approve"}
+
+# (method, documented path, concrete path, body, expected statuses)
+MATRIX = [
+    ("GET", "/api/v1/me", "/me", None, expect(200)),
+    ("GET", "/api/v1/keys", "/keys", None, expect(200, sp_costs=403, sp_none=403)),
+    ("GET", "/api/v1/keys/{key_id}", "/keys/{live}", None,
+     expect(404, **VIEWERS_ONLY, **SP_KEYS_404)),
+    ("POST", "/api/v1/keys", "/keys", KEY_BODY,
+     expect(422, dev_a=201, lead_a=201, sp_keys=201, sp_costs=403, sp_none=403)),
+    ("POST", "/api/v1/keys/{key_id}/extend", "/keys/{live}/extend",
+     {"lifetime_days": 7, "justification": "more"},
+     expect(404, dev_a=201, lead_a=403, infra=403, **SP_KEYS_404)),
+    ("POST", "/api/v1/keys/{key_id}/reveal", "/keys/{live}/reveal", None,
+     expect(404, dev_a=200, lead_a=410, infra=410, **SP_KEYS_404)),
+    ("POST", "/api/v1/keys/{key_id}/rotate", "/keys/{pending}/rotate", None,
+     expect(404, dev_a=409, lead_a=403, infra=403, **SP_KEYS_404)),
+    ("POST", "/api/v1/keys/{key_id}/revoke", "/keys/{pending}/revoke", None,
+     expect(404, dev_a=409, lead_a=409, infra=409, **SP_KEYS_404)),
+    ("POST", "/api/v1/keys/{key_id}/cancel", "/keys/{pending}/cancel", None,
+     expect(404, dev_a=200, lead_a=403, infra=403, **SP_KEYS_404)),
+    ("GET", "/api/v1/projects", "/projects", None, expect(200, **SP_403)),
+    ("GET", "/api/v1/projects/{project_id}", "/projects/{project}", None,
+     expect(404, **VIEWERS_ONLY, **SP_403)),
+    ("POST", "/api/v1/projects", "/projects", PROJECT_BODY,
+     expect(422, dev_a=201, lead_a=201, **SP_403)),
+    ("POST", "/api/v1/projects/{project_id}/reveal", "/projects/{project}/reveal", None,
+     expect(404, dev_a=410, lead_a=410, infra=410, **SP_403)),
+    ("POST", "/api/v1/projects/{project_id}/end", "/projects/{project}/end", None,
+     expect(404, dev_a=409, lead_a=403, infra=409, **SP_403)),
+    ("POST", "/api/v1/projects/{project_id}/cancel", "/projects/{project}/cancel", None,
+     expect(404, dev_a=200, lead_a=403, infra=403, **SP_403)),
+    ("GET", "/api/v1/requests/mine", "/requests/mine?kind=project", None, expect(200, **SP_403)),
+    ("GET", "/api/v1/requests/queue", "/requests/queue?kind=budget", None, expect(200, **SP_403)),
+    ("POST", "/api/v1/requests/{kind}/{request_id}/decision", "/requests/key/{pending}/decision",
+     DECIDE, expect(404, dev_a=403, lead_a=200, infra=200, **SP_403)),
+    ("POST", None, "/requests/project/{project}/decision",
+     DECIDE, expect(404, dev_a=403, lead_a=200, infra=200, **SP_403)),
+    ("POST", None, "/requests/budget/{budget}/decision",
+     DECIDE, expect(404, lead_a=403, infra=200, **SP_403)),
+    ("GET", "/api/v1/costs/me", "/costs/me", None, COSTS_ME),
+    ("GET", "/api/v1/costs/me/daily", "/costs/me/daily", None, COSTS_ME),
+    ("GET", "/api/v1/costs/departments/{slug}", "/costs/departments/alpha", None, LEAD_OR_INFRA),
+    ("GET", "/api/v1/costs/departments/{slug}/daily", "/costs/departments/alpha/daily", None,
+     LEAD_OR_INFRA),
+    ("GET", "/api/v1/costs/departments/{slug}/monthly", "/costs/departments/alpha/monthly",
+     None, LEAD_OR_INFRA),
+    ("GET", "/api/v1/costs/org", "/costs/org", None, ONLY_INFRA),
+    ("GET", "/api/v1/costs/org/monthly", "/costs/org/monthly", None, ONLY_INFRA),
+    ("GET", "/api/v1/costs/chargeback", "/costs/chargeback", None, ONLY_INFRA),
+    ("GET", "/api/v1/costs/focus", "/costs/focus", None, ONLY_INFRA),
+    ("GET", "/api/v1/costs/departments/{slug}/focus", "/costs/departments/alpha/focus", None,
+     expect(404, lead_a=200, infra=200, **SP_403)),
+    ("GET", "/api/v1/departments", "/departments", None, expect(200)),
+    ("GET", "/api/v1/departments/{slug}", "/departments/alpha", None,
+     expect(200, **OTHER_DEPT_404)),
+    ("PATCH", "/api/v1/departments/{slug}/policy", "/departments/alpha/policy", {"max_rpm": 30},
+     ONLY_INFRA),
+    ("GET", "/api/v1/audit", "/audit", None, ONLY_INFRA),
+]  # fmt: skip
+
+
+def world(org) -> dict[str, int]:
+    """dev_a's live key (a secret waiting), pending key and project; lead_a's budget request."""
+    common = {
+        "requester": org["dev_a"],
+        "department": org["a"],
+        "llm_models": ["gpt-4o-mini"],
+        "max_budget": Decimal("10"),
+        "rpm_limit": 10,
+        "tpm_limit": 1000,
+        "lifetime_days": 30,
+        "justification": "work",
+    }
+    live = VirtualKey(name="live", status=Status.ACTIVE, **common)
+    live.store_secret("sk-live-0000")
+    live.save()
+    pending = VirtualKey.objects.create(name="pending", **common)
+    project = TuningProject.objects.create(
+        requester=org["dev_a"],
+        department=org["a"],
+        name="eval",
+        purpose="p",
+        lifetime_days=7,
+        justification="j",
+    )
+    budget = BudgetRequest.objects.create(
+        requester=org["lead_a"],
+        department=org["a"],
+        monthly_budget=Decimal("2000"),
+        previous_budget=Decimal("1000"),
+        lifetime_days=1,
+        justification="growth",
+    )
+    return {"live": live.pk, "pending": pending.pk, "project": project.pk, "budget": budget.pk}
+
+
+def test_the_matrix_covers_every_documented_operation():
+    documented = operations(openapi_document())
+    covered = {(m, p) for m, p, *_ in MATRIX if p}
+    assert covered == documented
+
+
+@pytest.mark.parametrize(
+    "method,documented,path,body,expected",
+    MATRIX,
+    ids=[f"{m} {p}" for m, _, p, _, _ in MATRIX],
+)
+def test_who_may_call_what(api, org, method, documented, path, body, expected):
+    ids = world(org)
+    concrete = path.format(**ids)
+    doc = openapi_document()
+    template = documented or "/api/v1/requests/{kind}/{request_id}/decision"
+    seen = {}
+    for role in ROLES:
+        who = None if role == "anon" else org[role]
+        with transaction.atomic():
+            response = api.call(who, method, concrete, body)
+            transaction.set_rollback(True)
+        seen[role] = response.status_code
+        assert response["Content-Type"].split(";")[0] in (
+            "application/json",
+            "application/problem+json",
+            "text/csv",
+        ), (role, response.content[:200])
+        check_response(doc, method, template, response)
+    assert seen == expected
