@@ -30,6 +30,8 @@ EXCLUDED_PREFIXES = {
     "else); infra's admin permissions are tested in the admin tests",
     "accounts/": "allauth's sign-in flow (anonymous by design, no portal data); the Entra "
     "sign-in is tested end to end in tests/test_signin.py",
+    "api/": "the REST API authenticates Entra bearer tokens, not sessions; every operation × "
+    "role × service principal is in tests/test_api_authz.py",
 }
 
 ROLES = ("anon", "dev", "other_dev", "lead", "other_lead", "manager", "infra")
