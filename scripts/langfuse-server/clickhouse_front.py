@@ -34,9 +34,21 @@ log = logging.getLogger("clickhouse-front")
 
 #: URL parameters that are part of the HTTP protocol, not ClickHouse settings.
 PROTOCOL_PARAMS = {
-    "query", "query_id", "database", "default_format", "user", "password", "session_id",
-    "session_timeout", "session_check", "compress", "decompress", "buffer_size",
-    "wait_end_of_query", "enable_http_compression", "http_native_compression_disable_checksumming_on_decompress",
+    "query",
+    "query_id",
+    "database",
+    "default_format",
+    "user",
+    "password",
+    "session_id",
+    "session_timeout",
+    "session_check",
+    "compress",
+    "decompress",
+    "buffer_size",
+    "wait_end_of_query",
+    "enable_http_compression",
+    "http_native_compression_disable_checksumming_on_decompress",
     "role",
 }
 #: Settings that make no sense in-process (no async insert queue, no progress headers).
@@ -57,7 +69,7 @@ class Engine:
         self.lock = threading.Lock()
         self.settings: dict[str, str] = {}
 
-    def run(self, sql: str, fmt: str = "TabSeparated", params: dict[str, str] | None = None):
+    def run(self, sql: str, fmt: str = "TabSeparated", *, params: dict[str, str] | None = None):
         with self.lock:
             if params:
                 return self.session.query(sql, fmt, params=params)
@@ -87,7 +99,10 @@ def migrate(engine: Engine, directory: Path) -> int:
     )
     done = {
         int(line)
-        for line in engine.run("SELECT version FROM schema_migrations", "CSV").bytes().decode().split()
+        for line in engine.run("SELECT version FROM schema_migrations", "CSV")
+        .bytes()
+        .decode()
+        .split()
     }
     applied = 0
     for path in sorted(directory.glob("*.up.sql")):
@@ -98,7 +113,8 @@ def migrate(engine: Engine, directory: Path) -> int:
             if statement.strip():
                 engine.run(statement)
         engine.run(
-            f"INSERT INTO schema_migrations VALUES ({version}, 0, {time.time_ns()})"
+            "INSERT INTO schema_migrations VALUES ({v:Int64}, 0, {s:UInt64})",
+            params={"v": str(version), "s": str(time.time_ns())},
         )
         applied += 1
     return applied
@@ -153,11 +169,14 @@ def make_handler(engine: Engine):
                 sql = body.decode()
             query_params = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
             settings = {
-                k: v for k, v in params.items()
+                k: v
+                for k, v in params.items()
                 if k not in PROTOCOL_PARAMS and not k.startswith("param_")
             }
             stripped = sql.strip()
-            match = FORMAT_RE.search(stripped) if not INSERT_FORMAT_RE.match(url_query or "") else None
+            match = (
+                FORMAT_RE.search(stripped) if not INSERT_FORMAT_RE.match(url_query or "") else None
+            )
             fmt = params.get("default_format") or "TabSeparated"
             if match and not stripped.upper().startswith("INSERT"):
                 fmt = match.group(1)
@@ -168,7 +187,7 @@ def make_handler(engine: Engine):
                 database = params.get("database")
                 if database and database != "default":
                     engine.run(f"USE {database}")
-                result = engine.run(stripped, fmt, query_params)
+                result = engine.run(stripped, fmt, params=query_params)
                 data = result.bytes() if result is not None else b""
                 rows = result.rows_read() if hasattr(result, "rows_read") else 0
                 nbytes = result.bytes_read() if hasattr(result, "bytes_read") else 0
@@ -178,23 +197,38 @@ def make_handler(engine: Engine):
                 log.warning("query failed: %s | %s", text[:300], stripped[:300])
                 return self._reply(
                     500,
-                    (text if text.startswith("Code:") else f"Code: 1000. DB::Exception: {text}").encode()
+                    (
+                        text if text.startswith("Code:") else f"Code: 1000. DB::Exception: {text}"
+                    ).encode()
                     + b"\n",
-                    {"X-ClickHouse-Exception-Code": code.group(1) if code else "1000",
-                     "X-ClickHouse-Query-Id": query_id},
+                    {
+                        "X-ClickHouse-Exception-Code": code.group(1) if code else "1000",
+                        "X-ClickHouse-Query-Id": query_id,
+                    },
                 )
             elapsed = int((time.monotonic() - began) * 1e9)
             summary = {
-                "read_rows": str(rows), "read_bytes": str(nbytes), "written_rows": "0",
-                "written_bytes": "0", "total_rows_to_read": str(rows), "result_rows": "0",
-                "result_bytes": str(len(data)), "elapsed_ns": str(elapsed),
+                "read_rows": str(rows),
+                "read_bytes": str(nbytes),
+                "written_rows": "0",
+                "written_bytes": "0",
+                "total_rows_to_read": str(rows),
+                "result_rows": "0",
+                "result_bytes": str(len(data)),
+                "elapsed_ns": str(elapsed),
             }
-            self._reply(200, data, {
-                "X-ClickHouse-Query-Id": query_id,
-                "X-ClickHouse-Format": fmt,
-                "X-ClickHouse-Summary": json.dumps(summary),
-                "Content-Type": "application/json; charset=UTF-8" if fmt.upper().startswith("JSON") else "text/tab-separated-values; charset=UTF-8",
-            })
+            self._reply(
+                200,
+                data,
+                {
+                    "X-ClickHouse-Query-Id": query_id,
+                    "X-ClickHouse-Format": fmt,
+                    "X-ClickHouse-Summary": json.dumps(summary),
+                    "Content-Type": "application/json; charset=UTF-8"
+                    if fmt.upper().startswith("JSON")
+                    else "text/tab-separated-values; charset=UTF-8",
+                },
+            )
 
         def _reply(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
@@ -215,7 +249,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--migrations", type=Path, required=True)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s clickhouse-front %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s clickhouse-front %(levelname)s %(message)s"
+    )
     engine = Engine(args.data)
     began = time.monotonic()
     applied = migrate(engine, args.migrations)

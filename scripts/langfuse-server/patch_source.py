@@ -1,11 +1,22 @@
 """Patch the unpacked Langfuse source so it runs without Prisma's downloaded native engines.
 
-Usage: python3 patch_source.py <langfuse source dir>. Each patch fails loudly if its anchor is
+Usage: python3 patch_source.py <langfuse source dir>. Also removes the web UI (api_only). Each patch fails loudly if its anchor is
 missing (a new Langfuse version needs a look, not a silent no-op) and is skipped if already applied.
 """
 
+import shutil
 import sys
 from pathlib import Path
+
+#: The only web routes the portal (and its tests) call: the public API and the admin API.
+KEPT_PAGES = ("api/public", "api/admin")
+MINIMAL_APP = """// Test harness: API routes only, no UI (see the portal's scripts/langfuse-server).
+import type { AppProps } from "next/app";
+
+export default function App({ Component, pageProps }: AppProps) {
+  return <Component {...pageProps} />;
+}
+"""
 
 
 def patch(path: Path, anchor: str, replacement: str, marker: str) -> None:
@@ -37,10 +48,32 @@ def main(src: Path) -> None:
     )
     patch(
         db,
-        '  >({\n    log: [',
+        "  >({\n    log: [",
         "  >({\n    adapter: new PrismaPg({ connectionString: env.DATABASE_URL }),\n    log: [",
         "adapter: new PrismaPg",
     )
+    api_only(src)
+
+
+def api_only(src: Path) -> None:
+    """Build only the HTTP API: drop the UI pages and the App Router routes (billing, agents,
+    playground), keep ``pages/api/public`` and ``pages/api/admin``. The UI is most of the
+    build's time and memory, and nothing in the tests renders it."""
+    web = src / "web/src"
+    pages = web / "pages"
+    marker = pages / ".api-only"
+    if marker.exists():
+        return
+    shutil.rmtree(web / "app", ignore_errors=True)
+    for entry in pages.iterdir():
+        if entry.name != "api":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for entry in (pages / "api").iterdir():
+        if f"api/{entry.name}" not in KEPT_PAGES:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    (pages / "_app.tsx").write_text(MINIMAL_APP)
+    marker.write_text("pages other than the public and admin API removed\n")
+    print(f"kept only {', '.join(KEPT_PAGES)} in {pages}")
 
 
 if __name__ == "__main__":
