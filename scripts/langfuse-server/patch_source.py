@@ -1,7 +1,8 @@
 """Patch the unpacked Langfuse source so it runs without Prisma's downloaded native engines.
 
-Usage: python3 patch_source.py <langfuse source dir>. Also removes the web UI (api_only). Each patch fails loudly if its anchor is
-missing (a new Langfuse version needs a look, not a silent no-op) and is skipped if already applied.
+Usage: python3 patch_source.py <langfuse source dir>; it also drops the web UI (api_only).
+Each patch fails loudly if its anchor is missing (a new Langfuse version needs a look, not a
+silent no-op) and is skipped if already applied.
 """
 
 import shutil
