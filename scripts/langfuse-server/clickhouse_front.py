@@ -66,7 +66,7 @@ class Engine:
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.session = chdb_session.Session(str(data_dir))
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # one query (with its settings) at a time
         self.settings: dict[str, str] = {}
 
     def run(self, sql: str, fmt: str = "TabSeparated", *, params: dict[str, str] | None = None):
@@ -76,16 +76,24 @@ class Engine:
             return self.session.query(sql, fmt)
 
     def apply_settings(self, settings: dict[str, str]) -> None:
-        for name, value in settings.items():
-            if IGNORED_SETTINGS.match(name) or self.settings.get(name) == value:
-                continue
-            literal = value if re.fullmatch(r"-?\d+(\.\d+)?", value) else _quote(value)
-            try:
-                self.run(f"SET {name} = {literal}")
+        """Make the session's settings those of this request: HTTP settings are per query."""
+        wanted = {k: v for k, v in settings.items() if not IGNORED_SETTINGS.match(k)}
+        for name in [n for n in self.settings if n not in wanted]:
+            self._set(name, "DEFAULT")
+            del self.settings[name]
+        for name, value in wanted.items():
+            if self.settings.get(name) != value:
+                literal = value if re.fullmatch(r"-?\d+(\.\d+)?", value) else _quote(value)
+                self._set(name, literal)
                 self.settings[name] = value
-            except Exception as exc:  # an unknown setting must not fail the query
-                log.warning("setting %s=%s ignored: %s", name, value, exc)
-                self.settings[name] = value
+
+    def _set(self, name: str, literal: str) -> None:
+        if not re.fullmatch(r"\w+", name):
+            return
+        try:
+            self.run(f"SET {name} = {literal}")
+        except Exception as exc:  # an unknown setting must not fail the query
+            log.warning("setting %s=%s ignored: %s", name, literal, exc)
 
 
 def _quote(value: str) -> str:
@@ -183,11 +191,9 @@ def make_handler(engine: Engine):
                 stripped = stripped[: match.start()].rstrip()
             began = time.monotonic()
             try:
-                engine.apply_settings(settings)
-                database = params.get("database")
-                if database and database != "default":
-                    engine.run(f"USE {database}")
-                result = engine.run(stripped, fmt, params=query_params)
+                with engine.lock:
+                    engine.apply_settings(settings)
+                    result = engine.run(stripped, fmt, params=query_params)
                 data = result.bytes() if result is not None else b""
                 rows = result.rows_read() if hasattr(result, "rows_read") else 0
                 nbytes = result.bytes_read() if hasattr(result, "bytes_read") else 0
