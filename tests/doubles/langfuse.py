@@ -647,25 +647,16 @@ class LangfuseDouble:
 
     @staticmethod
     def _check_project_body(body: dict[str, Any]) -> None:
-        issues = []
+        # The real handlers (createProject.ts, projectById/index.ts) answer the first failing
+        # check as {"message": ...}, pinned by tests/test_langfuse_contract.py.
         name = body.get("name", "")
-        if not 3 <= len(name) <= 60:
-            issues.append(
-                {
-                    "code": "too_small" if len(name) < 3 else "too_big",
-                    "path": ["name"],
-                    "message": "Name must be 3-60 characters",
-                }
+        if not 3 <= len(name) <= 60 or re.search(r"[<>]", name):
+            raise Reply(
+                400, {"message": "Invalid project name. Should be between 3 and 60 characters."}
             )
-        if re.search(r"[<>]", name):
-            issues.append({"code": "custom", "path": ["name"], "message": "No HTML allowed"})
         retention = body.get("retention")
         if retention not in (None, 0) and retention < 3:
-            issues.append(
-                {"code": "custom", "path": ["retention"], "message": "Must be 0 or at least 3 days"}
-            )
-        if issues:
-            raise Reply(400, {"error": "Invalid request body", "details": issues})
+            raise Reply(400, {"message": "Invalid retention value. Must be 0 or at least 3 days."})
 
     def _op_projects_create(self, headers, body, **_: Any) -> tuple[int, Any]:
         self._admin(headers)
@@ -674,10 +665,7 @@ class LangfuseDouble:
         if self.project_by_name(body["name"]):
             raise Reply(
                 409,
-                {
-                    "message": f"A project with name '{body['name']}' already exists "
-                    "in the organization"
-                },
+                {"message": "A project with this name already exists in your organization"},
             )
         project = self._new_project(body["name"], body.get("metadata"), body.get("retention", 0))
         return 201, self._project_out(project)
