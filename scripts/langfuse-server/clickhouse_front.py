@@ -59,6 +59,7 @@ IGNORED_SETTINGS = re.compile(
 )
 FORMAT_RE = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)
 INSERT_FORMAT_RE = re.compile(r"^\s*INSERT\b.*\bFORMAT\s+(\w+)\s*$", re.IGNORECASE | re.DOTALL)
+COMPATIBILITY = "25.12"
 CODE_RE = re.compile(r"Code:\s*(\d+)")
 
 
@@ -68,6 +69,10 @@ class Engine:
         self.session = chdb_session.Session(str(data_dir))
         self.lock = threading.RLock()  # one query (with its settings) at a time
         self.settings: dict[str, str] = {}
+        # Defaults of the ClickHouse that Langfuse's docker-compose runs (25.12). The embedded
+        # engine is 26.9, which reads a JSON integer for a DateTime64 column as seconds, not
+        # ticks: Langfuse's inserts of events (microseconds) would overflow.
+        self.session.query(f"SET compatibility = '{COMPATIBILITY}'")
 
     def run(self, sql: str, fmt: str = "TabSeparated", *, params: dict[str, str] | None = None):
         with self.lock:
