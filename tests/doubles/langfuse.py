@@ -856,10 +856,13 @@ class LangfuseDouble:
     def _op_metrics_metrics(self, headers, query, **_: Any):  # noqa: N802
         key = self._project_key(headers)
         if self.metrics_version != "v4":
+            # v3, or v4 without LANGFUSE_MIGRATION_V4_ALLOW_PREVIEW_OPT_IN (metrics_version
+            # "v4-no-opt-in"): the real text of web/src/pages/api/public/v2/metrics.ts.
             raise Reply(
                 404,
                 {
-                    "message": "v2 metrics API is not available on this deployment",
+                    "message": "The metrics v2 API is only available in a Langfuse v4 write "
+                    "mode. Learn more at: https://langfuse.com/docs/v4",
                     "error": "LangfuseNotFoundError",
                 },
             )
