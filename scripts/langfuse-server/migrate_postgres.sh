@@ -21,14 +21,14 @@ applied="$(psql "$URL" -Atqc "SELECT migration_name FROM _prisma_migrations WHER
 script="$(mktemp)"
 trap 'rm -f "$script"' EXIT
 count=0
-pending="$(cd "$DIR" && ls -d */ | tr -d / | grep -vxF -f <(printf '%s\n' "$applied") || true)"
-for name in $pending; do
+# Directory names may contain spaces ("… copy"): read them line by line.
+while IFS= read -r name; do
   path="$DIR/$name/migration.sql"
   [ -f "$path" ] || continue
   sum="$(sha256sum "$path" | cut -d' ' -f1)"
   { cat "$path"; printf '\n;\nINSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, applied_steps_count) VALUES (gen_random_uuid()::text, %s, now(), %s, 1);\n' "'$sum'" "'$name'"; } >>"$script"
   count=$((count + 1))
-done
+done < <(cd "$DIR" && ls -d -- */ | sed 's:/$::' | grep -vxF -f <(printf '%s\n' "$applied") || true)
 if [ "$count" -gt 0 ]; then
   began=$SECONDS
   PGOPTIONS="-c client_min_messages=warning" psql "$URL" -q -v ON_ERROR_STOP=1 -f "$script" >/dev/null
