@@ -53,7 +53,8 @@ def shape(body: Any, prefix: str = "") -> set[str]:
         for key, value in body.items():
             path = f"{prefix}{key}"
             paths.add(path)
-            paths |= shape(value, path + ".")
+            if key != "metadata":  # free-form: its keys are data, not shape
+                paths |= shape(value, path + ".")
     elif isinstance(body, list) and body:
         paths |= shape(body[0], prefix.rstrip(".") + "[].")
     return paths

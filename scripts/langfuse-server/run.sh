@@ -42,6 +42,8 @@ RUN_DIR="${LANGFUSE_RUN_DIR:-$(mktemp -d -t langfuse-run-XXXXXX)}"
 mkdir -p "$RUN_DIR"
 DB_URL="${LANGFUSE_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/langfuse_test}"
 REDIS_URL_LF="${LANGFUSE_REDIS_URL:-redis://127.0.0.1:6379/14}"
+# Langfuse requires ClickHouse to run in UTC (days are bucketed in its time zone).
+export TZ=UTC
 log() { echo "[langfuse-run $(date -u +%H:%M:%S)] $*"; }
 
 PIDS=()
