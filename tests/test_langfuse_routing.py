@@ -55,8 +55,15 @@ def traced_proxy(langfuse_server, production, tmp_path, settings, monkeypatch):
     database_url = (
         DEFAULT_ADMIN_DB_URL.rsplit("/", 1)[0] + f"/litellm_traced_{uuid.uuid4().hex[:8]}"
     )
-    proxy = LiteLLMProxy(database_url=database_url, log_dir=tmp_path)
-    proxy.start()
+    proxy = LiteLLMProxy(
+        database_url=database_url,
+        log_dir=tmp_path,
+        startup_timeout=float(os.environ.get("LITELLM_TEST_STARTUP_TIMEOUT", "600")),
+    )
+    try:
+        proxy.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
     for name in ("LITELLM_CONFIG", "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY", "LANGFUSE_HOST"):
         monkeypatch.delenv(name)
     settings.LITELLM_BASE_URL = proxy.base_url
