@@ -45,7 +45,9 @@ SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 SCIM_LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
-#: Where the real server differs from its generated OpenAPI (source: NOTES.md §1, §3).
+#: Where the real server differs from its generated OpenAPI (source: NOTES.md §1, §3). The
+#: statuses and shapes that follow from these are compared with the real Langfuse 4.16 by
+#: tests/test_langfuse_contract.py (same client calls against both; no unexplained difference).
 KNOWN_DEVIATIONS: dict[str, Any] = {
     # The handlers answer 201 (204) where fern documents 200; validate against the 200 entry.
     "status_alias": {
