@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 import yaml
+from django.utils import timezone
 
 from keys.lifecycle import Status
 from portal.celery import app as celery_app
@@ -115,7 +116,7 @@ def test_routed_key_traces_go_to_the_tuning_project_until_teardown(
     totals = usage_totals(rows)
     assert totals["total_tokens"] > 0 and totals["cost"] > 0
     projects.pull_metrics(project)
-    [day] = ProjectMetricsDay.objects.filter(project=project)
+    day = ProjectMetricsDay.objects.get(project=project, day=timezone.now().date())
     assert (day.traces, day.observations, day.total_tokens) == (
         totals["traces"],
         totals["observations"],
