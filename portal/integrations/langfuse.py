@@ -510,8 +510,19 @@ class LangfuseClient:
         try:
             self.metrics_v2(probe, public_key, secret_key)
             version = "v4"
-        except NotFound:
-            self.metrics_v1(probe, public_key, secret_key)
+        except NotFound as v2_missing:
+            try:
+                self.metrics_v1(probe, public_key, secret_key)
+            except NotFound:
+                # Langfuse v4 in its default events_only mode answers 404 on v1, and serves v2
+                # only with LANGFUSE_MIGRATION_V4_ALLOW_PREVIEW_OPT_IN=true: a setting, not an
+                # outage, so no retry can help.
+                raise Rejected(
+                    f"Langfuse serves no metrics API ({v2_missing.message}); on Langfuse v4 set "
+                    "LANGFUSE_MIGRATION_V4_ALLOW_PREVIEW_OPT_IN=true",
+                    status=404,
+                    service=SERVICE,
+                ) from v2_missing
             version = "v3"
         self._metrics_version[public_key] = version
         return version

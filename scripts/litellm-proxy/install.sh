@@ -13,6 +13,8 @@ set -euo pipefail
 
 LITELLM_VERSION="1.106.2"
 PRISMA_PY_VERSION="0.15.0"
+# The SDK behind LiteLLM's `langfuse` callback (OTel export; LiteLLM 1.106 needs >=4.7,<5).
+LANGFUSE_SDK_VERSION="4.18.0"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -50,6 +52,13 @@ sys.exit(m.version('litellm') != '$LITELLM_VERSION' or m.version('prisma') != '$
   log "installing litellm[proxy]==$LITELLM_VERSION prisma==$PRISMA_PY_VERSION"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
     "litellm[proxy]==$LITELLM_VERSION" "prisma==$PRISMA_PY_VERSION" "psycopg[binary]>=3.1,<4"
+fi
+if ! "$VENV/bin/python" -c "
+import importlib.metadata as m, sys
+sys.exit(m.version('langfuse') != '$LANGFUSE_SDK_VERSION')
+" 2>/dev/null; then
+  log "installing langfuse==$LANGFUSE_SDK_VERSION (for LiteLLM's langfuse callback)"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "langfuse==$LANGFUSE_SDK_VERSION"
 fi
 
 # --- the query-engine stand-in (npm) --------------------------------------------------------------

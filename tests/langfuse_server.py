@@ -1,0 +1,251 @@
+"""A real Langfuse (v4.16.0) for tests: ``scripts/langfuse-server/run.sh`` as a subprocess.
+
+Install it once with ``scripts/langfuse-server/install.sh``. The session fixture
+``langfuse_server`` starts one Langfuse (web, worker, ClickHouse front, S3) with the EE test
+licence on a fresh PostgreSQL database and its own Redis key prefix, then creates an
+organisation and an organisation-scoped API key through the real instance admin API
+(``ADMIN_API_KEY``). ``langfuse_server_oss`` is a second web + worker on the same database
+without the licence (plan ``oss``): the same organisation key then gets Langfuse's real 403s.
+Both fail, rather than skip, when Langfuse is not installed or does not come up; their logs are
+printed with the failure and kept under pytest's temporary directory.
+
+Environment: ``LANGFUSE_TEST_STARTUP_TIMEOUT`` (seconds, default 600).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from .litellm_proxy import free_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = REPO_ROOT / "scripts" / "langfuse-server"
+RUN_SH = SCRIPTS / "run.sh"
+INSTALL_SH = SCRIPTS / "install.sh"
+ADMIN_API_KEY = "admin-api-key-for-tests"
+EE_TEST_LICENCE = "langfuse_ee_test"  # what Langfuse's own CI uses (development and testing)
+ADMIN_DB_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass
+class OrgKey:
+    org_id: str
+    public_key: str
+    secret_key: str
+
+
+class LangfuseServer:
+    """One Langfuse (web + worker + ClickHouse front + S3) started by run.sh."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        redis_url: str,
+        licence: str | None,
+        log_dir: Path | None = None,
+        startup_timeout: float = 600.0,
+    ) -> None:
+        self.port = free_port()
+        self.ports = {
+            "LANGFUSE_PORT": self.port,
+            "LANGFUSE_WORKER_PORT": free_port(),
+            "LANGFUSE_CLICKHOUSE_PORT": free_port(),
+            "LANGFUSE_S3_PORT": free_port(),
+        }
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.licence = licence
+        self.admin_api_key = ADMIN_API_KEY
+        self.startup_timeout = startup_timeout
+        self.run_dir = Path(log_dir or tempfile.mkdtemp(prefix="langfuse-run-"))
+        self.log_path = self.run_dir / "run.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start_seconds: float | None = None
+        self.org: OrgKey | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"<LangfuseServer {self.url} licence={self.licence!r} logs={self.run_dir}>"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> LangfuseServer:
+        if self.running:
+            return self
+        env = {
+            **os.environ,
+            **{name: str(port) for name, port in self.ports.items()},
+            "LANGFUSE_RUN_DIR": str(self.run_dir),
+            "LANGFUSE_DATABASE_URL": self.database_url,
+            "LANGFUSE_REDIS_URL": self.redis_url,
+            "LANGFUSE_REDIS_KEY_PREFIX": f"langfuse-test-{self.port}",
+            "ADMIN_API_KEY": self.admin_api_key,
+        }
+        env.pop("LANGFUSE_EE_LICENSE_KEY", None)
+        if self.licence:
+            env["LANGFUSE_EE_LICENSE_KEY"] = self.licence
+        began = time.monotonic()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                ["bash", str(RUN_SH)],
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._wait_ready(began)
+        self.start_seconds = time.monotonic() - began
+        return self
+
+    def _wait_ready(self, began: float) -> None:
+        deadline = began + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"Langfuse exited with {self.process.returncode} while starting\n{self.logs()}"
+                )
+            if "langfuse ready" in self.output():
+                return
+            time.sleep(1)
+        self.stop()
+        raise RuntimeError(f"Langfuse not ready after {self.startup_timeout:.0f} s\n{self.logs()}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def logs(self, tail: int = 3000) -> str:
+        """The end of every component's log, for a failure message."""
+        parts = []
+        for path in sorted(self.run_dir.glob("*.log")):
+            text = path.read_text(errors="replace")
+            parts.append(f"--- {path} ---\n{text[-tail:]}")
+        return "\n".join(parts)
+
+    # -- the instance admin API ------------------------------------------------------------
+
+    def admin(self, method: str, path: str, **kwargs) -> httpx.Response:
+        return httpx.request(
+            method,
+            f"{self.url}{path}",
+            headers={"Authorization": f"Bearer {self.admin_api_key}"},
+            timeout=60,
+            **kwargs,
+        )
+
+    def create_org(self, name: str) -> OrgKey:
+        """An organisation and an organisation-scoped key pair, through /api/admin."""
+        response = self.admin("POST", "/api/admin/organizations", json={"name": name})
+        assert response.status_code == 201, response.text
+        org_id = response.json()["id"]
+        response = self.admin(
+            "POST", f"/api/admin/organizations/{org_id}/apiKeys", json={"note": "portal tests"}
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return OrgKey(org_id, body["publicKey"], body["secretKey"])
+
+
+def _database_url(name: str) -> str:
+    return urlunsplit(urlsplit(ADMIN_DB_URL)._replace(path=f"/{name}"))
+
+
+def _drop_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _redis_url() -> str:
+    from django.conf import settings
+
+    return settings.REDIS_URL
+
+
+def _start(server: LangfuseServer) -> LangfuseServer:
+    try:
+        return server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def langfuse_database():
+    url = _database_url(f"langfuse_test_{uuid.uuid4().hex[:10]}")
+    yield url
+    with contextlib.suppress(Exception):
+        _drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def langfuse_server(tmp_path_factory, langfuse_database):
+    """The real Langfuse with the EE test licence, and an organisation with its own key."""
+    server = LangfuseServer(
+        database_url=langfuse_database,
+        redis_url=_redis_url(),
+        licence=EE_TEST_LICENCE,
+        log_dir=tmp_path_factory.mktemp("langfuse-ee"),
+        startup_timeout=float(os.environ.get("LANGFUSE_TEST_STARTUP_TIMEOUT", "600")),
+    )
+    _start(server)
+    try:
+        server.org = server.create_org("portal-tests")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def langfuse_server_oss(tmp_path_factory, langfuse_server):
+    """The same database and organisation, served without a licence (plan ``oss``)."""
+    server = LangfuseServer(
+        database_url=langfuse_server.database_url,
+        redis_url=langfuse_server.redis_url,
+        licence=None,
+        log_dir=tmp_path_factory.mktemp("langfuse-oss"),
+        startup_timeout=float(os.environ.get("LANGFUSE_TEST_STARTUP_TIMEOUT", "600")),
+    )
+    server.org = langfuse_server.org
+    _start(server)
+    yield server
+    server.stop()
