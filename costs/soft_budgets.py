@@ -69,6 +69,8 @@ class Line:
 
 
 def _actuals(budgets: list[SoftBudget], month: datetime.date) -> dict[str, Decimal]:
+    if not budgets:
+        return {}  # most departments have none: no queries
     dept_ids = {b.department_id for b in budgets}
     by_dept = dict(
         MonthlySpend.objects.filter(month=month, department__in=dept_ids)
