@@ -39,7 +39,7 @@ def spend(api, org):
 
 
 def csv_rows(response) -> list[dict]:
-    body = b"".join(response.streaming_content).decode()
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
     return list(csv.DictReader(io.StringIO(body)))
 
 

@@ -92,7 +92,8 @@ def _costs(client: Client, args) -> None:
     else:
         params = {"month": args.month, "table": args.table}
     if args.output == "csv":
-        sys.stdout.write(client.text(path, format="csv", **params))
+        # Without the byte order mark the pages add for Excel: a terminal pipes it on.
+        sys.stdout.write(client.text(path, format="csv", **params).lstrip("\ufeff"))
         return None
     data = client.get(path, **params)
     if args.scope == "chargeback":

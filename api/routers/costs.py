@@ -159,7 +159,7 @@ def chargeback(
     reply = cost_views.chargeback(request)
     if format == "csv":
         return reply
-    text = b"".join(reply.streaming_content).decode()
+    text = b"".join(reply.streaming_content).decode("utf-8-sig")  # the CSV starts with a BOM
     return list(csv.DictReader(io.StringIO(text)))
 
 
