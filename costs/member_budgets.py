@@ -48,6 +48,7 @@ def set_member_budget(
         else None
     )
     was_enforced = bool(current and current.enforced)
+    amount = amount.quantize(Decimal("0.01")) if amount is not None else None
     if not amount:
         if current:
             current.delete()
