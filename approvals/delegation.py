@@ -34,10 +34,26 @@ def active(today: datetime.date | None = None):
     )
 
 
+# Bumped whenever a delegation starts or ends in this process: ``delegators_of`` remembers its
+# answer on the user object (one page asks it for every kind of request) until then.
+_generation = [0]
+
+
+def _changed() -> None:
+    _generation[0] += 1
+    transaction.on_commit(lambda: _generation.__setitem__(0, _generation[0] + 1))
+
+
 def delegators_of(user: User, today: datetime.date | None = None) -> list[User]:
     """People ``user`` decides for today (portal time zone)."""
+    key = (today or timezone.localdate(), _generation[0])
+    memo = getattr(user, "_delegators_memo", None)
+    if memo is not None and memo[0] == key:
+        return memo[1]
     ids = active(today).filter(delegate=user).values_list("delegator_id", flat=True)
-    return list(User.objects.filter(pk__in=list(ids), is_active=True))
+    people = list(User.objects.filter(pk__in=list(ids), is_active=True))
+    user._delegators_memo = (key, people)
+    return people
 
 
 def _overlapping(qs, starts_on, ends_on):
@@ -76,6 +92,7 @@ def create(
         )
     if _overlapping(Delegation.objects.filter(delegator=delegator), starts_on, ends_on).exists():
         raise ValidationError(_("You already have a delegation in that period."))
+    _changed()
     obj = Delegation.objects.create(
         delegator=delegator, delegate=delegate, starts_on=starts_on, ends_on=ends_on, reason=reason
     )
@@ -93,4 +110,5 @@ def end(obj: Delegation, *, actor: User, request=None) -> None:
     before = audit.snapshot(obj)
     obj.ended_at = timezone.now()
     obj.save(update_fields=["ended_at"])
+    _changed()
     audit.record(ENDED, obj, actor=actor, request=request, before=before, after=audit.snapshot(obj))
