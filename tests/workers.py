@@ -35,6 +35,9 @@ class Worker:
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             "REDIS_URL": settings.REDIS_URL,
             "CELERY_QUEUE": self.queue,
+            # start() waits for the worker's INFO line "ready."; a caller's quieter level
+            # (the benchmarks run with WARNING) must not hide it.
+            "LOG_LEVEL": "INFO",
             "LITELLM_BASE_URL": settings.LITELLM_BASE_URL,
             "LITELLM_MASTER_KEY": settings.LITELLM_MASTER_KEY,
             "PROVISION_RETRY_BASE_SECONDS": str(settings.PROVISION_RETRY_BASE_SECONDS),
