@@ -209,7 +209,14 @@ def test_reconcile_finds_no_drift_on_the_seeded_keys(demo, new_page):
     infra.goto("/operations/")
     infra.click("text=Reconcile now")
     deadline = time.monotonic() + 60
-    while "Last run" not in infra.content() and time.monotonic() < deadline:
+
+    def finished() -> bool:  # a run in progress shows a "running" badge until it is done
+        return (
+            "Last run" in infra.content()
+            and infra.locator("#reconcile .status.provisioning").count() == 0
+        )
+
+    while not finished() and time.monotonic() < deadline:
         time.sleep(2)
         infra.reload()
     text = infra.inner_text("main")
