@@ -12,6 +12,7 @@ def demo_status() -> dict | None:
         return None
     status = settings.DEMO_STATUS or {}
     litellm = status.get("litellm", "ok" if settings.LITELLM_BASE_URL else "")
+    langfuse = "" if status.get("langfuse", "ok") == "ok" else status["langfuse"]
     database = status.get("database", settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1])
     return {
         "litellm_ok": litellm == "ok",
@@ -22,4 +23,7 @@ def demo_status() -> dict | None:
         "postgresql": database.startswith("postgres"),
         "database_problem": database.partition(": ")[2],
         "langfuse": bool(settings.LANGFUSE_HOST),
+        "langfuse_url": settings.LANGFUSE_HOST,
+        # Why the demo left Langfuse out, unless it is merely not installed (the usual case).
+        "langfuse_problem": "" if "not installed" in langfuse else langfuse,
     }

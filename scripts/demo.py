@@ -6,6 +6,7 @@ Started in this order, stopped in reverse on Ctrl-C (SIGINT), SIGTERM or SIGHUP:
    the portal, one for LiteLLM.
 2. The LiteLLM proxy from scripts/litellm-proxy/ with the mock-priced models. The first run
    installs it (a few minutes, in the background while the database is prepared).
+   Langfuse, when `make langfuse-server` has built it (demo_langfuse.py), boots beside it.
 3. The demo organisation (seed_demo); its keys are made in LiteLLM too.
 4. A Celery worker and beat when Redis answers, else the beat schedule in-process
    (run_schedule); spend is ingested every DEMO_INGEST_SECONDS.
@@ -13,7 +14,8 @@ Started in this order, stopped in reverse on Ctrl-C (SIGINT), SIGTERM or SIGHUP:
 
 What cannot be installed or started is left out and reported, on the console and on the home
 page. Ports are fixed (a clear error when one is taken) and can be moved:
-DEMO_PORT (8000), DEMO_LITELLM_PORT (4000), DEMO_POSTGRES_PORT (5433). Also: DEMO_VAR_DIR
+DEMO_PORT (8000), DEMO_LITELLM_PORT (4000), DEMO_POSTGRES_PORT (5433), DEMO_LANGFUSE_PORT
+(3000; it also takes that port + 24, + 30 and + 90; "none" leaves Langfuse out). Also: DEMO_VAR_DIR
 (var/demo), DEMO_REDIS_URL (redis://127.0.0.1:6379/0; "none" for in-process tasks),
 DEMO_INGEST_SECONDS (30). Logs: <DEMO_VAR_DIR>/logs/.
 """
@@ -30,6 +32,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import demo_langfuse
 from demo_services import (
     ROOT,
     Child,
@@ -67,6 +70,7 @@ class Demo:
         self.logs = self.var / "logs"
         self.redis_url = os.environ.get("DEMO_REDIS_URL", "redis://127.0.0.1:6379/0")
         self.ingest_seconds = os.environ.get("DEMO_INGEST_SECONDS", "30")
+        self.langfuse_port = os.environ.get("DEMO_LANGFUSE_PORT", "3000")
         self.children: list[Child] = []  # in start order
         self.status: dict = {}
         self.master_key = ""
@@ -81,7 +85,7 @@ class Demo:
         }
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         # The demo decides these, not the calling shell or a .env file (set, even if empty).
-        for name in ("REDIS_URL", "CELERY_BROKER_URL", "LANGFUSE_HOST") + LITELLM_SETTINGS:
+        for name in ("REDIS_URL", "CELERY_BROKER_URL", *demo_langfuse.SETTINGS, *LITELLM_SETTINGS):
             self.env[name] = ""
 
     # --- helpers ---------------------------------------------------------------------------
@@ -277,6 +281,31 @@ class Demo:
         self.status["litellm"] = why
         return None
 
+    def start_langfuse(self, pg: EmbeddedPostgres | None) -> demo_langfuse.DemoLangfuse | None:
+        """Langfuse boots while the portal migrates and the proxy starts; None if left out."""
+        langfuse, why = demo_langfuse.prepare(self.langfuse_port, pg, self.redis_url, self.var)
+        if why:
+            self.status["langfuse"] = why
+            if "not installed" not in why:
+                say(f"Langfuse is left out: {why}")
+            return None
+        say(f"starting Langfuse on {langfuse.url} (the test suite's real Langfuse 4.16)")
+        self.start(langfuse.child_for(self.env, pg.url("langfuse"), wheel_bin(VENV)))
+        return langfuse
+
+    def wait_langfuse(self, langfuse: demo_langfuse.DemoLangfuse | None) -> None:
+        if langfuse is None:
+            return
+        settings, why = langfuse.connect()
+        self.status["langfuse"] = why or "ok"
+        if why:
+            say(f"Langfuse is left out: {why}")
+            langfuse.child.stop()
+            self.children.remove(langfuse.child)
+            return
+        self.env.update(settings)
+        say(f"Langfuse ready at {langfuse.url}")
+
     def start_tasks(self) -> None:
         broker = None
         if self.redis_url.lower() not in ("", "none"):
@@ -353,11 +382,13 @@ class Demo:
         self.ensure_venv()
         pg = self.start_postgres()
         proxy = None if install else self.start_proxy(None, pg)  # it boots while we migrate
+        langfuse = self.start_langfuse(pg)
         say("applying migrations")
         self.manage("migrate", "--noinput")
         if install:
             proxy = self.start_proxy(install, pg)
         self.wait_proxy(proxy)
+        self.wait_langfuse(langfuse)
         self.start_tasks()
         say("seeding the demo organisation")
         self.manage("seed_demo")

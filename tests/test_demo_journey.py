@@ -38,7 +38,7 @@ READY = re.compile(r"Demo ready in \S+: (http://\S+)/")
 
 
 class DemoStack:
-    def __init__(self, var: Path) -> None:
+    def __init__(self, var: Path, langfuse_port: str = "none") -> None:
         self.var = var
         self.ports = {
             "DEMO_PORT": free_port(),
@@ -50,6 +50,9 @@ class DemoStack:
         self.proxy_url = f"http://127.0.0.1:{self.ports['DEMO_LITELLM_PORT']}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
         env.update({k: str(v) for k, v in self.ports.items()})
+        # Langfuse only where it is the subject (tests/test_demo_langfuse.py), so this journey
+        # is the same whether or not this machine has built it.
+        env["DEMO_LANGFUSE_PORT"] = langfuse_port
         env.update(DEMO_VAR_DIR=str(var), DEMO_REDIS_URL=settings.REDIS_URL)
         self.proc = subprocess.Popen(  # noqa: S603
             [sys.executable, "scripts/demo.py"],
