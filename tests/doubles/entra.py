@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit, urlunsplit
@@ -51,6 +51,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from ..servers import QuietHandler, serve, shut
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_RESOURCE = "https://graph.microsoft.com"
@@ -120,12 +122,9 @@ class _Server(ThreadingHTTPServer):
         self.base_url = f"{scheme}://127.0.0.1:{self.server_address[1]}"
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
 
     def do_GET(self) -> None:  # noqa: N802
         self._dispatch("GET")
@@ -135,8 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.body()
         double = self.server.double
         with double._lock:
             double.requests.append((method, parts.path))
@@ -212,11 +210,7 @@ class EntraDouble:
     # -- lifecycle --------------------------------------------------------------------------
 
     def _start(self, server: _Server) -> _Server:
-        thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="entra-double", daemon=True
-        )
-        thread.start()
-        self._servers.append(server)
+        self._servers.append(serve(server, "entra-double"))
         return server
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -257,8 +251,7 @@ class EntraDouble:
 
     def close(self) -> None:
         for server in self._servers:
-            server.shutdown()
-            server.server_close()
+            shut(server)
         self._servers.clear()
         self._tmp.cleanup()
 
