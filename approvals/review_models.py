@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+
+from .model_bases import AboutRequest
 
 USER = settings.AUTH_USER_MODEL
 
@@ -50,7 +51,7 @@ class ReviewCampaign(models.Model):
         return reverse("review_campaign", args=[self.pk])
 
 
-class ReviewItem(models.Model):
+class ReviewItem(AboutRequest):
     class Decision(models.TextChoices):
         PENDING = "pending", _("not reviewed")
         KEEP = "keep", _("keep")
@@ -65,10 +66,7 @@ class ReviewItem(models.Model):
         FAILED = "failed", _("failed, retried")
 
     campaign = models.ForeignKey(ReviewCampaign, on_delete=models.CASCADE, related_name="items")
-    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
-    object_id = models.PositiveBigIntegerField()
     label = models.CharField(_("item"), max_length=200)
-    department = models.ForeignKey("tenants.Department", on_delete=models.CASCADE, related_name="+")
     owner = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     decision = models.CharField(
         _("decision"), max_length=8, choices=Decision.choices, default="pending"
