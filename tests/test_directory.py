@@ -16,8 +16,9 @@ from tenants import directory
 from tenants.models import Membership, SyncRun, User
 
 from .conftest import make_department
-from .doubles.entra import EntraDouble
+from .doubles.entra import EntraDouble, sign_in
 from .doubles.graph import GraphDouble
+from .test_key_requests import VALID
 
 pytestmark = pytest.mark.django_db
 
@@ -117,21 +118,6 @@ def roles(user: User) -> dict[str, str]:
 
 def kinds(run: SyncRun) -> list[tuple[str, str, str]]:
     return sorted((c["kind"], c["email"], c["department"]) for c in run.changes)
-
-
-def sign_in(client, entra: EntraDouble, oid: str):
-    """The real allauth flow (see test_signin.py)."""
-    from urllib.parse import urlsplit
-
-    import httpx
-
-    entra.login_as(oid)
-    start = client.post("/accounts/oidc/entra/login/")
-    assert start.status_code == 302, start.content[:500]
-    authorize = httpx.get(start.url, follow_redirects=False)
-    assert authorize.status_code == 302, authorize.text
-    back = urlsplit(authorize.headers["location"])
-    return client.get(f"{back.path}?{back.query}")
 
 
 # --- joiners ----------------------------------------------------------------------------------
@@ -547,17 +533,6 @@ def test_overage_sign_in_with_graph_down_keeps_roles(
 
 
 # --- manager approver rule --------------------------------------------------------------------
-VALID = {
-    "name": "support-bot",
-    "kind": "personal",
-    "llm_models": ["gpt-4o-mini"],
-    "max_budget": "50",
-    "budget_duration": "30d",
-    "rpm_limit": "30",
-    "tpm_limit": "20000",
-    "lifetime_days": "30",
-    "justification": "Prototype of the support assistant.",
-}
 
 
 def submit(client, org) -> VirtualKey:

@@ -921,3 +921,17 @@ def entra_double() -> Iterator[EntraDouble]:
         yield double
     finally:
         double.close()
+
+
+def sign_in(client, entra: EntraDouble, oid: str):
+    """Click "Sign in with Microsoft Entra ID" in the portal (a Django test client), let the
+    double answer as ``oid``, land on the callback: the real allauth flow."""
+    import httpx
+
+    entra.login_as(oid)
+    start = client.post("/accounts/oidc/entra/login/")
+    assert start.status_code == 302, start.content[:500]
+    authorize = httpx.get(start.url, follow_redirects=False)
+    assert authorize.status_code == 302, authorize.text
+    back = urlsplit(authorize.headers["location"])
+    return client.get(f"{back.path}?{back.query}")
