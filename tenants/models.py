@@ -50,6 +50,19 @@ class User(AbstractUser):
         return self.memberships.filter(role=Membership.Role.LEAD).exists()
 
 
+# The limits a department's policy sets on its keys and projects (the admin's "Policy").
+POLICY_LIMIT_FIELDS = [
+    "allowed_models",
+    "max_key_budget",
+    "max_rpm",
+    "max_tpm",
+    "max_key_lifetime_days",
+    "max_project_lifetime_days",
+    "auto_approve_max_budget",
+    "auto_approve_max_lifetime_days",
+]
+
+
 class Department(models.Model):
     """A department: its Entra groups, cost centre, budget and the policy for its requests."""
 
