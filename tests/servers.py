@@ -166,6 +166,21 @@ class QuietHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
 
+class MethodHandler(QuietHandler):
+    """HTTP/1.1; GET and POST both go to ``dispatch(method)``."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.dispatch("POST")
+
+    def dispatch(self, method: str) -> None:
+        raise NotImplementedError
+
+
 def serve(server: ThreadingHTTPServer, name: str) -> ThreadingHTTPServer:
     """Serve ``server`` from a daemon thread until :func:`shut`."""
     server.daemon_threads = True

@@ -1,35 +1,17 @@
 """Secrets at rest: a valid Fernet key is required in production, and keys can be rotated."""
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from portal import crypto
 
-ROOT = Path(__file__).resolve().parent.parent
+from .production import manage
 
 
 def _check(**extra: str) -> subprocess.CompletedProcess:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": "prod-" + "k3y-" * 16,
-        "ALLOWED_HOSTS": "portal.example.com",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
-        **extra,
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return manage("check", **extra)
 
 
 @pytest.mark.parametrize(

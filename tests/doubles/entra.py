@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from ..servers import QuietHandler, serve, shut
+from ..servers import MethodHandler, serve, shut
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_RESOURCE = "https://graph.microsoft.com"
@@ -122,17 +122,10 @@ class _Server(ThreadingHTTPServer):
         self.base_url = f"{scheme}://127.0.0.1:{self.server_address[1]}"
 
 
-class _Handler(QuietHandler):
+class _Handler(MethodHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
-
-    def _dispatch(self, method: str) -> None:
+    def dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
         body = self.body()
         double = self.server.double

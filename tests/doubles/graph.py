@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import pytest
 
-from ..servers import QuietHandler, serve, shut
+from ..servers import MethodHandler, serve, shut
 from .entra import DirectoryUser, EntraDouble
 
 USER_FIELDS = {
@@ -84,17 +84,10 @@ class _Server(ThreadingHTTPServer):
         self.double = double
 
 
-class _Handler(QuietHandler):
+class _Handler(MethodHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
-
-    def _dispatch(self, method: str) -> None:
+    def dispatch(self, method: str) -> None:
         body = self.body()
         status, headers, payload = self.server.double._serve(
             method, self.path, dict(self.headers), body
