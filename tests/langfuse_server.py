@@ -77,9 +77,12 @@ class LangfuseServer(SubprocessServer):
     def __repr__(self) -> str:
         return f"<LangfuseServer {self.url} licence={self.licence!r} logs={self.run_dir}>"
 
-    def start(self) -> LangfuseServer:
-        if self.running:
-            return self
+    poll_interval = 1
+
+    def command(self) -> list[str]:
+        return ["bash", str(RUN_SH)]
+
+    def env(self) -> dict[str, str]:
         env = {
             **os.environ,
             **{name: str(port) for name, port in self.ports.items()},
@@ -92,11 +95,9 @@ class LangfuseServer(SubprocessServer):
         env.pop("LANGFUSE_EE_LICENSE_KEY", None)
         if self.licence:
             env["LANGFUSE_EE_LICENSE_KEY"] = self.licence
-        began = self._spawn(["bash", str(RUN_SH)], env)
-        self._wait_ready(began, self._readiness, interval=1)
-        return self
+        return env
 
-    def _readiness(self) -> str | None:
+    def readiness(self) -> str | None:
         return None if "langfuse ready" in self.output() else ""
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -73,24 +73,27 @@ class LiteLLMProxy(SubprocessServer):
 
     def start(self) -> LiteLLMProxy:
         """Start the proxy (if not running) and wait until ``/health/readiness`` says healthy."""
-        if self.running:
-            return self
-        if not is_installed():
+        if not self.running and not is_installed():
             script = INSTALL_SH.relative_to(REPO_ROOT)
             raise RuntimeError(f"LiteLLM is not installed in {LITELLM_VENV}: run {script}")
-        env = {
+        return super().start()
+
+    def command(self) -> list[str]:
+        return ["bash", str(RUN_SH)]
+
+    def env(self) -> dict[str, str]:
+        return {
             **os.environ,
             "LITELLM_PORT": str(self.port),
             "LITELLM_HOST": "127.0.0.1",
             "LITELLM_MASTER_KEY": self.master_key,
             "LITELLM_DATABASE_URL": self.database_url,
         }
-        banner = f"\n=== start {time.strftime('%H:%M:%S')} port {self.port} ===\n"
-        began = self._spawn(["bash", str(RUN_SH)], env, banner)
-        self._wait_ready(began, self._readiness)
-        return self
 
-    def _readiness(self) -> str | None:
+    def banner(self) -> str:
+        return f"\n=== start {time.strftime('%H:%M:%S')} port {self.port} ===\n"
+
+    def readiness(self) -> str | None:
         try:
             response = httpx.get(f"{self.base_url}/health/readiness", timeout=5)
             if response.status_code == 200 and response.json().get("db") == "connected":

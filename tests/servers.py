@@ -49,9 +49,11 @@ def drop_database(url: str) -> None:
 
 
 class SubprocessServer:
-    """One server process; subclasses say how to start it and when it is ready."""
+    """One server process; subclasses say how to start it (``command``, ``env``) and when it
+    is ready (``readiness``)."""
 
     name = "server"
+    poll_interval = 0.5  # seconds between readiness checks
 
     def __init__(self, log_path: Path, startup_timeout: float) -> None:
         self.log_path = log_path
@@ -63,7 +65,26 @@ class SubprocessServer:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self) -> SubprocessServer:
+    def start(self):
+        """Start the server (if not running) and wait until it is ready."""
+        if self.running:
+            return self
+        began = self._spawn(self.command(), self.env(), self.banner())
+        self._wait_ready(began, self.readiness, self.poll_interval)
+        return self
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def banner(self) -> str:
+        """A line for the log before each start."""
+        return ""
+
+    def readiness(self) -> str | None:
+        """None once the server is ready; else what it saw (for the failure message)."""
         raise NotImplementedError
 
     def output(self) -> str:
@@ -96,9 +117,7 @@ class SubprocessServer:
             )
         return began
 
-    def _wait_ready(
-        self, began: float, ready: Callable[[], str | None], interval: float = 0.5
-    ) -> None:
+    def _wait_ready(self, began: float, ready: Callable[[], str | None], interval: float) -> None:
         """Poll ``ready()`` (None once ready, else what it saw) until the startup timeout;
         a process that exits first, or the timeout, stops it and raises RuntimeError."""
         deadline = began + self.startup_timeout

@@ -45,15 +45,17 @@ class Worker(SubprocessServer):
         env.update(self.extra_env)
         return env
 
-    def start(self) -> Worker:
-        cmd = [
+    poll_interval = 0.2
+
+    def command(self) -> list[str]:
+        return [
             sys.executable, "-m", "celery", "-A", "portal", "worker",
             "--pool", "solo", "--concurrency", "1", "--queues", self.queue,
             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
-        began = self._spawn(cmd, self.env())
-        self._wait_ready(began, lambda: None if "ready." in self.output() else "", interval=0.2)
-        return self
+
+    def readiness(self) -> str | None:
+        return None if "ready." in self.output() else ""
 
     def failure_log(self) -> str:
         return self.output()[-3000:]
