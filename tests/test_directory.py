@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.core import mail
 from django.core.management import call_command
@@ -15,6 +13,7 @@ from portal.models import AuditEvent
 from tenants import directory
 from tenants.models import Membership, SyncRun, User
 
+from . import factories
 from .conftest import make_department
 from .doubles.entra import EntraDouble, sign_in
 from .doubles.graph import GraphDouble
@@ -216,8 +215,6 @@ def test_infra_group_grants_and_removes_infra(org, entra, graph_client):
 # --- leavers ----------------------------------------------------------------------------------
 def make_project(org, **extra) -> TuningProject:
     fields = {
-        "requester": org["dev_a"],
-        "department": org["a"],
         "name": "rag-eval",
         "purpose": "evaluation",
         "justification": "because",
@@ -225,8 +222,7 @@ def make_project(org, **extra) -> TuningProject:
         "status": Status.ACTIVE,
         "fulfilment": TuningProject.Fulfilment.MANUAL,
     }
-    fields.update(extra)
-    return TuningProject.objects.create(**fields)
+    return factories.make_project(org, **{**fields, **extra})
 
 
 def test_leaver_loses_memberships_and_tuning_projects_end(
@@ -263,17 +259,8 @@ def test_disabled_user_is_a_leaver_even_in_groups_and_comes_back(
     org, entra, graph_client, django_capture_on_commit_callbacks
 ):
     mirror_org(entra, org)
-    key = VirtualKey.objects.create(
-        requester=org["dev_a"],
-        department=org["a"],
-        name="k",
-        llm_models=["gpt-4o-mini"],
-        max_budget=Decimal("5"),
-        rpm_limit=10,
-        tpm_limit=1000,
-        lifetime_days=30,
-        justification="x",
-        status=Status.ACTIVE,
+    key = factories.make_key(
+        org, status=Status.ACTIVE
     )  # no LiteLLM token: blocking has nothing to call
     entra.users["oid-dev_a"].account_enabled = False
 

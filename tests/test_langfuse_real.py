@@ -16,6 +16,7 @@ from portal.celery import app as celery_app
 from portal.integrations.langfuse import EntitlementMissing
 
 from . import integration
+from .factories import make_project
 from .integration import PROJECT_REQUEST, start_worker
 from .langfuse_real import (
     observations,
@@ -141,10 +142,7 @@ def test_crash_windows_resume_without_duplicates(org, ee):
     """The worker died after Langfuse acted but before the portal saved: the project is found
     by its name, an orphan key (found by its note) is replaced, and reruns change nothing."""
     lf = org_client(ee)
-    project = TuningProject.objects.create(
-        requester=org["dev_a"], department=org["a"], name="crash", purpose="p",
-        justification="j", lifetime_days=7, retention_days=3, status=Status.PROVISIONING,
-    )  # fmt: skip
+    project = make_project(org, name="crash", retention_days=3, status=Status.PROVISIONING)
     created_before_crash = lf.create_project(project.project_name, retention_days=3)
     assert projects.ensure_project(lf, project.pk) == "found"
     project.refresh_from_db()

@@ -19,11 +19,12 @@ from django.db import connection, transaction
 from costs.models import BudgetRequest
 from keys import leavers, reconcile, services, workflow
 from keys.lifecycle import Status
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
 from portal.models import AuditEvent
 from tenants.models import Membership
 
 from .conftest import make_user
+from .factories import make_project
 from .integration import chat
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -132,14 +133,7 @@ def test_two_approvers_at_once_make_one_decision(org):
 
 def test_project_and_budget_decisions_are_serialised(org):
     for _ in range(ROUNDS):
-        project = TuningProject.objects.create(
-            requester=org["dev_a"],
-            department=org["a"],
-            name="race",
-            purpose="x",
-            justification="x",
-            lifetime_days=7,
-        )
+        project = make_project(org, name="race", purpose="x", justification="x")
         a, b = copies(project)
         race(
             lambda p=a: workflow.approve(p, actor=org["lead_a"]),

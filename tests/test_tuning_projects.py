@@ -13,6 +13,7 @@ from keys.models import ProjectMetricsDay, TuningProject
 from portal.models import AuditEvent
 
 from . import integration
+from .factories import make_project
 from .integration import PROJECT_REQUEST, start_worker, wait_for, wait_project_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,15 +144,7 @@ def test_langfuse_down_retries_then_one_project(org, client, langfuse, project_w
 def test_lost_secret_is_recreated_not_duplicated(org, langfuse):
     """A worker that died after Langfuse minted the key but before we stored it: the orphan
     key (found by its note) is deleted and a fresh one made."""
-    project = TuningProject.objects.create(
-        requester=org["dev_a"],
-        department=org["a"],
-        name="orphan",
-        purpose="p",
-        justification="j",
-        lifetime_days=7,
-        status=Status.PROVISIONING,
-    )
+    project = make_project(org, name="orphan", status=Status.PROVISIONING)
     client = langfuse.client()
     projects.ensure_project(client, project.pk)
     project.refresh_from_db()
@@ -167,14 +160,7 @@ def test_lost_secret_is_recreated_not_duplicated(org, langfuse):
 
 
 def test_lead_of_another_department_cannot_see_or_decide(org, client):
-    project = TuningProject.objects.create(
-        requester=org["dev_a"],
-        department=org["a"],
-        name="x",
-        purpose="p",
-        justification="j",
-        lifetime_days=7,
-    )
+    project = make_project(org)
     client.force_login(org["lead_b"])
     assert client.get(f"/projects/{project.pk}/").status_code == 404
     assert (
@@ -191,11 +177,12 @@ def test_lead_of_another_department_cannot_see_or_decide(org, client):
 
 
 def active_project(org, langfuse, name="rec") -> TuningProject:
-    project = TuningProject.objects.create(
-        requester=org["dev_a"], department=org["a"], name=name, purpose="p",
-        justification="j", lifetime_days=7, status=Status.PROVISIONING,
+    project = make_project(
+        org,
+        name=name,
+        status=Status.PROVISIONING,
         expires_at=timezone.now() + datetime.timedelta(days=7),
-    )  # fmt: skip
+    )
     assert projects.ensure_project(langfuse.client(), project.pk) == "created"
     TuningProject.objects.filter(pk=project.pk).update(status=Status.ACTIVE)
     project.refresh_from_db()
