@@ -7,6 +7,7 @@ from cryptography.fernet import Fernet
 
 from portal import crypto
 
+from .factories import make_key
 from .production import manage
 
 
@@ -59,14 +60,11 @@ def test_rekey_command_moves_waiting_secrets_to_the_newest_key(org, settings):
 
     from django.core.management import call_command
 
-    from keys.models import VirtualKey
-
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.SECRETS_FERNET_KEYS = [old]
-    key = VirtualKey.objects.create(
-        requester=org["dev_a"],
-        department=org["a"],
-        name="k",
+    key = make_key(
+        org,
+        llm_models=[],
         justification="j",
         lifetime_days=7,
         max_budget=5,

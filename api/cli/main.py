@@ -14,9 +14,9 @@ PROJECT_COLUMNS = ["id", "name", "status", "department", "fulfilment", "expires_
 REQUEST_COLUMNS = ["kind", "id", "name", "status", "department", "requester", "created_at"]
 
 
-def _granted(client: Client, args, path: str, columns: list[str], fields, reveal) -> None:
+def _granted(client: Client, args, path: str, columns: list[str], fields: dict, reveal) -> None:
     """The actions keys and projects share: list, show, request, reveal, extend and the rest
-    (a POST to ``{path}/{id}/{action}``). ``fields(args)`` are the request's own fields;
+    (a POST to ``{path}/{id}/{action}``). ``fields`` maps the request's own fields to arguments;
     ``reveal(secret)`` prints a revealed secret."""
     if args.action == "list":
         scope = "visible" if args.all else "mine"
@@ -27,7 +27,7 @@ def _granted(client: Client, args, path: str, columns: list[str], fields, reveal
         body = {
             "department": args.department,
             "name": args.name,
-            **fields(args),
+            **{field: getattr(args, arg) for field, arg in fields.items()},
             "lifetime_days": args.days,
             "justification": args.justification,
         }
@@ -44,23 +44,12 @@ def _granted(client: Client, args, path: str, columns: list[str], fields, reveal
     return emit(client.post(f"{path}/{args.id}/{args.action}"), args.output, columns)
 
 
-def _key_fields(args) -> dict:
-    return {
-        "kind": args.kind,
-        "llm_models": args.model,
-        "max_budget": args.budget,
-        "budget_duration": args.budget_period,
-        "rpm_limit": args.rpm,
-        "tpm_limit": args.tpm,
-    }
-
-
-def _project_fields(args) -> dict:
-    return {
-        "purpose": args.purpose,
-        "retention_days": args.retention_days,
-        "route_key": args.route_key,
-    }
+# The request fields of each kind: API field <- command-line argument.
+KEY_FIELDS = dict(
+    kind="kind", llm_models="model", max_budget="budget", budget_duration="budget_period",
+    rpm_limit="rpm", tpm_limit="tpm",
+)  # fmt: skip
+PROJECT_FIELDS = dict(purpose="purpose", retention_days="retention_days", route_key="route_key")
 
 
 def _print_settings(secret: dict) -> None:
@@ -70,11 +59,11 @@ def _print_settings(secret: dict) -> None:
 
 
 def _keys(client: Client, args) -> None:
-    return _granted(client, args, "/keys", KEY_COLUMNS, _key_fields, client_settings)
+    return _granted(client, args, "/keys", KEY_COLUMNS, KEY_FIELDS, client_settings)
 
 
 def _projects(client: Client, args) -> None:
-    return _granted(client, args, "/projects", PROJECT_COLUMNS, _project_fields, _print_settings)
+    return _granted(client, args, "/projects", PROJECT_COLUMNS, PROJECT_FIELDS, _print_settings)
 
 
 def _requests(client: Client, args) -> None:
