@@ -215,6 +215,19 @@ def shut(server: ThreadingHTTPServer) -> None:
     server.server_close()
 
 
+class Closing:
+    """``with double:`` closes it at the end (doubles that serve from their constructor)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class HTTPDouble:
     """A double served by one ``ThreadingHTTPServer`` made in ``__init__`` as ``_server``."""
 

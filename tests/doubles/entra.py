@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from ..servers import MethodHandler, serve, shut
+from ..servers import Closing, MethodHandler, serve, shut
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_RESOURCE = "https://graph.microsoft.com"
@@ -152,7 +152,7 @@ class _Handler(MethodHandler):
         self.wfile.write(data)
 
 
-class EntraDouble:
+class EntraDouble(Closing):
     """Entra ID tenant(s), an app registration and users, behind a real OIDC server."""
 
     def __init__(
@@ -247,12 +247,6 @@ class EntraDouble:
             shut(server)
         self._servers.clear()
         self._tmp.cleanup()
-
-    def __enter__(self) -> EntraDouble:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- addresses --------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import pytest
 
-from ..servers import MethodHandler, serve, shut
+from ..servers import Closing, MethodHandler, serve, shut
 from .entra import DirectoryUser, EntraDouble
 
 USER_FIELDS = {
@@ -102,7 +102,7 @@ class _Handler(MethodHandler):
         self.wfile.write(data)
 
 
-class GraphDouble:
+class GraphDouble(Closing):
     """Graph v1.0 over the directory of ``entra`` (read live, so later ``add_user`` shows up)."""
 
     def __init__(self, entra: EntraDouble, *, page_size: int = 100) -> None:
@@ -123,12 +123,6 @@ class GraphDouble:
 
     def close(self) -> None:
         shut(self._server)
-
-    def __enter__(self) -> GraphDouble:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- knobs ---------------------------------------------------------------------------------
 
