@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -17,14 +16,6 @@ class AboutRequest(models.Model):
 
     class Meta:
         abstract = True
-
-
-def optional_person(verbose_name, **kwargs) -> models.ForeignKey:
-    """A person a rule may name (none by default); people are never deleted from under it."""
-    return models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-        related_name="+", verbose_name=verbose_name, **kwargs,
-    )  # fmt: skip
 
 
 def zero_is_never(verbose_name) -> models.PositiveIntegerField:

@@ -9,7 +9,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .model_bases import AboutRequest, optional_person, zero_is_never
+from portal.model_fields import optional_person
+
+from .model_bases import AboutRequest, zero_is_never
 from .review_models import ReviewCampaign, ReviewItem  # noqa: F401  (one models module)
 
 USER = settings.AUTH_USER_MODEL

@@ -7,6 +7,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from portal.model_fields import optional_person
+
 from .model_bases import AboutRequest
 
 USER = settings.AUTH_USER_MODEL
@@ -31,10 +33,7 @@ class ReviewCampaign(models.Model):
     )
     remind_days_before = models.PositiveIntegerField(_("remind days before deadline"), default=3)
     state = models.CharField(_("state"), max_length=8, choices=State.choices, default="open")
-    started_by = models.ForeignKey(
-        USER, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        verbose_name=_("started by"),
-    )  # fmt: skip
+    started_by = optional_person(_("started by"), on_delete=models.SET_NULL)
     created_at = models.DateTimeField(_("started at"), auto_now_add=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
