@@ -6,21 +6,10 @@ from django import forms
 from django.db import transaction
 
 from portal import audit
-from tenants.models import Department, User
+from tenants.models import POLICY_LIMIT_FIELDS, Department, User
 from tenants.signals import department_budget_changed
 
-POLICY_FIELDS = [
-    "monthly_budget",
-    "allowed_models",
-    "max_key_budget",
-    "max_rpm",
-    "max_tpm",
-    "max_key_lifetime_days",
-    "max_project_lifetime_days",
-    "auto_approve_max_budget",
-    "auto_approve_max_lifetime_days",
-    "approver_rule",
-]
+POLICY_FIELDS = ["monthly_budget", *POLICY_LIMIT_FIELDS, "approver_rule"]
 
 
 class PolicyForm(forms.ModelForm):

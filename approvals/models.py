@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
-from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.model_fields import optional_person
+
+from .model_bases import AboutRequest, zero_is_never
 from .review_models import ReviewCampaign, ReviewItem  # noqa: F401  (one models module)
 
 USER = settings.AUTH_USER_MODEL
@@ -70,10 +72,7 @@ class PolicyStage(models.Model):
     name = models.CharField(_("name"), max_length=80)
     approver = models.CharField(_("approvers"), max_length=16, choices=ApproverKind.choices)
     group_id = models.CharField(_("Entra group id"), max_length=64, blank=True)
-    person = models.ForeignKey(
-        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-        verbose_name=_("person"),
-    )  # fmt: skip
+    person = optional_person(_("person"))
     quorum = models.CharField(_("quorum"), max_length=8, choices=Quorum.choices, default="any")
     quorum_n = models.PositiveIntegerField(_("how many (quorum N)"), default=1)
     condition = models.CharField(
@@ -83,19 +82,10 @@ class PolicyStage(models.Model):
         _("threshold (USD or days)"), max_digits=12, decimal_places=2, null=True, blank=True
     )
     premium_models = models.JSONField(_("premium models"), default=list, blank=True)
-    reminder_hours = models.PositiveIntegerField(
-        _("remind after (working hours)"), default=0, help_text=_("0: never.")
-    )
-    escalate_hours = models.PositiveIntegerField(
-        _("escalate after (working hours)"), default=0, help_text=_("0: never.")
-    )
-    fallback = models.ForeignKey(
-        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-        verbose_name=_("fallback approver"), help_text=_("Empty: infra."),
-    )  # fmt: skip
-    expire_days = models.PositiveIntegerField(
-        _("expire request after (working days)"), default=0, help_text=_("0: never.")
-    )
+    reminder_hours = zero_is_never(_("remind after (working hours)"))
+    escalate_hours = zero_is_never(_("escalate after (working hours)"))
+    fallback = optional_person(_("fallback approver"), help_text=_("Empty: infra."))
+    expire_days = zero_is_never(_("expire request after (working days)"))
 
     class Meta:
         ordering = ["position", "pk"]
@@ -154,13 +144,10 @@ class StageState(models.TextChoices):
     CANCELLED = "cancelled", _("not needed")
 
 
-class RequestStage(models.Model):
+class RequestStage(AboutRequest):
     """One stage of one request, copied from the policy at submit."""
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
-    object_id = models.PositiveBigIntegerField()
     request = GenericForeignKey("content_type", "object_id")
-    department = models.ForeignKey("tenants.Department", on_delete=models.CASCADE, related_name="+")
     position = models.PositiveIntegerField()
     name = models.CharField(_("stage"), max_length=80)
     policy_version = models.PositiveIntegerField(_("policy version"))

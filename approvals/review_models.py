@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+
+from portal.model_fields import optional_person
+
+from .model_bases import AboutRequest
 
 USER = settings.AUTH_USER_MODEL
 
@@ -30,10 +33,7 @@ class ReviewCampaign(models.Model):
     )
     remind_days_before = models.PositiveIntegerField(_("remind days before deadline"), default=3)
     state = models.CharField(_("state"), max_length=8, choices=State.choices, default="open")
-    started_by = models.ForeignKey(
-        USER, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        verbose_name=_("started by"),
-    )  # fmt: skip
+    started_by = optional_person(_("started by"), on_delete=models.SET_NULL)
     created_at = models.DateTimeField(_("started at"), auto_now_add=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
@@ -50,7 +50,7 @@ class ReviewCampaign(models.Model):
         return reverse("review_campaign", args=[self.pk])
 
 
-class ReviewItem(models.Model):
+class ReviewItem(AboutRequest):
     class Decision(models.TextChoices):
         PENDING = "pending", _("not reviewed")
         KEEP = "keep", _("keep")
@@ -65,10 +65,7 @@ class ReviewItem(models.Model):
         FAILED = "failed", _("failed, retried")
 
     campaign = models.ForeignKey(ReviewCampaign, on_delete=models.CASCADE, related_name="items")
-    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
-    object_id = models.PositiveBigIntegerField()
     label = models.CharField(_("item"), max_length=200)
-    department = models.ForeignKey("tenants.Department", on_delete=models.CASCADE, related_name="+")
     owner = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     decision = models.CharField(
         _("decision"), max_length=8, choices=Decision.choices, default="pending"

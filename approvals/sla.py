@@ -75,14 +75,20 @@ def _request(stage: RequestStage):
     return model._default_manager.select_related("department", "requester").get(pk=stage.object_id)
 
 
+def _claim(stage: RequestStage, field: str, now):
+    """Set ``field`` (reminded_at, escalated_at) of the still active stage, once: the request
+    for the run that set it, None for any other."""
+    claimed = RequestStage.objects.filter(
+        pk=stage.pk, state=S.ACTIVE, **{f"{field}__isnull": True}
+    ).update(**{field: now})
+    return _request(stage) if claimed else None
+
+
 def remind(stage: RequestStage, now) -> int:
     with transaction.atomic():
-        claimed = RequestStage.objects.filter(
-            pk=stage.pk, state=S.ACTIVE, reminded_at__isnull=True
-        ).update(reminded_at=now)
-        if not claimed:
+        obj = _claim(stage, "reminded_at", now)
+        if obj is None:
             return 0
-        obj = _request(stage)
         waiting = stage.approvers.exclude(pk__in=stage.decisions.values("counted_for"))
         audit.record(REMINDED, obj, after={"stage": stage.name})
         notify.reminder(obj, stage, list(waiting))
@@ -92,12 +98,9 @@ def remind(stage: RequestStage, now) -> int:
 def escalate(stage: RequestStage, now) -> int:
     """Add the stage's fallback approver (else infra) to the people who may decide."""
     with transaction.atomic():
-        claimed = RequestStage.objects.filter(
-            pk=stage.pk, state=S.ACTIVE, escalated_at__isnull=True
-        ).update(escalated_at=now)
-        if not claimed:
+        obj = _claim(stage, "escalated_at", now)
+        if obj is None:
             return 0
-        obj = _request(stage)
         fallback = list(engine.fallback_approvers(obj, stage.rule))
         stage.approvers.add(*fallback)
         audit.record(ESCALATED, obj, after={"stage": stage.name, "to": [u.email for u in fallback]})

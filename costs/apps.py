@@ -10,23 +10,28 @@ class CostsConfig(AppConfig):
         from keys import panels
         from keys.lifecycle import register_tasks
         from portal import home as portal_home
-        from portal import metrics
+        from portal import metrics, nav
         from tenants.signals import department_budget_changed
 
-        from . import decision_panel, key_usage
+        from . import budget_approvals, decision_panel, key_usage
         from . import home as costs_home
         from . import metrics as costs_metrics
+        from .member_budgets import member_budget_changed
         from .models import BudgetRequest
         from .tasks import apply_budget_request
 
         register_tasks(BudgetRequest, provision=apply_budget_request)
         metrics.register_requests(BudgetRequest)
+        nav.register_pending(BudgetRequest, infra_only=True)  # budgets: infra's call
         metrics.register_collector(costs_metrics.collect)
         department_budget_changed.connect(push_budget_after_commit, dispatch_uid="costs.push")
+        member_budget_changed.connect(push_member_after_commit, dispatch_uid="costs.push_member")
 
-        # What the decision page, the key page and the home page show about money.
+        # What the decision page, the key page, the approval queue and the home page show
+        # about money.
         panels.register(panels.DECISION, decision_panel.panel)
         panels.register(panels.KEY_DETAIL, key_usage.panel)
+        panels.register(panels.APPROVAL_QUEUE, budget_approvals.queue_panel)
         portal_home.register(10, "costs/home/my_keys.html", costs_home.my_keys)
         portal_home.register(30, "costs/home/departments.html", costs_home.departments)
         portal_home.register(50, "costs/home/organisation.html", costs_home.organisation)
@@ -58,3 +63,11 @@ def push_budget_after_commit(sender, *, department, **kwargs) -> None:
     from .tasks import push_department_budget
 
     transaction.on_commit(lambda: push_department_budget.delay(department.pk))
+
+
+def push_member_after_commit(sender, *, department, user, **kwargs) -> None:
+    from django.db import transaction
+
+    from .tasks import push_member_budget
+
+    transaction.on_commit(lambda: push_member_budget.delay(department.pk, user.pk))

@@ -15,6 +15,7 @@ import logging
 from decimal import Decimal
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from keys.services import ensure_membership, ensure_team, ensure_user, team_id_for
@@ -25,6 +26,10 @@ from tenants.models import Department, User
 from .models import MemberBudget
 
 log = logging.getLogger(__name__)
+
+# Sent (department=, user=) when a budget LiteLLM enforces, or enforced, changed: CostsConfig
+# connects the push to LiteLLM after commit (this module does not import the tasks).
+member_budget_changed = Signal()
 
 
 @transaction.atomic
@@ -70,9 +75,7 @@ def set_member_budget(
         object_repr=f"{user} · {department}",
     )
     if was_enforced or (obj is not None and obj.enforced):
-        from .tasks import push_member_budget
-
-        transaction.on_commit(lambda: push_member_budget.delay(department.pk, user.pk))
+        member_budget_changed.send(MemberBudget, department=department, user=user)
     return obj
 
 

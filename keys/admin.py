@@ -1,20 +1,13 @@
 from django.contrib import admin
 
+from portal.admin import ReadOnlyAdmin
+
 from .models import ReconcileRun, TuningProject, VirtualKey
 
 
-class RequestAdmin(admin.ModelAdmin):
+class RequestAdmin(ReadOnlyAdmin):
     """Requests are read-only in the admin, for infra and superusers alike: status, owner,
     decisions and limits change only through the workflow (locked, checked, audited)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(VirtualKey)

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from approvals import delegation, engine
 from portal import audit
 from portal.choices import ChoiceLabels
+from portal.model_fields import optional_person
 
 from .secrets import OneTimeSecret
 
@@ -114,22 +115,8 @@ class Request(ChoiceLabels, models.Model):
     justification = models.TextField(_("justification"))
     lifetime_days = models.PositiveIntegerField(_("lifetime (days)"))
     # Set at submit when the department's approver rule names one person (the manager).
-    approver = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("approver"),
-    )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("decided by"),
-    )
+    approver = optional_person(_("approver"), on_delete=models.SET_NULL)
+    decided_by = optional_person(_("decided by"), on_delete=models.SET_NULL)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decision_comment = models.TextField(_("decision comment"), blank=True)
     auto_approved = models.BooleanField(_("auto-approved"), default=False)

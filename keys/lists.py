@@ -15,9 +15,10 @@ def _department_filter(user) -> Filter:
     return Filter("department", _("Department"), "department_id", choices)
 
 
-def keys_for(user) -> ListQuery:
+def _requests_for(user, search_fields: list[str], **more_sorts) -> ListQuery:
+    """A list of the user's requests: by status and department, newest first."""
     return ListQuery(
-        search_fields=["name", "llm_models", "justification"],
+        search_fields=search_fields,
         filters=[
             Filter("status", _("Status"), "status", [(s.value, s.label) for s in Status]),
             _department_filter(user),
@@ -27,27 +28,22 @@ def keys_for(user) -> ListQuery:
             "old": (_("Oldest first"), ["created_at"]),
             "name": (_("Name"), ["name", "-created_at"]),
             "expires": (_("Expiring first"), ["expires_at", "-created_at"]),
-            "budget": (_("Largest budget"), ["-max_budget", "-created_at"]),
+            **more_sorts,
         },
         default_sort="new",
+    )
+
+
+def keys_for(user) -> ListQuery:
+    return _requests_for(
+        user,
+        ["name", "llm_models", "justification"],
+        budget=(_("Largest budget"), ["-max_budget", "-created_at"]),
     )
 
 
 def projects_for(user) -> ListQuery:
-    return ListQuery(
-        search_fields=["name", "purpose"],
-        filters=[
-            Filter("status", _("Status"), "status", [(s.value, s.label) for s in Status]),
-            _department_filter(user),
-        ],
-        sorts={
-            "new": (_("Newest first"), ["-created_at"]),
-            "old": (_("Oldest first"), ["created_at"]),
-            "name": (_("Name"), ["name", "-created_at"]),
-            "expires": (_("Expiring first"), ["expires_at", "-created_at"]),
-        },
-        default_sort="new",
-    )
+    return _requests_for(user, ["name", "purpose"])
 
 
 def queue_for(departments) -> ListQuery:

@@ -1,21 +1,14 @@
 """Registries through which apps above ``keys`` add to its pages without being imported:
-``costs`` registers spend panels for the decision page and the key page."""
+``costs`` registers spend panels for the decision page and the key page, and its budget
+requests for the approval queue."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from portal.panels import Panel, register, run
 
-# Each panel takes the object shown and the context so far, and returns more context.
-DECISION: list[Callable[[object, dict], dict]] = []
-KEY_DETAIL: list[Callable[[object, dict], dict]] = []
+__all__ = ["APPROVAL_QUEUE", "DECISION", "KEY_DETAIL", "register", "run"]
 
-
-def register(registry: list, panel: Callable[[object, dict], dict]) -> None:
-    if panel not in registry:
-        registry.append(panel)
-
-
-def run(registry: list, obj, ctx: dict) -> dict:
-    for panel in registry:
-        ctx.update(panel(obj, ctx))
-    return ctx
+DECISION: list[Panel] = []
+KEY_DETAIL: list[Panel] = []
+# The approval queue's panels take the user whose queue it is.
+APPROVAL_QUEUE: list[Panel] = []

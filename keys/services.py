@@ -127,19 +127,17 @@ def ensure_key(client: LiteLLMClient, key_id: int) -> str:
         if orphan is not None:
             client.delete_keys(keys=[orphan["token"]])
             result = "replaced"
-        response = _generate(client, key, alias=key.alias)
-        key.litellm_key_id = response["token"]
-        key.store_secret(response["key"])
-        key.save(
-            update_fields=[
-                "litellm_key_id",
-                "secret_last4",
-                "secret_encrypted",
-                "secret_revealed_at",
-                "updated_at",
-            ]
-        )
+        _keep(key, _generate(client, key, alias=key.alias))
         return result
+
+
+def _keep(key: VirtualKey, response: dict, *also: str) -> None:
+    """The LiteLLM key just made: its token id and its secret (shown once), saved with the
+    fields ``also`` names."""
+    key.litellm_key_id = response["token"]
+    key.store_secret(response["key"])
+    fields = ["litellm_key_id", "secret_last4", "secret_encrypted", "secret_revealed_at"]
+    key.save(update_fields=[*fields, *also, "updated_at"])
 
 
 def provision(key_id: int) -> None:
@@ -194,19 +192,8 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     client.update_key(old, key_alias=f"{key.alias}-rotating")  # aliases are unique
     response = _generate(client, key, alias=key.alias, spend=spend, carry=carry)
     client.delete_keys(keys=[old])
-    key.litellm_key_id = response["token"]
-    key.store_secret(response["key"])
     key.drift = ""
-    key.save(
-        update_fields=[
-            "litellm_key_id",
-            "secret_last4",
-            "secret_encrypted",
-            "secret_revealed_at",
-            "drift",
-            "updated_at",
-        ]
-    )
+    _keep(key, response, "drift")
     audit.record(
         "virtualkey.rotated",
         key,

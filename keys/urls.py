@@ -14,7 +14,6 @@ urlpatterns = [
     path("approvals/", views.approval_queue, name="approval_queue"),
     path("approvals/keys/<int:pk>/", views.decide_key, name="decide_key"),
     path("approvals/projects/<int:pk>/", views.decide_project, name="decide_project"),
-    path("approvals/budgets/<int:pk>/", views.decide_budget, name="decide_budget"),
     path("operations/", views.operations, name="operations"),
     path("operations/reconcile/", views.run_reconcile, name="run_reconcile"),
     path("operations/retry/<str:kind>/<int:pk>/", views.retry_request, name="retry_request"),

@@ -16,7 +16,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from costs.models import BudgetRequest
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
 from tenants.access import infra_required
@@ -235,21 +234,21 @@ def approval_queue(request):
     projects = TuningProject.objects.pending_for(request.user).select_related(
         "department", "requester"
     )
-    budgets = BudgetRequest.objects.pending_for(request.user).select_related(
-        "department", "requester"
-    )
     departments = Department.objects.filter(pk__in=keys.values("department")).order_by("name")
     listq = lists.queue_for(departments)
     context = {
         "listq": listq,
         "keys": _paginate(request, listq.apply(request, keys)),
         "projects": projects.order_by("created_at")[: settings.PAGE_SIZE],
-        "budgets": budgets.order_by("created_at")[: settings.PAGE_SIZE],
     }
+    panels.run(panels.APPROVAL_QUEUE, request.user, context)
     return render(request, "keys/approval_queue.html", context)
 
 
-def _decide(request, obj):
+def decide(request, obj, approved_message=None):
+    """The decision page of one request; ``approved_message(obj)``, where given, replaces the
+    provisioning progress after a final approval (an app above ``keys`` decides its own kinds
+    through this page)."""
     if not obj.can_view(request.user):
         raise Http404
     if not obj.can_decide(request.user):
@@ -269,12 +268,8 @@ def _decide(request, obj):
                         request,
                         _("Your approval is recorded. The request moves on when its stage is."),
                     )
-                elif isinstance(obj, BudgetRequest):
-                    messages.success(
-                        request,
-                        _("Approved. The new budget is being applied to %(dept)s and to LiteLLM.")
-                        % {"dept": obj.department.name},
-                    )
+                elif approved_message is not None:
+                    messages.success(request, approved_message(obj))
                 else:
                     report_progress(request, obj)
             else:
@@ -287,19 +282,14 @@ def _decide(request, obj):
 
 
 def decide_key(request, pk):
-    return _decide(
+    return decide(
         request,
         get_object_or_404(VirtualKey.objects.select_related("department", "requester"), pk=pk),
     )
 
 
-def decide_budget(request, pk):
-    qs = BudgetRequest.objects.select_related("department", "requester")
-    return _decide(request, get_object_or_404(qs, pk=pk))
-
-
 def decide_project(request, pk):
-    return _decide(
+    return decide(
         request,
         get_object_or_404(TuningProject.objects.select_related("department", "requester"), pk=pk),
     )

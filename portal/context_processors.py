@@ -9,6 +9,8 @@ change outside the ORM (a bulk update, a new membership) can leave stale.
 from django.conf import settings
 from django.core.cache import cache
 
+from . import nav
+
 VERSION_KEY = "nav:version"
 
 
@@ -32,15 +34,8 @@ def forget_pending(sender, instance, **kwargs) -> None:
 def _compute(user) -> dict:
     memberships = list(user.memberships.select_related("department"))
     # Anyone may have something to decide: leads, infra, and managers named as approvers.
-    from costs.models import BudgetRequest
-    from keys.models import TuningProject, VirtualKey
-
-    pending = VirtualKey.objects.pending_for(user).count()
-    pending += TuningProject.objects.pending_for(user).count()
-    if user.is_infra:
-        pending += BudgetRequest.objects.pending_for(user).count()
     return {
-        "nav_pending": pending,
+        "nav_pending": nav.pending_count(user),
         "nav_memberships": memberships,
         "nav_is_lead": any(m.role == "lead" for m in memberships),
     }

@@ -16,10 +16,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from tenants.access import infra_required
-
 from . import audit_display
 from . import home as home_panels
+from .access import infra_required
 from .demo import demo_status
 from .forms import AuditFilterForm
 from .models import AuditEvent

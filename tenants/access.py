@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 
+from portal.access import infra_required
+
 from .models import Department
 
-
-def infra_required(view):
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_infra:
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+__all__ = ["department_for_lead", "infra_required", "require_member", "visible_departments"]
 
 
 def visible_departments(user):

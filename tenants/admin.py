@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.admin import AuditedModelAdmin
 
-from .models import Department, Membership, SyncRun, User
+from .models import POLICY_LIMIT_FIELDS, Department, Membership, SyncRun, User
 from .signals import department_budget_changed
 
 
@@ -34,18 +34,7 @@ class DepartmentAdmin(AuditedModelAdmin):
         ),
         (
             _("Policy"),
-            {
-                "fields": [
-                    "allowed_models",
-                    "max_key_budget",
-                    "max_rpm",
-                    "max_tpm",
-                    "max_key_lifetime_days",
-                    "max_project_lifetime_days",
-                    "auto_approve_max_budget",
-                    "auto_approve_max_lifetime_days",
-                ]
-            },
+            {"fields": POLICY_LIMIT_FIELDS},
         ),
         (_("LiteLLM"), {"fields": ["litellm_team_id"]}),
     ]

@@ -66,20 +66,19 @@ class EntraProvider(OpenIDConnectProvider):
 
 # allauth's OIDC login/callback views build the stock adapter, not the provider's; these build
 # ours so the browser flow verifies the ID token too. Mounted before allauth's URLs.
-@login_not_required
-def login(request, provider_id):
-    try:
-        return OAuth2LoginView.adapter_view(EntraOAuth2Adapter(request, provider_id))(request)
-    except SocialApp.DoesNotExist as exc:
-        raise Http404 from exc
+def _entra_view(view_class):
+    @login_not_required
+    def view(request, provider_id):
+        try:
+            return view_class.adapter_view(EntraOAuth2Adapter(request, provider_id))(request)
+        except SocialApp.DoesNotExist as exc:
+            raise Http404 from exc
+
+    return view
 
 
-@login_not_required
-def callback(request, provider_id):
-    try:
-        return OAuth2CallbackView.adapter_view(EntraOAuth2Adapter(request, provider_id))(request)
-    except SocialApp.DoesNotExist as exc:
-        raise Http404 from exc
+login = _entra_view(OAuth2LoginView)
+callback = _entra_view(OAuth2CallbackView)
 
 
 def id_token_claims(sociallogin) -> dict:

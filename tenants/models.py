@@ -9,6 +9,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from portal.model_fields import optional_person
+
 
 class User(AbstractUser):
     """A person. Signed-in users carry their Entra object id; infra is an org-wide role."""
@@ -48,6 +50,19 @@ class User(AbstractUser):
     @property
     def is_lead(self) -> bool:
         return self.memberships.filter(role=Membership.Role.LEAD).exists()
+
+
+# The limits a department's policy sets on its keys and projects (the admin's "Policy").
+POLICY_LIMIT_FIELDS = [
+    "allowed_models",
+    "max_key_budget",
+    "max_rpm",
+    "max_tpm",
+    "max_key_lifetime_days",
+    "max_project_lifetime_days",
+    "auto_approve_max_budget",
+    "auto_approve_max_lifetime_days",
+]
 
 
 class Department(models.Model):
@@ -174,14 +189,7 @@ class SyncRun(models.Model):
         _("status"), max_length=16, choices=Status.choices, default=Status.RUNNING
     )
     # Null: the schedule.
-    triggered_by = models.ForeignKey(
-        User,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("triggered by"),
-    )
+    triggered_by = optional_person(_("triggered by"), on_delete=models.SET_NULL)
     # {"users": n, "groups": n, "joiner": n, "leaver": n, ...}
     counts = models.JSONField(_("counts"), default=dict, blank=True)
     # [{"kind": "joiner"|"leaver"|"role_change"|"infra_change"|"disabled"|..., "user": ...,

@@ -1,17 +1,14 @@
-import datetime
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q, Sum
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from portal import audit
 
+from . import panels
 from .access import department_for_lead, infra_required, visible_departments
 from .models import SyncRun
 
@@ -29,28 +26,9 @@ def department_detail(request, slug):
     context = {
         "department": department,
         "page": page,
-        "projects": _tuning_projects_with_usage(department)[: settings.PAGE_SIZE],
     }
+    panels.run(panels.DEPARTMENT_DETAIL, department, context)
     return render(request, "tenants/department_detail.html", context)
-
-
-def _tuning_projects_with_usage(department):
-    """The department's live tuning projects with their last 30 days from Langfuse."""
-    from keys.lifecycle import Status
-    from keys.models import TuningProject
-
-    since = timezone.now().date() - datetime.timedelta(days=30)
-    recent = Q(metrics__day__gte=since)
-    return (
-        TuningProject.objects.filter(department=department, status=Status.ACTIVE)
-        .select_related("requester")
-        .annotate(
-            traces_30d=Sum("metrics__traces", filter=recent, default=0),
-            tokens_30d=Sum("metrics__total_tokens", filter=recent, default=0),
-            cost_30d=Sum("metrics__cost", filter=recent, default=0),
-        )
-        .order_by("expires_at")
-    )
 
 
 @infra_required

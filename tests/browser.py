@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from django.conf import settings
@@ -54,3 +55,15 @@ def signed_in_page(browser, live_server, user, *, locale="en-GB"):
         ]
     )
     return context.new_page()
+
+
+def request_key(page, url: str, name: str, budget: str, justification: str) -> None:
+    """Send the key request form (``gpt-4o-mini``) from ``{url}/keys/request/``; wait for the
+    key's page."""
+    page.goto(f"{url}/keys/request/")
+    page.fill("#id_name", name)
+    page.check("input[name=llm_models][value='gpt-4o-mini']")
+    page.fill("#id_max_budget", budget)
+    page.fill("#id_justification", justification)
+    page.click("#key-request-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/keys/\d+/$"))

@@ -7,9 +7,11 @@ caller dies after LiteLLM acted but before it heard back), or answer 503 for a w
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import httpx
+
+from .servers import QuietHandler, serve, shut
 
 
 class FaultProxy:
@@ -21,10 +23,7 @@ class FaultProxy:
         self.calls: list[str] = []
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _forward(self):
                 path = self.path.split("?")[0]
                 proxy.calls.append(f"{self.command} {path}")
@@ -34,7 +33,7 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(b'{"detail": "upstream down (fault proxy)"}')
                     return
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 headers = {
                     k: v
                     for k, v in self.headers.items()
@@ -67,12 +66,8 @@ class FaultProxy:
 
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _forward
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler), "fault-proxy")
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        shut(self.server)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
 import pytest
 
-from keys.models import VirtualKey
+from keys.models import TuningProject, VirtualKey
 from portal.celery import app as celery_app
 
 from .doubles.langfuse import LangfuseDouble
@@ -69,21 +70,83 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.25, message: st
     raise AssertionError(message or f"condition not met in {timeout} s")
 
 
-def wait_for_status(
-    key_id: int, status: str, timeout: float = 60, worker: Worker | None = None
-) -> VirtualKey:
+def wait_for_row(model, pk: int, predicate, timeout: float, worker: Worker | None, want=""):
+    """The request once ``predicate(row)`` holds; else a failure with its state, its steps
+    (tuning projects) and the end of the worker's log."""
+
     def check():
-        key = VirtualKey.objects.get(pk=key_id)
-        return key if key.status == status else None
+        row = model.objects.get(pk=pk)
+        return row if predicate(row) else None
 
     try:
         return wait_for(check, timeout)
     except AssertionError:
-        key = VirtualKey.objects.get(pk=key_id)
+        row = model.objects.get(pk=pk)
+        steps = f", steps {row.steps}" if hasattr(row, "steps") else ""
         log = worker.output()[-4000:] if worker else ""
         raise AssertionError(
-            f"key {key_id} is {key.status} ({key.last_error}), not {status}\n{log}"
+            f"{model._meta.model_name} {pk} is {row.status} ({row.last_error}){want}{steps}\n{log}"
         ) from None
+
+
+def wait_for_status(
+    key_id: int, status: str, timeout: float = 60, worker: Worker | None = None
+) -> VirtualKey:
+    return wait_for_row(
+        VirtualKey, key_id, lambda k: k.status == status, timeout, worker, f", not {status}"
+    )
+
+
+def wait_project(project_id: int, predicate, worker: Worker, timeout: float = 60) -> TuningProject:
+    return wait_for_row(TuningProject, project_id, predicate, timeout, worker)
+
+
+def wait_project_status(project_id: int, status, worker: Worker, timeout: float = 60):
+    return wait_project(project_id, lambda p: p.status == status, worker, timeout)
+
+
+KEY_REQUEST = {
+    "name": "support-bot",
+    "kind": "personal",
+    "llm_models": ["gpt-4o-mini"],
+    "max_budget": "5",
+    "budget_duration": "30d",
+    "rpm_limit": "50",
+    "tpm_limit": "100000",
+    "lifetime_days": "30",
+    "justification": "Support assistant prototype.",
+}
+
+PROJECT_REQUEST = {
+    "name": "rag-eval",
+    "purpose": "Evaluate the retrieval agent.",
+    "lifetime_days": "14",
+    "retention_days": "7",
+    "justification": "Tuning before the pilot.",
+}
+
+
+def request_and_approve(client, org, kind: str, form: dict, **overrides):
+    """``dev_a`` requests in department ``a`` (kind ``keys`` or ``projects``), ``lead_a``
+    approves; the client is ``dev_a`` again after."""
+    model = {"keys": VirtualKey, "projects": TuningProject}[kind]
+    client.force_login(org["dev_a"])
+    response = client.post(f"/{kind}/request/", {**form, "department": org["a"].pk, **overrides})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    obj = model.objects.latest("pk")
+    client.force_login(org["lead_a"])
+    response = client.post(f"/approvals/{kind}/{obj.pk}/", {"decision": "approve"})
+    assert response.status_code == 302
+    client.force_login(org["dev_a"])
+    return obj
+
+
+def reveal_key(client, key) -> str:
+    """The key's secret from its one reveal."""
+    html = client.post(f"/keys/{key.pk}/reveal/").content.decode()
+    match = re.search(r'<pre id="secret">(sk-[^<]+)</pre>', html)
+    assert match, html[:2000]
+    return match.group(1)
 
 
 def chat(base_url: str, secret: str, model: str = "gpt-4o-mini") -> httpx.Response:

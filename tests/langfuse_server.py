@@ -16,27 +16,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
-from .litellm_proxy import free_port
+from .servers import REPO_ROOT, SubprocessServer, database_url, drop_database, free_port
+from .servers import start_or_fail as _start
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO_ROOT / "scripts" / "langfuse-server"
 RUN_SH = SCRIPTS / "run.sh"
 INSTALL_SH = SCRIPTS / "install.sh"
 ADMIN_API_KEY = "admin-api-key-for-tests"
 EE_TEST_LICENCE = "langfuse_ee_test"  # what Langfuse's own CI uses (development and testing)
-ADMIN_DB_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass
@@ -46,8 +41,10 @@ class OrgKey:
     secret_key: str
 
 
-class LangfuseServer:
+class LangfuseServer(SubprocessServer):
     """One Langfuse (web + worker + ClickHouse front + S3) started by run.sh."""
+
+    name = "Langfuse"
 
     def __init__(
         self,
@@ -69,11 +66,8 @@ class LangfuseServer:
         self.redis_url = redis_url
         self.licence = licence
         self.admin_api_key = ADMIN_API_KEY
-        self.startup_timeout = startup_timeout
         self.run_dir = Path(log_dir or tempfile.mkdtemp(prefix="langfuse-run-"))
-        self.log_path = self.run_dir / "run.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.start_seconds: float | None = None
+        super().__init__(self.run_dir / "run.log", startup_timeout)
         self.org: OrgKey | None = None
 
     @property
@@ -83,13 +77,12 @@ class LangfuseServer:
     def __repr__(self) -> str:
         return f"<LangfuseServer {self.url} licence={self.licence!r} logs={self.run_dir}>"
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    poll_interval = 1
 
-    def start(self) -> LangfuseServer:
-        if self.running:
-            return self
+    def command(self) -> list[str]:
+        return ["bash", str(RUN_SH)]
+
+    def env(self) -> dict[str, str]:
         env = {
             **os.environ,
             **{name: str(port) for name, port in self.ports.items()},
@@ -102,52 +95,16 @@ class LangfuseServer:
         env.pop("LANGFUSE_EE_LICENSE_KEY", None)
         if self.licence:
             env["LANGFUSE_EE_LICENSE_KEY"] = self.licence
-        began = time.monotonic()
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603
-                ["bash", str(RUN_SH)],
-                cwd=REPO_ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._wait_ready(began)
-        self.start_seconds = time.monotonic() - began
-        return self
+        return env
 
-    def _wait_ready(self, began: float) -> None:
-        deadline = began + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
-                    f"Langfuse exited with {self.process.returncode} while starting\n{self.logs()}"
-                )
-            if "langfuse ready" in self.output():
-                return
-            time.sleep(1)
-        self.stop()
-        raise RuntimeError(f"Langfuse not ready after {self.startup_timeout:.0f} s\n{self.logs()}")
+    def readiness(self) -> str | None:
+        return None if "langfuse ready" in self.output() else ""
 
     def stop(self, timeout: float = 30.0) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        super().stop(timeout)
 
-    def output(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+    def failure_log(self) -> str:
+        return self.logs()
 
     def logs(self, tail: int = 3000) -> str:
         """The end of every component's log, for a failure message."""
@@ -181,40 +138,18 @@ class LangfuseServer:
         return OrgKey(org_id, body["publicKey"], body["secretKey"])
 
 
-def _database_url(name: str) -> str:
-    return urlunsplit(urlsplit(ADMIN_DB_URL)._replace(path=f"/{name}"))
-
-
-def _drop_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
 def _redis_url() -> str:
     from django.conf import settings
 
     return settings.REDIS_URL
 
 
-def _start(server: LangfuseServer) -> LangfuseServer:
-    try:
-        return server.start()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
 @pytest.fixture(scope="session")
 def langfuse_database():
-    url = _database_url(f"langfuse_test_{uuid.uuid4().hex[:10]}")
+    url = database_url(f"langfuse_test_{uuid.uuid4().hex[:10]}")
     yield url
     with contextlib.suppress(Exception):
-        _drop_database(url)
+        drop_database(url)
 
 
 @pytest.fixture(scope="session")

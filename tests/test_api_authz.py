@@ -12,9 +12,10 @@ from django.db import transaction
 
 from costs.models import BudgetRequest
 from keys.lifecycle import Status
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
 
 from .api_support import KEY_BODY
+from .factories import make_project
 from .test_api_openapi import check_response, openapi_document, operations
 
 pytestmark = pytest.mark.django_db
@@ -123,14 +124,7 @@ def world(org) -> dict[str, int]:
     live.store_secret("sk-live-0000")
     live.save()
     pending = VirtualKey.objects.create(name="pending", **common)
-    project = TuningProject.objects.create(
-        requester=org["dev_a"],
-        department=org["a"],
-        name="eval",
-        purpose="p",
-        lifetime_days=7,
-        justification="j",
-    )
+    project = make_project(org, name="eval")
     budget = BudgetRequest.objects.create(
         requester=org["lead_a"],
         department=org["a"],

@@ -11,7 +11,7 @@ from keys.lifecycle import Status
 from keys.models import VirtualKey
 
 from .approvals_helpers import INFRA_OVER_50, LEADS, make_policy
-from .browser import signed_in_page
+from .browser import request_key, signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,13 +23,7 @@ def fits_phone(page) -> bool:
 def test_two_stage_approval_in_the_browser(browser, live_server, org, tmp_path):
     make_policy(org["a"], LEADS, INFRA_OVER_50)
     dev = signed_in_page(browser, live_server, org["dev_a"])
-    dev.goto(f"{live_server.url}/keys/request/")
-    dev.fill("#id_name", "premium-agent")
-    dev.check("input[name=llm_models][value='gpt-4o-mini']")
-    dev.fill("#id_max_budget", "80")
-    dev.fill("#id_justification", "Evaluations at scale.")
-    dev.click("#key-request-form button[type=submit]")
-    dev.wait_for_url(re.compile(r"/keys/\d+/$"))
+    request_key(dev, live_server.url, "premium-agent", "80", "Evaluations at scale.")
     key = VirtualKey.objects.get(name="premium-agent")
     assert key.max_budget == Decimal("80")
     assert dev.locator("#approval-stages li[aria-current=step]").inner_text().startswith("Lead")

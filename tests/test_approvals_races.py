@@ -28,10 +28,16 @@ def approvals_of(key) -> int:
     ).count()
 
 
-def test_two_approvers_at_once_both_count_and_approve_once(org):
+def second_lead_and_both_must_approve(org):
+    """A second lead of ``a``; the policy's one stage needs both leads."""
     second = make_user("lead_a2")
     Membership.objects.create(user=second, department=org["a"], role="lead")
     make_policy(org["a"], {"name": "Both", "approver": "leads", "quorum": "all"})
+    return second
+
+
+def test_two_approvers_at_once_both_count_and_approve_once(org):
+    second = second_lead_and_both_must_approve(org)
     for _ in range(ROUNDS):
         key = submit_key(org)
         a, b = copies(key)
@@ -47,9 +53,7 @@ def test_two_approvers_at_once_both_count_and_approve_once(org):
 
 
 def test_one_person_in_two_tabs_votes_once(org):
-    second = make_user("lead_a2")
-    Membership.objects.create(user=second, department=org["a"], role="lead")
-    make_policy(org["a"], {"name": "Both", "approver": "leads", "quorum": "all"})
+    second_lead_and_both_must_approve(org)
     for _ in range(ROUNDS):
         key = submit_key(org)
         a, b = copies(key)

@@ -7,7 +7,7 @@ import pytest
 from keys.lifecycle import Status
 from keys.models import VirtualKey
 
-from .browser import signed_in_page
+from .browser import request_key, signed_in_page
 from .integration import chat, wait_for_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.litellm, pytest.mark.django_db(transaction=True)]
@@ -15,13 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.litellm, pytest.mark.django_db(tr
 
 def test_request_approve_reveal_once_in_the_browser(browser, live_server, org, litellm, worker):
     dev = signed_in_page(browser, live_server, org["dev_a"])
-    dev.goto(f"{live_server.url}/keys/request/")
-    dev.fill("#id_name", "notebook-agent")
-    dev.check("input[name=llm_models][value='gpt-4o-mini']")
-    dev.fill("#id_max_budget", "5")
-    dev.fill("#id_justification", "Agent experiments in notebooks.")
-    dev.click("#key-request-form button[type=submit]")
-    dev.wait_for_url(re.compile(r"/keys/\d+/$"))
+    request_key(dev, live_server.url, "notebook-agent", "5", "Agent experiments in notebooks.")
     assert "waiting for approval" in dev.content()
     key = VirtualKey.objects.get(name="notebook-agent")
 

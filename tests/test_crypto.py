@@ -1,35 +1,18 @@
 """Secrets at rest: a valid Fernet key is required in production, and keys can be rotated."""
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from portal import crypto
 
-ROOT = Path(__file__).resolve().parent.parent
+from .factories import make_key
+from .production import manage
 
 
 def _check(**extra: str) -> subprocess.CompletedProcess:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": "prod-" + "k3y-" * 16,
-        "ALLOWED_HOSTS": "portal.example.com",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
-        **extra,
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return manage("check", **extra)
 
 
 @pytest.mark.parametrize(
@@ -77,14 +60,11 @@ def test_rekey_command_moves_waiting_secrets_to_the_newest_key(org, settings):
 
     from django.core.management import call_command
 
-    from keys.models import VirtualKey
-
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.SECRETS_FERNET_KEYS = [old]
-    key = VirtualKey.objects.create(
-        requester=org["dev_a"],
-        department=org["a"],
-        name="k",
+    key = make_key(
+        org,
+        llm_models=[],
         justification="j",
         lifetime_days=7,
         max_budget=5,

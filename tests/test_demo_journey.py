@@ -29,6 +29,7 @@ import httpx
 import pytest
 from django.conf import settings
 
+from .browser import request_key
 from .litellm_proxy import LITELLM_VENV, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.litellm]
@@ -144,13 +145,7 @@ def spend_of(row: dict) -> float:
 def test_demo_journey_from_sign_in_to_spend(demo, new_page):
     dev = new_page("tanaka.kenji@demo.example")
     assert "LiteLLM proxy" in dev.inner_text("#demo-status")
-    dev.goto("/keys/request/")
-    dev.fill("#id_name", "first-agent")
-    dev.check("input[name=llm_models][value='gpt-4o-mini']")
-    dev.fill("#id_max_budget", "5")
-    dev.fill("#id_justification", "Trying the portal.")
-    dev.click("#key-request-form button[type=submit]")
-    dev.wait_for_url(re.compile(r"/keys/\d+/$"))
+    request_key(dev, "", "first-agent", "5", "Trying the portal.")  # the page's base URL
     assert "Approved automatically" in dev.inner_text(".messages")
     assert dev.locator("#key-status").count() == 1  # the progress the page polls
     dev.wait_for_selector("#reveal", timeout=60_000)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.core import mail
 from django.core.management import call_command
@@ -15,9 +13,11 @@ from portal.models import AuditEvent
 from tenants import directory
 from tenants.models import Membership, SyncRun, User
 
+from . import factories
 from .conftest import make_department
-from .doubles.entra import EntraDouble
+from .doubles.entra import EntraDouble, sign_in
 from .doubles.graph import GraphDouble
+from .test_key_requests import VALID
 
 pytestmark = pytest.mark.django_db
 
@@ -119,21 +119,6 @@ def kinds(run: SyncRun) -> list[tuple[str, str, str]]:
     return sorted((c["kind"], c["email"], c["department"]) for c in run.changes)
 
 
-def sign_in(client, entra: EntraDouble, oid: str):
-    """The real allauth flow (see test_signin.py)."""
-    from urllib.parse import urlsplit
-
-    import httpx
-
-    entra.login_as(oid)
-    start = client.post("/accounts/oidc/entra/login/")
-    assert start.status_code == 302, start.content[:500]
-    authorize = httpx.get(start.url, follow_redirects=False)
-    assert authorize.status_code == 302, authorize.text
-    back = urlsplit(authorize.headers["location"])
-    return client.get(f"{back.path}?{back.query}")
-
-
 # --- joiners ----------------------------------------------------------------------------------
 def test_joiner_gets_a_pending_user_and_membership_leads_see_them(org, entra, graph_client, client):
     mirror_org(entra, org)
@@ -230,8 +215,6 @@ def test_infra_group_grants_and_removes_infra(org, entra, graph_client):
 # --- leavers ----------------------------------------------------------------------------------
 def make_project(org, **extra) -> TuningProject:
     fields = {
-        "requester": org["dev_a"],
-        "department": org["a"],
         "name": "rag-eval",
         "purpose": "evaluation",
         "justification": "because",
@@ -239,8 +222,7 @@ def make_project(org, **extra) -> TuningProject:
         "status": Status.ACTIVE,
         "fulfilment": TuningProject.Fulfilment.MANUAL,
     }
-    fields.update(extra)
-    return TuningProject.objects.create(**fields)
+    return factories.make_project(org, **{**fields, **extra})
 
 
 def test_leaver_loses_memberships_and_tuning_projects_end(
@@ -277,17 +259,8 @@ def test_disabled_user_is_a_leaver_even_in_groups_and_comes_back(
     org, entra, graph_client, django_capture_on_commit_callbacks
 ):
     mirror_org(entra, org)
-    key = VirtualKey.objects.create(
-        requester=org["dev_a"],
-        department=org["a"],
-        name="k",
-        llm_models=["gpt-4o-mini"],
-        max_budget=Decimal("5"),
-        rpm_limit=10,
-        tpm_limit=1000,
-        lifetime_days=30,
-        justification="x",
-        status=Status.ACTIVE,
+    key = factories.make_key(
+        org, status=Status.ACTIVE
     )  # no LiteLLM token: blocking has nothing to call
     entra.users["oid-dev_a"].account_enabled = False
 
@@ -547,17 +520,6 @@ def test_overage_sign_in_with_graph_down_keeps_roles(
 
 
 # --- manager approver rule --------------------------------------------------------------------
-VALID = {
-    "name": "support-bot",
-    "kind": "personal",
-    "llm_models": ["gpt-4o-mini"],
-    "max_budget": "50",
-    "budget_duration": "30d",
-    "rpm_limit": "30",
-    "tpm_limit": "20000",
-    "lifetime_days": "30",
-    "justification": "Prototype of the support assistant.",
-}
 
 
 def submit(client, org) -> VirtualKey:

@@ -4,7 +4,6 @@ revoked after the grace period, and a LiteLLM outage during blocking retried, ne
 from __future__ import annotations
 
 import datetime
-from decimal import Decimal
 
 import pytest
 from django.core import mail
@@ -18,6 +17,7 @@ from portal.integrations.errors import Unavailable
 from portal.models import AuditEvent
 from tenants import directory
 
+from .factories import make_key
 from .integration import chat, keys_with_alias
 from .test_directory import (  # noqa: F401
     entra,
@@ -33,18 +33,7 @@ pytestmark = [pytest.mark.litellm, pytest.mark.django_db(transaction=True)]
 
 def live_key(org) -> tuple[VirtualKey, str]:
     """A key for dev_a, provisioned in the real proxy, and its secret."""
-    key = VirtualKey.objects.create(
-        requester=org["dev_a"],
-        department=org["a"],
-        name="support-bot",
-        llm_models=["gpt-4o-mini"],
-        max_budget=Decimal("5"),
-        rpm_limit=50,
-        tpm_limit=100000,
-        lifetime_days=30,
-        justification="x",
-        status=Status.APPROVED,
-    )
+    key = make_key(org, name="support-bot", rpm_limit=50, tpm_limit=100000, status=Status.APPROVED)
     services.provision(key.pk)
     key.refresh_from_db()
     assert key.status == Status.ACTIVE

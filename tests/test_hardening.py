@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,25 +14,14 @@ from portal.models import AuditEvent
 from tenants import directory
 from tenants.models import Membership, User
 
+from . import factories
 from .test_directory import entra, graph, graph_client, infra_group, mirror_org, sleeps  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
 
 def make_key(org, **extra) -> VirtualKey:
-    fields = {
-        "requester": org["dev_a"],
-        "department": org["a"],
-        "name": "hardening-probe",
-        "llm_models": ["gpt-4o-mini"],
-        "max_budget": Decimal("5"),
-        "rpm_limit": 10,
-        "tpm_limit": 1000,
-        "lifetime_days": 30,
-        "justification": "x",
-        **extra,
-    }
-    return VirtualKey.objects.create(**fields)
+    return factories.make_key(org, **{"name": "hardening-probe", **extra})
 
 
 # --- the admin cannot do what the workflow forbids --------------------------------------------

@@ -1,7 +1,6 @@
 """The whole journey against a real LiteLLM proxy and a real Celery worker."""
 
 import datetime
-import re
 
 import pytest
 from django.utils import timezone
@@ -10,39 +9,22 @@ from keys import tasks
 from keys.lifecycle import Status
 from keys.models import VirtualKey
 
-from .integration import chat, keys_with_alias, start_worker, wait_for, wait_for_status
+from .integration import (
+    KEY_REQUEST,
+    chat,
+    keys_with_alias,
+    request_and_approve,
+    reveal_key,
+    start_worker,
+    wait_for,
+    wait_for_status,
+)
 
 pytestmark = [pytest.mark.litellm, pytest.mark.django_db(transaction=True)]
 
-REQUEST = {
-    "name": "support-bot",
-    "kind": "personal",
-    "llm_models": ["gpt-4o-mini"],
-    "max_budget": "5",
-    "budget_duration": "30d",
-    "rpm_limit": "50",
-    "tpm_limit": "100000",
-    "lifetime_days": "30",
-    "justification": "Support assistant prototype.",
-}
-
 
 def submit_and_approve(client, org, **overrides) -> VirtualKey:
-    client.force_login(org["dev_a"])
-    response = client.post("/keys/request/", {**REQUEST, "department": org["a"].pk, **overrides})
-    assert response.status_code == 302, response.content[:3000]
-    key = VirtualKey.objects.latest("pk")
-    client.force_login(org["lead_a"])
-    assert client.post(f"/approvals/keys/{key.pk}/", {"decision": "approve"}).status_code == 302
-    client.force_login(org["dev_a"])
-    return key
-
-
-def reveal(client, key) -> str:
-    html = client.post(f"/keys/{key.pk}/reveal/").content.decode()
-    match = re.search(r'<pre id="secret">(sk-[^<]+)</pre>', html)
-    assert match, html[:2000]
-    return match.group(1)
+    return request_and_approve(client, org, "keys", KEY_REQUEST, **overrides)
 
 
 def test_request_approve_provision_reveal_use_rotate_revoke(client, org, litellm, worker):
@@ -59,7 +41,7 @@ def test_request_approve_provision_reveal_use_rotate_revoke(client, org, litellm
     assert remote["metadata"]["portal_request_id"] == key.pk
     assert remote["metadata"]["department"] == "alpha"
 
-    secret = reveal(client, key)
+    secret = reveal_key(client, key)
     assert secret.endswith(VirtualKey.objects.get(pk=key.pk).secret_last4)
     assert "sk-" not in client.get(f"/keys/{key.pk}/").content.decode().replace("sk-…", "")
     assert reveal_again_fails(client, key)
@@ -71,7 +53,7 @@ def test_request_approve_provision_reveal_use_rotate_revoke(client, org, litellm
 
     # Rotate: the old secret is refused at once, the new one works.
     assert client.post(f"/keys/{key.pk}/rotate/").status_code == 302
-    new_secret = reveal(client, key)
+    new_secret = reveal_key(client, key)
     assert new_secret != secret
     assert chat(litellm.base_url, secret).status_code in (400, 401, 403)
     assert chat(litellm.base_url, new_secret).status_code == 200
@@ -91,7 +73,7 @@ def reveal_again_fails(client, key) -> bool:
 def test_budget_exceeded_is_refused_by_litellm(client, org, litellm, worker):
     key = submit_and_approve(client, org, max_budget="0.01")
     wait_for_status(key.pk, Status.ACTIVE, worker=worker)
-    secret = reveal(client, key)
+    secret = reveal_key(client, key)
     assert chat(litellm.base_url, secret).status_code == 200
 
     def refused():
@@ -107,7 +89,7 @@ def test_budget_exceeded_is_refused_by_litellm(client, org, litellm, worker):
 def test_expiry_job_ends_key_in_litellm(client, org, litellm, worker):
     key = submit_and_approve(client, org)
     wait_for_status(key.pk, Status.ACTIVE, worker=worker)
-    secret = reveal(client, key)
+    secret = reveal_key(client, key)
     VirtualKey.objects.filter(pk=key.pk).update(
         expires_at=timezone.now() - datetime.timedelta(minutes=1)
     )
@@ -158,7 +140,7 @@ def test_worker_killed_after_litellm_made_the_key_finishes_with_one_key(
         second.stop()
     assert key.steps["key"]["result"] == "replaced"
     assert len(keys_with_alias(litellm, key.alias)) == 1
-    secret = reveal(client, key)
+    secret = reveal_key(client, key)
     assert chat(litellm.base_url, secret).status_code == 200
 
 

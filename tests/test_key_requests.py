@@ -10,6 +10,8 @@ from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 
+from . import factories
+
 pytestmark = pytest.mark.django_db
 
 VALID = {
@@ -32,19 +34,8 @@ def submit(client, user, dept, **overrides):
 
 
 def make_key(org, **extra) -> VirtualKey:
-    fields = {
-        "requester": org["dev_a"],
-        "department": org["a"],
-        "name": "k",
-        "llm_models": ["gpt-4o-mini"],
-        "max_budget": Decimal("50"),
-        "rpm_limit": 30,
-        "tpm_limit": 1000,
-        "lifetime_days": 30,
-        "justification": "because",
-    }
-    fields.update(extra)
-    return VirtualKey.objects.create(**fields)
+    fields = {"max_budget": Decimal("50"), "rpm_limit": 30, "justification": "because"}
+    return factories.make_key(org, **{**fields, **extra})
 
 
 def test_developer_submits_and_leads_are_emailed(org, client, django_capture_on_commit_callbacks):

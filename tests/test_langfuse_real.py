@@ -15,7 +15,9 @@ from keys.models import ProjectMetricsDay, TuningProject
 from portal.celery import app as celery_app
 from portal.integrations.langfuse import EntitlementMissing
 
-from .integration import start_worker, wait_for
+from . import integration
+from .factories import make_project
+from .integration import PROJECT_REQUEST, start_worker
 from .langfuse_real import (
     observations,
     org_client,
@@ -27,14 +29,6 @@ from .langfuse_real import (
 )
 
 pytestmark = [pytest.mark.langfuse_real, pytest.mark.django_db(transaction=True)]
-
-REQUEST = {
-    "name": "rag-eval",
-    "purpose": "Evaluate the retrieval agent.",
-    "lifetime_days": "14",
-    "retention_days": "7",
-    "justification": "Tuning before the pilot.",
-}
 
 
 @pytest.fixture
@@ -53,31 +47,11 @@ def ee_worker(ee, transactional_db):
 
 
 def request_and_approve(client, org, **overrides) -> TuningProject:
-    client.force_login(org["dev_a"])
-    response = client.post(
-        "/projects/request/", {**REQUEST, "department": org["a"].pk, **overrides}
-    )
-    assert response.status_code == 302, response.content.decode()[:3000]
-    project = TuningProject.objects.latest("pk")
-    client.force_login(org["lead_a"])
-    response = client.post(f"/approvals/projects/{project.pk}/", {"decision": "approve"})
-    assert response.status_code == 302
-    client.force_login(org["dev_a"])
-    return project
+    return integration.request_and_approve(client, org, "projects", PROJECT_REQUEST, **overrides)
 
 
 def wait_project(project_id, predicate, worker, timeout=120) -> TuningProject:
-    def check():
-        project = TuningProject.objects.get(pk=project_id)
-        return project if predicate(project) else None
-
-    try:
-        return wait_for(check, timeout)
-    except AssertionError:
-        p = TuningProject.objects.get(pk=project_id)
-        raise AssertionError(
-            f"project is {p.status} ({p.last_error}), steps {p.steps}\n{worker.output()[-4000:]}"
-        ) from None
+    return integration.wait_project(project_id, predicate, worker, timeout)
 
 
 def reveal(client, project) -> str:
@@ -168,10 +142,7 @@ def test_crash_windows_resume_without_duplicates(org, ee):
     """The worker died after Langfuse acted but before the portal saved: the project is found
     by its name, an orphan key (found by its note) is replaced, and reruns change nothing."""
     lf = org_client(ee)
-    project = TuningProject.objects.create(
-        requester=org["dev_a"], department=org["a"], name="crash", purpose="p",
-        justification="j", lifetime_days=7, retention_days=3, status=Status.PROVISIONING,
-    )  # fmt: skip
+    project = make_project(org, name="crash", retention_days=3, status=Status.PROVISIONING)
     created_before_crash = lf.create_project(project.project_name, retention_days=3)
     assert projects.ensure_project(lf, project.pk) == "found"
     project.refresh_from_db()

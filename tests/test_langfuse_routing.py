@@ -21,7 +21,8 @@ from .langfuse_real import (
     usage_totals,
     wait_observations,
 )
-from .litellm_proxy import DEFAULT_ADMIN_DB_URL, RUN_SH, LiteLLMProxy, _drop_database
+from .litellm_proxy import RUN_SH, LiteLLMProxy
+from .servers import database_url, drop_database, start_or_fail
 from .test_project_routing import active_key, routed_project, wait_project
 
 pytestmark = [
@@ -53,18 +54,13 @@ def traced_proxy(langfuse_server, production, tmp_path, settings, monkeypatch):
     monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", key.public_key)
     monkeypatch.setenv("LANGFUSE_SECRET_KEY", key.secret_key)
     monkeypatch.setenv("LANGFUSE_HOST", langfuse_server.url)
-    database_url = (
-        DEFAULT_ADMIN_DB_URL.rsplit("/", 1)[0] + f"/litellm_traced_{uuid.uuid4().hex[:8]}"
-    )
+    db_url = database_url(f"litellm_traced_{uuid.uuid4().hex[:8]}")
     proxy = LiteLLMProxy(
-        database_url=database_url,
+        database_url=db_url,
         log_dir=tmp_path,
         startup_timeout=float(os.environ.get("LITELLM_TEST_STARTUP_TIMEOUT", "600")),
     )
-    try:
-        proxy.start()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    start_or_fail(proxy)
     for name in ("LITELLM_CONFIG", "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY", "LANGFUSE_HOST"):
         monkeypatch.delenv(name)
     settings.LITELLM_BASE_URL = proxy.base_url
@@ -73,7 +69,7 @@ def traced_proxy(langfuse_server, production, tmp_path, settings, monkeypatch):
     point_settings(settings, langfuse_server)
     yield proxy
     proxy.stop()
-    _drop_database(database_url)
+    drop_database(db_url)
 
 
 @pytest.fixture

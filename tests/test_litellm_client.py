@@ -12,30 +12,13 @@ import pytest
 from portal.integrations.errors import Conflict, NotFound, Rejected, Unavailable
 from portal.integrations.litellm import LiteLLMClient
 
+from .integration import chat, wait_for
+
 pytestmark = pytest.mark.litellm
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def chat(base_url: str, secret: str, model: str = "gpt-4o-mini") -> httpx.Response:
-    return httpx.post(
-        f"{base_url}/v1/chat/completions",
-        headers={"Authorization": f"Bearer {secret}"},
-        json={"model": model, "messages": [{"role": "user", "content": "Hello"}]},
-        timeout=30,
-    )
-
-
-def wait_for(predicate, timeout: float = 30, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"condition not met in {timeout} s")
 
 
 @pytest.fixture

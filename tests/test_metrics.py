@@ -16,8 +16,8 @@ from keys.models import VirtualKey
 from portal import metrics
 from portal.integrations.errors import Unavailable
 
+from .integration import KEY_REQUEST as REQUEST
 from .integration import wait_for, wait_for_status
-from .test_key_journey import REQUEST
 
 TOKEN = "metrics-token-for-tests-0123456789"
 

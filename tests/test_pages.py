@@ -1,15 +1,13 @@
 """Pages, navigation by role, access checks, i18n, health."""
 
 import io
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
+from .production import manage
+
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_anonymous_is_sent_to_sign_in(client):
@@ -103,43 +101,20 @@ def test_readyz_fails_when_broker_is_down(client, settings):
 
 
 def test_production_settings_pass_check_deploy():
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": "prod-" + "k3y-" * 16,
-        "SECRETS_FERNET_KEY": "v3bYF3Qm1m7l0mHc4S2nX8bYz5Ww1bN0m8rP8k3d2aE=",
-        "ALLOWED_HOSTS": "portal.example.com",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
-    }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SECRETS_FERNET_KEY="v3bYF3Qm1m7l0mHc4S2nX8bYz5Ww1bN0m8rP8k3d2aE=",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_demo_mode_refused_in_production():
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DEBUG": "0",
-        "DEMO_MODE": "1",
-        "SECRET_KEY": "x" * 60,
-        "SECRETS_FERNET_KEY": "x",
-    }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    env = {"PATH": "/usr/bin:/bin", "DEBUG": "0", "DEMO_MODE": "1", "SECRET_KEY": "x" * 60}
+    result = manage("check", env=env, SECRETS_FERNET_KEY="x")
     assert result.returncode != 0
     assert "DEMO_MODE" in result.stderr
 

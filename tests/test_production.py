@@ -28,7 +28,7 @@ from cryptography.fernet import Fernet
 from psycopg import sql
 
 from .litellm_proxy import free_port
-from .workers import ROOT
+from .servers import REPO_ROOT as ROOT
 
 pytestmark = [pytest.mark.production, pytest.mark.litellm]
 

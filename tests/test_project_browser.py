@@ -10,7 +10,7 @@ from keys.models import TuningProject
 from portal.celery import app as celery_app
 
 from .browser import signed_in_page
-from .integration import start_worker, wait_for
+from .integration import start_worker, wait_project_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -66,18 +66,6 @@ def reveal_once(dev, live_server, project) -> str:
     return secret
 
 
-def wait_status(project_id, status, worker, timeout=60) -> TuningProject:
-    def check():
-        project = TuningProject.objects.get(pk=project_id)
-        return project if project.status == status else None
-
-    try:
-        return wait_for(check, timeout)
-    except AssertionError:
-        p = TuningProject.objects.get(pk=project_id)
-        raise AssertionError(f"{p.status} ({p.last_error})\n{worker.output()[-3000:]}") from None
-
-
 def test_request_approve_provision_reveal_once(browser, live_server, org, langfuse, project_worker):
     dev, project = request_in_browser(browser, live_server, org, "rag-eval")
     approve_in_browser(browser, live_server, org, project)
@@ -101,7 +89,7 @@ def test_manual_fulfilment_by_infra_then_reveal(
     langfuse.entitlement = False
     dev, project = request_in_browser(browser, live_server, org, "hand-made")
     approve_in_browser(browser, live_server, org, project)
-    wait_status(project.pk, Status.MANUAL, project_worker)
+    wait_project_status(project.pk, Status.MANUAL, project_worker)
     dev.wait_for_selector("#project-status [data-status='manual']", timeout=30_000)
     assert dev.locator("#reveal").count() == 0
 

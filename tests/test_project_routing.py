@@ -2,7 +2,6 @@
 per-key Langfuse logging metadata while the lease runs, and loses only that when it ends."""
 
 import json
-import re
 import subprocess
 
 import httpx
@@ -13,20 +12,22 @@ from keys.models import TuningProject, VirtualKey
 from portal.celery import app as celery_app
 from portal.integrations.litellm import LiteLLMClient
 
-from .integration import chat, start_worker, wait_for, wait_for_status
+from . import integration
+from .integration import (
+    chat,
+    request_and_approve,
+    reveal_key,
+    start_worker,
+    wait_for_status,
+    wait_project,
+)
 from .litellm_proxy import LITELLM_VENV
 
 pytestmark = [pytest.mark.litellm, pytest.mark.django_db(transaction=True)]
 
 KEY_REQUEST = {
+    **integration.KEY_REQUEST,
     "name": "traced-agent",
-    "kind": "personal",
-    "llm_models": ["gpt-4o-mini"],
-    "max_budget": "5",
-    "budget_duration": "30d",
-    "rpm_limit": "50",
-    "tpm_limit": "100000",
-    "lifetime_days": "30",
     "justification": "Agent whose traces we want to tune.",
 }
 
@@ -82,52 +83,17 @@ def plain_callback_vars(litellm, callback_vars: dict) -> dict:
 
 
 def active_key(client, org, worker) -> VirtualKey:
-    client.force_login(org["dev_a"])
-    response = client.post("/keys/request/", {**KEY_REQUEST, "department": org["a"].pk})
-    assert response.status_code == 302, response.content.decode()[:3000]
-    key = VirtualKey.objects.latest("pk")
-    client.force_login(org["lead_a"])
-    assert client.post(f"/approvals/keys/{key.pk}/", {"decision": "approve"}).status_code == 302
+    key = request_and_approve(client, org, "keys", KEY_REQUEST)
     key = wait_for_status(key.pk, Status.ACTIVE, worker=worker)
     assert key.litellm_key_id
-    client.force_login(org["dev_a"])
-    html = client.post(f"/keys/{key.pk}/reveal/").content.decode()
-    match = re.search(r'<pre id="secret">(sk-[^<]+)</pre>', html)
-    assert match, html[:2000]
-    key.revealed_secret = match.group(1)
+    key.revealed_secret = reveal_key(client, key)
     return key
 
 
 def routed_project(client, org, key) -> TuningProject:
-    client.force_login(org["dev_a"])
-    response = client.post(
-        "/projects/request/",
-        {**PROJECT_REQUEST, "department": org["a"].pk, "route_key": key.pk},
-    )
-    assert response.status_code == 302, response.content.decode()[:3000]
-    project = TuningProject.objects.latest("pk")
+    project = request_and_approve(client, org, "projects", PROJECT_REQUEST, route_key=key.pk)
     assert project.route_key_id == key.pk
-    client.force_login(org["lead_a"])
-    assert (
-        client.post(f"/approvals/projects/{project.pk}/", {"decision": "approve"}).status_code
-        == 302
-    )
-    client.force_login(org["dev_a"])
     return project
-
-
-def wait_project(project_id, predicate, worker, timeout=60) -> TuningProject:
-    def check():
-        project = TuningProject.objects.get(pk=project_id)
-        return project if predicate(project) else None
-
-    try:
-        return wait_for(check, timeout)
-    except AssertionError:
-        p = TuningProject.objects.get(pk=project_id)
-        raise AssertionError(
-            f"project is {p.status} ({p.last_error}), steps {p.steps}\n{worker.output()[-4000:]}"
-        ) from None
 
 
 def test_project_routes_key_traces_then_unroutes_at_the_end(

@@ -19,12 +19,13 @@ from django.db import connection, transaction
 from costs.models import BudgetRequest
 from keys import leavers, reconcile, services, workflow
 from keys.lifecycle import Status
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
 from portal.models import AuditEvent
 from tenants.models import Membership
 
 from .conftest import make_user
-from .integration import chat
+from .factories import make_project
+from .integration import chat, keys_with_alias
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -132,14 +133,7 @@ def test_two_approvers_at_once_make_one_decision(org):
 
 def test_project_and_budget_decisions_are_serialised(org):
     for _ in range(ROUNDS):
-        project = TuningProject.objects.create(
-            requester=org["dev_a"],
-            department=org["a"],
-            name="race",
-            purpose="x",
-            justification="x",
-            lifetime_days=7,
-        )
+        project = make_project(org, name="race", purpose="x", justification="x")
         a, b = copies(project)
         race(
             lambda p=a: workflow.approve(p, actor=org["lead_a"]),
@@ -187,21 +181,12 @@ def test_a_leaver_request_is_not_approved(org):
 # --- keys in the real LiteLLM proxy -------------------------------------------------------------
 def live_tokens(litellm, key: VirtualKey) -> list[str]:
     """Tokens of unblocked keys LiteLLM holds for this request (its alias or a rotation's)."""
-    found = []
-    for alias in (key.alias, f"{key.alias}-rotating"):
-        response = httpx.get(
-            f"{litellm.base_url}/key/list",
-            params={"key_alias": alias, "return_full_object": "true"},
-            headers={"Authorization": f"Bearer {litellm.master_key}"},
-            timeout=30,
-        )
-        response.raise_for_status()
-        found += [
-            k["token"]
-            for k in response.json()["keys"]
-            if k.get("key_alias") == alias and not k.get("blocked")
-        ]
-    return found
+    return [
+        k["token"]
+        for alias in (key.alias, f"{key.alias}-rotating")
+        for k in keys_with_alias(litellm, alias)
+        if not k.get("blocked")
+    ]
 
 
 def active_key(org) -> VirtualKey:

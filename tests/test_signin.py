@@ -3,9 +3,7 @@
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from django.test import RequestFactory
 
@@ -13,7 +11,7 @@ from portal.models import AuditEvent
 from tenants.models import User
 
 from .conftest import make_department
-from .doubles.entra import EntraDouble
+from .doubles.entra import EntraDouble, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -49,17 +47,6 @@ def entra(settings):
     }
     yield double
     double.close()
-
-
-def sign_in(client, entra: EntraDouble, oid: str):
-    """Click "Sign in with Microsoft Entra ID", let the IdP answer, land on the callback."""
-    entra.login_as(oid)
-    start = client.post("/accounts/oidc/entra/login/")
-    assert start.status_code == 302, start.content[:500]
-    authorize = httpx.get(start.url, follow_redirects=False)
-    assert authorize.status_code == 302, authorize.text
-    back = urlsplit(authorize.headers["location"])
-    return client.get(f"{back.path}?{back.query}")
 
 
 @pytest.fixture

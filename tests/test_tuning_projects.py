@@ -12,17 +12,11 @@ from keys.lifecycle import Status
 from keys.models import ProjectMetricsDay, TuningProject
 from portal.models import AuditEvent
 
-from .integration import start_worker, wait_for
+from . import integration
+from .factories import make_project
+from .integration import PROJECT_REQUEST, start_worker, wait_for, wait_project_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-REQUEST = {
-    "name": "rag-eval",
-    "purpose": "Evaluate the retrieval agent.",
-    "lifetime_days": "14",
-    "retention_days": "7",
-    "justification": "Tuning before the pilot.",
-}
 
 
 @pytest.fixture
@@ -33,29 +27,7 @@ def project_worker(langfuse, transactional_db):
 
 
 def request_and_approve(client, org, **overrides) -> TuningProject:
-    client.force_login(org["dev_a"])
-    response = client.post(
-        "/projects/request/", {**REQUEST, "department": org["a"].pk, **overrides}
-    )
-    assert response.status_code == 302, response.content.decode()[:3000]
-    project = TuningProject.objects.latest("pk")
-    client.force_login(org["lead_a"])
-    response = client.post(f"/approvals/projects/{project.pk}/", {"decision": "approve"})
-    assert response.status_code == 302
-    client.force_login(org["dev_a"])
-    return project
-
-
-def wait_status(project_id, status, worker, timeout=60) -> TuningProject:
-    def check():
-        p = TuningProject.objects.get(pk=project_id)
-        return p if p.status == status else None
-
-    try:
-        return wait_for(check, timeout)
-    except AssertionError:
-        p = TuningProject.objects.get(pk=project_id)
-        raise AssertionError(f"{p.status} ({p.last_error})\n{worker.output()[-3000:]}") from None
+    return integration.request_and_approve(client, org, "projects", PROJECT_REQUEST, **overrides)
 
 
 def reveal(client, project) -> str:
@@ -68,7 +40,7 @@ def reveal(client, project) -> str:
 def test_policy_caps_the_lease(org, client):
     client.force_login(org["dev_a"])
     response = client.post(
-        "/projects/request/", {**REQUEST, "department": org["a"].pk, "lifetime_days": "90"}
+        "/projects/request/", {**PROJECT_REQUEST, "department": org["a"].pk, "lifetime_days": "90"}
     )
     assert "at most 30 days" in response.content.decode()
     assert not TuningProject.objects.exists()
@@ -76,7 +48,7 @@ def test_policy_caps_the_lease(org, client):
 
 def test_approve_provision_reveal_metrics_and_teardown(org, client, langfuse, project_worker):
     project = request_and_approve(client, org)
-    project = wait_status(project.pk, Status.ACTIVE, project_worker)
+    project = wait_project_status(project.pk, Status.ACTIVE, project_worker)
     remote = langfuse.project_by_name(project.project_name)
     assert remote and remote["id"] == project.langfuse_project_id
     assert project.steps["project"]["result"] == "created"
@@ -125,7 +97,7 @@ def test_approve_provision_reveal_metrics_and_teardown(org, client, langfuse, pr
 def test_without_entitlement_goes_to_manual_fulfilment(org, client, langfuse, project_worker):
     langfuse.entitlement = False
     project = request_and_approve(client, org)
-    project = wait_status(project.pk, Status.MANUAL, project_worker)
+    project = wait_project_status(project.pk, Status.MANUAL, project_worker)
     assert "not available on your current plan" in project.last_error
     assert project.fulfilment == TuningProject.Fulfilment.MANUAL
 
@@ -164,7 +136,7 @@ def test_langfuse_down_retries_then_one_project(org, client, langfuse, project_w
     project = request_and_approve(client, org)
     wait_for(lambda: TuningProject.objects.get(pk=project.pk).attempts >= 2, timeout=60)
     langfuse.down = False
-    project = wait_status(project.pk, Status.ACTIVE, project_worker, timeout=90)
+    project = wait_project_status(project.pk, Status.ACTIVE, project_worker, timeout=90)
     assert langfuse.create_project_calls == 1
     assert len([p for p in langfuse.projects.values() if p["name"] == project.project_name]) == 1
 
@@ -172,15 +144,7 @@ def test_langfuse_down_retries_then_one_project(org, client, langfuse, project_w
 def test_lost_secret_is_recreated_not_duplicated(org, langfuse):
     """A worker that died after Langfuse minted the key but before we stored it: the orphan
     key (found by its note) is deleted and a fresh one made."""
-    project = TuningProject.objects.create(
-        requester=org["dev_a"],
-        department=org["a"],
-        name="orphan",
-        purpose="p",
-        justification="j",
-        lifetime_days=7,
-        status=Status.PROVISIONING,
-    )
+    project = make_project(org, name="orphan", status=Status.PROVISIONING)
     client = langfuse.client()
     projects.ensure_project(client, project.pk)
     project.refresh_from_db()
@@ -196,14 +160,7 @@ def test_lost_secret_is_recreated_not_duplicated(org, langfuse):
 
 
 def test_lead_of_another_department_cannot_see_or_decide(org, client):
-    project = TuningProject.objects.create(
-        requester=org["dev_a"],
-        department=org["a"],
-        name="x",
-        purpose="p",
-        justification="j",
-        lifetime_days=7,
-    )
+    project = make_project(org)
     client.force_login(org["lead_b"])
     assert client.get(f"/projects/{project.pk}/").status_code == 404
     assert (
@@ -220,11 +177,12 @@ def test_lead_of_another_department_cannot_see_or_decide(org, client):
 
 
 def active_project(org, langfuse, name="rec") -> TuningProject:
-    project = TuningProject.objects.create(
-        requester=org["dev_a"], department=org["a"], name=name, purpose="p",
-        justification="j", lifetime_days=7, status=Status.PROVISIONING,
+    project = make_project(
+        org,
+        name=name,
+        status=Status.PROVISIONING,
         expires_at=timezone.now() + datetime.timedelta(days=7),
-    )  # fmt: skip
+    )
     assert projects.ensure_project(langfuse.client(), project.pk) == "created"
     TuningProject.objects.filter(pk=project.pk).update(status=Status.ACTIVE)
     project.refresh_from_db()

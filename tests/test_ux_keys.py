@@ -11,9 +11,10 @@ from costs import budgets
 from costs.models import BudgetRequest
 from keys.forms import DecisionForm, KeyRequestForm
 from keys.lifecycle import Status
-from keys.models import ReconcileRun, TuningProject, VirtualKey
+from keys.models import ReconcileRun, VirtualKey
 from portal.celery import app as celery_app
 
+from .factories import make_project
 from .test_key_requests import make_key, submit
 
 pytestmark = pytest.mark.django_db
@@ -110,15 +111,8 @@ def test_auto_approved_key_that_fails_says_it_failed_and_why(org, client, in_pro
 
 
 def test_failed_tuning_project_explains_itself(org, client):
-    project = TuningProject.objects.create(
-        requester=org["dev_a"],
-        department=org["a"],
-        name="tune",
-        purpose="p",
-        lifetime_days=7,
-        justification="j",
-        status=Status.FAILED,
-        last_error="Langfuse answered 500",
+    project = make_project(
+        org, name="tune", status=Status.FAILED, last_error="Langfuse answered 500"
     )
     client.force_login(org["dev_a"])
     page = client.get(f"/projects/{project.pk}/").content.decode()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -15,17 +12,19 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parent.parent
+from .servers import SubprocessServer
 
 
-class Worker:
+class Worker(SubprocessServer):
     """``celery -A portal worker`` in a subprocess, with its own queue so tests never share one."""
+
+    name = "celery worker"
 
     def __init__(self, extra_env: dict[str, str] | None = None) -> None:
         self.queue = f"portal-test-{uuid.uuid4().hex[:8]}"
         self.extra_env = extra_env or {}
-        self.proc: subprocess.Popen | None = None
-        self.log = Path(tempfile.mkstemp(prefix="celery-worker-", suffix=".log")[1])
+        log = Path(tempfile.mkstemp(prefix="celery-worker-", suffix=".log")[1])
+        super().__init__(log, startup_timeout=60)
 
     def env(self) -> dict[str, str]:
         db = connection.settings_dict
@@ -46,38 +45,21 @@ class Worker:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> Worker:
-        cmd = [
+    poll_interval = 0.2
+
+    def command(self) -> list[str]:
+        return [
             sys.executable, "-m", "celery", "-A", "portal", "worker",
             "--pool", "solo", "--concurrency", "1", "--queues", self.queue,
             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env(), stdout=self.log.open("ab"), stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if "ready." in self.log.read_text(errors="replace"):
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"celery worker exited:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        raise RuntimeError(f"celery worker not ready in 60 s:\n{self.log.read_text()[-3000:]}")
 
-    def kill(self) -> None:
-        """SIGKILL: the worker dies mid-task, as on an OOM kill or a lost node."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+    def readiness(self) -> str | None:
+        return None if "ready." in self.output() else ""
 
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+    def failure_log(self) -> str:
+        return self.output()[-3000:]
+
+    def stop(self, timeout: float = 15.0) -> None:
+        super().stop(timeout)
         redis.Redis.from_url(settings.REDIS_URL).delete(self.queue)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")

@@ -14,64 +14,56 @@ PROJECT_COLUMNS = ["id", "name", "status", "department", "fulfilment", "expires_
 REQUEST_COLUMNS = ["kind", "id", "name", "status", "department", "requester", "created_at"]
 
 
-def _keys(client: Client, args) -> None:
+def _granted(client: Client, args, path: str, columns: list[str], fields: dict, reveal) -> None:
+    """The actions keys and projects share: list, show, request, reveal, extend and the rest
+    (a POST to ``{path}/{id}/{action}``). ``fields`` maps the request's own fields to arguments;
+    ``reveal(secret)`` prints a revealed secret."""
     if args.action == "list":
         scope = "visible" if args.all else "mine"
-        return emit(client.all("/keys", scope=scope), args.output, KEY_COLUMNS)
+        return emit(client.all(path, scope=scope), args.output, columns)
     if args.action == "show":
-        return emit(client.get(f"/keys/{args.id}"), args.output, KEY_COLUMNS)
+        return emit(client.get(f"{path}/{args.id}"), args.output, columns)
     if args.action == "request":
         body = {
             "department": args.department,
             "name": args.name,
-            "kind": args.kind,
-            "llm_models": args.model,
-            "max_budget": args.budget,
-            "budget_duration": args.budget_period,
-            "rpm_limit": args.rpm,
-            "tpm_limit": args.tpm,
+            **{field: getattr(args, arg) for field, arg in fields.items()},
             "lifetime_days": args.days,
             "justification": args.justification,
         }
-        return emit(client.post("/keys", body), args.output, KEY_COLUMNS)
+        return emit(client.post(path, body), args.output, columns)
     if args.action == "reveal":
-        secret = client.post(f"/keys/{args.id}/reveal")
+        secret = client.post(f"{path}/{args.id}/reveal")
         if args.output == "json":
             return emit(secret, "json")
-        return client_settings(secret)
+        return reveal(secret)
     if args.action == "extend":
         body = {"lifetime_days": args.days, "justification": args.justification}
-        return emit(client.post(f"/keys/{args.id}/extend", body), args.output, KEY_COLUMNS)
-    # rotate | revoke | cancel
-    return emit(client.post(f"/keys/{args.id}/{args.action}"), args.output, KEY_COLUMNS)
+        return emit(client.post(f"{path}/{args.id}/extend", body), args.output, columns)
+    # rotate | revoke | end | cancel
+    return emit(client.post(f"{path}/{args.id}/{args.action}"), args.output, columns)
+
+
+# The request fields of each kind: API field <- command-line argument.
+KEY_FIELDS = dict(
+    kind="kind", llm_models="model", max_budget="budget", budget_duration="budget_period",
+    rpm_limit="rpm", tpm_limit="tpm",
+)  # fmt: skip
+PROJECT_FIELDS = dict(purpose="purpose", retention_days="retention_days", route_key="route_key")
+
+
+def _print_settings(secret: dict) -> None:
+    print("Shown once, store it now:")
+    for name, value in secret["settings"].items():
+        print(f"  export {name}={value}")
+
+
+def _keys(client: Client, args) -> None:
+    return _granted(client, args, "/keys", KEY_COLUMNS, KEY_FIELDS, client_settings)
 
 
 def _projects(client: Client, args) -> None:
-    if args.action == "list":
-        scope = "visible" if args.all else "mine"
-        return emit(client.all("/projects", scope=scope), args.output, PROJECT_COLUMNS)
-    if args.action == "show":
-        return emit(client.get(f"/projects/{args.id}"), args.output, PROJECT_COLUMNS)
-    if args.action == "request":
-        body = {
-            "department": args.department,
-            "name": args.name,
-            "purpose": args.purpose,
-            "lifetime_days": args.days,
-            "retention_days": args.retention_days,
-            "route_key": args.route_key,
-            "justification": args.justification,
-        }
-        return emit(client.post("/projects", body), args.output, PROJECT_COLUMNS)
-    if args.action == "reveal":
-        secret = client.post(f"/projects/{args.id}/reveal")
-        if args.output == "json":
-            return emit(secret, "json")
-        print("Shown once, store it now:")
-        for name, value in secret["settings"].items():
-            print(f"  export {name}={value}")
-        return None
-    return emit(client.post(f"/projects/{args.id}/{args.action}"), args.output, PROJECT_COLUMNS)
+    return _granted(client, args, "/projects", PROJECT_COLUMNS, PROJECT_FIELDS, _print_settings)
 
 
 def _requests(client: Client, args) -> None:
@@ -104,6 +96,16 @@ def _costs(client: Client, args) -> None:
     return emit(data["rows"], "table", data["columns"])
 
 
+def _request_parser(actions, *, days: int) -> argparse.ArgumentParser:
+    """``request``: the arguments every kind of request has; the caller adds its own."""
+    req = actions.add_parser("request")
+    req.add_argument("--department", required=True)
+    req.add_argument("--name", required=True)
+    req.add_argument("--days", type=int, default=days)
+    req.add_argument("--justification", required=True)
+    return req
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genai-portal", description=__doc__)
     p.add_argument("--url", help="Portal URL (GENAI_PORTAL_URL)")
@@ -119,17 +121,13 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_parser("list").add_argument("--all", action="store_true", help="all you may see")
     for name in ("show", "reveal", "rotate", "revoke", "cancel"):
         keys.add_parser(name).add_argument("id", type=int)
-    req = keys.add_parser("request")
-    req.add_argument("--department", required=True)
-    req.add_argument("--name", required=True)
+    req = _request_parser(keys, days=30)
     req.add_argument("--kind", choices=["personal", "service"], default="personal")
     req.add_argument("--model", action="append", required=True, help="repeat for more")
     req.add_argument("--budget", required=True, help="USD")
     req.add_argument("--budget-period", default="30d", choices=["", "1d", "7d", "30d"])
     req.add_argument("--rpm", type=int, default=60)
     req.add_argument("--tpm", type=int, default=100_000)
-    req.add_argument("--days", type=int, default=30)
-    req.add_argument("--justification", required=True)
     ext = keys.add_parser("extend")
     ext.add_argument("id", type=int)
     ext.add_argument("--days", type=int, required=True)
@@ -141,14 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     projects.add_parser("list").add_argument("--all", action="store_true")
     for name in ("show", "reveal", "end", "cancel"):
         projects.add_parser(name).add_argument("id", type=int)
-    preq = projects.add_parser("request")
-    preq.add_argument("--department", required=True)
-    preq.add_argument("--name", required=True)
+    preq = _request_parser(projects, days=14)
     preq.add_argument("--purpose", required=True)
-    preq.add_argument("--days", type=int, default=14)
     preq.add_argument("--retention-days", type=int)
     preq.add_argument("--route-key", type=int)
-    preq.add_argument("--justification", required=True)
 
     requests = sub.add_parser("requests", help="Requests and approvals").add_subparsers(
         dest="action", required=True

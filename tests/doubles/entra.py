@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit, urlunsplit
@@ -51,6 +51,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from ..servers import Closing, MethodHandler, serve, shut
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_RESOURCE = "https://graph.microsoft.com"
@@ -120,23 +122,12 @@ class _Server(ThreadingHTTPServer):
         self.base_url = f"{scheme}://127.0.0.1:{self.server_address[1]}"
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(MethodHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
-
-    def _dispatch(self, method: str) -> None:
+    def dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.body()
         double = self.server.double
         with double._lock:
             double.requests.append((method, parts.path))
@@ -161,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class EntraDouble:
+class EntraDouble(Closing):
     """Entra ID tenant(s), an app registration and users, behind a real OIDC server."""
 
     def __init__(
@@ -212,11 +203,7 @@ class EntraDouble:
     # -- lifecycle --------------------------------------------------------------------------
 
     def _start(self, server: _Server) -> _Server:
-        thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="entra-double", daemon=True
-        )
-        thread.start()
-        self._servers.append(server)
+        self._servers.append(serve(server, "entra-double"))
         return server
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -257,16 +244,9 @@ class EntraDouble:
 
     def close(self) -> None:
         for server in self._servers:
-            server.shutdown()
-            server.server_close()
+            shut(server)
         self._servers.clear()
         self._tmp.cleanup()
-
-    def __enter__(self) -> EntraDouble:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- addresses --------------------------------------------------------------------------
 
@@ -928,3 +908,17 @@ def entra_double() -> Iterator[EntraDouble]:
         yield double
     finally:
         double.close()
+
+
+def sign_in(client, entra: EntraDouble, oid: str):
+    """Click "Sign in with Microsoft Entra ID" in the portal (a Django test client), let the
+    double answer as ``oid``, land on the callback: the real allauth flow."""
+    import httpx
+
+    entra.login_as(oid)
+    start = client.post("/accounts/oidc/entra/login/")
+    assert start.status_code == 302, start.content[:500]
+    authorize = httpx.get(start.url, follow_redirects=False)
+    assert authorize.status_code == 302, authorize.text
+    back = urlsplit(authorize.headers["location"])
+    return client.get(f"{back.path}?{back.query}")

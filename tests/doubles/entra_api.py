@@ -41,53 +41,51 @@ class EntraApiDouble(EntraDouble):
         return f"api://{self.client_id}"
 
     # -- minted tokens for direct tests --------------------------------------------------------
+    def _v2_token(self, kind: str, tid: str, azp: str, claims: dict, overrides: dict) -> str:
+        """A v2 access token for the API: the claims every one carries, then ``claims``
+        (what the kind adds), then ``overrides``."""
+        now = int(time.time())
+        return self._access_token(
+            {
+                "aud": self.app_id_uri,
+                "iss": f"{self.base_url}/{tid}/v2.0",
+                "iat": now,
+                "nbf": now,
+                "exp": now + TOKEN_LIFETIME,
+                "azp": azp,
+                "azpacr": "0" if kind == "user" else "1",
+                "idtyp": kind,
+                **claims,
+                "tid": tid,
+                "uti": _b64url(secrets.token_bytes(16)),
+                "ver": "2.0",
+                **overrides,
+            },
+            kind,
+        )
+
     def api_token(self, oid: str, *, scp: str = API_SCOPE, **overrides: Any) -> str:
         """A v2 delegated access token for the portal's API (as the CLI would get)."""
         user = self.users.get(oid)
         tid = user.tenant if user else self.tenant_id
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "aud": self.app_id_uri,
-            "iss": f"{self.base_url}/{tid}/v2.0",
-            "iat": now,
-            "nbf": now,
-            "exp": now + TOKEN_LIFETIME,
-            "azp": self.public_client_id,
-            "azpacr": "0",
-            "idtyp": "user",
+        claims = {
             "name": user.name if user else "",
             "oid": oid,
             "preferred_username": user.preferred_username if user else "",
             "scp": scp,
             "sub": self._pairwise_sub(oid),
-            "tid": tid,
-            "uti": _b64url(secrets.token_bytes(16)),
-            "ver": "2.0",
         }
-        claims.update(overrides)
-        return self._access_token(claims, "user")
+        return self._v2_token("user", tid, self.public_client_id, claims, overrides)
 
     def app_token(self, app_id: str, *, roles: list[str] | None = None, **overrides: Any) -> str:
         """A v2 client-credentials access token for the API (a pipeline's service principal)."""
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "aud": self.app_id_uri,
-            "iss": f"{self.base_url}/{self.tenant_id}/v2.0",
-            "iat": now,
-            "nbf": now,
-            "exp": now + TOKEN_LIFETIME,
-            "azp": app_id,
-            "azpacr": "1",
-            "idtyp": "app",
-            "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp:{app_id}")),
+        principal = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp:{app_id}"))
+        claims = {
+            "oid": principal,
             "roles": [APP_ROLE] if roles is None else roles,
-            "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp:{app_id}")),
-            "tid": self.tenant_id,
-            "uti": _b64url(secrets.token_bytes(16)),
-            "ver": "2.0",
+            "sub": principal,
         }
-        claims.update(overrides)
-        return self._access_token(claims, "app")
+        return self._v2_token("app", self.tenant_id, app_id, claims, overrides)
 
     @staticmethod
     def tamper(token: str) -> str:

@@ -25,12 +25,13 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import pytest
 
+from ..servers import Closing, MethodHandler, serve, shut
 from .entra import DirectoryUser, EntraDouble
 
 USER_FIELDS = {
@@ -83,22 +84,11 @@ class _Server(ThreadingHTTPServer):
         self.double = double
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(MethodHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
-
-    def _dispatch(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+    def dispatch(self, method: str) -> None:
+        body = self.body()
         status, headers, payload = self.server.double._serve(
             method, self.path, dict(self.headers), body
         )
@@ -112,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class GraphDouble:
+class GraphDouble(Closing):
     """Graph v1.0 over the directory of ``entra`` (read live, so later ``add_user`` shows up)."""
 
     def __init__(self, entra: EntraDouble, *, page_size: int = 100) -> None:
@@ -129,20 +119,10 @@ class GraphDouble:
         self._lock = threading.Lock()
         self._server = _Server(self)
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="graph-double", daemon=True
-        )
-        self._thread.start()
+        serve(self._server, "graph-double")
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> GraphDouble:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        shut(self._server)
 
     # -- knobs ---------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +33,8 @@ import pytest
 import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from ..servers import QuietHandler, serve, shut
 
 OTLP_TRACES = "/api/public/otel/v1/traces"
 
@@ -347,7 +349,6 @@ class LangfuseDouble:
         self.otel_batches: list[tuple[str, bytes]] = []
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -373,30 +374,18 @@ class LangfuseDouble:
     def start(self) -> LangfuseDouble:
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _serve(self) -> None:
                 double._dispatch(self)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="langfuse-double",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server = serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler), "langfuse-double")
         return self
 
     def stop(self) -> None:
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            shut(self._server)
             self._server = None
 
     def __enter__(self) -> LangfuseDouble:
@@ -462,10 +451,9 @@ class LangfuseDouble:
 
     # -- HTTP plumbing -----------------------------------------------------------------------
 
-    def _dispatch(self, h: BaseHTTPRequestHandler) -> None:
+    def _dispatch(self, h: QuietHandler) -> None:
         url = urlsplit(h.path)
-        length = int(h.headers.get("Content-Length") or 0)
-        body = h.rfile.read(length) if length else b""
+        body = h.body()
         if self.down == "reset":
             h.connection.shutdown(socket.SHUT_RDWR)
             h.close_connection = True
@@ -518,7 +506,7 @@ class LangfuseDouble:
         self._send(h, status, payload, extra)
 
     @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict) -> None:
+    def _send(h: QuietHandler, status: int, payload: Any, headers: dict) -> None:
         data = b"" if payload is None else json.dumps(payload).encode()
         h.send_response(status)
         if data:

@@ -19,16 +19,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import urlencode
 
 import httpx
 
+from ..servers import HTTPDouble, QuietHandler
 
-class SlackDouble:
+
+class SlackDouble(HTTPDouble):
     def __init__(self, *, bot_token: str = "xoxb-test-token", signing_secret: str = "s3cr3t"):
         self.bot_token = bot_token
         self.signing_secret = signing_secret
@@ -38,14 +39,6 @@ class SlackDouble:
         self.errors: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-
-    def start(self) -> SlackDouble:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     # --- the user's side --------------------------------------------------------------------
     def press(
@@ -148,12 +141,9 @@ class SlackDouble:
     def _handler(self):
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 if self.path == "/api/chat.postMessage":
                     reply = json.dumps(double._post_message(self.headers, body)).encode()
                     content_type = "application/json; charset=utf-8"

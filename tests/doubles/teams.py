@@ -5,33 +5,23 @@ what it received."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from ..servers import HTTPDouble, QuietHandler
 
 
-class TeamsWebhookDouble:
+class TeamsWebhookDouble(HTTPDouble):
     def __init__(self) -> None:
         self.received: list[dict] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_port}/webhookb2/portal-approvals"
 
-    def start(self) -> TeamsWebhookDouble:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
     def _handler(self):
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 ok = self.path == "/webhookb2/portal-approvals" and self.headers.get(
                     "Content-Type", ""
                 ).startswith("application/json")

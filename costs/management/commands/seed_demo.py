@@ -1,4 +1,7 @@
-"""Seed a realistic demo organisation. Safe to run twice: it updates what exists."""
+"""Seed a realistic demo organisation. Safe to run twice: it updates what exists.
+
+It lives in the top app because it seeds all of them: departments and people (tenants),
+keys (keys) and their spend (costs)."""
 
 import datetime
 from decimal import Decimal

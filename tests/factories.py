@@ -1,0 +1,39 @@
+"""Requests made straight in the database (no workflow): ``dev_a``'s in department ``a`` of
+the ``org`` fixture unless ``fields`` say otherwise."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from keys.models import TuningProject, VirtualKey
+
+
+def make_key(org, **fields) -> VirtualKey:
+    return VirtualKey.objects.create(
+        **{
+            "requester": org["dev_a"],
+            "department": org["a"],
+            "name": "k",
+            "llm_models": ["gpt-4o-mini"],
+            "max_budget": Decimal("5"),
+            "rpm_limit": 10,
+            "tpm_limit": 1000,
+            "lifetime_days": 30,
+            "justification": "x",
+            **fields,
+        }
+    )
+
+
+def make_project(org, **fields) -> TuningProject:
+    return TuningProject.objects.create(
+        **{
+            "requester": org["dev_a"],
+            "department": org["a"],
+            "name": "x",
+            "purpose": "p",
+            "justification": "j",
+            "lifetime_days": 7,
+            **fields,
+        }
+    )
