@@ -22,7 +22,7 @@ def demo_users():
 
 @login_not_required
 def demo_sign_in(request):
-    if not settings.DEMO_MODE:  # belt and braces: the URL only exists in demo mode
+    if not settings.DEMO_MODE:
         raise Http404
     if request.method == "POST":
         user = get_object_or_404(demo_users(), pk=request.POST.get("user"))

@@ -25,6 +25,7 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     "home":                 ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
     "favicon":              ("3xx   3xx 3xx 3xx 3xx 3xx 3xx", "405   405 405 405 405 405 405"),
     "healthz":              ("200   200 200 200 200 200 200", "405   405 405 405 405 405 405"),
+    "demo_sign_in":         ("404   404 404 404 404 404 404", "404   404 404 404 404 404 404"),
     "readyz":               ("200   200 200 200 200 200 200", "405   405 405 405 405 405 405"),
     "audit_log":            ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
     "set_language":         ("3xx   3xx 3xx 3xx 3xx 3xx 3xx", "3xx   3xx 3xx 3xx 3xx 3xx 3xx"),
