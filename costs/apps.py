@@ -13,7 +13,7 @@ class CostsConfig(AppConfig):
         from portal import metrics
         from tenants.signals import department_budget_changed
 
-        from . import decision_panel, key_usage
+        from . import decision_panel, key_usage, page_cache
         from . import home as costs_home
         from . import metrics as costs_metrics
         from .models import BudgetRequest
@@ -23,6 +23,7 @@ class CostsConfig(AppConfig):
         metrics.register_requests(BudgetRequest)
         metrics.register_collector(costs_metrics.collect)
         department_budget_changed.connect(push_budget_after_commit, dispatch_uid="costs.push")
+        page_cache.connect()
 
         # What the decision page, the key page and the home page show about money.
         panels.register(panels.DECISION, decision_panel.panel)

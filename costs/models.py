@@ -146,11 +146,9 @@ class MonthlyUserSpend(Metrics):
             )
         ]
         indexes = [
-            # The lead's member table: this month's biggest spenders first, a page at a time.
-            models.Index(
-                fields=["department", "month", "-spend", "litellm_user_id"],
-                name="costs_muser_dept_top",
-            ),
+            # The lead's member table (a department's month: at most its members, sorted in
+            # memory). No metric in an index: ingestion's updates stay heap-only (HOT).
+            models.Index(fields=["department", "month"], name="costs_muser_dept_month"),
             models.Index(fields=["user", "month"], name="costs_muser_user_month"),
         ]
 
@@ -186,10 +184,9 @@ class MonthlyKeySpend(Metrics):
             )
         ]
         indexes = [
-            # The lead's key table: this month's biggest keys first, a page at a time.
-            models.Index(
-                fields=["department", "month", "-spend", "key_hash"], name="costs_mkey_dept_top"
-            ),
+            # The lead's key table (a department's month: a few thousand keys at most, sorted
+            # in memory). No metric in an index: ingestion's updates stay heap-only (HOT).
+            models.Index(fields=["department", "month"], name="costs_mkey_dept_month"),
             models.Index(fields=["key", "month"], name="costs_mkey_key_month"),
         ]
 
