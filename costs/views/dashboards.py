@@ -73,13 +73,15 @@ def _figures(request, ctx, kpis: str, parts: tuple, scopes, build) -> dict:
                 for name, table in figures["tables"].items()
             },
             "chart": json_script(figures["chart"], "costs-chart-data"),
+            "forms": {name: form.as_div() for name, form in figures.get("forms", {}).items()},
             **{k: figures[k] for k in figures.get("keep", ())},
         }
 
     key = (*parts, ctx["month"], ctx["today"], get_language(), request.path)
     figures = page_cache.cached(key, scopes, render_figures)
     safe = {k: mark_safe(v) for k, v in figures.items() if k in ("kpis", "chart")}  # noqa: S308
-    safe["tables"] = {k: mark_safe(v) for k, v in figures["tables"].items()}  # noqa: S308
+    for group in ("tables", "forms"):
+        safe[group] = {k: mark_safe(v) for k, v in figures[group].items()}  # noqa: S308
     return {**figures, **safe}
 
 
@@ -133,6 +135,11 @@ def department_figures(dept, ctx: dict, pages: dict[str, int]) -> dict:
     figures = {"tables": tables, "today": ctx["today"], "month": month}
     reports.set_forecast(figures, actual, Decimal(str(trend[-2]["spend"])))
     figures.update(
+        # The forms' fields (their CSRF token is the page's): the same for every lead.
+        forms={
+            "soft_budget": SoftBudgetForm(department=dept),
+            "budget": BudgetRequestForm(initial={"monthly_budget": budget}),
+        },
         actual=actual,
         budget=budget,
         pct=periods.percent(actual, budget),
@@ -171,9 +178,8 @@ def department(request, slug: str, table: str | None = None):
     month = ctx["month"]
     ctx["langfuse_projects"], ctx["langfuse_outside"] = langfuse_costs.department_month(dept, month)
     ctx["soft_budgets"] = soft_budgets.budget_vs_actual(dept, month)
-    ctx["soft_budget_form"] = SoftBudgetForm(department=dept)
     if request.user.is_lead_of(dept):
-        ctx["budget_form"] = BudgetRequestForm(initial={"monthly_budget": dept.monthly_budget})
+        ctx["budget_form"] = ctx["figures"]["forms"]["budget"]
         ctx["budget_requests"] = BudgetRequest.objects.filter(department=dept)[:5]
     return render(request, "costs/department.html", ctx)
 
