@@ -277,6 +277,7 @@ class BudgetAlert(models.Model):
         MEMBER = "member", _("member")
         KEY = "key", _("key")
         MODEL = "model", _("model")
+        TAG = "tag", _("tag")
 
     class Kind(models.TextChoices):
         ACTUAL = "actual", _("actual spend")
@@ -441,12 +442,14 @@ class AggregateCheck(models.Model):
 
 class SoftBudget(models.Model):
     """An alert-only monthly budget (never pushed to LiteLLM) for a department as a whole, one
-    of its models, or one of its keys. Hard budgets are the department's ``monthly_budget``
-    (LiteLLM team), a key's ``max_budget`` and enforced member budgets."""
+    of its models, one of its keys' tags, or one of its keys. Hard budgets are the
+    department's ``monthly_budget`` (LiteLLM team), a key's ``max_budget`` and enforced member
+    budgets."""
 
     class Scope(models.TextChoices):
         DEPARTMENT = "department", _("department")
         MODEL = "model", _("model")
+        TAG = "tag", _("tag")
         KEY = "key", _("key")
 
     department = models.ForeignKey(
@@ -454,10 +457,12 @@ class SoftBudget(models.Model):
     )
     scope = models.CharField(max_length=16, choices=Scope.choices)
     model = models.CharField(_("model"), max_length=200, blank=True)
+    tag = models.CharField(_("tag"), max_length=40, blank=True)
     key = models.ForeignKey(
         "keys.VirtualKey", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    # "soft:department:<dept>", "soft:model:<dept>:<model>", "soft:key:<key>"; one per subject.
+    # "soft:department:<dept>", "soft:model:<dept>:<model>", "soft:tag:<dept>:<tag>",
+    # "soft:key:<key>"; one per subject.
     subject = models.CharField(max_length=260, unique=True)
     monthly_budget = models.DecimalField(_("monthly budget (USD)"), max_digits=12, decimal_places=2)
     updated_at = models.DateTimeField(auto_now=True)
@@ -470,9 +475,11 @@ class SoftBudget(models.Model):
         return f"{self.subject}: {self.monthly_budget}"
 
     @staticmethod
-    def subject_for(department_id: int, scope: str, model: str = "", key_id=None) -> str:
+    def subject_for(department_id: int, scope: str, model: str = "", key_id=None, tag="") -> str:
         if scope == "model":
             return f"soft:model:{department_id}:{model}"
+        if scope == "tag":
+            return f"soft:tag:{department_id}:{tag}"
         if scope == "key":
             return f"soft:key:{key_id}"
         return f"soft:department:{department_id}"

@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from django.db.models import F, Q, Sum, Value
+from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
+
+from tenants.models import Department
 
 from . import forecast, periods
 from .models import MonthlySpend, TeamDaySpend
@@ -63,6 +65,22 @@ def org_tables(month: datetime.date, today: datetime.date) -> dict[str, Table]:
         .order_by("-unattributed", "team_id")
     )
 
+    centre_budgets: dict | None = None  # cost centre → its departments' budgets; read once
+
+    def centre_row(row):
+        nonlocal centre_budgets
+        if centre_budgets is None:
+            centre_budgets = {
+                r["cost_centre"]: r
+                for r in Department.objects.values("cost_centre").annotate(
+                    budget=Sum("monthly_budget"), departments=Count("id")
+                )
+            }
+        found = centre_budgets.get(row["cost_centre"]) or {}
+        row["budget"] = found.get("budget")
+        row["departments"] = found.get("departments", 0)
+        return tokens(row)
+
     def unattributed_row(row):
         row["name"] = row.get("department__name") or _("(no department for this team)")
         row["team_id"] = row.get("team_id") or _("(no team)")
@@ -88,11 +106,21 @@ def org_tables(month: datetime.date, today: datetime.date) -> dict[str, Table]:
         "cost_centres": Table(
             "cost_centres",
             _("By cost centre"),
-            [Column("cost_centre", _("Cost centre")), *METRIC_COLUMNS],
+            [
+                Column("cost_centre", _("Cost centre")),
+                Column("departments", _("Departments"), "int"),
+                *METRIC_COLUMNS,
+                Column("budget", _("Budget (USD)"), "money"),
+                Column("pct", _("Budget used"), "pct"),
+            ],
             this.values(cost_centre=Coalesce(F("department__cost_centre"), Value("")))
             .annotate(**metrics())
             .order_by("-spend", "cost_centre"),
-            decorate=tokens,
+            decorate=chain(centre_row, with_percent("budget")),
+            note=_(
+                "Budget: the monthly budgets of the cost centre's departments together. "
+                "Chargeback and FOCUS exports carry the cost centre of every row."
+            ),
         ),
         "models": Table(
             "models",

@@ -16,9 +16,16 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import forecast, periods
-from .models import DailySpend, MemberBudget, MonthlyKeySpend, MonthlySpend, MonthlyUserSpend
-from .tables import Column, Table, with_percent
+from . import forecast, periods, tags
+from .models import (
+    DailySpend,
+    MemberBudget,
+    MonthlyKeySpend,
+    MonthlySpend,
+    MonthlyUserSpend,
+    SoftBudget,
+)
+from .tables import Column, LazyRows, Table, with_percent
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=8))
 TREND_MONTHS = 12
@@ -189,6 +196,25 @@ def mine_tables(user, month) -> dict[str, Table]:
 # --- lead: one department ------------------------------------------------------------------
 
 
+class _SoftBudgets:
+    """A department's soft budgets per model and per tag, read once when first asked."""
+
+    def __init__(self, department):
+        self.department = department
+        self.budgets: dict[tuple[str, str], Decimal] | None = None
+
+    def get(self, scope: str, name: str) -> Decimal | None:
+        if self.budgets is None:
+            rows = SoftBudget.objects.filter(
+                department=self.department, scope__in=["model", "tag"]
+            ).values_list("scope", "model", "tag", "monthly_budget")
+            self.budgets = {
+                (scope_, model if scope_ == "model" else tag): budget
+                for scope_, model, tag, budget in rows
+            }
+        return self.budgets.get((scope, name))
+
+
 def department_tables(department, month) -> dict[str, Table]:
     monthly = MonthlySpend.objects.filter(department=department, month=month)
     member_budget = MemberBudget.objects.filter(
@@ -234,6 +260,17 @@ def department_tables(department, month) -> dict[str, Table]:
         return tokens(row)
 
     near = keys.filter(key__max_budget__gt=0, spend__gte=F("key__max_budget") * Decimal("0.8"))
+    soft = _SoftBudgets(department)
+
+    def model_row(row):
+        row["budget"] = soft.get("model", row.get("model"))
+        return tokens(row)
+
+    def tag_row(row):
+        row["name"] = row["tag"] or _("(no tag)")
+        row["budget"] = soft.get("tag", row["tag"]) if row["tag"] else None
+        return tokens(row)
+
     member_cols = [Column("name", _("Member")), *METRIC_COLUMNS]
     key_cols = [
         Column("name", _("Key")),
@@ -245,6 +282,10 @@ def department_tables(department, month) -> dict[str, Table]:
         Column("pct", _("Budget used"), "pct"),
     ]
     key_decorate = chain(key_row, with_percent("budget"))
+    budget_cols = [
+        Column("budget", _("Soft budget (USD)"), "money"),
+        Column("pct", _("Budget used"), "pct"),
+    ]
     return {
         "members": Table(
             "members",
@@ -261,9 +302,25 @@ def department_tables(department, month) -> dict[str, Table]:
         "models": Table(
             "models",
             _("By model"),
-            [Column("model", _("Model")), Column("provider", _("Provider")), *METRIC_COLUMNS],
+            [
+                Column("model", _("Model")),
+                Column("provider", _("Provider")),
+                *METRIC_COLUMNS,
+                *budget_cols,
+            ],
             monthly.values("model", "provider").annotate(**metrics()).order_by("-spend", "model"),
-            decorate=tokens,
+            decorate=chain(model_row, with_percent("budget")),
+        ),
+        "tags": Table(
+            "tags",
+            _("By tag"),
+            [Column("name", _("Tag")), *METRIC_COLUMNS, *budget_cols],
+            LazyRows(lambda: tags.tag_spend([department.pk], month)),
+            decorate=chain(tag_row, with_percent("budget")),
+            note=_(
+                "Tags are the keys' labels; a key with two tags counts in both, so tags do not "
+                "add up to the total. Budgets here are soft budgets (alerts only)."
+            ),
         ),
         "keys": Table("keys", _("By key"), key_cols, keys, decorate=key_decorate),
         "near": Table(

@@ -63,6 +63,29 @@ class Table:
             yield self.decorate(dict(row)) if self.decorate else row
 
 
+class LazyRows:
+    """Rows from ``load()`` (a list), read only when a table is shown or exported."""
+
+    def __init__(self, load: Callable[[], list]):
+        self.load = load
+        self._rows: list | None = None
+
+    @property
+    def rows(self) -> list:
+        if self._rows is None:
+            self._rows = list(self.load())
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
 def _csv_value(value, kind: str):
     if value is None:
         return ""

@@ -88,7 +88,7 @@ def department_costs(
     request,
     slug: str,
     month: str | None = MONTH,
-    table: str = Query("members", pattern="^(members|top|models|keys|near)$"),
+    table: str = Query("members", pattern="^(members|top|models|tags|keys|near)$"),
     format: str = FORMAT,  # noqa: A002
 ):
     dept = _department(request, slug)

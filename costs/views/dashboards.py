@@ -121,7 +121,7 @@ def mine(request, table: str | None = None):
 
 # --- lead: one department ------------------------------------------------------------------
 
-DEPARTMENT_TABLES = ("members", "top", "models", "keys", "near")
+DEPARTMENT_TABLES = ("members", "top", "models", "tags", "keys", "near")
 
 
 def department_figures(dept, ctx: dict, pages: dict[str, int]) -> dict:
