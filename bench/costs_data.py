@@ -324,7 +324,7 @@ def seed_dataset(args, start: datetime.date, timer) -> int:
     """Migrate-ready database in use: the organisation, the daily rows, the rollups."""
     from django.db import connection
 
-    from costs.ingest import refresh_all
+    from costs.rollups import refresh_all
 
     rng = random.Random(args.seed)
     with timer("seed departments, users, memberships, keys"):
