@@ -138,7 +138,7 @@ def litellm_database(args, url: str, timer) -> tuple[str, int]:
                 capture_output=True,
             )
             copy_to_litellm(connection, build_url)
-        drop_cached(url, LITELLM_PREFIX)  # older copies: other data or another proxy
+        drop_cached(url, LITELLM_PREFIX, keep=building)  # older copies: other data or proxy
         publish(url, building, cached)
     with timer("LiteLLM: copy its database"):
         copy_database(url, cached, name)
