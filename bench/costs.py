@@ -5,14 +5,16 @@
     .venv/bin/python bench/costs.py --small        # CI: well under a minute
 
 Creates ``portal_bench`` (``--db``) on the server of ``DATABASE_URL`` (default
-``postgres://postgres@127.0.0.1:5432``), migrates it, seeds a synthetic year with realistic
-sparsity, ending on a fixed day (``SYNTHETIC_END``, so no figure depends on the run date;
-most keys idle most days, a few busy; a Zipf mix of models; 5 % of spend on keys the
-portal did not make, one LiteLLM team the portal does not know) with COPY, builds the monthly
-rollups, then measures with Django's test client:
+``postgres://postgres@127.0.0.1:5432``) as a copy of a cached *dataset database*
+(bench/costs_data.py: built on first use, or when the generator, the sizes or the migrations
+change) holding a synthetic year with realistic sparsity, ending on a fixed day
+(``SYNTHETIC_END``, so no figure depends on the run date; most keys idle most days, a few busy;
+a Zipf mix of models; 5 % of spend on keys the portal did not make, one LiteLLM team the portal
+does not know) and its rollups, then measures with Django's test client:
 
 - the lead dashboard (a median-sized and the largest department) and the infra dashboard on the
-  last complete month of the synthetic year, and both on its last 30 days,
+  last complete month of the synthetic year, with their figures cached and rendered afresh
+  (every request after a change), and both on its last 30 days,
 - CSV exports (a department's keys, the org's departments, the 12-month chargeback),
 - ingestion through ``costs.ingest.upsert_daily``: a three-day re-read (every row of those
   days again, grown, plus new ones), rows per second including the monthly refresh.
@@ -20,14 +22,11 @@ rollups, then measures with Django's test client:
 It prints a table of figures against the targets and drops the database (``--keep`` keeps it).
 
 ``--compare-litellm`` also asks the real LiteLLM proxy (``.litellm-venv``, scripts/litellm-proxy)
-the same questions: a fresh database ``litellm_bench_<random>`` is migrated, the same daily
-rows are copied from the portal's table into ``"LiteLLM_DailyTeamSpend"`` (plus one
-``"LiteLLM_VerificationToken"`` per key and one ``"LiteLLM_TeamTable"`` row per team, as a proxy
-that made them would have), the proxy is started on it (after loading, so nothing is cached),
-and ``GET /team/daily/activity`` (master key, every page) is timed for the lead's department
-and the whole org on the complete month and the last 30 days, and for the lead's 12 months.
-LiteLLM answers with raw daily aggregates (JSON);
-the portal pages also render HTML and charts. The database is dropped afterwards.
+the same questions on the same daily rows (bench/costs_litellm.py; its database is cached the
+same way): ``GET /team/daily/activity`` (master key, every page) is timed for the lead's
+department and the whole org on the complete month and the last 30 days, and for the lead's
+12 months. LiteLLM answers with raw daily aggregates (JSON); the portal pages also render HTML
+and charts.
 """
 
 from __future__ import annotations
@@ -105,8 +104,8 @@ def parse_args():
     p.add_argument(
         "--litellm-budget",
         type=float,
-        default=180,
-        help="seconds per LiteLLM question, after which sampling stops (at least 3 samples)",
+        default=60,
+        help="seconds per LiteLLM question, after which sampling stops (at least one answer)",
     )
     p.add_argument(
         "--fresh-data",
