@@ -183,6 +183,8 @@ class MonthlyKeySpend(Metrics):
             # in memory). No metric in an index: ingestion's updates stay heap-only (HOT).
             models.Index(fields=["department", "month"], name="costs_mkey_dept_month"),
             models.Index(fields=["key", "month"], name="costs_mkey_key_month"),
+            # "My spend": calls made as me through keys I did not request.
+            models.Index(fields=["user", "month"], name="costs_mkey_user_month"),
         ]
 
     def __str__(self) -> str:
