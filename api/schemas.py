@@ -45,6 +45,7 @@ class KeyRequestIn(Schema):
     rpm_limit: int
     tpm_limit: int
     lifetime_days: int
+    tags: list[str] = Field([], description="Labels for cost reporting (at most 5).")
     justification: str
 
 

@@ -40,7 +40,7 @@ def drop_database(url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def setup_django(url: str, name: str, urlconf: str) -> None:
+def setup_django(url: str, name: str, urlconf: str, *, migrate: bool = True) -> None:
     os.environ["DATABASE_URL"] = with_db(url, name)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     os.environ["ALLOWED_HOSTS"] = "testserver,localhost"
@@ -53,6 +53,7 @@ def setup_django(url: str, name: str, urlconf: str) -> None:
     settings.DEBUG = False
     if urlconf:
         settings.ROOT_URLCONF = urlconf
-    from django.core.management import call_command
+    if migrate:
+        from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
+        call_command("migrate", verbosity=0)

@@ -217,7 +217,9 @@ def describe(alert: BudgetAlert) -> str:
         "department": str(alert.department),
         "member": f"{alert.user} ({alert.department})",
         "key": f"{alert.key} ({alert.department})",
-        "model": f"model {alert.subject.rsplit(':', 1)[-1]} ({alert.department})",
+        # "soft:model:<department>:<model>": a model or tag may hold ":" itself.
+        "model": f"model {alert.subject.split(':', 3)[-1]} ({alert.department})",
+        "tag": f"tag {alert.subject.split(':', 3)[-1]} ({alert.department})",
     }[alert.scope]
     if alert.subject.startswith("soft:"):
         what += " (soft budget)"

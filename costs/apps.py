@@ -13,7 +13,7 @@ class CostsConfig(AppConfig):
         from portal import metrics, nav
         from tenants.signals import department_budget_changed
 
-        from . import budget_approvals, decision_panel, key_usage
+        from . import budget_approvals, decision_panel, key_usage, page_cache
         from . import home as costs_home
         from . import metrics as costs_metrics
         from .member_budgets import member_budget_changed
@@ -26,6 +26,7 @@ class CostsConfig(AppConfig):
         metrics.register_collector(costs_metrics.collect)
         department_budget_changed.connect(push_budget_after_commit, dispatch_uid="costs.push")
         member_budget_changed.connect(push_member_after_commit, dispatch_uid="costs.push_member")
+        page_cache.connect()
 
         # What the decision page, the key page, the approval queue and the home page show
         # about money.

@@ -13,8 +13,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from .ingest import METRICS, ROLLUPS, month_of
 from .models import DailySpend
+from .rollups import METRICS, ROLLUPS, month_of
 
 PRICES = {  # USD per 1,000 tokens (prompt, completion): plausible, not a price list
     "gpt-4o-mini": (Decimal("0.00015"), Decimal("0.0006")),

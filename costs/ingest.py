@@ -28,14 +28,20 @@ from django.db import connection, transaction
 from keys.models import VirtualKey
 from tenants.models import Department, User
 
-from .models import DailySpend, MonthlyKeySpend, MonthlySpend, MonthlyUserSpend, TeamDaySpend
+from . import page_cache
+from .models import DailySpend
+from .rollups import (  # noqa: F401 (refresh_*: the rollups' rebuild, long imported from here)
+    ADVISORY_LOCK_ID,
+    METRICS,
+    ROLLUPS,
+    month_of,
+    refresh_all,
+    refresh_monthly,
+)
 
 BATCH_SIZE = 5000
-# Serialises writers (the beat run, a backfill, a repair) across processes.
-ADVISORY_LOCK_ID = 0x636F737473  # "costs"
 
 NATURAL_KEY = ("day", "team_id", "litellm_user_id", "key_hash", "model", "provider")
-METRICS = ("spend", "prompt_tokens", "completion_tokens", "requests", "successes", "failures")
 RESOLVED = ("key_alias", "department_id", "user_id", "key_id")
 RECORD = NATURAL_KEY + METRICS + RESOLVED  # one daily row as a tuple, in this order
 UPDATE_FIELDS = [*METRICS, "key_alias", "department", "user", "key", "updated_at"]
@@ -117,36 +123,6 @@ class Resolver:
             return dict(cursor.fetchall())
 
 
-def month_of(day: datetime.date) -> datetime.date:
-    return day.replace(day=1)
-
-
-@dataclass(frozen=True)
-class Rollup:
-    """A table kept equal to a GROUP BY of DailySpend over ``key`` (``month`` = the day's)."""
-
-    model: type
-    key: tuple[str, ...]
-    attrs: tuple[str, ...]  # resolved columns, taken from the newest daily row of the group
-    unattributed: bool = False
-
-    @property
-    def table(self) -> str:
-        return self.model._meta.db_table
-
-
-ROLLUPS = (
-    Rollup(MonthlySpend, ("month", "team_id", "model", "provider"), ("department_id",), True),
-    Rollup(MonthlyUserSpend, ("month", "team_id", "litellm_user_id"), ("department_id", "user_id")),
-    Rollup(
-        MonthlyKeySpend,
-        ("month", "team_id", "key_hash"),
-        ("department_id", "key_id", "user_id", "key_alias"),
-    ),
-    Rollup(TeamDaySpend, ("day", "team_id"), ("department_id",)),
-)
-
-
 def _records(rows: list[SpendRow], resolver: Resolver) -> list[tuple]:
     return [
         (
@@ -201,6 +177,7 @@ def upsert_daily(
         _bulk_create(_records(rows, Resolver(rows)))
         if refresh:
             refresh_monthly(result.months, result.teams)
+        page_cache.bump("spend")
         return result
     result = IngestResult()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -210,6 +187,8 @@ def upsert_daily(
         # more than the statement.
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute("SET LOCAL jit = off")
+        # The batch's hash aggregates and joins fit in memory instead of spilling to disk.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (day date, team_id text, "
             "litellm_user_id text, key_hash text, model text, provider text, spend numeric, "
@@ -245,8 +224,13 @@ def upsert_daily(
             return result
         result.months = {month_of(d) for d in days}
         result.teams = teams
+        # Real row counts for the planner (a temporary table has no statistics): hash joins
+        # over the batch's days instead of one index probe per staged row.
+        raw.execute(f"ANALYZE {STAGING}")
         raw.execute(_statement())
         result.rows, result.changed = raw.fetchone()
+        if result.changed:
+            page_cache.bump("spend")
     return result
 
 
@@ -342,70 +326,3 @@ def _bulk_create(records: list[tuple]) -> None:
             unique_fields=list(NATURAL_KEY),
             update_fields=UPDATE_FIELDS,
         )
-
-
-def refresh_monthly(months: Iterable[datetime.date], teams: Iterable[str]) -> None:
-    """Rebuild every rollup for the (month, team) pairs given, from the daily rows.
-
-    The repair path (and the bulk load's): ``upsert_daily`` keeps the rollups in step by
-    itself. Department and user come from the daily rows as resolved at their ingestion.
-    """
-    months = sorted({month_of(m) for m in months})
-    teams = sorted(set(teams))
-    if not months or not teams:
-        return
-    daily = DailySpend._meta.db_table
-    params = {
-        "months": months,
-        "teams": teams,
-        "start": months[0],
-        "end": _next_month(months[-1]),
-    }
-    where = """day >= %(start)s AND day < %(end)s AND team_id = ANY(%(teams)s)
-               AND date_trunc('month', day)::date = ANY(%(months)s)"""
-    sums = ", ".join(f"SUM({m})" for m in METRICS)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_ID])
-        for rollup in ROLLUPS:
-            table = rollup.table
-            if "month" in rollup.key:
-                scope = "month = ANY(%(months)s)"
-            else:
-                scope = "date_trunc('month', day)::date = ANY(%(months)s)"
-            cursor.execute(
-                f"DELETE FROM {table} WHERE {scope} AND team_id = ANY(%(teams)s)",
-                params,
-            )
-            keys = ["date_trunc('month', day)::date" if c == "month" else c for c in rollup.key]
-            extra_cols = ", unattributed_spend" if rollup.unattributed else ""
-            extra_sum = (
-                ", COALESCE(SUM(spend) FILTER (WHERE key_id IS NULL), 0)"
-                if rollup.unattributed
-                else ""
-            )
-            cursor.execute(
-                f"""INSERT INTO {table} ({", ".join(rollup.key + rollup.attrs + METRICS)}
-                    {extra_cols})
-                SELECT {", ".join(keys)}, {", ".join(f"MAX({a})" for a in rollup.attrs)},
-                    {sums} {extra_sum}
-                FROM {daily} WHERE {where}
-                GROUP BY {", ".join(str(i + 1) for i in range(len(keys)))}""",
-                params,
-            )
-
-
-def _next_month(month: datetime.date) -> datetime.date:
-    return (month.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
-
-
-def refresh_all() -> None:
-    """Rebuild every rollup from the daily table (after a bulk load or a repair)."""
-    table = DailySpend._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT DISTINCT date_trunc('month', day)::date, team_id FROM {table}")
-        pairs = cursor.fetchall()
-    by_month: dict[datetime.date, set[str]] = {}
-    for month, team in pairs:
-        by_month.setdefault(month, set()).add(team)
-    for month, teams in by_month.items():
-        refresh_monthly([month], teams)

@@ -80,17 +80,13 @@ def set_member_budget(
 
 
 def member_update(client: LiteLLMClient, team_id: str, user_id: str, budget: float | None):
-    """``POST /team/member_update``: the member's budget in the team, or none (null clears).
-
-    The client has no method for this endpoint yet; the request goes through its transport.
-    """
-    body = {
-        "team_id": team_id,
-        "user_id": user_id,
-        "max_budget_in_team": budget,
-        "budget_duration": "30d" if budget is not None else None,
-    }
-    return client._request("POST", "/team/member_update", json=body)  # noqa: SLF001
+    """The member's budget in the team, reset every 30 days, or none (null clears)."""
+    return client.team_member_update(
+        team_id,
+        user_id,
+        max_budget_in_team=budget,
+        budget_duration="30d" if budget is not None else None,
+    )
 
 
 def push(department_id: int, user_id: int) -> str:

@@ -19,6 +19,7 @@ from .soft_budgets import set_soft_budget
 class SoftBudgetForm(forms.Form):
     scope = forms.ChoiceField(label=gettext_lazy("For"), choices=SoftBudget.Scope.choices)
     model = forms.CharField(label=gettext_lazy("Model"), max_length=200, required=False)
+    tag = forms.CharField(label=gettext_lazy("Tag"), max_length=40, required=False)
     # The token's last 8 characters, as the key tables show them (no list of every key: a
     # large department has thousands).
     key = forms.CharField(label=gettext_lazy("Key token (last 8)"), max_length=128, required=False)
@@ -39,6 +40,9 @@ class SoftBudgetForm(forms.Form):
         scope = data.get("scope")
         if scope == SoftBudget.Scope.MODEL and not data.get("model"):
             self.add_error("model", _("Name the model."))
+        data["tag"] = (data.get("tag") or "").strip().lower()
+        if scope == SoftBudget.Scope.TAG and not data["tag"]:
+            self.add_error("tag", _("Name the tag."))
         if scope == SoftBudget.Scope.KEY:
             token = (data.get("key") or "").strip()
             keys = list(
@@ -66,6 +70,7 @@ def soft_budget(request, slug: str):
             scope,
             data.get("monthly_budget"),
             model=data.get("model", "") if scope == SoftBudget.Scope.MODEL else "",
+            tag=data["tag"] if scope == SoftBudget.Scope.TAG else "",
             key=data.get("key_obj") if scope == SoftBudget.Scope.KEY else None,
             actor=request.user,
             request=request,

@@ -17,7 +17,7 @@ from django.db.models import Sum
 from portal import audit
 from tenants.models import Department, User
 
-from . import periods
+from . import periods, tags
 from .models import MonthlyKeySpend, MonthlySpend, SoftBudget
 
 
@@ -28,12 +28,13 @@ def set_soft_budget(
     amount: Decimal | None,
     *,
     model: str = "",
+    tag: str = "",
     key=None,
     actor: User | None,
     request=None,
 ) -> SoftBudget | None:
     """Set (or, with no amount or 0, remove) one soft budget. Audited."""
-    subject = SoftBudget.subject_for(department.pk, scope, model, key.pk if key else None)
+    subject = SoftBudget.subject_for(department.pk, scope, model, key.pk if key else None, tag)
     current = SoftBudget.objects.select_for_update().filter(subject=subject).first()
     before = {"monthly_budget": current.monthly_budget} if current else None
     if not amount:
@@ -42,7 +43,7 @@ def set_soft_budget(
         obj, after = None, None
     else:
         obj = current or SoftBudget(
-            department=department, scope=scope, model=model, key=key, subject=subject
+            department=department, scope=scope, model=model, tag=tag, key=key, subject=subject
         )
         obj.monthly_budget = amount
         obj.save()
@@ -83,6 +84,11 @@ def _actuals(budgets: list[SoftBudget], month: datetime.date) -> dict[str, Decim
         .values_list("department", "model")
         .annotate(s=Sum("spend"))
     }
+    by_tag = (
+        tags.actual_by_tag(dept_ids, month)
+        if any(b.scope == SoftBudget.Scope.TAG for b in budgets)
+        else {}
+    )
     key_ids = [b.key_id for b in budgets if b.key_id]
     by_key = dict(
         MonthlyKeySpend.objects.filter(month=month, key__in=key_ids)
@@ -93,6 +99,8 @@ def _actuals(budgets: list[SoftBudget], month: datetime.date) -> dict[str, Decim
     for b in budgets:
         if b.scope == SoftBudget.Scope.MODEL:
             value = by_model.get((b.department_id, b.model))
+        elif b.scope == SoftBudget.Scope.TAG:
+            value = by_tag.get((b.department_id, b.tag))
         elif b.scope == SoftBudget.Scope.KEY:
             value = by_key.get(b.key_id)
         else:
@@ -106,7 +114,9 @@ def budget_vs_actual(department: Department, month: datetime.date) -> list[Line]
     actual = _actuals(budgets, month)
     lines = []
     for b in budgets:
-        label = {"model": b.model, "key": b.key.name if b.key else ""}.get(b.scope, "")
+        label = {"model": b.model, "tag": b.tag, "key": b.key.name if b.key else ""}.get(
+            b.scope, ""
+        )
         spent = actual[b.subject]
         lines.append(Line(b, label, spent, periods.percent(spent, b.monthly_budget)))
     return lines

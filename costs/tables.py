@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from . import periods
 
@@ -51,16 +53,65 @@ class Table:
     def page_param(self) -> str:
         return f"{self.name}_page"
 
-    def cells(self):
-        """Rows of (value, kind) in column order, for the template."""
+    def rows_html(self) -> str:
+        """The page's ``<tr>`` rows (the template's cell logic in Python: a large table is
+        rendered several times faster than with a template tag per cell)."""
+        from portal.templatetags.portal_ui import money, num
+
+        out = []
         for row in self.page.object_list:
-            yield [(row.get(c.key), c.kind) for c in self.columns]
+            cells = []
+            for column in self.columns:
+                value = row.get(column.key)
+                if column.kind == "money":
+                    cells.append(format_html('<td class="num">{}</td>', money(value)))
+                elif column.kind == "pct":
+                    level = (
+                        ""
+                        if value is None
+                        else " over"
+                        if value >= 100
+                        else " near"
+                        if value >= 80
+                        else ""
+                    )
+                    text = "—" if value is None else f"{value} %"
+                    cells.append(format_html('<td class="num{}">{}</td>', level, text))
+                elif column.kind == "int":
+                    cells.append(format_html('<td class="num">{}</td>', num(value or 0)))
+                else:
+                    cells.append(format_html("<td>{}</td>", "—" if value is None else value))
+            out.append(mark_safe("<tr>" + "".join(cells) + "</tr>"))  # noqa: S308 (escaped)
+        return mark_safe("\n".join(out))  # noqa: S308 (each cell escaped above)
 
     def iter_all(self):
         rows = self.rows[: self.limit] if self.limit else self.rows
         iterator = rows.iterator(chunk_size=2000) if hasattr(rows, "iterator") else rows
         for row in iterator:
             yield self.decorate(dict(row)) if self.decorate else row
+
+
+class LazyRows:
+    """Rows from ``load()`` (a list), read only when a table is shown or exported."""
+
+    def __init__(self, load: Callable[[], list]):
+        self.load = load
+        self._rows: list | None = None
+
+    @property
+    def rows(self) -> list:
+        if self._rows is None:
+            self._rows = list(self.load())
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+    def __iter__(self):
+        return iter(self.rows)
 
 
 def _csv_value(value, kind: str):

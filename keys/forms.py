@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
@@ -11,11 +13,51 @@ from tenants.models import Department
 from .lifecycle import Status
 from .models import TuningProject, VirtualKey
 
+TAG = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,39}$")
+MAX_TAGS = 5
+
+
+class TagsField(forms.CharField):
+    """Comma-separated labels (``project-x, app:chatbot``) ↔ a list of lower-case tags."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        if isinstance(value, list | tuple):  # the API sends a list
+            value = ",".join(str(v) for v in value)
+        text = super().to_python(value) or ""
+        tags = []
+        for part in text.replace("、", ",").split(","):
+            tag = part.strip().lower()
+            if tag and tag not in tags:
+                tags.append(tag)
+        return tags
+
+    def validate(self, value):
+        super().validate(value)
+        bad = [t for t in value if not TAG.match(t)]
+        if bad:
+            raise forms.ValidationError(
+                _("Tags are letters, digits and . _ : - (at most 40 characters): %(tags)s")
+                % {"tags": ", ".join(bad)}
+            )
+        if len(value) > MAX_TAGS:
+            raise forms.ValidationError(_("At most %(n)s tags.") % {"n": MAX_TAGS})
+
 
 class KeyRequestForm(forms.ModelForm):
     department = forms.ModelChoiceField(queryset=Department.objects.none(), label=_("Department"))
     llm_models = forms.MultipleChoiceField(
         label=_("Models"), widget=forms.CheckboxSelectMultiple, choices=()
+    )
+    tags = TagsField(
+        label=_("Tags"),
+        required=False,
+        max_length=250,
+        help_text=_(
+            "Optional, comma-separated, e.g. project-x, app:chatbot. Spend is reported per tag."
+        ),
     )
 
     class Meta:
@@ -30,6 +72,7 @@ class KeyRequestForm(forms.ModelForm):
             "rpm_limit",
             "tpm_limit",
             "lifetime_days",
+            "tags",
             "justification",
         ]
         widgets = {"justification": forms.Textarea(attrs={"rows": 3})}

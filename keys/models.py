@@ -29,6 +29,9 @@ class VirtualKey(OneTimeSecret, Request):
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.PERSONAL)
     llm_models = models.JSONField(_("models"), default=list)
+    # Free labels for cost reporting (a project, an application): sent to LiteLLM in the key's
+    # metadata tags; the department's cost page shows spend and budgets per tag.
+    tags = models.JSONField(_("tags"), default=list, blank=True)
     max_budget = models.DecimalField(_("budget (USD)"), max_digits=10, decimal_places=2)
     budget_duration = models.CharField(
         _("budget period"), max_length=8, choices=BudgetPeriod.choices, default="30d", blank=True
@@ -81,7 +84,8 @@ class VirtualKey(OneTimeSecret, Request):
         }
 
     def litellm_tags(self) -> list[str]:
-        return [f"department:{self.department.slug}", f"cost-centre:{self.department.cost_centre}"]
+        dept = self.department
+        return [f"department:{dept.slug}", f"cost-centre:{dept.cost_centre}", *self.tags]
 
     @property
     def is_live(self) -> bool:

@@ -65,6 +65,7 @@ def request_key(request):
                 "budget_duration": extends.budget_duration,
                 "rpm_limit": extends.rpm_limit,
                 "tpm_limit": extends.tpm_limit,
+                "tags": extends.tags,
             }
         )
     if not form.fields["department"].queryset.exists():

@@ -393,6 +393,8 @@ ENTRA_INSTANCE_DISCOVERY = env.bool("ENTRA_INSTANCE_DISCOVERY", default=True)
 ENTRA_CA_BUNDLE = env("ENTRA_CA_BUNDLE", default="")
 
 # --- Costs ---------------------------------------------------------------------------------
+# The lead's and infra's cost figures are cached this long (dropped on every change they show).
+COSTS_PAGE_CACHE_SECONDS = env.int("COSTS_PAGE_CACHE_SECONDS", default=300)
 COSTS_REREAD_DAYS = env.int("COSTS_REREAD_DAYS", default=3)  # late rows are caught on re-read
 COSTS_ALERT_THRESHOLDS = env.list("COSTS_ALERT_THRESHOLDS", cast=int, default=[80, 100])
 

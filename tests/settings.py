@@ -23,6 +23,9 @@ STATIC_ROOT = None  # WhiteNoise serves from the finders in tests
 # Each test process keeps its own cache: a shared Redis cache would outlive the test database
 # (and clearing it would clear the broker's queues in the same Redis database).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Cost figures are not cached across tests (ids repeat in new test databases);
+# tests/test_costs_page_cache.py turns the cache on.
+COSTS_PAGE_CACHE_SECONDS = 0
 # The API's rate-limit counters: on the real Redis, as in production; a prefix per test run,
 # since user ids restart with each new test database.
 CACHES["api"] = {

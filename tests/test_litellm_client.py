@@ -252,3 +252,17 @@ def test_unavailable_while_the_proxy_is_stopped(litellm_proxy, client, team, use
     # Same port, same database: everything is still there.
     assert client.find_key_by_alias(key["key_alias"])["token"] == key["token"]
     assert chat(litellm_proxy.base_url, key["key"]).status_code == 200
+
+
+def test_team_member_update_sets_and_clears_the_member_budget(client, team, user):
+    answer = client.team_member_update(team, user, max_budget_in_team=5.0, budget_duration="30d")
+    assert (answer["team_id"], answer["user_id"]) == (team, user)
+    assert answer["max_budget_in_team"] == 5.0 and answer["budget_duration"] == "30d"
+    member = next(m for m in client.team_info(team)["team_memberships"] if m["user_id"] == user)
+    assert member["litellm_budget_table"]["max_budget"] == 5.0
+    cleared = client.team_member_update(team, user, max_budget_in_team=None, budget_duration=None)
+    assert cleared["max_budget_in_team"] is None
+    with pytest.raises((NotFound, Rejected)):
+        client.team_member_update(
+            unique("team"), user, max_budget_in_team=1.0, budget_duration=None
+        )

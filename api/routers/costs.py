@@ -1,5 +1,5 @@
 """Costs: me, department, org (tables per month, daily and monthly series) and the chargeback,
-as JSON or CSV. The tables, series and CSVs are the cost pages' own (``costs.views``)."""
+as JSON or CSV. The tables, series and CSVs are the cost pages' own (``costs.reports``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from ninja import Query, Router
 
-from costs import exports
-from costs import views as cost_views
+from costs import exports, reports
 from costs.models import MonthlySpend, TeamDaySpend
+from costs.org_reports import chargeback_months, chargeback_table, org_tables
 from costs.tables import csv_response
 from tenants.access import department_for_lead
 from tenants.models import Department
@@ -65,16 +65,16 @@ def my_costs(
     format: str = FORMAT,  # noqa: A002
 ):
     require_right(request, RIGHT_COSTS)
-    ctx = cost_views._month_context(request)
-    return _answer(cost_views._mine_tables(request, ctx), table, ctx, "my-spend", format)
+    ctx = reports.month_context(request)
+    tables = reports.mine_tables(request.user, ctx["month"])
+    return _answer(tables, table, ctx, "my-spend", format)
 
 
 @router.get("/me/daily", response=SeriesOut, summary="My spend per day")
 def my_daily(request, month: str | None = MONTH):
     require_right(request, RIGHT_COSTS)
-    ctx = cost_views._month_context(request)
-    cost_views._mine_tables(request, ctx)
-    series = cost_views._daily_series(ctx["base"], ctx["month"])
+    ctx = reports.month_context(request)
+    series = reports.daily_series(reports.mine_daily(request.user, ctx["month"]), ctx["month"])
     return {"month": ctx["month_value"], "series": series}
 
 
@@ -88,20 +88,20 @@ def department_costs(
     request,
     slug: str,
     month: str | None = MONTH,
-    table: str = Query("members", pattern="^(members|top|models|keys|near)$"),
+    table: str = Query("members", pattern="^(members|top|models|tags|keys|near)$"),
     format: str = FORMAT,  # noqa: A002
 ):
     dept = _department(request, slug)
-    ctx = cost_views._month_context(request)
-    tables = cost_views._department_tables(dept, ctx)
+    ctx = reports.month_context(request)
+    tables = reports.department_tables(dept, ctx["month"])
     return _answer(tables, table, ctx, dept.slug, format)
 
 
 @router.get("/departments/{slug}/daily", response=SeriesOut, summary="Department per day")
 def department_daily(request, slug: str, month: str | None = MONTH):
     dept = _department(request, slug)
-    ctx = cost_views._month_context(request)
-    series = cost_views._daily_series(TeamDaySpend.objects.filter(department=dept), ctx["month"])
+    ctx = reports.month_context(request)
+    series = reports.daily_series(TeamDaySpend.objects.filter(department=dept), ctx["month"])
     return {"month": ctx["month_value"], "series": series}
 
 
@@ -109,8 +109,8 @@ def department_daily(request, slug: str, month: str | None = MONTH):
 def department_monthly(request, slug: str, month: str | None = MONTH):
     """The last twelve months up to ``month``, and the department's budget."""
     dept = _department(request, slug)
-    ctx = cost_views._month_context(request)
-    trend, _actual = cost_views._trend(MonthlySpend.objects.filter(department=dept), ctx["month"])
+    ctx = reports.month_context(request)
+    trend, _actual = reports.trend(MonthlySpend.objects.filter(department=dept), ctx["month"])
     return {"month": ctx["month_value"], "series": trend}
 
 
@@ -130,15 +130,15 @@ def org_costs(
     format: str = FORMAT,  # noqa: A002
 ):
     _infra(request)
-    ctx = cost_views._month_context(request)
-    return _answer(cost_views._org_tables(ctx), table, ctx, "org", format)
+    ctx = reports.month_context(request)
+    return _answer(org_tables(ctx["month"], ctx["today"]), table, ctx, "org", format)
 
 
 @router.get("/org/monthly", response=SeriesOut, summary="Organisation per month (infra)")
 def org_monthly(request, month: str | None = MONTH):
     _infra(request)
-    ctx = cost_views._month_context(request)
-    trend, _actual = cost_views._trend(MonthlySpend.objects.all(), ctx["month"])
+    ctx = reports.month_context(request)
+    trend, _actual = reports.trend(MonthlySpend.objects.all(), ctx["month"])
     return {"month": ctx["month_value"], "series": trend}
 
 
@@ -156,7 +156,9 @@ def chargeback(
 ):
     """The page's chargeback CSV; as JSON, the same rows (money as strings)."""
     _infra(request)
-    reply = cost_views.chargeback(request)
+    start, end = chargeback_months(request)
+    table = chargeback_table(start, end)
+    reply = csv_response(table, f"chargeback-{start:%Y-%m}-{end:%Y-%m}.csv")
     if format == "csv":
         return reply
     text = b"".join(reply.streaming_content).decode("utf-8-sig")  # the CSV starts with a BOM

@@ -250,6 +250,27 @@ class LiteLLMClient:
         body = {"team_id": team_id, "user_id": user_id}
         return self._request("POST", "/team/member_delete", json=body)
 
+    def team_member_update(
+        self,
+        team_id: str,
+        user_id: str,
+        *,
+        max_budget_in_team: float | None,
+        budget_duration: str | None,
+    ) -> dict[str, Any]:
+        """``POST /team/member_update`` (LiteLLM's ``TeamMemberUpdateRequest``): the member's
+        budget in the team and how often it resets. Both are sent even when ``None``: an
+        explicit null clears LiteLLM's value (it applies the fields that were sent).
+        Answers ``TeamMemberUpdateResponse`` (``team_id``, ``user_id``, ``max_budget_in_team``,
+        ``budget_duration``, …)."""
+        body = {
+            "team_id": team_id,
+            "user_id": user_id,
+            "max_budget_in_team": max_budget_in_team,
+            "budget_duration": budget_duration,
+        }
+        return self._request("POST", "/team/member_update", json=body)
+
     # --- users ----------------------------------------------------------------------------
     def new_user(
         self,

@@ -1,0 +1,237 @@
+"""The cost dashboards: my spend (developer), a department (lead), the organisation (infra).
+
+Every page reads rollups only and every table is paginated or bounded; each exports whole as
+CSV at ``<dashboard>/<table>.csv`` with the same permissions as its page. The department's and
+the organisation's figures are the same for everyone allowed to see them: rendered once, they
+are kept by ``costs.page_cache`` until their data changes.
+"""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.html import json_script
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
+
+from tenants.access import department_for_lead, infra_required
+
+from .. import completeness, forecast, langfuse_costs, page_cache, periods, reports, soft_budgets
+from ..forms import BudgetRequestForm
+from ..models import BudgetAlert, BudgetRequest, IngestionState, MonthlySpend, TeamDaySpend
+from ..org_reports import org_tables
+from ..soft_budget_views import SoftBudgetForm
+from ..tables import Table, csv_response
+
+MAX_PAGE = 100_000
+
+
+def _pages(request, tables) -> dict[str, int]:
+    """Each table's page number from the query string (1 when absent or not a number)."""
+    pages = {}
+    for name in tables:
+        value = request.GET.get(f"{name}_page") or ""
+        pages[name] = min(int(value), MAX_PAGE) if value.isdigit() and int(value) else 1
+    return pages
+
+
+def _paginate(tables: dict[str, Table], pages: dict[str, int]) -> None:
+    for name, table in tables.items():
+        table.paginate(pages.get(name, 1))
+
+
+def _table_partial(request, ctx, tables: dict[str, Table]):
+    """htmx asks for one table's other page: that table only."""
+    name = request.GET.get("table")
+    if not (request.headers.get("HX-Request") and name in tables):
+        return None
+    _paginate({name: tables[name]}, _pages(request, [name]))
+    return render(request, "costs/_table.html", {**ctx, "table": tables[name]})
+
+
+def _csv(tables: dict[str, Table], table: str, prefix: str, month: datetime.date):
+    if table not in tables:
+        raise Http404
+    return csv_response(tables[table], f"{prefix}-{table}-{month:%Y-%m}.csv")
+
+
+def _figures(request, ctx, kpis: str, parts: tuple, scopes, build) -> dict:
+    """The page's figures rendered: ``kpis`` (a template), each table and the chart data as
+    HTML fragments for the page to place, kept by ``page_cache`` until their data changes."""
+
+    def render_figures() -> dict:
+        figures = build()
+        context = {**ctx, **figures, "request": request}
+        return {
+            "kpis": render_to_string(kpis, context),
+            "tables": {
+                name: render_to_string("costs/_table.html", {**context, "table": table})
+                for name, table in figures["tables"].items()
+            },
+            "chart": json_script(figures["chart"], "costs-chart-data"),
+            "forms": {name: form.as_div() for name, form in figures.get("forms", {}).items()},
+            **{k: figures[k] for k in figures.get("keep", ())},
+        }
+
+    key = (*parts, ctx["month"], ctx["today"], get_language(), request.path)
+    figures = page_cache.cached(key, scopes, render_figures)
+    safe = {k: mark_safe(v) for k, v in figures.items() if k in ("kpis", "chart")}  # noqa: S308
+    for group in ("tables", "forms"):
+        safe[group] = {k: mark_safe(v) for k, v in figures[group].items()}  # noqa: S308
+    return {**figures, **safe}
+
+
+def index(request):
+    if request.user.is_infra:
+        return redirect("costs_org")
+    led = list(request.user.departments_led().order_by("name").values_list("slug", flat=True))
+    if len(led) == 1:
+        return redirect("costs_department", led[0])
+    if led:
+        return render(request, "costs/index.html", {"departments": request.user.departments_led()})
+    return redirect("costs_mine")
+
+
+# --- developer: my spend -------------------------------------------------------------------
+
+
+def mine(request, table: str | None = None):
+    ctx = reports.month_context(request)
+    month = ctx["month"]
+    tables = reports.mine_tables(request.user, month)
+    if table:
+        return _csv(tables, table, "my-spend", month)
+    if partial := _table_partial(request, ctx, tables):
+        return partial
+    _paginate(tables, _pages(request, tables))
+    base = reports.mine_daily(request.user, month)
+    # Summed unrounded: a call worth USD 0.000093 must not read as zero.
+    ctx["actual"] = base.aggregate(total=reports.total("spend"))["total"]
+    previous = reports.mine_previous_month(request.user, month)
+    reports.set_forecast(ctx, ctx["actual"], previous)
+    ctx["chart"] = {"daily": reports.daily_series(base, month), "budget": None}
+    ctx["tables"] = tables
+    ctx["csv_query"] = f"?month={ctx['month_value']}"
+    return render(request, "costs/mine.html", ctx)
+
+
+# --- lead: one department ------------------------------------------------------------------
+
+DEPARTMENT_TABLES = ("members", "top", "models", "tags", "keys", "near")
+
+
+def department_figures(dept, ctx: dict, pages: dict[str, int]) -> dict:
+    """KPIs, charts and tables of a department's month (what the cache keeps)."""
+    month = ctx["month"]
+    tables = reports.department_tables(dept, month)
+    _paginate(tables, pages)
+    trend, actual = reports.trend(MonthlySpend.objects.filter(department=dept), month)
+    daily = reports.daily_series(TeamDaySpend.objects.filter(department=dept), month)
+    budget = dept.monthly_budget
+    figures = {"tables": tables, "today": ctx["today"], "month": month}
+    reports.set_forecast(figures, actual, Decimal(str(trend[-2]["spend"])))
+    figures.update(
+        # The forms' fields (their CSRF token is the page's): the same for every lead.
+        forms={
+            "soft_budget": SoftBudgetForm(department=dept),
+            "budget": BudgetRequestForm(initial={"monthly_budget": budget}),
+        },
+        actual=actual,
+        budget=budget,
+        pct=periods.percent(actual, budget),
+        remaining=budget - actual if budget else None,
+        chart={"trend": trend, "daily": daily, "budget": float(budget) if budget else None},
+    )
+    figures["forecast_pct"] = (
+        periods.percent(figures["forecast"], budget) if figures["forecast"] is not None else None
+    )
+    return figures
+
+
+def department(request, slug: str, table: str | None = None):
+    dept = department_for_lead(request.user, slug)
+    ctx = reports.month_context(request)
+    ctx["department"] = dept
+    ctx["csv_query"] = f"?month={ctx['month_value']}"
+    if table or request.headers.get("HX-Request") and request.GET.get("table"):
+        tables = reports.department_tables(dept, ctx["month"])
+        if table:
+            return _csv(tables, table, dept.slug, ctx["month"])
+        if partial := _table_partial(request, ctx, tables):
+            return partial
+    pages = _pages(request, DEPARTMENT_TABLES)
+    ctx["figures"] = _figures(
+        request,
+        ctx,
+        "costs/_department_kpis.html",
+        ("department", dept.pk, *pages.values()),
+        page_cache.department_scopes(dept.pk),
+        lambda: department_figures(dept, ctx, pages),
+    )
+    ctx["alerts"] = list(
+        BudgetAlert.objects.filter(department=dept).select_related("user", "key")[:10]
+    )
+    month = ctx["month"]
+    ctx["langfuse_projects"], ctx["langfuse_outside"] = langfuse_costs.department_month(dept, month)
+    ctx["soft_budgets"] = soft_budgets.budget_vs_actual(dept, month)
+    if request.user.is_lead_of(dept):
+        ctx["budget_form"] = ctx["figures"]["forms"]["budget"]
+        ctx["budget_requests"] = BudgetRequest.objects.filter(department=dept)[:5]
+    return render(request, "costs/department.html", ctx)
+
+
+# --- infra: the organisation ---------------------------------------------------------------
+
+ORG_TABLES = ("departments", "cost_centres", "models", "providers", "unattributed")
+
+
+def org_figures(ctx: dict, pages: dict[str, int]) -> dict:
+    month, today = ctx["month"], ctx["today"]
+    tables = org_tables(month, today)
+    _paginate(tables, pages)
+    trend, actual = reports.trend(MonthlySpend.objects.all(), month)
+    figures = {"tables": tables, "today": today, "month": month}
+    reports.set_forecast(figures, actual, Decimal(str(trend[-2]["spend"])))
+    previous = forecast.previous_to_date(TeamDaySpend.objects.all(), month, today)
+    figures.update(
+        actual=actual,
+        previous=previous,
+        previous_days=forecast.same_days_last_month(month, today)[1],
+        change=forecast.change_percent(actual, previous),
+        has_data=any(point["spend"] for point in trend),
+        chart={"trend": trend, "budget": None},
+        keep=("has_data",),
+    )
+    return figures
+
+
+@infra_required
+def org(request, table: str | None = None):
+    ctx = reports.month_context(request)
+    ctx["csv_query"] = f"?month={ctx['month_value']}"
+    if table or request.headers.get("HX-Request") and request.GET.get("table"):
+        tables = org_tables(ctx["month"], ctx["today"])
+        if table:
+            return _csv(tables, table, "org", ctx["month"])
+        if partial := _table_partial(request, ctx, tables):
+            return partial
+    pages = _pages(request, ORG_TABLES)
+    ctx["figures"] = _figures(
+        request,
+        ctx,
+        "costs/_org_kpis.html",
+        ("org", *pages.values()),
+        page_cache.ORG_SCOPES,
+        lambda: org_figures(ctx, pages),
+    )
+    ctx.update(
+        ingestion=list(IngestionState.objects.all()),
+        aggregate_checks=completeness.latest_checks(),
+        alerts=list(BudgetAlert.objects.select_related("department", "user", "key")[:10]),
+        chargeback_from=periods.add_months(ctx["month"], -2).strftime("%Y-%m"),
+    )
+    return render(request, "costs/org.html", ctx)

@@ -1,0 +1,76 @@
+"""The lead's and infra's figures are cached, and dropped by every change they show."""
+
+import pytest
+from django.core.cache import cache
+
+from costs.ingest import upsert_daily
+from costs.models import DailySpend, MonthlySpend
+from costs.soft_budgets import set_soft_budget
+
+from . import test_costs_support as support
+from .test_costs_support import row
+
+pytestmark = pytest.mark.django_db
+costs_org = support.costs_org
+M = "?month=2026-11"
+
+
+@pytest.fixture
+def cached(costs_org, settings):
+    settings.COSTS_PAGE_CACHE_SECONDS = 300
+    cache.clear()
+    upsert_daily([row(key="hash-a1", spend="12.50", requests=10)])
+    yield costs_org
+    cache.clear()
+
+
+def actual(client, url=f"/costs/departments/alpha/{M}") -> str:
+    html = client.get(url).content.decode()
+    return html.split('id="kpi-actual">', 1)[1].split("<", 1)[0]
+
+
+def test_figures_are_served_from_the_cache_until_an_ingestion(cached, client):
+    client.force_login(cached["lead_a"])
+    assert actual(client) == "USD 12.50"
+    # A write that tells nobody (no ingestion, no signal): the cached figures stay.
+    MonthlySpend.objects.filter(team_id="team-alpha").update(spend=99)
+    assert actual(client) == "USD 12.50"
+    # An ingestion drops them: the page shows what the rollups hold now (the rollup moved by
+    # the difference, 99 + 20 - 12.50).
+    upsert_daily([row(key="hash-a1", spend="20.00", requests=11)])
+    assert DailySpend.objects.get(key_hash="hash-a1").spend == 20
+    assert actual(client) == "USD 106.50"
+
+
+def test_org_figures_cached_and_dropped_by_a_department_change(cached, client):
+    client.force_login(cached["infra"])
+    url = f"/costs/org/{M}"
+    assert actual(client, url) == "USD 12.50"
+    MonthlySpend.objects.update(spend=99)
+    assert actual(client, url) == "USD 12.50"
+    cached["b"].cost_centre = "CC-NEW"
+    cached["b"].save()  # names, cost centres and budgets are on the org page
+    assert actual(client, url) == "USD 99.00"
+
+
+def test_department_changes_drop_that_department_only(cached, client):
+    client.force_login(cached["lead_a"])
+    assert "key-hash-a1" in client.get(f"/costs/departments/alpha/{M}").content.decode()
+    key = cached["key_a"]
+    key.name = "renamed-key"
+    key.save()
+    assert "renamed-key" in client.get(f"/costs/departments/alpha/{M}").content.decode()
+    MonthlySpend.objects.update(spend=77)
+    set_soft_budget(cached["a"], "department", 100, actor=cached["lead_a"])
+    assert actual(client) == "USD 77.00"
+
+
+def test_each_table_page_and_language_is_cached_apart(cached, client):
+    client.force_login(cached["lead_a"])
+    english = client.get(f"/costs/departments/alpha/{M}").content.decode()
+    japanese = client.get(
+        f"/costs/departments/alpha/{M}", headers={"accept-language": "ja"}
+    ).content.decode()
+    assert "By member" in english and "By member" not in japanese
+    other_page = client.get(f"/costs/departments/alpha/{M}&members_page=2").content.decode()
+    assert 'id="kpi-actual">USD 12.50' in other_page
