@@ -67,3 +67,19 @@ def request_key(page, url: str, name: str, budget: str, justification: str) -> N
     page.fill("#id_justification", justification)
     page.click("#key-request-form button[type=submit]")
     page.wait_for_url(re.compile(r"/keys/\d+/$"))
+
+
+def request_project(page, url: str, name: str, department=None) -> None:
+    """Send the tuning-project request form from ``{url}/projects/request/`` (14 days, 7 days'
+    retention); wait for the project's page."""
+    page.goto(f"{url}/projects/request/")
+    form = "#project-request-form"
+    if department is not None:
+        page.select_option(f"{form} #id_department", str(department.pk))
+    page.fill(f"{form} #id_name", name)
+    page.fill(f"{form} #id_purpose", "Evaluate the retrieval agent.")
+    page.fill(f"{form} #id_lifetime_days", "14")
+    page.fill(f"{form} #id_retention_days", "7")
+    page.fill(f"{form} #id_justification", "Tuning before the pilot.")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_url(re.compile(r"/projects/\d+/$"))

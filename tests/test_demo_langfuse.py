@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .browser import request_project
 from .litellm_proxy import free_port
 from .test_demo_journey import DemoStack
 
@@ -62,15 +63,7 @@ def test_a_tuning_project_is_made_in_the_demos_langfuse(browser, demo_with_langf
     card = dev.locator("#demo-langfuse")
     assert card.get_attribute("data-ok") == "1", dev.inner_text("#demo-status")
     langfuse_url = dev.inner_text("#demo-langfuse code")
-    dev.goto("/projects/request/")
-    form = "#project-request-form"
-    dev.fill(f"{form} #id_name", "demo-tuning")
-    dev.fill(f"{form} #id_purpose", "Tune the retrieval agent.")
-    dev.fill(f"{form} #id_lifetime_days", "14")
-    dev.fill(f"{form} #id_retention_days", "7")
-    dev.fill(f"{form} #id_justification", "Trying the demo.")
-    dev.click(f"{form} button[type=submit]")
-    dev.wait_for_url(re.compile(r"/projects/\d+/$"))
+    request_project(dev, demo.url, "demo-tuning")
     project_path = dev.url.removeprefix(demo.url)
 
     lead = sign_in(browser, demo, "sato.haruka@demo.example")

@@ -9,7 +9,7 @@ from keys.lifecycle import Status
 from keys.models import TuningProject
 from portal.celery import app as celery_app
 
-from .browser import signed_in_page
+from .browser import request_project, signed_in_page
 from .integration import start_worker, wait_project_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,16 +25,7 @@ def project_worker(langfuse, transactional_db):
 
 def request_in_browser(browser, live_server, org, name: str):
     dev = signed_in_page(browser, live_server, org["dev_a"])
-    dev.goto(f"{live_server.url}/projects/request/")
-    form = "#project-request-form"
-    dev.select_option(f"{form} #id_department", str(org["a"].pk))
-    dev.fill(f"{form} #id_name", name)
-    dev.fill(f"{form} #id_purpose", "Evaluate the retrieval agent.")
-    dev.fill(f"{form} #id_lifetime_days", "14")
-    dev.fill(f"{form} #id_retention_days", "7")
-    dev.fill(f"{form} #id_justification", "Tuning before the pilot.")
-    dev.click(f"{form} button[type=submit]")
-    dev.wait_for_url(re.compile(r"/projects/\d+/$"))
+    request_project(dev, live_server.url, name, department=org["a"])
     project = TuningProject.objects.get(name=name)
     assert dev.get_attribute("#project-status [data-status]", "data-status") == "submitted"
     return dev, project
