@@ -1,4 +1,4 @@
-"""Months and periods (the forecast is ``costs.forecast``). LiteLLM's days are UTC days, so are ours."""
+"""Months and periods; the forecast is ``costs.forecast``. LiteLLM's days are UTC days."""
 
 from __future__ import annotations
 

@@ -2,11 +2,12 @@
 number of queries."""
 
 import datetime
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from costs import periods
+from costs import budgets, periods
 from costs.ingest import upsert_daily
 from keys.lifecycle import Status
 
@@ -94,3 +95,20 @@ def test_lists_search_filter_and_sort(home_org, client):
     assert "waiting-key" in queue.split('id="approval-queue"')[1]
     queue = client.get("/approvals/", {"q": "zzz"}).content.decode()
     assert "waiting-key" not in queue.split('id="approval-queue"')[1]
+
+
+def test_approver_panel_counts_every_kind_the_approvals_pages_list(home_org, client):
+    # A key request (from the fixture) and a budget request wait for infra: the home panel
+    # counts both, as the navigation badge does, and lists the budget request.
+    budgets.request_budget(
+        home_org["a"], lead=home_org["lead_a"], monthly_budget=Decimal("2500"), justification="x"
+    )
+    client.force_login(home_org["infra"])
+    html = client.get("/").content.decode()
+    queue = html.split('id="home-queue"')[1].split("</section>")[0]
+    badge = html.split('id="pending-count">')[1].split("<")[0]
+    assert badge == "2"
+    assert f'<span class="badge">{badge}</span>' in queue
+    assert "→ 2500" in queue and "(budget request)" in queue and "waiting-key" in queue
+    inbox = client.get("/approvals/inbox/").content.decode()
+    assert inbox.count('name="items"') == 2
