@@ -2,11 +2,12 @@
 
 Subjects: a department (its ``monthly_budget``), a member (``MemberBudget``), a key (its
 ``max_budget`` over its ``budget_duration``). Thresholds: ``COSTS_ALERT_THRESHOLDS`` percent of
-actual spend (default 80 and 100), plus "forecast over budget" for monthly subjects: the same
-honest forecast the dashboards show (``costs.forecast.month_end``: this month's rate blended with
-last month's, nothing while it is too early to say), so an alert and a page never
-disagree. Department and member alerts e-mail the department's leads; key alerts e-mail the key's requester; every alert is posted to the infra webhook
-(``NOTIFY_WEBHOOK_URL``), recorded as a ``BudgetAlert`` and in the audit log.
+actual spend (default 80 and 100), plus "forecast over budget" for monthly subjects, from the
+forecast the pages show (``costs.forecast.month_end``: this month's rate blended with last
+month's, nothing while it is too early to say), so an alert and a page never disagree.
+Department and member alerts e-mail the department's leads; key alerts e-mail the key's
+requester; every alert is posted to the infra webhook (``NOTIFY_WEBHOOK_URL``), recorded as a
+``BudgetAlert`` and in the audit log.
 """
 
 from __future__ import annotations
