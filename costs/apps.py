@@ -29,6 +29,7 @@ class CostsConfig(AppConfig):
         panels.register(panels.KEY_DETAIL, key_usage.panel)
         portal_home.register(10, "costs/home/my_keys.html", costs_home.my_keys)
         portal_home.register(30, "costs/home/departments.html", costs_home.departments)
+        portal_home.register(35, "costs/home/anomalies.html", costs_home.anomalies)
         portal_home.register(50, "costs/home/organisation.html", costs_home.organisation)
         from approvals import registry
         from keys import workflow
