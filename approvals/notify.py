@@ -11,6 +11,8 @@ from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from portal.templatetags.portal_ui import when
+
 log = logging.getLogger(__name__)
 
 
@@ -58,7 +60,7 @@ def reminder(obj, stage, approvers) -> None:
         subject = _("Reminder: %(name)s still waits for your approval") % {"name": obj}
         body = _("Stage %(stage)s has waited since %(since)s.\nDecide here: %(link)s") % {
             "stage": stage.name,
-            "since": stage.started_at,
+            "since": when(stage.started_at),
             "link": _link(obj),
         }
     mail_on_commit([u.email for u in approvers], subject, body)

@@ -2,11 +2,13 @@
 
 Each test pins one defect from the first walk-through: it failed before the fix."""
 
+import datetime
 from decimal import Decimal
 
 import pytest
 from django.utils import translation
 
+from approvals.models import StageDecision
 from costs import budgets
 from costs.models import BudgetRequest
 from keys.forms import DecisionForm, KeyRequestForm
@@ -14,6 +16,7 @@ from keys.lifecycle import Status
 from keys.models import ReconcileRun, TuningProject, VirtualKey
 from portal.celery import app as celery_app
 
+from .approvals_helpers import LEADS, make_policy, submit_key
 from .test_key_requests import make_key, submit
 
 pytestmark = pytest.mark.django_db
@@ -241,3 +244,25 @@ def test_the_requester_sees_what_approval_lowered_and_why(org, client):
     page = client.get(f"/keys/{key.pk}/").content.decode()
     timeline = page.split('id="timeline"')[1].split("</ol>")[0]
     assert "50.00 → 20.00" in timeline and "start small" in timeline
+
+
+# --- times: one zone, one format ----------------------------------------------------------------
+
+
+def test_decided_at_and_the_stage_history_read_the_same(org, client, settings):
+    settings.TIME_ZONE = "Asia/Tokyo"
+    make_policy(org["a"], LEADS)
+    key = submit_key(org)
+    client.force_login(org["lead_a"])
+    client.post(f"/approvals/keys/{key.pk}/", {"decision": "approve", "max_budget": "10"})
+    instant = datetime.datetime(2026, 12, 1, 23, 30, tzinfo=datetime.UTC)  # 08:30 in Tokyo
+    VirtualKey.objects.filter(pk=key.pk).update(decided_at=instant)
+    StageDecision.objects.filter(stage__object_id=key.pk).update(created_at=instant)
+    for language, shown in (("en", "2 Dec 2026 08:30"), ("ja", "2026/12/02 8:30")):
+        page = client.get(f"/keys/{key.pk}/", HTTP_ACCEPT_LANGUAGE=language)
+        html = page.content.decode()
+        stages = html.split('id="approval-stages"')[1].split("</section>")[0]
+        request_card = html.split('id="timeline"')[1]
+        assert shown in stages, (language, stages)
+        assert shown in request_card.split('id="approval-stages"')[0]
+        assert "2026-12-01" not in html and "2026-12-02" not in html
