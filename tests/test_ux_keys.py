@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from approvals.models import StageDecision
+from approvals import views_chat
+from approvals.models import ChatAccount, StageDecision
 from costs import budgets
 from costs.models import BudgetRequest
 from keys.forms import DecisionForm, KeyRequestForm
@@ -16,7 +17,7 @@ from keys.lifecycle import Status
 from keys.models import ReconcileRun, TuningProject, VirtualKey
 from portal.celery import app as celery_app
 
-from .approvals_helpers import LEADS, make_policy, submit_key
+from .approvals_helpers import INFRA_OVER_50, LEADS, make_policy, submit_key
 from .test_key_requests import make_key, submit
 
 pytestmark = pytest.mark.django_db
@@ -266,3 +267,54 @@ def test_decided_at_and_the_stage_history_read_the_same(org, client, settings):
         assert shown in stages, (language, stages)
         assert shown in request_card.split('id="approval-stages"')[0]
         assert "2026-12-01" not in html and "2026-12-02" not in html
+
+
+# --- lowering at approval: the requester is told what changed and why ------------------------
+
+
+def test_decision_mail_says_what_was_lowered_and_why(
+    org, client, mailoutbox, django_capture_on_commit_callbacks
+):
+    key = make_key(org)
+    client.force_login(org["lead_a"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            f"/approvals/keys/{key.pk}/",
+            {
+                "decision": "approve",
+                "max_budget": "20",
+                "rpm_limit": "10",
+                "comment": "pilot first",
+            },
+        )
+    [mail] = [m for m in mailoutbox if m.to == [org["dev_a"].email]]
+    assert "50.00 → 20.00" in mail.body and "30 → 10" in mail.body
+    assert "Why: pilot first" in mail.body
+    assert "&#x27;" not in mail.body and "&quot;" not in mail.body
+
+
+def test_unchanged_approval_mail_lists_no_changes(
+    org, client, mailoutbox, django_capture_on_commit_callbacks
+):
+    key = make_key(org)
+    client.force_login(org["lead_a"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/approvals/keys/{key.pk}/", {"decision": "approve", "max_budget": "50"})
+    [mail] = [m for m in mailoutbox if m.to == [org["dev_a"].email]]
+    assert "→" not in mail.body and "changed what you asked for" not in mail.body
+
+
+def test_slack_reply_to_the_last_approval_says_what_an_earlier_stage_lowered(org, client):
+    ChatAccount.objects.create(user=org["infra"], slack_user_id="UINFRA")
+    make_policy(org["a"], LEADS, INFRA_OVER_50)
+    key = submit_key(org, max_budget=Decimal("80"))
+    client.force_login(org["lead_a"])
+    client.post(
+        f"/approvals/keys/{key.pk}/",
+        {"decision": "approve", "max_budget": "60", "comment": "pilot first"},
+    )
+    replaced, text = views_chat._decide("UINFRA", "keys.virtualkey", key.pk, True)
+    key.refresh_from_db()
+    assert key.status == Status.APPROVED and key.max_budget == Decimal("60")
+    assert replaced and "approved by" in text
+    assert "80.00 → 60.00" in text and "pilot first" in text
