@@ -16,6 +16,7 @@ from keys.forms import DecisionForm, KeyRequestForm
 from keys.lifecycle import Status
 from keys.models import ReconcileRun, TuningProject, VirtualKey
 from portal.celery import app as celery_app
+from portal.integrations.explain import explain
 
 from .approvals_helpers import INFRA_OVER_50, LEADS, make_policy, submit_key
 from .test_key_requests import make_key, submit
@@ -318,3 +319,42 @@ def test_slack_reply_to_the_last_approval_says_what_an_earlier_stage_lowered(org
     assert key.status == Status.APPROVED and key.max_budget == Decimal("60")
     assert replaced and "approved by" in text
     assert "80.00 → 60.00" in text and "pilot first" in text
+
+
+# --- infra error texts explained, in both languages ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "what"),
+    [
+        (
+            "LiteLLM HTTP 400: budget exceeds team max",
+            "LiteLLM refused the values of this request.",
+        ),
+        ("LiteLLM timed out: ReadTimeout", "LiteLLM did not answer in time."),
+        ("Langfuse HTTP 503: upstream unavailable", "Langfuse had an internal error."),
+        ("Langfuse HTTP 401: invalid credentials", "Langfuse refused the portal's credentials."),
+        ("LiteLLM LITELLM_BASE_URL is not set", "The portal is not connected to LiteLLM."),
+        ("Langfuse HTTP 403: not available on your current plan", "Langfuse needs a licence"),
+    ],
+)
+def test_infra_errors_are_explained(raw, what):
+    e = explain(raw)
+    assert e.what.startswith(what) and e.why and e.todo and e.raw == raw
+
+
+def test_failed_key_page_explains_the_error_in_both_languages(org, client):
+    raw = "LiteLLM HTTP 400: budget exceeds team max"
+    key = make_key(org, status=Status.FAILED, last_error=raw)
+    client.force_login(org["dev_a"])
+    for language in ("en", "ja"):
+        page = client.get(f"/keys/{key.pk}/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        failure = page.split('id="failure"')[1].split("</div>")[0]
+        with translation.override(language):
+            expected = explain(raw)
+        assert expected.what in failure and expected.todo in failure
+        detail = failure.split("<details>")[1]
+        assert raw in detail  # the raw text, as a detail
+        assert raw not in failure.split("<details>")[0]
+    with translation.override("en"):
+        assert expected.what != explain(raw).what  # Japanese differs from English
