@@ -28,7 +28,7 @@ class Explanation:
     why: str  # the likely cause
     todo: str  # what happens next / what to do
     raw: str  # the service's own text, as stored
-
+    retried: bool = False  # ``todo`` only says the platform team retries it
     def __str__(self) -> str:
         return f"{self.what} {self.why}"
 
@@ -96,4 +96,4 @@ def explain(raw: str | None) -> Explanation | None:
         what = _("%(service)s reported an error.")
         why = _("The detail below is the service's own message.")
         todo = retry
-    return Explanation(what % values, why, todo, raw)
+    return Explanation(what % values, why, todo, raw, todo == retry)

@@ -120,6 +120,7 @@ def explained(raw) -> str:
 
 
 @register.inclusion_tag("portal/_infra_error.html")
-def infra_error(raw):
-    """A stored infra error explained (what, why, what to do), the raw text as a detail."""
-    return {"e": explain(raw)}
+def infra_error(raw, retry_said=False):
+    """A stored infra error explained (what, why, what to do), the raw text as a detail.
+    ``retry_said``: the page already says the platform team retries; do not repeat it."""
+    return {"e": explain(raw), "retry_said": retry_said}
