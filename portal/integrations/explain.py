@@ -29,6 +29,7 @@ class Explanation:
     todo: str  # what happens next / what to do
     raw: str  # the service's own text, as stored
     retried: bool = False  # ``todo`` only says the platform team retries it
+
     def __str__(self) -> str:
         return f"{self.what} {self.why}"
 
