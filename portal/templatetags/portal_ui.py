@@ -120,7 +120,8 @@ def explained(raw) -> str:
 
 
 @register.inclusion_tag("portal/_infra_error.html")
-def infra_error(raw, retry_said=False):
+def infra_error(raw, retry_said=False, detail_open=False):
     """A stored infra error explained (what, why, what to do), the raw text as a detail.
-    ``retry_said``: the page already says the platform team retries; do not repeat it."""
-    return {"e": explain(raw), "retry_said": retry_said}
+    ``retry_said``: the page already says the platform team retries; do not repeat it.
+    ``detail_open``: show the raw text unfolded (infra's own pages)."""
+    return {"e": explain(raw), "retry_said": retry_said, "detail_open": detail_open}
