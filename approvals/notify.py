@@ -6,12 +6,69 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from portal import audit_display
+from portal.models import AuditEvent
+from portal.templatetags.portal_ui import when
+
+from .models import StageDecision
+
 log = logging.getLogger(__name__)
+
+# What an approval itself writes; any other field it changed, a decider lowered.
+DECISION_FIELDS = {
+    "status", "updated_at", "decided_by", "decided_at", "decision_comment", "auto_approved",
+}  # fmt: skip
+
+
+def lowered_changes(obj) -> list[audit_display.Change]:
+    """What the approval of ``obj`` changed from what was asked (old → new), read from its
+    audit event, so the page, the e-mail and the chat reply say the same."""
+    event = (
+        AuditEvent.objects.filter(
+            action=f"{obj._meta.model_name}.approved",
+            object_type=obj._meta.label_lower,
+            object_id=str(obj.pk),
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if event is None:
+        return []
+    return [c for c in audit_display.changes(event) if c.field not in DECISION_FIELDS]
+
+
+def lowered_reasons(obj) -> list[str]:
+    """Why: the comments of the stage votes that lowered something (an earlier stage's
+    reason outlives the last vote's), then the decision's own comment."""
+    reasons = list(
+        StageDecision.objects.filter(
+            stage__content_type=ContentType.objects.get_for_model(obj),
+            stage__object_id=obj.pk,
+            decision=StageDecision.APPROVE,
+        )
+        .exclude(lowered={})
+        .exclude(comment="")
+        .order_by("created_at")
+        .values_list("comment", flat=True)
+    )
+    if obj.decision_comment and obj.decision_comment not in reasons:
+        reasons.append(obj.decision_comment)
+    return reasons
+
+
+def lowered_text(obj, changes: list | None = None) -> str:
+    """ "budget (USD): 50.00 → 20.00 · start small": what approval lowered, and why."""
+    changes = lowered_changes(obj) if changes is None else changes
+    parts = [f"{c.label}: {c.old} → {c.new}" for c in changes]
+    if parts:
+        parts += lowered_reasons(obj)
+    return " · ".join(parts)
 
 
 def _link(obj) -> str:
@@ -58,7 +115,7 @@ def reminder(obj, stage, approvers) -> None:
         subject = _("Reminder: %(name)s still waits for your approval") % {"name": obj}
         body = _("Stage %(stage)s has waited since %(since)s.\nDecide here: %(link)s") % {
             "stage": stage.name,
-            "since": stage.started_at,
+            "since": when(stage.started_at),
             "link": _link(obj),
         }
     mail_on_commit([u.email for u in approvers], subject, body)

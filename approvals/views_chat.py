@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import chat, engine, registry
+from . import chat, engine, notify, registry
 from .models import ChatAccount
 
 log = logging.getLogger(__name__)
@@ -69,4 +69,9 @@ def _decide(slack_user: str, kind_label: str, pk: int, approve: bool) -> tuple[b
         "next-stage": _("%(name)s: approved by %(who)s; now waiting for the next stage."),
         "voted": _("%(name)s: %(who)s approved; more approvals needed."),
     }
-    return True, texts[result] % {"name": obj, "who": user}
+    text = texts[result] % {"name": obj, "who": user}
+    if result == "approved":
+        changed = notify.lowered_text(obj)  # earlier stages may have lowered what was asked
+        if changed:
+            text += " " + _("Changed at approval: %(changes)s") % {"changes": changed}
+    return True, text

@@ -2,10 +2,12 @@
 
 Subjects: a department (its ``monthly_budget``), a member (``MemberBudget``), a key (its
 ``max_budget`` over its ``budget_duration``). Thresholds: ``COSTS_ALERT_THRESHOLDS`` percent of
-actual spend (default 80 and 100), plus "forecast over budget" (run-rate to month end above
-100 %) for monthly subjects. Department and member alerts e-mail the department's leads; key
-alerts e-mail the key's requester; every alert is posted to the infra webhook
-(``NOTIFY_WEBHOOK_URL``), recorded as a ``BudgetAlert`` and in the audit log.
+actual spend (default 80 and 100), plus "forecast over budget" for monthly subjects, from the
+forecast the pages show (``costs.forecast.month_end``: this month's rate blended with last
+month's, nothing while it is too early to say), so an alert and a page never disagree.
+Department and member alerts e-mail the department's leads; key alerts e-mail the key's
+requester; every alert is posted to the infra webhook (``NOTIFY_WEBHOOK_URL``), recorded as a
+``BudgetAlert`` and in the audit log.
 """
 
 from __future__ import annotations
@@ -28,8 +30,15 @@ from keys.models import VirtualKey
 from portal import audit
 from tenants.models import Department, Membership
 
-from . import periods, soft_budgets
-from .models import BudgetAlert, DailySpend, MemberBudget, MonthlySpend, MonthlyUserSpend
+from . import forecast, periods, soft_budgets
+from .models import (
+    BudgetAlert,
+    DailySpend,
+    MemberBudget,
+    MonthlyKeySpend,
+    MonthlySpend,
+    MonthlyUserSpend,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,57 +56,80 @@ class Candidate:
     threshold: int
     department_id: int
     spend: Decimal
-    forecast: Decimal
+    fc: forecast.Forecast | None  # None: not a monthly subject
     budget: Decimal
     user_id: int | None = None
     key_id: int | None = None
+
+    @property
+    def forecast(self) -> Decimal:
+        """What is stored: the forecast's value; 0 when it is too early to say (an alert
+        always has spend, so 0 never is a real forecast); the spend when not monthly."""
+        if self.fc is None:
+            return self.spend
+        return self.fc.value if self.fc.value is not None else Decimal(0)
 
     @property
     def natural_key(self) -> tuple:
         return (self.subject, self.period, self.kind, self.threshold)
 
 
-def _crossed(scope, subject, period, dept_id, spend, fc, budget, *, monthly=True, **extra):
+def _crossed(scope, subject, period, dept_id, spend, fc, budget, **extra):
+    """``fc``: the subject's month-end ``Forecast`` (None for a key budget that is not monthly)."""
     out = []
     for t in thresholds():
         if spend * 100 >= budget * t:
             out.append(
                 Candidate(scope, subject, period, "actual", t, dept_id, spend, fc, budget, **extra)
             )
-    if monthly and fc > budget and spend < budget:
+    if fc is not None and fc.value is not None and fc.value > budget and spend < budget:
         out.append(
             Candidate(scope, subject, period, "forecast", 100, dept_id, spend, fc, budget, **extra)
         )
     return out
 
 
+def month_forecast(spend, today: datetime.date, previous_total) -> forecast.Forecast:
+    """This month's forecast for a subject, exactly as the dashboards compute it."""
+    return forecast.month_end(spend, periods.month_start(today), today, previous_total)
+
+
+def _by_month(qs, month, prev, *fields) -> tuple[dict, dict]:
+    """{fields: spend} for this month and for last month, in one query."""
+    now, before = {}, {}
+    for *values, m, total in (
+        qs.filter(month__in=[month, prev])
+        .values_list(*fields, "month")
+        .annotate(t=Sum("spend"))
+        .order_by()
+    ):
+        (now if m == month else before)[values[0] if len(values) == 1 else tuple(values)] = total
+    return now, before
+
+
 def candidates(today: datetime.date) -> list[Candidate]:
     month = periods.month_start(today)
+    prev = periods.add_months(month, -1)
     found: list[Candidate] = []
 
-    dept_spend = dict(
-        MonthlySpend.objects.filter(month=month, department__isnull=False)
-        .values_list("department")
-        .annotate(total=Sum("spend"))
+    dept_spend, dept_prev = _by_month(
+        MonthlySpend.objects.filter(department__isnull=False), month, prev, "department"
     )
     for dept_id, budget in Department.objects.filter(monthly_budget__gt=0).values_list(
         "pk", "monthly_budget"
     ):
         spend = dept_spend.get(dept_id) or Decimal(0)
-        fc = periods.forecast(spend, month, today)
+        fc = month_forecast(spend, today, dept_prev.get(dept_id))
         found += _crossed("department", f"department:{dept_id}", month, dept_id, spend, fc, budget)
 
-    member_spend = {
-        (d, u): s
-        for d, u, s in MonthlyUserSpend.objects.filter(month=month, user__isnull=False)
-        .values_list("department", "user")
-        .annotate(total=Sum("spend"))
-    }
+    member_spend, member_prev = _by_month(
+        MonthlyUserSpend.objects.filter(user__isnull=False), month, prev, "department", "user"
+    )
     for dept_id, user_id, budget in MemberBudget.objects.filter(monthly_budget__gt=0).values_list(
         "department", "user", "monthly_budget"
     ):
         spend = member_spend.get((dept_id, user_id)) or Decimal(0)
-        fc = periods.forecast(spend, month, today)
+        fc = month_forecast(spend, today, member_prev.get((dept_id, user_id)))
         subject = f"member:{dept_id}:{user_id}"
         found += _crossed("member", subject, month, dept_id, spend, fc, budget, user_id=user_id)
 
@@ -120,10 +152,16 @@ def candidates(today: datetime.date) -> list[Candidate]:
         for key_id, day, total in per_day:
             if day >= starts[key_id]:
                 key_spend[key_id] = key_spend.get(key_id, Decimal(0)) + total
+        key_prev = dict(
+            MonthlyKeySpend.objects.filter(
+                month=prev, key__in=[k[0] for k in keys if k[4] == "30d"]
+            )
+            .values_list("key")
+            .annotate(total=Sum("spend"))
+        )
         for pk, dept_id, requester, budget, duration, _created in keys:
             spend = key_spend.get(pk, Decimal(0))
-            monthly = duration == "30d"
-            fc = periods.forecast(spend, month, today) if monthly else spend
+            fc = month_forecast(spend, today, key_prev.get(pk)) if duration == "30d" else None
             found += _crossed(
                 "key",
                 f"key:{pk}",
@@ -132,11 +170,10 @@ def candidates(today: datetime.date) -> list[Candidate]:
                 spend,
                 fc,
                 budget,
-                monthly=monthly,
                 key_id=pk,
                 user_id=requester,
             )
-    found += soft_budgets.candidates(today, _crossed)  # alert-only budgets
+    found += soft_budgets.candidates(today, _crossed, month_forecast)  # alert-only budgets
     return found
 
 
@@ -190,12 +227,14 @@ def evaluate(today: datetime.date | None = None) -> list[BudgetAlert]:
                         "kind": c.kind,
                         "threshold": c.threshold,
                         "spend": c.spend,
-                        "forecast": c.forecast,
+                        "forecast": c.fc.value if c.fc else None,
+                        "forecast_low": c.fc.low if c.fc else None,
+                        "forecast_high": c.fc.high if c.fc else None,
                         "budget": c.budget,
                         "period": c.period,
                     },
                 )
-                _notify_on_commit(alert, recipients)
+                _notify_on_commit(alert, recipients, c.fc)
         except IntegrityError:  # another worker fired it first
             continue
         fired.append(alert)
@@ -212,7 +251,8 @@ def _lead_emails(department_ids: set[int]) -> dict[int, list[str]]:
     return out
 
 
-def describe(alert: BudgetAlert) -> str:
+def describe(alert: BudgetAlert, fc: forecast.Forecast | None = None) -> str:
+    """The alert in one sentence; ``fc`` (when known) adds the forecast's range."""
     what = {
         "department": str(alert.department),
         "member": f"{alert.user} ({alert.department})",
@@ -224,8 +264,11 @@ def describe(alert: BudgetAlert) -> str:
     if alert.subject.startswith("soft:"):
         what += " (soft budget)"
     if alert.kind == BudgetAlert.Kind.FORECAST:
+        span = ""
+        if fc is not None and fc.is_range:
+            span = f" (between ${fc.low:.2f} and ${fc.high:.2f})"
         return (
-            f"Budget forecast: {what} is on course for ${alert.forecast:.2f} this month, "
+            f"Budget forecast: {what} is on course for ${alert.forecast:.2f}{span} this month, "
             f"over its budget of ${alert.budget:.2f} (spent ${alert.spend:.2f} so far)."
         )
     return (
@@ -234,9 +277,9 @@ def describe(alert: BudgetAlert) -> str:
     )
 
 
-def _notify_on_commit(alert: BudgetAlert, recipients: list[str]) -> None:
+def _notify_on_commit(alert: BudgetAlert, recipients: list[str], fc=None) -> None:
     def send():
-        text = describe(alert)
+        text = describe(alert, fc)
         if recipients:
             try:
                 with translation.override(settings.LANGUAGE_CODE):

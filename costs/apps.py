@@ -10,7 +10,7 @@ class CostsConfig(AppConfig):
         from keys import panels
         from keys.lifecycle import register_tasks
         from portal import home as portal_home
-        from portal import metrics, nav
+        from portal import metrics
         from tenants.signals import department_budget_changed
 
         from . import budget_approvals, decision_panel, key_usage, page_cache
@@ -22,7 +22,6 @@ class CostsConfig(AppConfig):
 
         register_tasks(BudgetRequest, provision=apply_budget_request)
         metrics.register_requests(BudgetRequest)
-        nav.register_pending(BudgetRequest, infra_only=True)  # budgets: infra's call
         metrics.register_collector(costs_metrics.collect)
         department_budget_changed.connect(push_budget_after_commit, dispatch_uid="costs.push")
         member_budget_changed.connect(push_member_after_commit, dispatch_uid="costs.push_member")
@@ -35,6 +34,7 @@ class CostsConfig(AppConfig):
         panels.register(panels.APPROVAL_QUEUE, budget_approvals.queue_panel)
         portal_home.register(10, "costs/home/my_keys.html", costs_home.my_keys)
         portal_home.register(30, "costs/home/departments.html", costs_home.departments)
+        portal_home.register(35, "costs/home/anomalies.html", costs_home.anomalies)
         portal_home.register(50, "costs/home/organisation.html", costs_home.organisation)
         from approvals import registry
         from keys import workflow

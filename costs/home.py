@@ -1,9 +1,10 @@
 """Home-page panels about money, read from the rollups: my keys' spend against their budgets,
-each led department's month with an honest forecast, and the organisation's month with the
-health of ingestion."""
+each led department's month with an honest forecast, its recent spend anomalies, and the
+organisation's month with the health of ingestion."""
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 from django.db.models import F, Sum
@@ -13,9 +14,10 @@ from keys.lifecycle import Status
 from keys.models import VirtualKey
 
 from . import forecast, periods
-from .models import IngestionState, MonthlyKeySpend, MonthlySpend
+from .models import IngestionState, MonthlyKeySpend, MonthlySpend, SpendAnomaly
 
 SHOWN = 10
+ANOMALY_DAYS = 14  # "recent": two weeks of anomalies on the lead's home
 
 
 def _month():
@@ -98,3 +100,18 @@ def organisation(user) -> dict | None:
         "forecast": forecast.month_end(actual, month, today, totals.get(prev)),
         "ingestion": list(IngestionState.objects.all()),
     }
+
+
+def anomalies(user) -> dict | None:
+    """The led departments' spend anomalies of the last ``ANOMALY_DAYS`` days (the department's
+    own and its keys'), newest first, each with the day's top model and key."""
+    led = list(user.departments_led().values_list("pk", flat=True))
+    if not led:
+        return None
+    since = periods.utc_today() - datetime.timedelta(days=ANOMALY_DAYS)
+    recent = (
+        SpendAnomaly.objects.filter(department__in=led, day__gte=since)
+        .select_related("department", "key")
+        .order_by("-day", "-spend")[:5]
+    )
+    return {"anomalies": list(recent), "days": ANOMALY_DAYS}

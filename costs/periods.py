@@ -1,4 +1,4 @@
-"""Months, periods and the run-rate forecast. LiteLLM's days are UTC days, so are ours."""
+"""Months and periods; the forecast is ``costs.forecast``. LiteLLM's days are UTC days."""
 
 from __future__ import annotations
 
@@ -50,17 +50,6 @@ def elapsed_days(month: datetime.date, today: datetime.date) -> int:
     if today >= next_month(month):
         return days_in_month(month)
     return today.day
-
-
-def forecast(actual: Decimal, month: datetime.date, today: datetime.date) -> Decimal:
-    """Run-rate to month end: actual ÷ days elapsed (today included) × days in the month."""
-    elapsed = elapsed_days(month, today)
-    if elapsed == 0:
-        return Decimal(0)
-    total = days_in_month(month)
-    if elapsed >= total:
-        return Decimal(actual)
-    return (Decimal(actual) * total / elapsed).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 def percent(value: Decimal | None, budget: Decimal | None) -> int | None:

@@ -122,15 +122,17 @@ def budget_vs_actual(department: Department, month: datetime.date) -> list[Line]
     return lines
 
 
-def candidates(today: datetime.date, crossed) -> list:
-    """Alert candidates for every soft budget this month (``crossed`` is alerts._crossed)."""
+def candidates(today: datetime.date, crossed, month_forecast) -> list:
+    """Alert candidates for every soft budget this month (``crossed`` is alerts._crossed,
+    ``month_forecast`` alerts.month_forecast: the dashboards' forecast)."""
     month = periods.month_start(today)
     budgets = list(SoftBudget.objects.filter(monthly_budget__gt=0))
     actual = _actuals(budgets, month)
+    previous = _actuals(budgets, periods.add_months(month, -1))
     found = []
     for b in budgets:
         spend = actual[b.subject]
-        fc = periods.forecast(spend, month, today)
+        fc = month_forecast(spend, today, previous[b.subject] or None)
         found += crossed(
             b.scope, b.subject, month, b.department_id, spend, fc, b.monthly_budget, key_id=b.key_id
         )

@@ -8,7 +8,7 @@ class KeysConfig(AppConfig):
 
     def ready(self) -> None:
         from portal import home as portal_home
-        from portal import metrics, nav
+        from portal import metrics
         from tenants import panels as tenant_panels
         from tenants.signals import member_left
 
@@ -30,8 +30,6 @@ class KeysConfig(AppConfig):
         register_tasks(TuningProject, provision=provision_project, cleanup=teardown_project)
         metrics.register_requests(VirtualKey)
         metrics.register_requests(TuningProject)
-        nav.register_pending(VirtualKey)
-        nav.register_pending(TuningProject)
         member_left.connect(on_member_left, dispatch_uid="keys.offboard")
 
         # The home page's panels about requests.

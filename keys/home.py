@@ -8,6 +8,8 @@ import datetime
 from django.db.models import Q
 from django.utils import timezone
 
+from approvals import registry
+
 from .lifecycle import Status
 from .models import ReconcileRun, TuningProject, VirtualKey
 
@@ -35,16 +37,16 @@ def developer(user) -> dict | None:
 
 
 def approver(user) -> dict | None:
-    keys = VirtualKey.objects.pending_for(user)
-    projects = TuningProject.objects.pending_for(user)
-    if not (user.is_infra or user.departments_led().exists() or keys.exists()):
+    """Every kind of request the approvals pages list (the engine's registry: keys, tuning
+    projects, budget requests…), counted as the navigation badge counts them."""
+    count = registry.pending_count(user)
+    if not (count or user.is_infra or user.departments_led().exists()):
         return None
-    waiting = list(keys.select_related("requester", "department").order_by("created_at")[:SHOWN])
-    waiting += list(
-        projects.select_related("requester", "department").order_by("created_at")[:SHOWN]
-    )
+    waiting = []
+    for qs in registry.pending(user) if count else []:
+        waiting += qs.select_related("requester", "department").order_by("created_at")[:SHOWN]
     waiting.sort(key=lambda r: r.created_at)
-    return {"waiting": waiting[:SHOWN], "count": keys.count() + projects.count()}
+    return {"waiting": waiting[:SHOWN], "count": count}
 
 
 def infra(user) -> dict | None:

@@ -14,6 +14,8 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from approvals import notify as approval_notify
+
 log = logging.getLogger(__name__)
 
 
@@ -68,7 +70,12 @@ def request_submitted(obj) -> None:
 
 
 def request_decided(obj) -> None:
-    on_commit("decided", [obj.requester.email], {"obj": obj})
+    """Tell the requester; an approval that lowered values says old → new, and why."""
+    with translation.override(settings.LANGUAGE_CODE):
+        changes = approval_notify.lowered_changes(obj) if obj.decided_at else []
+    reasons = approval_notify.lowered_reasons(obj) if changes else []
+    context = {"obj": obj, "changes": changes, "reasons": reasons}
+    on_commit("decided", [obj.requester.email], context)
 
 
 def key_ready(obj) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal import audit_display
+from approvals.notify import lowered_text
 from portal.models import AuditEvent
 
 from .lifecycle import Status
@@ -32,7 +32,7 @@ def steps(obj) -> list[Step]:
             out.append(Step(_("Rejected"), obj.decided_at, str(obj.decided_by or "")))
         else:
             who = str(obj.decided_by or "")
-            out.append(Step(_("Approved"), obj.decided_at, who, note=_lowered(obj)))
+            out.append(Step(_("Approved"), obj.decided_at, who, note=lowered_text(obj)))
     if obj.activated_at:
         out.append(Step(_("Provisioned"), obj.activated_at))
     if getattr(obj, "secret_revealed_at", None):
@@ -47,20 +47,3 @@ def steps(obj) -> list[Step]:
         future = obj.expires_at > timezone.now()
         out.append(Step(_("Expires") if future else _("Expired"), obj.expires_at, "", future))
     return sorted(out, key=lambda s: s.when)
-
-
-LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days", "monthly_budget")
-
-
-def _lowered(obj) -> str:
-    """ "budget (USD): 50.00 → 20.00 · start small": what approval lowered, with the reason."""
-    event = (
-        AuditEvent.objects.filter(action=f"{obj._meta.model_name}.approved", object_id=str(obj.pk))
-        .order_by("-created_at")
-        .first()
-    )
-    changed = [c for c in audit_display.changes(event) if c.field in LOWERABLE] if event else []
-    parts = [f"{c.label}: {c.old} → {c.new}" for c in changed]
-    if parts and obj.decision_comment:
-        parts.append(obj.decision_comment)
-    return " · ".join(parts)

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
+from portal.integrations.explain import explain
 from tenants.access import infra_required
 from tenants.models import Department
 
@@ -102,6 +103,12 @@ def key_detail(request, pk):
     return render(request, "keys/key_detail.html", context)
 
 
+def _error_text(raw) -> str:
+    """An infra error for a message: the explanation, then the service's own text."""
+    e = explain(str(raw or ""))
+    return f"{e} ({e.raw})" if e else _("no reason given")
+
+
 def report_progress(request, obj, *, submitted: bool = False) -> None:
     """One message that says where a request stands *now* (re-read after the commit, when an
     in-process worker may already have finished or failed), never a stale promise."""
@@ -116,7 +123,7 @@ def report_progress(request, obj, *, submitted: bool = False) -> None:
                 "Approved, but setting it up failed: %(error)s. "
                 "The platform team sees it and can retry."
             )
-            % {"error": obj.last_error or _("no reason given")},
+            % {"error": _error_text(obj.last_error)},
         )
     elif status == Status.ACTIVE:
         messages.success(request, _("Approved and ready."))
@@ -153,7 +160,7 @@ def perform(request, obj, action, *, failed: str, done: str):
     except ValidationError as exc:
         messages.error(request, failed % {"error": " ".join(exc.messages)})
     except IntegrationError as exc:
-        messages.error(request, failed % {"error": exc})
+        messages.error(request, failed % {"error": _error_text(exc)})
     else:
         messages.success(request, done)
     return redirect(obj)
@@ -328,12 +335,14 @@ def run_reconcile(request):
     try:
         reconcile_keys.delay()
     except IntegrationError as exc:  # in-process (demo): the run itself failed
-        messages.error(request, _("Reconcile failed: %(error)s") % {"error": exc})
+        messages.error(request, _("Reconcile failed: %(error)s") % {"error": _error_text(exc)})
         return redirect("operations")
     run = ReconcileRun.objects.filter(started_at__gte=started).first()
     if run and run.finished_at:
         if run.error:
-            messages.error(request, _("Reconcile failed: %(error)s") % {"error": run.error})
+            messages.error(
+                request, _("Reconcile failed: %(error)s") % {"error": _error_text(run.error)}
+            )
         else:
             messages.success(
                 request,
@@ -368,7 +377,7 @@ def retry_request(request, kind, pk):
         messages.error(
             request,
             _("Retried %(name)s: it failed again: %(error)s")
-            % {"name": obj.name, "error": obj.last_error or _("no reason given")},
+            % {"name": obj.name, "error": _error_text(obj.last_error)},
         )
     elif obj.status == Status.ACTIVE:
         messages.success(request, _("Retried %(name)s: it is active now.") % {"name": obj.name})

@@ -74,12 +74,44 @@ class Change:
     new: str
 
 
-def _field_label(object_type: str, name: str) -> str:
+def _field(object_type: str, name: str):
     try:
-        model = apps.get_model(object_type)
-        return str(model._meta.get_field(name).verbose_name)
+        return apps.get_model(object_type)._meta.get_field(name)
     except (LookupError, ValueError, FieldDoesNotExist):
-        return name.replace("_", " ")
+        return None
+
+
+def _field_label(object_type: str, name: str) -> str:
+    field = _field(object_type, name)
+    return str(field.verbose_name) if field is not None else name.replace("_", " ")
+
+
+def _related_model(object_type: str, name: str):
+    """The model a snapshot field points to (a foreign key stores its id), else None."""
+    field = _field(object_type, name)
+    return field.related_model if field is not None and field.many_to_one else None
+
+
+Names = dict[tuple[type, str], str]
+
+
+def related_names(events) -> Names:
+    """Readable names of the objects the events' foreign keys point to: one query per model."""
+    wanted: dict[type, set[str]] = {}
+    for event in events:
+        for side in (event.before, event.after):
+            for name, value in (side if isinstance(side, dict) else {}).items():
+                model = _related_model(event.object_type, name) if value not in (None, "") else None
+                if model is not None:
+                    wanted.setdefault(model, set()).add(str(value))
+    names: Names = {}
+    for model, pks in wanted.items():
+        valid = [pk for pk in pks if pk.isdigit()] if model._meta.pk.get_internal_type() in (
+            "AutoField", "BigAutoField", "IntegerField", "BigIntegerField"
+        ) else list(pks)  # fmt: skip
+        for obj in model._default_manager.filter(pk__in=valid):
+            names[(model, str(obj.pk))] = str(obj)
+    return names
 
 
 def show(value: Any) -> str:
@@ -108,8 +140,18 @@ def _money(value: Any) -> str:
     return show(value) if value in (None, "") else money_text(value)
 
 
-def changes(event) -> list[Change]:
-    """The fields whose value differs between before and after, old → new."""
+def _related(model, value: Any, names: Names, with_id: bool) -> str:
+    if value in (None, ""):
+        return show(value)
+    name = names.get((model, str(value)))
+    if name is None:
+        return f"#{value}"  # gone since, or not looked up
+    return f"{name} (#{value})" if with_id else name
+
+
+def changes(event, names: Names | None = None, *, with_id: bool = False) -> list[Change]:
+    """The fields whose value differs between before and after, old → new. A foreign key shows
+    the related object's name from ``names`` (``related_names``), with its id if ``with_id``."""
     before = event.before if isinstance(event.before, dict) else {}
     after = event.after if isinstance(event.after, dict) else {}
     created = not before
@@ -120,10 +162,16 @@ def changes(event) -> list[Change]:
             continue
         if created and show(new) == "—":
             continue  # a new object: only the values it was given
-        fmt = _money if name in MONEY_FIELDS else show
-        out.append(Change(name, _field_label(event.object_type, name), fmt(old), fmt(new)))
+        model = _related_model(event.object_type, name)
+        if model is not None:
+            old, new = (_related(model, v, names or {}, with_id) for v in (old, new))
+        else:
+            fmt = _money if name in MONEY_FIELDS else show
+            old, new = fmt(old), fmt(new)
+        out.append(Change(name, _field_label(event.object_type, name), old, new))
     return out
 
 
-def changes_text(event) -> str:
-    return "; ".join(f"{c.field}: {c.old} → {c.new}" for c in changes(event))
+def changes_text(event, names: Names | None = None) -> str:
+    """For the CSV: field names, and related objects by name with their id."""
+    return "; ".join(f"{c.field}: {c.old} → {c.new}" for c in changes(event, names, with_id=True))

@@ -6,15 +6,25 @@ is saved (``forget_pending``), so a decision shows at once; NAV_CACHE_SECONDS bo
 change outside the ORM (a bulk update, a new membership) can leave stale.
 """
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.core.cache import cache
 
-from . import nav
-
 VERSION_KEY = "nav:version"
 
+# How many requests wait for a user's decision: the approval engine registers its counter
+# (every kind of request it decides) from ``AppConfig.ready()``; portal imports none of them.
+PENDING_COUNTERS: list[Callable] = []
 
-def _version() -> int:
+
+def register_pending_counter(counter: Callable) -> None:
+    if counter not in PENDING_COUNTERS:
+        PENDING_COUNTERS.append(counter)
+
+
+def pending_version() -> int:
+    """Goes up whenever a request that can be pending for someone is saved or deleted."""
     version = cache.get(VERSION_KEY)
     if version is None:
         cache.add(VERSION_KEY, 1, timeout=None)
@@ -34,8 +44,9 @@ def forget_pending(sender, instance, **kwargs) -> None:
 def _compute(user) -> dict:
     memberships = list(user.memberships.select_related("department"))
     # Anyone may have something to decide: leads, infra, and managers named as approvers.
+    pending = sum(counter(user) for counter in PENDING_COUNTERS)
     return {
-        "nav_pending": nav.pending_count(user),
+        "nav_pending": pending,
         "nav_memberships": memberships,
         "nav_is_lead": any(m.role == "lead" for m in memberships),
     }
@@ -46,7 +57,7 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"DEMO_MODE": settings.DEMO_MODE, "SUPPORT_CONTACT": settings.SUPPORT_CONTACT}
-    key = f"nav:{user.pk}:{int(user.is_infra)}:{_version()}"
+    key = f"nav:{user.pk}:{int(user.is_infra)}:{pending_version()}"
     nav = cache.get(key)
     if nav is None:
         nav = _compute(user)

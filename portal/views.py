@@ -102,9 +102,10 @@ def audit_log(request):
     if request.GET.get("format") == "csv":
         return _audit_csv(events)
     page = Paginator(events, settings.PAGE_SIZE).get_page(request.GET.get("page"))
+    names = audit_display.related_names(page.object_list)
     for event in page.object_list:
         event.label = audit_display.action_label(event.action)
-        event.changes = audit_display.changes(event)
+        event.changes = audit_display.changes(event, names)
     template = "portal/_audit_rows.html" if request.htmx else "portal/audit_log.html"
     context = {"page": page, "filters": filters, "time_zone": settings.TIME_ZONE}
     if not request.htmx:
@@ -148,16 +149,34 @@ def _audit_csv(events):
 
     def rows():
         yield "\ufeff" + writer.writerow(columns)
-        for e in events.iterator(chunk_size=1000):
-            when = timezone.localtime(e.created_at).isoformat(timespec="seconds")
-            changes = audit_display.changes_text(e)
-            cells = [when, e.actor_label, e.action, e.object_type, e.object_id]
-            cells += [e.object_repr, changes, e.ip_address or ""]
-            yield writer.writerow([_no_formula(c) for c in cells])
+        for chunk in _chunks(events.iterator(chunk_size=1000), 1000):
+            names = audit_display.related_names(chunk)
+            for e in chunk:
+                yield _csv_row(writer, e, names)
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
     return response
+
+
+def _chunks(iterable, size: int):
+    """Lists of ``size`` items, so foreign keys are named with one query per model and chunk."""
+    chunk = []
+    for item in iterable:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _csv_row(writer, e, names) -> str:
+    when = timezone.localtime(e.created_at).isoformat(timespec="seconds")
+    changes = audit_display.changes_text(e, names)
+    cells = [when, e.actor_label, e.action, e.object_type, e.object_id]
+    cells += [e.object_repr, changes, e.ip_address or ""]
+    return writer.writerow([_no_formula(c) for c in cells])
 
 
 def _no_formula(value):

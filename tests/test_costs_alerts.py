@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 
-from costs import alerts, periods
+from costs import alerts, forecast, periods
 from costs.ingest import upsert_daily
 from costs.models import BudgetAlert, MemberBudget
 from portal.models import AuditEvent
@@ -18,17 +18,10 @@ costs_org = support.costs_org
 NOV = datetime.date(2026, 11, 1)
 
 
-def test_forecast_is_the_run_rate_to_month_end():
-    # 300 spent in the first 10 days of a 30-day month → 900.
-    assert periods.forecast(Decimal("300"), NOV, datetime.date(2026, 11, 10)) == Decimal("900.00")
-    # February 2027 has 28 days: 50 in 7 days → 200.
-    feb = datetime.date(2027, 2, 1)
-    assert periods.forecast(Decimal("50"), feb, datetime.date(2027, 2, 7)) == Decimal("200.00")
-    # Last day, past month: the actual. Future month: nothing yet.
-    assert periods.forecast(Decimal("31"), NOV, datetime.date(2026, 11, 30)) == Decimal("31")
-    assert periods.forecast(Decimal("31"), NOV, datetime.date(2027, 1, 5)) == Decimal("31")
-    assert periods.forecast(Decimal("31"), NOV, datetime.date(2026, 10, 5)) == Decimal("0")
+def test_elapsed_days():
     assert periods.elapsed_days(NOV, datetime.date(2026, 11, 1)) == 1
+    assert periods.elapsed_days(NOV, datetime.date(2027, 1, 5)) == 30
+    assert periods.elapsed_days(NOV, datetime.date(2026, 10, 5)) == 0
 
 
 def test_months_and_percent():
@@ -106,3 +99,59 @@ def test_member_budget_alert_goes_to_leads(costs_org, settings, django_capture_o
 def test_under_budget_fires_nothing(costs_org):
     upsert_daily([row(key="hash-other", spend="100")])  # 10 %, forecast 300 of 1000
     assert alerts.evaluate(DAY) == []
+
+
+# --- the alert's forecast is the dashboards' forecast --------------------------------------------
+OCT = datetime.date(2026, 10, 1)
+
+
+def october(per_day: str) -> list:
+    return [
+        row(day=OCT + datetime.timedelta(days=i), key="hash-other", spend=per_day)
+        for i in range(31)
+    ]
+
+
+@pytest.mark.django_db
+def test_no_forecast_alert_while_it_is_too_early(costs_org):
+    # The 2nd, no previous month: 470 of 1000 would extrapolate to 7,285. Too early to say.
+    upsert_daily([row(day=datetime.date(2026, 11, 2), key="hash-other", spend="470")])
+    fired = alerts.evaluate(datetime.date(2026, 11, 2))
+    assert [a for a in fired if a.scope == "department"] == []
+
+
+@pytest.mark.django_db
+def test_a_quiet_last_month_tempers_the_forecast(costs_org):
+    # Day 10: 400 spent (run rate 1,200 of 1,000) but October ran at 10 a day: blended
+    # (400 + 7 × 10) / 17 days for the 20 left → 952.94, under budget: no alert.
+    upsert_daily(october("10") + [row(key="hash-other", spend="400")])
+    assert [a for a in alerts.evaluate(DAY) if a.scope == "department"] == []
+
+
+@pytest.mark.django_db
+def test_forecast_alert_agrees_with_the_dashboards(costs_org, client, monkeypatch):
+    monkeypatch.setattr(periods, "utc_today", lambda: DAY)
+    upsert_daily(october("30") + [row(key="hash-other", spend="500")])
+    fired = [a for a in alerts.evaluate(DAY) if a.scope == "department"]
+    assert [(a.kind, a.threshold) for a in fired] == [("forecast", 100)]
+    expected = forecast.month_end(Decimal("500"), NOV, DAY, Decimal("930"))
+    assert fired[0].forecast == expected.value == Decimal("1335.29")
+    client.force_login(costs_org["lead_a"])
+    page = client.get("/costs/departments/alpha/?month=2026-11").content.decode()
+    assert page.split('id="kpi-forecast">')[1].split("<")[0] == "USD 1,335.29"
+    home = client.get("/").content.decode().split('id="home-departments"')[1]
+    assert "1,335.29" in home.split("</section>")[0]
+    text = alerts.describe(fired[0], expected)
+    assert "$1335.29 (between $1100.00 and $1500.00)" in text
+
+
+@pytest.mark.django_db
+def test_alerts_page_says_too_early_rather_than_a_forecast(costs_org, client):
+    upsert_daily([row(day=datetime.date(2026, 11, 2), key="hash-other", spend="900")])
+    fired = alerts.evaluate(datetime.date(2026, 11, 2))
+    dept = [a for a in fired if a.scope == "department"]
+    assert [(a.kind, a.threshold, a.forecast) for a in dept] == [("actual", 80, Decimal(0))]
+    client.force_login(costs_org["lead_a"])
+    html = client.get("/costs/departments/alpha/?month=2026-11").content.decode()
+    alert_rows = html.split('class="alerts"')[1].split("</table>")[0]
+    assert "too early" in alert_rows

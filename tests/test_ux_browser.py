@@ -17,6 +17,7 @@ from django.utils.translation import trans_real
 
 from costs import budgets, periods
 from costs.ingest import upsert_daily
+from costs.models import SpendAnomaly
 from keys.lifecycle import Status
 from portal import audit
 
@@ -83,7 +84,7 @@ def console(org):
         "hash-a3",
         name="eval-runner",
         status=Status.FAILED,
-        last_error="LiteLLM refused the key: budget above the team's",
+        last_error="LiteLLM HTTP 400: budget above the team's max_budget",
     )
     pending = make_key(org["dev_a"], org["a"], "", name="notebook-agent", status=Status.SUBMITTED)
     budgets.request_budget(
@@ -96,6 +97,12 @@ def console(org):
         rows.append(row(day=day, key="hash-a2", spend="0.000093", prompt=12, completion=3))
         rows.append(row(day=day, team="team-beta", user="oid-dev_b", key="hash-b1", spend="3"))
     upsert_daily(rows)
+    SpendAnomaly.objects.create(
+        scope="department", subject=f"department:{org['a'].pk}", department=org["a"],
+        day=today - datetime.timedelta(days=1), spend=Decimal("31.40"), baseline=Decimal("4.15"),
+        limit=Decimal("10.38"), top_model="gpt-4o-mini", top_model_spend=Decimal("30.10"),
+        top_key_hash="hash-a1", top_key_name="support-bot", top_key_spend=Decimal("29.80"),
+    )  # fmt: skip
     audit.record(
         "virtualkey.approved",
         active,

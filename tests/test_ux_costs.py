@@ -51,8 +51,7 @@ def test_a_developers_first_call_does_not_read_as_zero(costs_org, client, on_the
 def test_forecast_on_the_2nd_does_not_extrapolate_one_day():
     # USD 60 on the first two days of a 31-day month; last month 300 in total (10/day).
     fc = forecast.month_end(Decimal("60"), DEC, datetime.date(2026, 12, 2), Decimal("300"))
-    naive = periods.forecast(Decimal("60"), DEC, datetime.date(2026, 12, 2))
-    assert naive == Decimal("930.00")  # what the page used to say
+    # What the page used to say: 60 ÷ 2 × 31 = 930.00.
     # (60 + 7 × 10) / 9 days ≈ 14.44/day for the 29 days left: 478.89.
     assert fc.value == Decimal("478.89")
     assert (fc.low, fc.high) == (Decimal("350.00"), Decimal("930.00"))

@@ -2,12 +2,14 @@
 number of queries."""
 
 import datetime
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from costs import periods
+from costs import budgets, periods
 from costs.ingest import upsert_daily
+from costs.models import SpendAnomaly
 from keys.lifecycle import Status
 
 from . import test_costs_support as support
@@ -94,3 +96,49 @@ def test_lists_search_filter_and_sort(home_org, client):
     assert "waiting-key" in queue.split('id="approval-queue"')[1]
     queue = client.get("/approvals/", {"q": "zzz"}).content.decode()
     assert "waiting-key" not in queue.split('id="approval-queue"')[1]
+
+
+def test_approver_panel_counts_every_kind_the_approvals_pages_list(home_org, client):
+    # A key request (from the fixture) and a budget request wait for infra: the home panel
+    # counts both, as the navigation badge does, and lists the budget request.
+    budgets.request_budget(
+        home_org["a"], lead=home_org["lead_a"], monthly_budget=Decimal("2500"), justification="x"
+    )
+    client.force_login(home_org["infra"])
+    html = client.get("/").content.decode()
+    queue = html.split('id="home-queue"')[1].split("</section>")[0]
+    badge = html.split('id="pending-count">')[1].split("<")[0]
+    assert badge == "2"
+    assert f'<span class="badge">{badge}</span>' in queue
+    assert "→ 2500" in queue and "(budget request)" in queue and "waiting-key" in queue
+    inbox = client.get("/approvals/inbox/").content.decode()
+    assert inbox.count('name="items"') == 2
+
+
+def test_lead_home_shows_the_departments_recent_anomalies(home_org, client):
+    today = periods.utc_today()
+    fields = {"baseline": Decimal("4"), "limit": Decimal("10"), "top_model": "gpt-4o-mini"}
+    recent = SpendAnomaly.objects.create(
+        scope="department", subject=f"department:{home_org['a'].pk}", department=home_org["a"],
+        day=today - datetime.timedelta(days=2), spend=Decimal("40"), top_key_hash="hash-a1",
+        top_key_name="key-hash-a1", top_key_spend=Decimal("30"), **fields,
+    )  # fmt: skip
+    SpendAnomaly.objects.create(
+        scope="department", subject=f"department:{home_org['a'].pk}", department=home_org["a"],
+        day=today - datetime.timedelta(days=40), spend=Decimal("77"), **fields,
+    )  # fmt: skip
+    SpendAnomaly.objects.create(
+        scope="department", subject=f"department:{home_org['b'].pk}", department=home_org["b"],
+        day=today - datetime.timedelta(days=1), spend=Decimal("55"), **fields,
+    )  # fmt: skip
+    client.force_login(home_org["lead_a"])
+    html = client.get("/").content.decode()
+    panel = html.split('id="home-anomalies"')[1].split("</section>")[0]
+    assert "40.00" in panel and "10.0× the usual 4.00" in panel
+    assert "gpt-4o-mini" in panel and "key-hash-a1" in panel
+    assert "77.00" not in panel and "55.00" not in panel  # too old; another department
+    assert f'href="/costs/anomalies/#anomaly-{recent.pk}"' in panel
+    listing = client.get("/costs/anomalies/").content.decode()
+    assert f'id="anomaly-{recent.pk}"' in listing
+    client.force_login(home_org["dev_a"])
+    assert 'id="home-anomalies"' not in client.get("/").content.decode()

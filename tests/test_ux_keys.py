@@ -2,18 +2,23 @@
 
 Each test pins one defect from the first walk-through: it failed before the fix."""
 
+import datetime
 from decimal import Decimal
 
 import pytest
 from django.utils import translation
 
+from approvals import views_chat
+from approvals.models import ChatAccount, StageDecision
 from costs import budgets
 from costs.models import BudgetRequest
 from keys.forms import DecisionForm, KeyRequestForm
 from keys.lifecycle import Status
 from keys.models import ReconcileRun, VirtualKey
 from portal.celery import app as celery_app
+from portal.integrations.explain import explain
 
+from .approvals_helpers import INFRA_OVER_50, LEADS, make_policy, submit_key
 from .factories import make_project
 from .test_key_requests import make_key, submit
 
@@ -235,3 +240,115 @@ def test_the_requester_sees_what_approval_lowered_and_why(org, client):
     page = client.get(f"/keys/{key.pk}/").content.decode()
     timeline = page.split('id="timeline"')[1].split("</ol>")[0]
     assert "50.00 → 20.00" in timeline and "start small" in timeline
+
+
+# --- times: one zone, one format ----------------------------------------------------------------
+
+
+def test_decided_at_and_the_stage_history_read_the_same(org, client, settings):
+    settings.TIME_ZONE = "Asia/Tokyo"
+    make_policy(org["a"], LEADS)
+    key = submit_key(org)
+    client.force_login(org["lead_a"])
+    client.post(f"/approvals/keys/{key.pk}/", {"decision": "approve", "max_budget": "10"})
+    instant = datetime.datetime(2026, 12, 1, 23, 30, tzinfo=datetime.UTC)  # 08:30 in Tokyo
+    VirtualKey.objects.filter(pk=key.pk).update(decided_at=instant)
+    StageDecision.objects.filter(stage__object_id=key.pk).update(created_at=instant)
+    for language, shown in (("en", "2 Dec 2026 08:30"), ("ja", "2026/12/02 8:30")):
+        page = client.get(f"/keys/{key.pk}/", HTTP_ACCEPT_LANGUAGE=language)
+        html = page.content.decode()
+        stages = html.split('id="approval-stages"')[1].split("</section>")[0]
+        request_card = html.split('id="timeline"')[1]
+        assert shown in stages, (language, stages)
+        assert shown in request_card.split('id="approval-stages"')[0]
+        assert "2026-12-01" not in html and "2026-12-02" not in html
+
+
+# --- lowering at approval: the requester is told what changed and why ------------------------
+
+
+def test_decision_mail_says_what_was_lowered_and_why(
+    org, client, mailoutbox, django_capture_on_commit_callbacks
+):
+    key = make_key(org)
+    client.force_login(org["lead_a"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            f"/approvals/keys/{key.pk}/",
+            {
+                "decision": "approve",
+                "max_budget": "20",
+                "rpm_limit": "10",
+                "comment": "pilot first",
+            },
+        )
+    [mail] = [m for m in mailoutbox if m.to == [org["dev_a"].email]]
+    assert "50.00 → 20.00" in mail.body and "30 → 10" in mail.body
+    assert "Why: pilot first" in mail.body
+    assert "&#x27;" not in mail.body and "&quot;" not in mail.body
+
+
+def test_unchanged_approval_mail_lists_no_changes(
+    org, client, mailoutbox, django_capture_on_commit_callbacks
+):
+    key = make_key(org)
+    client.force_login(org["lead_a"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/approvals/keys/{key.pk}/", {"decision": "approve", "max_budget": "50"})
+    [mail] = [m for m in mailoutbox if m.to == [org["dev_a"].email]]
+    assert "→" not in mail.body and "changed what you asked for" not in mail.body
+
+
+def test_slack_reply_to_the_last_approval_says_what_an_earlier_stage_lowered(org, client):
+    ChatAccount.objects.create(user=org["infra"], slack_user_id="UINFRA")
+    make_policy(org["a"], LEADS, INFRA_OVER_50)
+    key = submit_key(org, max_budget=Decimal("80"))
+    client.force_login(org["lead_a"])
+    client.post(
+        f"/approvals/keys/{key.pk}/",
+        {"decision": "approve", "max_budget": "60", "comment": "pilot first"},
+    )
+    replaced, text = views_chat._decide("UINFRA", "keys.virtualkey", key.pk, True)
+    key.refresh_from_db()
+    assert key.status == Status.APPROVED and key.max_budget == Decimal("60")
+    assert replaced and "approved by" in text
+    assert "80.00 → 60.00" in text and "pilot first" in text
+
+
+# --- infra error texts explained, in both languages ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "what"),
+    [
+        (
+            "LiteLLM HTTP 400: budget exceeds team max",
+            "LiteLLM refused the values of this request.",
+        ),
+        ("LiteLLM timed out: ReadTimeout", "LiteLLM did not answer in time."),
+        ("Langfuse HTTP 503: upstream unavailable", "Langfuse had an internal error."),
+        ("Langfuse HTTP 401: invalid credentials", "Langfuse refused the portal's credentials."),
+        ("LiteLLM LITELLM_BASE_URL is not set", "The portal is not connected to LiteLLM."),
+        ("Langfuse HTTP 403: not available on your current plan", "Langfuse needs a licence"),
+    ],
+)
+def test_infra_errors_are_explained(raw, what):
+    e = explain(raw)
+    assert e.what.startswith(what) and e.why and e.todo and e.raw == raw
+
+
+def test_failed_key_page_explains_the_error_in_both_languages(org, client):
+    raw = "LiteLLM HTTP 400: budget exceeds team max"
+    key = make_key(org, status=Status.FAILED, last_error=raw)
+    client.force_login(org["dev_a"])
+    for language in ("en", "ja"):
+        page = client.get(f"/keys/{key.pk}/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        failure = page.split('id="failure"')[1].split("</div>")[0]
+        with translation.override(language):
+            expected = explain(raw)
+        assert expected.what in failure and expected.todo in failure
+        detail = failure.split("<details>")[1]
+        assert raw in detail  # the raw text, as a detail
+        assert raw not in failure.split("<details>")[0]
+    with translation.override("en"):
+        assert expected.what != explain(raw).what  # Japanese differs from English

@@ -1,10 +1,13 @@
 """Pages around the product (issue: "a console people enjoy"): the sign-in page's language
 picker, the favicon, error pages with navigation, CSVs Excel reads, the readable audit log."""
 
+from decimal import Decimal
+
 import pytest
 from django.template.loader import render_to_string
 from django.test import override_settings
 
+from keys.models import VirtualKey
 from portal import audit
 from portal.models import AuditEvent
 
@@ -81,3 +84,28 @@ def test_audit_log_exports_csv_with_a_byte_order_mark(org, client):
     assert body.startswith("\ufeffwhen,who,action")
     assert "department.budget_changed" in body and "x: 1 → —" in body
     assert AuditEvent.objects.count() == 1
+
+
+def test_audit_diff_names_related_objects_and_the_csv_keeps_the_id(org, client):
+    key = VirtualKey.objects.create(
+        requester=org["dev_a"], department=org["a"], name="named", llm_models=["m"],
+        max_budget=Decimal("5"), rpm_limit=1, tpm_limit=1, lifetime_days=1, justification="j",
+    )  # fmt: skip
+    audit.record(
+        "virtualkey.approved",
+        key,
+        actor=org["lead_a"],
+        before={"department": org["b"].pk, "decided_by": None},
+        after={"department": org["a"].pk, "decided_by": org["lead_a"].pk},
+    )
+    client.force_login(org["infra"])
+    rows = client.get("/audit/").content.decode().split('id="audit-rows"')[1]
+    diff = rows.split('class="diff"')[1].split("</ul>")[0]
+    assert f"<code>{org['b'].name}</code>" in diff and f"<code>{org['a'].name}</code>" in diff
+    assert str(org["lead_a"]) in diff
+    assert f"<code>{org['a'].pk}</code>" not in diff  # no bare ids
+    response = client.get("/audit/", {"format": "csv"})
+    body = b"".join(response.streaming_content).decode()
+    assert (
+        f"department: {org['b'].name} (#{org['b'].pk}) → {org['a'].name} (#{org['a'].pk})" in body
+    )

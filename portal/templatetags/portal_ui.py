@@ -13,6 +13,8 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from portal.integrations.explain import explain
+
 register = template.Library()
 
 CENT = Decimal("0.01")
@@ -108,3 +110,18 @@ def nav_class(context, *prefixes: str) -> str:
         if (prefix == "/" and path == "/") or (prefix != "/" and path.startswith(prefix)):
             return mark_safe('aria-current="page" class="active"')  # noqa: S308 constant
     return ""
+
+
+@register.filter
+def explained(raw) -> str:
+    """A stored infra error in one translated sentence (what went wrong)."""
+    e = explain(raw)
+    return e.what if e else ""
+
+
+@register.inclusion_tag("portal/_infra_error.html")
+def infra_error(raw, retry_said=False, detail_open=False):
+    """A stored infra error explained (what, why, what to do), the raw text as a detail.
+    ``retry_said``: the page already says the platform team retries; do not repeat it.
+    ``detail_open``: show the raw text unfolded (infra's own pages)."""
+    return {"e": explain(raw), "retry_said": retry_said, "detail_open": detail_open}
