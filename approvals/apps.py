@@ -5,3 +5,25 @@ from django.utils.translation import gettext_lazy as _
 class ApprovalsConfig(AppConfig):
     name = "approvals"
     verbose_name = _("Approvals")
+
+    def ready(self) -> None:
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
+        from portal import context_processors
+        from tenants.models import Membership
+
+        from . import pending
+        from .models import Delegation, RequestStage, StageDecision
+
+        context_processors.PENDING_COUNT[:] = [pending.nav_count]
+
+        # What waits for whom (approvals.pending) follows stages, votes, delegations and
+        # memberships (led departments), as it follows the requests themselves.
+        for model in (RequestStage, StageDecision, Delegation, Membership):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    pending.forget, sender=model, dispatch_uid=f"pending-{model.__name__}"
+                )
+        m2m_changed.connect(
+            pending.forget, sender=RequestStage.approvers.through, dispatch_uid="pending-approvers"
+        )

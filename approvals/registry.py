@@ -28,6 +28,8 @@ class Kind:
     approve: Callable[..., None]
     reject: Callable[..., None]
     expire: Callable[..., None]
+    # Whose approval queue (and navigation count) shows this kind; None: everyone's.
+    queued_for: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True)

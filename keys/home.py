@@ -8,6 +8,8 @@ import datetime
 from django.db.models import Q
 from django.utils import timezone
 
+from approvals import pending
+
 from .lifecycle import Status
 from .models import ReconcileRun, TuningProject, VirtualKey
 
@@ -35,8 +37,8 @@ def developer(user) -> dict | None:
 
 
 def approver(user) -> dict | None:
-    keys = VirtualKey.objects.pending_for(user)
-    projects = TuningProject.objects.pending_for(user)
+    keys = pending.pending(VirtualKey, user)
+    projects = pending.pending(TuningProject, user)
     if not (user.is_infra or user.departments_led().exists() or keys.exists()):
         return None
     waiting = list(keys.select_related("requester", "department").order_by("created_at")[:SHOWN])
@@ -44,7 +46,10 @@ def approver(user) -> dict | None:
         projects.select_related("requester", "department").order_by("created_at")[:SHOWN]
     )
     waiting.sort(key=lambda r: r.created_at)
-    return {"waiting": waiting[:SHOWN], "count": keys.count() + projects.count()}
+    return {
+        "waiting": waiting[:SHOWN],
+        "count": pending.count(VirtualKey, user) + pending.count(TuningProject, user),
+    }
 
 
 def infra(user) -> dict | None:

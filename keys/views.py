@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
+from approvals import pending
 from costs.models import BudgetRequest
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
@@ -231,21 +232,19 @@ def cancel_request(request, pk):
 
 def approval_queue(request):
     """Keys and tuning projects waiting for this user's decision, oldest first."""
-    keys = VirtualKey.objects.pending_for(request.user).select_related("department", "requester")
-    projects = TuningProject.objects.pending_for(request.user).select_related(
-        "department", "requester"
-    )
-    budgets = BudgetRequest.objects.pending_for(request.user).select_related(
-        "department", "requester"
-    )
+    user = request.user
+    keys = pending.pending(VirtualKey, user).select_related("department", "requester")
+    projects = pending.pending(TuningProject, user).select_related("department", "requester")
     departments = Department.objects.filter(pk__in=keys.values("department")).order_by("name")
     listq = lists.queue_for(departments)
     context = {
         "listq": listq,
         "keys": _paginate(request, listq.apply(request, keys)),
         "projects": projects.order_by("created_at")[: settings.PAGE_SIZE],
-        "budgets": budgets.order_by("created_at")[: settings.PAGE_SIZE],
     }
+    if user.is_infra:  # only infra decides budgets (the page shows them to infra only)
+        budgets = pending.pending(BudgetRequest, user).select_related("department", "requester")
+        context["budgets"] = budgets.order_by("created_at")[: settings.PAGE_SIZE]
     return render(request, "keys/approval_queue.html", context)
 
 
