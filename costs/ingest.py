@@ -26,6 +26,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 from keys.models import VirtualKey
+from portal import context_processors
 from tenants.models import Department, User
 
 from .models import DailySpend, MonthlyKeySpend, MonthlySpend, MonthlyUserSpend, TeamDaySpend
@@ -201,6 +202,7 @@ def upsert_daily(
         _bulk_create(_records(rows, Resolver(rows)))
         if refresh:
             refresh_monthly(result.months, result.teams)
+        context_processors.bump()  # the home page's money panels are cached until spend moves
         return result
     result = IngestResult()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -247,6 +249,7 @@ def upsert_daily(
         result.teams = teams
         raw.execute(_statement())
         result.rows, result.changed = raw.fetchone()
+        context_processors.bump()  # the home page's money panels are cached until spend moves
     return result
 
 

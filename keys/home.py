@@ -18,7 +18,7 @@ SHOWN = 5
 
 
 def developer(user) -> dict | None:
-    if not user.memberships.exists():
+    if not user.memberships_once():
         return None
     soon = timezone.now() + datetime.timedelta(days=EXPIRING_DAYS)
     mine = VirtualKey.objects.filter(requester=user).select_related("department")
@@ -39,7 +39,8 @@ def developer(user) -> dict | None:
 def approver(user) -> dict | None:
     keys = pending.pending(VirtualKey, user)
     projects = pending.pending(TuningProject, user)
-    if not (user.is_infra or user.departments_led().exists() or keys.exists()):
+    leads = any(m.role == m.Role.LEAD for m in user.memberships_once())
+    if not (user.is_infra or leads or keys.exists()):
         return None
     waiting = list(keys.select_related("requester", "department").order_by("created_at")[:SHOWN])
     waiting += list(
