@@ -230,11 +230,26 @@ def cancel_request(request, pk):
     return redirect(key)
 
 
+# What the queue's rows show (the rest of a request is not read): who, where, when, what.
+QUEUE_FIELDS = (
+    "status", "name", "lifetime_days", "created_at", "department__name",
+    *(f"requester__{f}" for f in ("display_name", "first_name", "last_name", "email", "username")),
+)  # fmt: skip
+
+
 def approval_queue(request):
     """Keys and tuning projects waiting for this user's decision, oldest first."""
     user = request.user
-    keys = pending.pending(VirtualKey, user).select_related("department", "requester")
-    projects = pending.pending(TuningProject, user).select_related("department", "requester")
+    keys = (
+        pending.pending(VirtualKey, user)
+        .select_related("department", "requester")
+        .only(*QUEUE_FIELDS, "llm_models", "max_budget")
+    )
+    projects = (
+        pending.pending(TuningProject, user)
+        .select_related("department", "requester")
+        .only(*QUEUE_FIELDS)
+    )
     departments = Department.objects.filter(pk__in=keys.values("department")).order_by("name")
     listq = lists.queue_for(departments)
     context = {
