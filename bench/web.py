@@ -242,19 +242,36 @@ def start_gunicorn(
     raise SystemExit(f"gunicorn did not answer in 60 s:\n{log.read_text()[-3000:]}")
 
 
+def _stat(pid) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the name: state, ppid, pgrp, ..."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """CPU time (user + system) of the processes in one process group, from /proc."""
     total = 0
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+        fields = _stat(entry.name) if entry.name.isdigit() else None
+        if fields and int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def db_cpu_seconds(url: str, db: str) -> float:
+    """CPU time of the PostgreSQL backends serving ``db`` (gunicorn's connections), when the
+    server runs on this machine (0 otherwise)."""
+    from benchdb import admin_connect
+
+    with admin_connect(url) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [db],
+        ).fetchall()
+    stats = [f for f in (_stat(pid) for (pid,) in pids) if f]
+    return sum(int(f[11]) + int(f[12]) for f in stats) / os.sysconf("SC_CLK_TCK")
 
 
 def drained(access: Path) -> int:
@@ -335,6 +352,7 @@ def report(args, pages, figures, sizes) -> bool:
     )
     print(
         f"{'role':10} {'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms':>7} "
+        f"{'DB ms':>6} "
         f"{'target':>20}"
     )
     all_ok = True
@@ -347,11 +365,13 @@ def report(args, pages, figures, sizes) -> bool:
         errors = f" errors {m['bad']}" if m["bad"] else ""
         print(
             f"{role:10} {label:22} {m['rps']:8.1f} {m['p50']:8.1f} {m['p95']:8.1f} "
-            f"{m['cpu_ms']:7.1f} {target:>20} {verdict}{errors}"
+            f"{m['cpu_ms']:7.1f} {m['db_ms']:6.1f} {target:>20} {verdict}{errors}"
         )
     print(
-        "CPU ms: gunicorn's CPU time per request. With the machine to itself, "
-        f"{os.cpu_count()} cores serve at most {os.cpu_count()} × 1000 / CPU ms requests a second."
+        "CPU ms: gunicorn's CPU time per request; DB ms: PostgreSQL's (its backends for "
+        "gunicorn).\nWith the machine to itself, "
+        f"{os.cpu_count()} cores serve at most {os.cpu_count()} × 1000 / (CPU ms + DB ms) "
+        "requests a second."
     )
     return all_ok
 
@@ -390,6 +410,7 @@ def main() -> None:
         figures = []
         for role, label, path, _kind in pages["pages"]:
             cpu, handled = group_cpu_seconds(proc.pid), drained(access)
+            db_cpu = db_cpu_seconds(url, args.db)
             m = load(
                 f"http://127.0.0.1:{port}",
                 path,
@@ -403,6 +424,7 @@ def main() -> None:
             # server, whatever else the machine is doing.
             handled = drained(access) - handled
             m["cpu_ms"] = (group_cpu_seconds(proc.pid) - cpu) * 1000 / max(1, handled)
+            m["db_ms"] = max(0, db_cpu_seconds(url, args.db) - db_cpu) * 1000 / max(1, handled)
             print(f"  {role:10} {label:22} {m['rps']:7.1f} req/s  p95 {m['p95']:6.1f} ms")
             figures.append(m)
     finally:
