@@ -260,9 +260,9 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def db_cpu_seconds(url: str, db: str) -> float:
-    """CPU time of the PostgreSQL backends serving ``db`` (gunicorn's connections), when the
-    server runs on this machine (0 otherwise)."""
+def db_cpu_seconds(url: str, db: str) -> dict[int, float]:
+    """CPU time of each PostgreSQL backend serving ``db`` (gunicorn's connections), when the
+    server runs on this machine (none otherwise)."""
     from benchdb import admin_connect
 
     with admin_connect(url) as conn:
@@ -270,8 +270,15 @@ def db_cpu_seconds(url: str, db: str) -> float:
             "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             [db],
         ).fetchall()
-    stats = [f for f in (_stat(pid) for (pid,) in pids) if f]
-    return sum(int(f[11]) + int(f[12]) for f in stats) / os.sysconf("SC_CLK_TCK")
+    stats = {pid: _stat(pid) for (pid,) in pids}
+    tick = os.sysconf("SC_CLK_TCK")
+    return {pid: (int(f[11]) + int(f[12])) / tick for pid, f in stats.items() if f}
+
+
+def db_cpu_since(url: str, db: str, before: dict[int, float]) -> float:
+    """CPU the backends used since ``before`` (a backend that ended meanwhile is not counted:
+    connections live CONN_MAX_AGE seconds, so a few may be missed)."""
+    return sum(cpu - before.get(pid, 0) for pid, cpu in db_cpu_seconds(url, db).items())
 
 
 def drained(access: Path) -> int:
@@ -424,7 +431,7 @@ def main() -> None:
             # server, whatever else the machine is doing.
             handled = drained(access) - handled
             m["cpu_ms"] = (group_cpu_seconds(proc.pid) - cpu) * 1000 / max(1, handled)
-            m["db_ms"] = max(0, db_cpu_seconds(url, args.db) - db_cpu) * 1000 / max(1, handled)
+            m["db_ms"] = db_cpu_since(url, args.db, db_cpu) * 1000 / max(1, handled)
             print(f"  {role:10} {label:22} {m['rps']:7.1f} req/s  p95 {m['p95']:6.1f} ms")
             figures.append(m)
     finally:
