@@ -3,7 +3,7 @@
 The navigation's count, the home page's approver panel and the approval queue all ask; the
 engine's ``pending_for`` (stages, delegations, led departments) is worked out once per user
 and cache version (``portal.context_processors``: it goes up when a request, a stage, a vote,
-a delegation or a membership is saved or deleted, and when that transaction commits) and day
+a delegation or a membership is saved or deleted) and day
 (a delegation starts at midnight), for at most NAV_CACHE_SECONDS. Each page still reads the
 rows themselves, with the status they must have, so a decided request never shows.
 """

@@ -249,7 +249,7 @@ def upsert_daily(
         result.teams = teams
         raw.execute(_statement())
         result.rows, result.changed = raw.fetchone()
-        context_processors.bump()  # the home page's money panels are cached until spend moves
+    context_processors.bump()  # the home page's money panels are cached until spend moves
     return result
 
 

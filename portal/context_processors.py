@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 
 VERSION_KEY = "nav:version"
 # (user) -> int: how many requests wait for the user's decision. Set by the approvals app.
@@ -27,18 +26,13 @@ def version() -> int:
     return version
 
 
-def _bump() -> None:
+def bump() -> None:
+    """What waits for whom may have changed. (A page computed from the rows before a commit
+    that is still open may keep the old state for up to NAV_CACHE_SECONDS.)"""
     try:
         cache.incr(VERSION_KEY)
     except ValueError:  # not set yet (or evicted): the next read starts a new version
         cache.add(VERSION_KEY, 1, timeout=None)
-
-
-def bump() -> None:
-    """What waits for whom may have changed: now, and again when the transaction commits (a
-    page computed meanwhile from the rows before the commit must not stay cached)."""
-    _bump()
-    transaction.on_commit(_bump)
 
 
 def forget_pending(sender, instance=None, **kwargs) -> None:
