@@ -7,9 +7,23 @@ class ApprovalsConfig(AppConfig):
     verbose_name = _("Approvals")
 
     def ready(self) -> None:
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
         from portal import context_processors
+        from tenants.models import Membership
 
-        from . import registry
+        from . import pending
+        from .models import Delegation, RequestStage, StageDecision
 
-        # The navigation's "Approvals" badge counts every registered kind.
-        context_processors.register_pending_counter(registry.pending_count)
+        context_processors.PENDING_COUNT[:] = [pending.nav_count]
+
+        # What waits for whom (approvals.pending) follows stages, votes, delegations and
+        # memberships (led departments), as it follows the requests themselves.
+        for model in (RequestStage, StageDecision, Delegation, Membership):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    pending.forget, sender=model, dispatch_uid=f"pending-{model.__name__}"
+                )
+        m2m_changed.connect(
+            pending.forget, sender=RequestStage.approvers.through, dispatch_uid="pending-approvers"
+        )

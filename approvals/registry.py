@@ -12,8 +12,6 @@ from typing import Any
 
 from django.db import models
 
-from portal.context_processors import pending_version
-
 
 @dataclass(frozen=True)
 class Kind:
@@ -30,6 +28,8 @@ class Kind:
     approve: Callable[..., None]
     reject: Callable[..., None]
     expire: Callable[..., None]
+    # Whose approval queue (and navigation count) shows this kind; None: everyone's.
+    queued_for: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,23 +62,6 @@ def register_reviewable(model: type[models.Model], **hooks) -> None:
 
 def kind_of(obj) -> Kind | None:
     return KINDS.get(label(obj))
-
-
-def pending(user) -> list[models.QuerySet]:
-    """Each registered kind's requests waiting for ``user``'s decision (what the approvals
-    pages list); the home panel and the navigation badge count these, so they agree."""
-    return [kind.model._default_manager.pending_for(user) for kind in KINDS.values()]
-
-
-def pending_count(user) -> int:
-    """How many requests wait for ``user``: counted once per page (the home panel and the
-    navigation badge ask both), again whenever an approvable request is saved."""
-    key = pending_version()
-    memo = getattr(user, "_pending_count_memo", None)
-    if memo is None or memo[0] != key:
-        memo = (key, sum(qs.count() for qs in pending(user)))
-        user._pending_count_memo = memo
-    return memo[1]
 
 
 def model_for(kind_label: str) -> type[models.Model] | None:

@@ -9,7 +9,9 @@ their monthly rollups) plus what the list pages show (a developer's keys and tun
 requests waiting for a lead), collects static files and starts
 ``gunicorn portal.wsgi --workers 3`` with ``DEBUG=0`` on PostgreSQL and Redis (``REDIS_URL``).
 Signed-in sessions are made the way sign-in makes them. Then, for each page, ``--clients``
-concurrent keep-alive clients (httpx) request it for ``--seconds``; every answer must be 200.
+concurrent keep-alive connections request it for ``--seconds`` with wrk (Debian package ``wrk``;
+bench/web.lua counts answers other than 200, and every answer must be 200). wrk is written in C:
+on a 2-core machine it leaves the cores to gunicorn, where a Python client would compete.
 Requests carry ``X-Forwarded-Proto: https``, as from the TLS proxy in front of the portal.
 
 It prints requests per second and p50/p95 latency per page against the targets (list pages
@@ -20,13 +22,12 @@ It prints requests per second and p50/p95 latency per page against the targets (
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import os
 import random
 import secrets
+import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -208,7 +209,9 @@ def server_env(args, database_url: str) -> dict[str, str]:
     return env
 
 
-def start_gunicorn(args, env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+def start_gunicorn(
+    args, env: dict[str, str], port: int, log: Path, access: Path
+) -> subprocess.Popen:
     app = Path(args.app_dir)
     python = Path(sys.executable)
     subprocess.run(
@@ -219,7 +222,7 @@ def start_gunicorn(args, env: dict[str, str], port: int, log: Path) -> subproces
     )
     proc = subprocess.Popen(  # noqa: S603
         [str(python.parent / "gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers)],
+         "--workers", str(args.workers), "--access-logfile", str(access)],
         cwd=app, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
@@ -239,19 +242,55 @@ def start_gunicorn(args, env: dict[str, str], port: int, log: Path) -> subproces
     raise SystemExit(f"gunicorn did not answer in 60 s:\n{log.read_text()[-3000:]}")
 
 
+def _stat(pid) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the name: state, ppid, pgrp, ..."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """CPU time (user + system) of the processes in one process group, from /proc."""
     total = 0
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+        fields = _stat(entry.name) if entry.name.isdigit() else None
+        if fields and int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def db_cpu_seconds(url: str, db: str) -> dict[int, float]:
+    """CPU time of each PostgreSQL backend serving ``db`` (gunicorn's connections), when the
+    server runs on this machine (none otherwise)."""
+    from benchdb import admin_connect
+
+    with admin_connect(url) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [db],
+        ).fetchall()
+    stats = {pid: _stat(pid) for (pid,) in pids}
+    tick = os.sysconf("SC_CLK_TCK")
+    return {pid: (int(f[11]) + int(f[12])) / tick for pid, f in stats.items() if f}
+
+
+def db_cpu_since(url: str, db: str, before: dict[int, float]) -> float:
+    """CPU the backends used since ``before`` (a backend that ended meanwhile is not counted:
+    connections live CONN_MAX_AGE seconds, so a few may be missed)."""
+    return sum(cpu - before.get(pid, 0) for pid, cpu in db_cpu_seconds(url, db).items())
+
+
+def drained(access: Path) -> int:
+    """Requests gunicorn has handled (its access log's lines), once it has finished those
+    still queued: wrk stops with requests in flight, which the workers serve all the same."""
+    lines = -1
+    while True:
+        now = access.read_bytes().count(b"\n") if access.exists() else 0
+        if now == lines:
+            return now
+        lines = now
+        time.sleep(0.3)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -267,8 +306,22 @@ def stop(proc: subprocess.Popen) -> None:
 # --- load -------------------------------------------------------------------------------------
 
 
-async def load(base: str, path: str, session: str, clients: int, seconds: float) -> dict:
-    """``clients`` keep-alive connections asking for ``path`` until ``seconds`` have passed."""
+def wrk_run(url: str, headers: dict[str, str], clients: int, seconds: float) -> dict:
+    """One wrk run: ``clients`` keep-alive connections on two threads for ``seconds``."""
+    cmd = ["wrk", "--threads", str(min(2, clients)), "--connections", str(clients),
+           "--duration", f"{max(1, round(seconds))}s", "--timeout", "30s",
+           "--script", str(ROOT / "bench" / "web.lua")]  # fmt: skip
+    for name, value in headers.items():
+        cmd += ["--header", f"{name}: {value}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout  # noqa: S603
+    line = next(x for x in out.splitlines() if x.startswith("WRK "))
+    return {k: int(v) for k, v in (f.split("=") for f in line.split()[1:])}
+
+
+def load(base: str, path: str, session: str, clients: int, seconds: float, access: Path) -> dict:
+    """``clients`` keep-alive connections (wrk) asking for ``path`` for ``seconds``, after a
+    warm-up and once gunicorn has served what the warm-up left queued; every answer must be
+    200."""
     import httpx
 
     headers = {
@@ -276,42 +329,25 @@ async def load(base: str, path: str, session: str, clients: int, seconds: float)
         "X-Forwarded-Proto": "https",
         "Accept-Language": "en",
     }
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    latencies: list[float] = []
-    bad: dict[int, int] = {}
-    served = 0
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=60
-    ) as client:
-        first = await client.get(path)  # warm-up, and it must be the page, not a redirect
-        if first.status_code != 200:
-            raise SystemExit(f"{path} → {first.status_code}: {first.text[:500]}")
-
-        async def one_client(until: float) -> None:
-            nonlocal served
-            while time.perf_counter() < until:
-                t = time.perf_counter()
-                response = await client.get(path)
-                served += 1
-                latencies.append(time.perf_counter() - t)
-                if response.status_code != 200:
-                    bad[response.status_code] = bad.get(response.status_code, 0) + 1
-
-        warm = time.perf_counter() + min(1.0, seconds / 4)
-        await asyncio.gather(*(one_client(warm) for _ in range(clients)))
-        latencies.clear()
-        began = time.perf_counter()
-        await asyncio.gather(*(one_client(began + seconds) for _ in range(clients)))
-        elapsed = time.perf_counter() - began
-    ordered = sorted(latencies)
+    first = httpx.get(base + path, headers=headers, timeout=60)  # it must be the page
+    if first.status_code != 200:
+        raise SystemExit(f"{path} → {first.status_code}: {first.text[:500]}")
+    warm = wrk_run(base + path, headers, clients, min(1.0, seconds / 4))
+    drained(access)
+    m = wrk_run(base + path, headers, clients, seconds)
+    bad = {}
+    for run in (warm, m):
+        if run["bad"]:
+            bad[run["bad_status"]] = bad.get(run["bad_status"], 0) + run["bad"]
+        if run["socket_errors"]:
+            bad["socket"] = bad.get("socket", 0) + run["socket_errors"]
     return {
-        "requests": len(ordered),
-        "rps": len(ordered) / elapsed,
-        "p50": statistics.median(ordered) * 1000,
-        "p95": ordered[int(0.95 * (len(ordered) - 1))] * 1000,
+        "requests": m["requests"],
+        "rps": m["requests"] / (m["duration_us"] / 1e6),
+        "p50": m["p50_us"] / 1000,
+        "p95": m["p95_us"] / 1000,
         "bad": bad,
         "bytes": len(first.content),
-        "served": served + 1,
     }
 
 
@@ -323,6 +359,7 @@ def report(args, pages, figures, sizes) -> bool:
     )
     print(
         f"{'role':10} {'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms':>7} "
+        f"{'DB ms':>6} "
         f"{'target':>20}"
     )
     all_ok = True
@@ -335,17 +372,21 @@ def report(args, pages, figures, sizes) -> bool:
         errors = f" errors {m['bad']}" if m["bad"] else ""
         print(
             f"{role:10} {label:22} {m['rps']:8.1f} {m['p50']:8.1f} {m['p95']:8.1f} "
-            f"{m['cpu_ms']:7.1f} {target:>20} {verdict}{errors}"
+            f"{m['cpu_ms']:7.1f} {m['db_ms']:6.1f} {target:>20} {verdict}{errors}"
         )
     print(
-        "CPU ms: gunicorn's CPU time per request. With the machine to itself, "
-        f"{os.cpu_count()} cores serve at most {os.cpu_count()} × 1000 / CPU ms requests a second."
+        "CPU ms: gunicorn's CPU time per request; DB ms: PostgreSQL's (its backends for "
+        "gunicorn).\nWith the machine to itself, "
+        f"{os.cpu_count()} cores serve at most {os.cpu_count()} × 1000 / (CPU ms + DB ms) "
+        "requests a second."
     )
     return all_ok
 
 
 def main() -> None:
     args = parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/web.py needs wrk (Debian package wrk): run scripts/test-services.sh")
     url = server_url()
     print(
         f"bench/web.py: users={args.users} departments={args.departments} keys={args.keys} "
@@ -370,22 +411,27 @@ def main() -> None:
 
         port = free_port()
         log = Path(f"/tmp/bench-web-gunicorn-{port}.log")  # noqa: S108
-        proc = start_gunicorn(args, server_env(args, with_db(url, args.db)), port, log)
+        access = log.with_suffix(".access.log")
+        env = server_env(args, with_db(url, args.db))
+        proc = start_gunicorn(args, env, port, log, access)
         figures = []
         for role, label, path, _kind in pages["pages"]:
-            cpu = group_cpu_seconds(proc.pid)
-            m = asyncio.run(
-                load(
-                    f"http://127.0.0.1:{port}",
-                    path,
-                    pages["sessions"][role],
-                    args.clients,
-                    args.seconds,
-                )
+            cpu, handled = group_cpu_seconds(proc.pid), drained(access)
+            db_cpu = db_cpu_seconds(url, args.db)
+            m = load(
+                f"http://127.0.0.1:{port}",
+                path,
+                pages["sessions"][role],
+                args.clients,
+                args.seconds,
+                access,
             )
-            # gunicorn's own CPU per request (warm-up included): what the page costs the
+            # gunicorn's own CPU per request it handled (warm-up included, and the requests
+            # of connections wrk closed when its time was up): what the page costs the
             # server, whatever else the machine is doing.
-            m["cpu_ms"] = (group_cpu_seconds(proc.pid) - cpu) * 1000 / max(1, m["served"])
+            handled = drained(access) - handled
+            m["cpu_ms"] = (group_cpu_seconds(proc.pid) - cpu) * 1000 / max(1, handled)
+            m["db_ms"] = db_cpu_since(url, args.db, db_cpu) * 1000 / max(1, handled)
             print(f"  {role:10} {label:22} {m['rps']:7.1f} req/s  p95 {m['p95']:6.1f} ms")
             figures.append(m)
     finally:

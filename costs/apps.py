@@ -45,6 +45,7 @@ class CostsConfig(AppConfig):
             approve=workflow.finish_approval,
             reject=workflow.finish_rejection,
             expire=workflow.expire_pending,
+            queued_for=lambda user: user.is_infra,  # budgets are infra's call
         )
 
 

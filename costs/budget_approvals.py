@@ -9,14 +9,18 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 
+from approvals import pending
 from keys.views import decide
 
 from .models import BudgetRequest
 
 
 def queue_panel(user, ctx: dict) -> dict:
-    pending = BudgetRequest.objects.pending_for(user).select_related("department", "requester")
-    return {"budgets": pending.order_by("created_at")[: settings.PAGE_SIZE]}
+    """Budget requests in the approval queue: infra's call, from what waits for the user."""
+    if not user.is_infra:
+        return {}
+    waiting = pending.pending(BudgetRequest, user).select_related("department", "requester")
+    return {"budgets": waiting.order_by("created_at")[: settings.PAGE_SIZE]}
 
 
 def approved_message(obj: BudgetRequest) -> str:

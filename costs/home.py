@@ -27,7 +27,7 @@ def _month():
 
 
 def my_keys(user) -> dict | None:
-    if not user.memberships.exists():
+    if not user.memberships_once():
         return None
     _today, month, _prev = _month()
     keys = list(
@@ -77,7 +77,7 @@ def _department_month(department, month, prev, today) -> dict:
 
 
 def departments(user) -> dict | None:
-    led = list(user.departments_led().order_by("name")[:5])
+    led = [m.department for m in user.memberships_once() if m.role == m.Role.LEAD][:5]
     if not led:
         return None
     today, month, prev = _month()

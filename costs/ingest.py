@@ -26,6 +26,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 from keys.models import VirtualKey
+from portal import context_processors
 from tenants.models import Department, User
 
 from . import page_cache
@@ -178,6 +179,7 @@ def upsert_daily(
         if refresh:
             refresh_monthly(result.months, result.teams)
         page_cache.bump("spend")
+        context_processors.bump()  # the home page's money panels are cached until spend moves
         return result
     result = IngestResult()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -231,6 +233,7 @@ def upsert_daily(
         result.rows, result.changed = raw.fetchone()
         if result.changed:
             page_cache.bump("spend")
+    context_processors.bump()  # the home page's money panels are cached until spend moves
     return result
 
 

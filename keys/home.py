@@ -8,7 +8,7 @@ import datetime
 from django.db.models import Q
 from django.utils import timezone
 
-from approvals import registry
+from approvals import pending
 
 from .lifecycle import Status
 from .models import ReconcileRun, TuningProject, VirtualKey
@@ -18,7 +18,7 @@ SHOWN = 5
 
 
 def developer(user) -> dict | None:
-    if not user.memberships.exists():
+    if not user.memberships_once():
         return None
     soon = timezone.now() + datetime.timedelta(days=EXPIRING_DAYS)
     mine = VirtualKey.objects.filter(requester=user).select_related("department")
@@ -39,11 +39,12 @@ def developer(user) -> dict | None:
 def approver(user) -> dict | None:
     """Every kind of request the approvals pages list (the engine's registry: keys, tuning
     projects, budget requests…), counted as the navigation badge counts them."""
-    count = registry.pending_count(user)
-    if not (count or user.is_infra or user.departments_led().exists()):
+    count = pending.nav_count(user)
+    leads = any(m.role == m.Role.LEAD for m in user.memberships_once())
+    if not (count or user.is_infra or leads):
         return None
     waiting = []
-    for qs in registry.pending(user) if count else []:
+    for qs in pending.queues(user) if count else []:
         waiting += qs.select_related("requester", "department").order_by("created_at")[:SHOWN]
     waiting.sort(key=lambda r: r.created_at)
     return {"waiting": waiting[:SHOWN], "count": count}

@@ -10,7 +10,7 @@ from .lifecycle import Status
 
 
 def _department_filter(user) -> Filter:
-    memberships = user.memberships.select_related("department").order_by("department__name")
+    memberships = user.memberships_once()  # by department name
     choices = [(str(m.department_id), m.department.name) for m in memberships]
     return Filter("department", _("Department"), "department_id", choices)
 

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
+from approvals import pending
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
 from portal.integrations.explain import explain
@@ -236,11 +237,25 @@ def cancel_request(request, pk):
     return redirect(key)
 
 
+# What the queue's rows show (the rest of a request is not read): who, where, when, what.
+QUEUE_FIELDS = (
+    "status", "name", "lifetime_days", "created_at", "department__name",
+    *(f"requester__{f}" for f in ("display_name", "first_name", "last_name", "email", "username")),
+)  # fmt: skip
+
+
 def approval_queue(request):
     """Keys and tuning projects waiting for this user's decision, oldest first."""
-    keys = VirtualKey.objects.pending_for(request.user).select_related("department", "requester")
-    projects = TuningProject.objects.pending_for(request.user).select_related(
-        "department", "requester"
+    user = request.user
+    keys = (
+        pending.pending(VirtualKey, user)
+        .select_related("department", "requester")
+        .only(*QUEUE_FIELDS, "llm_models", "max_budget")
+    )
+    projects = (
+        pending.pending(TuningProject, user)
+        .select_related("department", "requester")
+        .only(*QUEUE_FIELDS)
     )
     departments = Department.objects.filter(pk__in=keys.values("department")).order_by("name")
     listq = lists.queue_for(departments)

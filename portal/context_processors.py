@@ -1,9 +1,11 @@
 """What every page's navigation needs, cached per user for a few seconds.
 
 The pending-approval count takes several queries; a page view must not pay for them each time.
-The cache entry is keyed by user and by a version that goes up whenever an approvable request
-is saved (``forget_pending``), so a decision shows at once; NAV_CACHE_SECONDS bounds what a
-change outside the ORM (a bulk update, a new membership) can leave stale.
+The cache entry is keyed by user and by a version that goes up whenever something that decides
+what waits for whom is saved (``forget_pending``: a request, and what the approvals app
+registers: stages, votes, delegations, memberships), so a decision shows at once;
+NAV_CACHE_SECONDS bounds what a change outside the ORM (a bulk update) can leave stale.
+The count itself comes from the approvals app (``PENDING_COUNT``, set in its ``ready()``).
 """
 
 from collections.abc import Callable
@@ -12,19 +14,11 @@ from django.conf import settings
 from django.core.cache import cache
 
 VERSION_KEY = "nav:version"
-
-# How many requests wait for a user's decision: the approval engine registers its counter
-# (every kind of request it decides) from ``AppConfig.ready()``; portal imports none of them.
-PENDING_COUNTERS: list[Callable] = []
+# (user) -> int: how many requests wait for the user's decision. Set by the approvals app.
+PENDING_COUNT: list[Callable] = []
 
 
-def register_pending_counter(counter: Callable) -> None:
-    if counter not in PENDING_COUNTERS:
-        PENDING_COUNTERS.append(counter)
-
-
-def pending_version() -> int:
-    """Goes up whenever a request that can be pending for someone is saved or deleted."""
+def version() -> int:
     version = cache.get(VERSION_KEY)
     if version is None:
         cache.add(VERSION_KEY, 1, timeout=None)
@@ -32,21 +26,25 @@ def pending_version() -> int:
     return version
 
 
-def forget_pending(sender, instance, **kwargs) -> None:
+def bump() -> None:
+    """What waits for whom may have changed. (A page computed from the rows before a commit
+    that is still open may keep the old state for up to NAV_CACHE_SECONDS.)"""
+    try:
+        cache.incr(VERSION_KEY)
+    except ValueError:  # not set yet (or evicted): the next read starts a new version
+        cache.add(VERSION_KEY, 1, timeout=None)
+
+
+def forget_pending(sender, instance=None, **kwargs) -> None:
     """post_save/post_delete receiver: a request that can be pending for someone changed."""
-    if hasattr(getattr(type(instance), "objects", None), "pending_for"):
-        try:
-            cache.incr(VERSION_KEY)
-        except ValueError:  # not set yet (or evicted): the next read starts a new version
-            cache.add(VERSION_KEY, 1, timeout=None)
+    if hasattr(getattr(sender, "objects", None), "pending_for"):
+        bump()
 
 
 def _compute(user) -> dict:
     memberships = list(user.memberships.select_related("department"))
-    # Anyone may have something to decide: leads, infra, and managers named as approvers.
-    pending = sum(counter(user) for counter in PENDING_COUNTERS)
     return {
-        "nav_pending": pending,
+        "nav_pending": sum(count(user) for count in PENDING_COUNT),
         "nav_memberships": memberships,
         "nav_is_lead": any(m.role == "lead" for m in memberships),
     }
@@ -57,7 +55,7 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"DEMO_MODE": settings.DEMO_MODE, "SUPPORT_CONTACT": settings.SUPPORT_CONTACT}
-    key = f"nav:{user.pk}:{int(user.is_infra)}:{pending_version()}"
+    key = f"nav:{user.pk}:{int(user.is_infra)}:{version()}"
     nav = cache.get(key)
     if nav is None:
         nav = _compute(user)

@@ -1,10 +1,22 @@
 """The home page's panels. Apps above ``portal`` register what each role should see first
-(from their ``AppConfig.ready()``), so this module imports none of them."""
+(from their ``AppConfig.ready()``), so this module imports none of them.
+
+What the panels show is cached per user for NAV_CACHE_SECONDS under the navigation's version
+(``context_processors``): it goes up when a request, a stage, a vote, a delegation or a
+membership is saved and when spend is ingested, so a change shows at once; the seconds bound
+what a change outside the ORM can leave stale (a key crossing into "expires soon")."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from django.utils.translation import get_language
+
+from . import context_processors
 
 
 @dataclass(frozen=True)
@@ -24,9 +36,16 @@ def register(order: int, template: str, build: Callable) -> None:
 
 
 def panels_for(user) -> list[tuple[str, dict]]:
-    shown = []
-    for panel in PANELS:
-        data = panel.build(user)
-        if data is not None:
-            shown.append((panel.template, data))
+    key = (
+        f"home:{user.pk}:{int(user.is_infra)}:{get_language()}:{timezone.localdate()}:"
+        f"{context_processors.version()}"
+    )
+    shown = cache.get(key)
+    if shown is None:
+        shown = []
+        for panel in PANELS:
+            data = panel.build(user)
+            if data is not None:
+                shown.append((panel.template, data))
+        cache.set(key, shown, timeout=settings.NAV_CACHE_SECONDS)
     return shown

@@ -25,7 +25,7 @@ from .models import AuditEvent
 
 
 def home(request):
-    memberships = request.user.memberships.select_related("department").order_by("department__name")
+    memberships = request.user.memberships_once()
     if not memberships and not request.user.is_infra:
         return render(request, "portal/no_department.html", status=200)
     context = {

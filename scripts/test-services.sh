@@ -22,6 +22,11 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "installing chromium"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# wrk, the load generator of bench/web.py (C, so it leaves the cores to the server it loads).
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
 # A Japanese font, so the Japanese pages' screenshots show text rather than empty boxes.
 if ! fc-list :lang=ja 2>/dev/null | grep -q .; then
   echo "installing a Japanese font"

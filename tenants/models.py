@@ -41,6 +41,15 @@ class User(AbstractUser):
             memberships__user=self, memberships__role=Membership.Role.LEAD
         )
 
+    def memberships_once(self) -> list:
+        """The memberships with their departments (by department name), read once per user
+        object, i.e. once per request: for the home page's several panels."""
+        memo = getattr(self, "_memberships_once", None)
+        if memo is None:
+            memo = list(self.memberships.select_related("department").order_by("department__name"))
+            self._memberships_once = memo
+        return memo
+
     def is_lead_of(self, department: Department) -> bool:
         return self.memberships.filter(department=department, role=Membership.Role.LEAD).exists()
 

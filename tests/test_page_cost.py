@@ -66,3 +66,55 @@ def test_navigation_count_is_cached_and_follows_decisions(client, org):
     assert response.status_code == 302
     page = client.get("/keys/").content.decode()
     assert '<span class="badge" id="pending-count">1</span>' in page
+
+
+def test_home_is_cached_per_user_and_follows_a_new_request(client, org):
+    make_keys(org, 1, status=Status.FAILED)
+    client.force_login(org["dev_a"])
+    client.get("/")  # panels and navigation cached
+    with CaptureQueriesContext(connection) as cached:
+        html = client.get("/").content.decode()
+    assert len(cached) <= 2  # the user and their memberships; no panel query
+    assert ">k0</a>" in html
+    VirtualKey.objects.create(
+        requester=org["dev_a"], department=org["a"], name="fresh-one", llm_models=["m"],
+        max_budget=5, rpm_limit=1, tpm_limit=1, lifetime_days=7, justification="x",
+        status=Status.SUBMITTED,
+    )  # fmt: skip
+    assert ">fresh-one</a>" in client.get("/").content.decode()  # at once, not seconds later
+
+
+def test_approval_queue_is_one_query_for_what_waits_and_follows_a_delegation(client, org):
+    import datetime
+
+    from django.utils import timezone
+
+    from approvals import delegation
+
+    make_keys(org, 3, status=Status.SUBMITTED)
+    client.force_login(org["lead_b"])
+    assert "<td>k0</td>" not in client.get("/approvals/").content.decode()
+    with CaptureQueriesContext(connection) as cached:
+        client.get("/approvals/")
+    # The user; the keys' departments, count and page; the projects. What waits for whom is
+    # cached with the navigation (no stage, delegation or led-department subqueries).
+    assert len(cached) <= 5
+    assert not [q for q in cached if "approvals_delegation" in q["sql"]]
+    today = timezone.localdate()
+    delegation.create(
+        delegator=org["lead_a"], delegate=org["lead_b"], starts_on=today,
+        ends_on=today + datetime.timedelta(days=3), actor=org["lead_a"],
+    )  # fmt: skip
+    page = client.get("/approvals/").content.decode()  # at once: the delegation bumped it
+    assert "<td>k0</td>" in page and '<span class="badge" id="pending-count">3</span>' in page
+
+
+def test_a_new_lead_sees_the_queue_at_once(client, org):
+    from tenants.models import Membership
+
+    make_keys(org, 2, status=Status.SUBMITTED)
+    client.force_login(org["dev_b"])
+    assert 'id="home-queue"' not in client.get("/").content.decode()
+    Membership.objects.create(user=org["dev_b"], department=org["a"], role="lead")
+    assert "<td>k1</td>" in client.get("/approvals/").content.decode()
+    assert 'id="home-queue"' in client.get("/").content.decode()

@@ -1,0 +1,83 @@
+"""What waits for a user's decision: the ids of each kind of request, cached per user.
+
+The navigation's count, the home page's approver panel and the approval queue all ask; the
+engine's ``pending_for`` (stages, delegations, led departments) is worked out once per user
+and cache version (``portal.context_processors``: it goes up when a request, a stage, a vote,
+a delegation or a membership is saved or deleted) and day
+(a delegation starts at midnight), for at most NAV_CACHE_SECONDS. Each page still reads the
+rows themselves, with the status they must have, so a decided request never shows.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from portal import context_processors
+
+from . import registry
+
+# More than this many waiting requests of one kind (infra, in a large organisation): their ids
+# are not cached and the pages filter with the engine's query itself.
+MAX_IDS = 500
+
+
+def ids_for(user) -> dict[str, list[int] | None]:
+    """{model label: ids waiting for ``user``, oldest first (None: more than MAX_IDS)}."""
+    key = (
+        f"pending:{user.pk}:{int(user.is_infra)}:{timezone.localdate().isoformat()}:"
+        f"{context_processors.version()}"
+    )
+    memo = getattr(user, "_pending_ids", None)
+    if memo is not None and memo[0] == key:
+        return memo[1]
+    ids = cache.get(key)
+    if ids is None:
+        ids = {}
+        for label, kind in registry.KINDS.items():
+            if kind.queued_for is not None and not kind.queued_for(user):
+                continue  # not in this user's queue: ``pending`` asks the engine if need be
+            qs = kind.model.objects.pending_for(user).order_by("created_at", "pk")
+            found = list(qs.values_list("pk", flat=True)[: MAX_IDS + 1])
+            ids[label] = found if len(found) <= MAX_IDS else None
+        cache.set(key, ids, timeout=settings.NAV_CACHE_SECONDS)
+    user._pending_ids = (key, ids)
+    return ids
+
+
+def pending(model, user):
+    """``model.objects.pending_for(user)``, as a filter on the cached ids when there are few."""
+    ids = ids_for(user).get(registry.label(model))
+    if ids is None:
+        return model.objects.pending_for(user)
+    # A request waits in the status it is submitted in (its field's default).
+    return model.objects.filter(pk__in=ids, status=model._meta.get_field("status").default)
+
+
+def count(model, user) -> int:
+    ids = ids_for(user).get(registry.label(model))
+    return model.objects.pending_for(user).count() if ids is None else len(ids)
+
+
+def forget(sender, **kwargs) -> None:
+    """Signal receiver: something that decides what waits for whom changed."""
+    context_processors.bump()
+
+
+def queues(user) -> list:
+    """What waits for ``user``, one queryset per kind in the user's queue (the home panel)."""
+    return [
+        pending(kind.model, user)
+        for kind in registry.KINDS.values()
+        if kind.queued_for is None or kind.queued_for(user)
+    ]
+
+
+def nav_count(user) -> int:
+    """The navigation's number: every kind the user's queue shows."""
+    return sum(
+        count(kind.model, user)
+        for kind in registry.KINDS.values()
+        if kind.queued_for is None or kind.queued_for(user)
+    )
