@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchdb import create_database, server_url, setup_django  # noqa: E402
+from benchdb import create_database, drop_database, server_url, setup_django  # noqa: E402
 
 
 def main() -> None:
@@ -46,7 +46,6 @@ def main() -> None:
     from django.conf import settings
 
     from tests.litellm_proxy import LiteLLMProxy
-    from tests.servers import drop_database
     from tests.workers import Worker
 
     parts = urlsplit(url)
@@ -69,7 +68,7 @@ def main() -> None:
         if worker:
             worker.stop()
         proxy.stop()
-        drop_database(litellm_db)
+        drop_database(url, urlsplit(litellm_db).path.lstrip("/"))
         from django.db import connections
 
         connections.close_all()
