@@ -23,6 +23,15 @@ from . import registry
 MAX_IDS = 500
 
 
+def _kinds_in_queue(user):
+    """(label, kind) of each registered kind that ``user``'s queue shows (budgets: infra)."""
+    return [
+        (label, kind)
+        for label, kind in registry.KINDS.items()
+        if kind.queued_for is None or kind.queued_for(user)
+    ]
+
+
 def ids_for(user) -> dict[str, list[int] | None]:
     """{model label: ids waiting for ``user``, oldest first (None: more than MAX_IDS)}."""
     key = (
@@ -35,9 +44,8 @@ def ids_for(user) -> dict[str, list[int] | None]:
     ids = cache.get(key)
     if ids is None:
         ids = {}
-        for label, kind in registry.KINDS.items():
-            if kind.queued_for is not None and not kind.queued_for(user):
-                continue  # not in this user's queue: ``pending`` asks the engine if need be
+        # Kinds outside the user's queue are left out: ``pending`` asks the engine if need be.
+        for label, kind in _kinds_in_queue(user):
             qs = kind.model.objects.pending_for(user).order_by("created_at", "pk")
             found = list(qs.values_list("pk", flat=True)[: MAX_IDS + 1])
             ids[label] = found if len(found) <= MAX_IDS else None
@@ -67,17 +75,9 @@ def forget(sender, **kwargs) -> None:
 
 def queues(user) -> list:
     """What waits for ``user``, one queryset per kind in the user's queue (the home panel)."""
-    return [
-        pending(kind.model, user)
-        for kind in registry.KINDS.values()
-        if kind.queued_for is None or kind.queued_for(user)
-    ]
+    return [pending(kind.model, user) for _, kind in _kinds_in_queue(user)]
 
 
 def nav_count(user) -> int:
     """The navigation's number: every kind the user's queue shows."""
-    return sum(
-        count(kind.model, user)
-        for kind in registry.KINDS.values()
-        if kind.queued_for is None or kind.queued_for(user)
-    )
+    return sum(count(kind.model, user) for _, kind in _kinds_in_queue(user))
