@@ -3,7 +3,9 @@
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
+from django.utils import translation
 
 from tenants.models import Department, Membership, User
 
@@ -38,6 +40,14 @@ def make_department(slug: str, **extra) -> Department:
 def _fresh_cache():
     """Cached navigation counts and sessions never leak from one test into the next."""
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a Japanese request through the test client
+    leaves Japanese active in the thread (LocaleMiddleware), and messages built outside a
+    request would follow it into the next test."""
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture
