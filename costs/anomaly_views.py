@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import render
+
+from portal.pagination import Paginator
 
 from .models import SpendAnomaly
 

@@ -8,7 +8,8 @@ the month, today's date (forecasts), the language, the table pages — and of *v
 - ``spend``: moved by every ingestion and rollup rebuild (after commit),
 - ``department:<id>``: moved when the department, one of its keys, member budgets, soft
   budgets, budget alerts or budget requests change (signals, after commit),
-- ``org``: moved when any department changes (names, cost centres, budgets).
+- ``org``: moved when any department changes (names, cost centres, budgets),
+- ``user:<id>``: moved when one of the person's keys changes (their own spend page).
 
 A version is a timestamp, so a stale figure is never served after a change is committed; the
 expiry bounds what no signal reports (a person renamed by the directory sync).
@@ -74,6 +75,10 @@ def department_scopes(department_id) -> tuple[str, ...]:
 ORG_SCOPES = ("spend", "org")
 
 
+def user_scopes(user_id) -> tuple[str, ...]:
+    return ("spend", f"user:{user_id}")
+
+
 # --- what moves the versions ------------------------------------------------------------------
 
 
@@ -86,6 +91,11 @@ def _owned_by_department(sender, instance, **kwargs) -> None:
         bump(f"department:{instance.department_id}")
 
 
+def _key_changed(sender, instance, **kwargs) -> None:
+    _owned_by_department(sender, instance)
+    bump(f"user:{instance.requester_id}")  # the owner's spend page names and counts their keys
+
+
 def connect() -> None:
     """Connect the signals (``CostsConfig.ready``)."""
     from keys.models import VirtualKey
@@ -95,7 +105,8 @@ def connect() -> None:
 
     for signal in (post_save, post_delete):
         signal.connect(_department_changed, sender=Department, dispatch_uid=f"{PREFIX}:dept")
-        for model in (VirtualKey, MemberBudget, SoftBudget, BudgetAlert, BudgetRequest):
+        signal.connect(_key_changed, sender=VirtualKey, dispatch_uid=f"{PREFIX}:VirtualKey")
+        for model in (MemberBudget, SoftBudget, BudgetAlert, BudgetRequest):
             signal.connect(
                 _owned_by_department, sender=model, dispatch_uid=f"{PREFIX}:{model.__name__}"
             )

@@ -15,11 +15,11 @@ from django.views.decorators.http import require_POST
 from portal.http import id_or_404
 from tenants.access import infra_required
 
-from . import lists, projects, workflow
+from . import lists, projects, rows, workflow
 from .forms import ManualFulfilmentForm, ProjectRequestForm
 from .lifecycle import Status
 from .models import TuningProject
-from .views import _paginate, reveal_once
+from .views import ROW_FIELDS, _paginate, reveal_once
 
 
 def _visible_project(request, pk) -> TuningProject:
@@ -33,9 +33,14 @@ def _visible_project(request, pk) -> TuningProject:
 
 def my_projects(request):
     listq = lists.projects_for(request.user)
-    qs = TuningProject.objects.filter(requester=request.user).select_related("department")
+    qs = (
+        TuningProject.objects.filter(requester=request.user)
+        .select_related("department")
+        .only(*ROW_FIELDS, "public_key")
+    )
     qs = listq.apply(request, qs)
-    context = {"page": _paginate(request, qs), "listq": listq}
+    page = _paginate(request, qs)
+    context = {"page": page, "rows": rows.my_projects(page), "listq": listq}
     return render(request, "keys/my_projects.html", context)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,10 +19,11 @@ from approvals import pending
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
 from portal.integrations.explain import explain
+from portal.pagination import Paginator
 from tenants.access import infra_required
 from tenants.models import Department
 
-from . import decision, lists, panels, services, timeline, workflow
+from . import decision, lists, panels, rows, services, timeline, workflow
 from .forms import DecisionForm, KeyRequestForm
 from .lifecycle import Status
 from .models import ReconcileRun, TuningProject, VirtualKey
@@ -40,11 +40,21 @@ def _visible_key(request, pk) -> VirtualKey:
     return key
 
 
+# What the list pages show of each row (the rest of a request is not read).
+ROW_FIELDS = ("name", "status", "expires_at", "created_at", "secret_encrypted", "department__name")
+
+
 def my_keys(request):
     listq = lists.keys_for(request.user)
-    keys = VirtualKey.objects.filter(requester=request.user).select_related("department")
+    keys = (
+        VirtualKey.objects.filter(requester=request.user)
+        .select_related("department")
+        .only(*ROW_FIELDS, "kind", "llm_models", "max_budget", "budget_duration", "secret_last4")
+    )
     keys = listq.apply(request, keys)
-    return render(request, "keys/my_keys.html", {"page": _paginate(request, keys), "listq": listq})
+    page = _paginate(request, keys)
+    context = {"page": page, "rows": rows.my_keys(page), "listq": listq}
+    return render(request, "keys/my_keys.html", context)
 
 
 def request_key(request):
@@ -259,10 +269,14 @@ def approval_queue(request):
     )
     departments = Department.objects.filter(pk__in=keys.values("department")).order_by("name")
     listq = lists.queue_for(departments)
+    page = _paginate(request, listq.apply(request, keys))
+    projects = list(projects.order_by("created_at")[: settings.PAGE_SIZE])
     context = {
         "listq": listq,
-        "keys": _paginate(request, listq.apply(request, keys)),
-        "projects": projects.order_by("created_at")[: settings.PAGE_SIZE],
+        "keys": page,
+        "key_rows": rows.queue_keys(page),
+        "projects": projects,
+        "project_rows": rows.queue_projects(projects),
     }
     panels.run(panels.APPROVAL_QUEUE, request.user, context)
     return render(request, "keys/approval_queue.html", context)

@@ -41,8 +41,13 @@ def forget_pending(sender, instance=None, **kwargs) -> None:
         bump()
 
 
+def forget_memberships(sender, **kwargs) -> None:
+    """post_save/post_delete receiver: a membership or a department changed."""
+    bump()
+
+
 def _compute(user) -> dict:
-    memberships = list(user.memberships.select_related("department"))
+    memberships = user.memberships_once()
     return {
         "nav_pending": sum(count(user) for count in PENDING_COUNT),
         "nav_memberships": memberships,
@@ -55,7 +60,8 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"DEMO_MODE": settings.DEMO_MODE, "SUPPORT_CONTACT": settings.SUPPORT_CONTACT}
-    key = f"nav:{user.pk}:{int(user.is_infra)}:{version()}"
+    nav_version = version()
+    key = f"nav:{user.pk}:{int(user.is_infra)}:{nav_version}"
     nav = cache.get(key)
     if nav is None:
         nav = _compute(user)
@@ -65,4 +71,6 @@ def navigation(request):
         "DEMO_MODE": settings.DEMO_MODE,
         "SUPPORT_CONTACT": settings.SUPPORT_CONTACT,
         "nav_is_infra": user.is_infra,
+        "nav_version": f"{nav_version}:{int(user.is_infra)}",  # base.html caches the menu
+        "nav_seconds": settings.NAV_CACHE_SECONDS,
     }

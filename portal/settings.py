@@ -232,7 +232,7 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="portal")
 # Redis in production (shared by every web process); per-process memory in the demo.
 CACHE_URL = env("CACHE_URL", default=REDIS_URL)
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    "default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": CACHE_URL}
     if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
@@ -419,7 +419,7 @@ CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
 # The rate limiter's counters must be shared by every web process: Redis where configured.
 API_CACHE_URL = env("API_CACHE_URL", default=CACHE_URL)
 CACHES["api"] = (
-    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": API_CACHE_URL}
+    {"BACKEND": "portal.cache.RedisCache", "LOCATION": API_CACHE_URL}
     if API_CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api"}
 )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.cache import cache
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from portal import context_processors
 from portal.model_fields import optional_person
 
 
@@ -43,10 +46,19 @@ class User(AbstractUser):
 
     def memberships_once(self) -> list:
         """The memberships with their departments (by department name), read once per user
-        object, i.e. once per request: for the home page's several panels."""
+        object, i.e. once per request, and cached across requests under the navigation's
+        version, which every saved membership or department moves (``TenantsConfig``).
+
+        For what pages show (navigation, home panels, list filters); access checks query."""
         memo = getattr(self, "_memberships_once", None)
         if memo is None:
-            memo = list(self.memberships.select_related("department").order_by("department__name"))
+            key = f"memberships:{self.pk}:{context_processors.version()}"
+            memo = cache.get(key)
+            if memo is None:
+                memo = list(
+                    self.memberships.select_related("department").order_by("department__name")
+                )
+                cache.set(key, memo, timeout=settings.NAV_CACHE_SECONDS)
             self._memberships_once = memo
         return memo
 

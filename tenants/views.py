@@ -1,12 +1,12 @@
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from portal import audit
+from portal.pagination import Paginator
 
 from . import panels
 from .access import department_for_lead, infra_required, visible_departments

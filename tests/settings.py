@@ -29,7 +29,7 @@ COSTS_PAGE_CACHE_SECONDS = 0
 # The API's rate-limit counters: on the real Redis, as in production; a prefix per test run,
 # since user ids restart with each new test database.
 CACHES["api"] = {
-    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "BACKEND": "portal.cache.RedisCache",
     "LOCATION": REDIS_URL,  # noqa: F405
     "KEY_PREFIX": f"api-test-{os.getpid()}",
 }

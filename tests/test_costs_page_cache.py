@@ -74,3 +74,26 @@ def test_each_table_page_and_language_is_cached_apart(cached, client):
     assert "By member" in english and "By member" not in japanese
     other_page = client.get(f"/costs/departments/alpha/{M}&members_page=2").content.decode()
     assert 'id="kpi-actual">USD 12.50' in other_page
+
+
+def test_my_spend_is_cached_per_person_and_follows_ingestion_and_my_keys(cached, client):
+    from costs.models import MonthlyKeySpend
+
+    url = f"/costs/me/{M}"
+    client.force_login(cached["dev_a"])
+    assert actual(client, url) == "USD 12.50"
+    assert "key-hash-a1" in client.get(url).content.decode()
+    MonthlyKeySpend.objects.update(spend=99)  # tells nobody: the cached table stays
+    assert ">99.00<" not in client.get(url).content.decode()
+    key = cached["key_a"]
+    key.name = "my-renamed-key"
+    key.save()  # my key changed: my page is rendered again
+    html = client.get(url).content.decode()
+    assert "my-renamed-key" in html and ">99.00<" in html
+    # Another person's page is their own (cached apart, nobody sees mine).
+    client.force_login(cached["dev_b"])
+    assert "my-renamed-key" not in client.get(url).content.decode()
+    # An ingestion drops it too.
+    client.force_login(cached["dev_a"])
+    upsert_daily([row(key="hash-a1", spend="20.00", requests=11)])
+    assert actual(client, url) == "USD 20.00"

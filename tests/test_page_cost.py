@@ -59,7 +59,8 @@ def test_navigation_count_is_cached_and_follows_decisions(client, org):
     with CaptureQueriesContext(connection) as cached:
         client.get("/keys/")
     counts = [q["sql"] for q in cached if "COUNT(" in q["sql"].upper()]
-    assert len(counts) == 1  # the page's own paginator, not the navigation's three
+    # Not the navigation's three (cached), nor the paginator's: the list fits on its page.
+    assert counts == []
 
     key = VirtualKey.objects.filter(status=Status.SUBMITTED).first()
     response = client.post(f"/approvals/keys/{key.pk}/", {"decision": "reject", "comment": "no"})
@@ -118,3 +119,45 @@ def test_a_new_lead_sees_the_queue_at_once(client, org):
     Membership.objects.create(user=org["dev_b"], department=org["a"], role="lead")
     assert "<td>k1</td>" in client.get("/approvals/").content.decode()
     assert 'id="home-queue"' in client.get("/").content.decode()
+
+
+def test_a_list_longer_than_a_page_is_counted_and_one_page_long_is_not(client, org, settings):
+    import re
+
+    def rows(html):
+        return len(re.findall(r'<a href="/keys/\d+/">', html))
+
+    settings.PAGE_SIZE = 5
+    client.force_login(org["dev_a"])
+    make_keys(org, 5)
+    client.get("/keys/")
+    with CaptureQueriesContext(connection) as one_page:
+        html = client.get("/keys/").content.decode()
+    assert rows(html) == 5 and "Page 1 of" not in html
+    assert not [q for q in one_page if "COUNT(" in q["sql"].upper()]
+
+    make_keys(org, 1)  # six: two pages, counted as Django does
+    with CaptureQueriesContext(connection) as two_pages:
+        html = client.get("/keys/").content.decode()
+    assert "Page 1 of 2" in html and rows(html) == 5
+    assert len([q for q in two_pages if "COUNT(" in q["sql"].upper()]) == 1
+    second = client.get("/keys/?page=2").content.decode()
+    assert "Page 2 of 2" in second and rows(second) == 1
+    assert "Page 2 of 2" in client.get("/keys/?page=99").content.decode()  # the last page
+
+
+def test_memberships_are_cached_and_follow_a_new_membership_and_a_rename(client, org):
+    from tenants.models import Membership
+
+    make_keys(org, 1)
+    client.force_login(org["dev_a"])
+    client.get("/keys/")
+    with CaptureQueriesContext(connection) as cached:
+        html = client.get("/keys/").content.decode()
+    assert not [q for q in cached if "tenants_membership" in q["sql"]]
+    assert ">Alpha</option>" in html and ">Beta</option>" not in html
+    Membership.objects.create(user=org["dev_a"], department=org["b"], role="member")
+    assert ">Beta</option>" in client.get("/keys/").content.decode()  # at once
+    org["b"].name = "Beta renamed"
+    org["b"].save()
+    assert ">Beta renamed</option>" in client.get("/keys/").content.decode()

@@ -99,22 +99,40 @@ def index(request):
 # --- developer: my spend -------------------------------------------------------------------
 
 
+MINE_TABLES = ("keys", "models")
+
+
+def mine_figures(user, ctx: dict, pages: dict[str, int]) -> dict:
+    """KPIs, chart and tables of my month (what the cache keeps)."""
+    month = ctx["month"]
+    tables = reports.mine_tables(user, month)
+    _paginate(tables, pages)
+    base = reports.mine_daily(user, month)
+    # Summed unrounded: a call worth USD 0.000093 must not read as zero.
+    actual = base.aggregate(total=reports.total("spend"))["total"]
+    figures = {"tables": tables, "today": ctx["today"], "month": month, "actual": actual}
+    reports.set_forecast(figures, actual, reports.mine_previous_month(user, month))
+    figures["chart"] = {"daily": reports.daily_series(base, month), "budget": None}
+    return figures
+
+
 def mine(request, table: str | None = None):
     ctx = reports.month_context(request)
-    month = ctx["month"]
-    tables = reports.mine_tables(request.user, month)
-    if table:
-        return _csv(tables, table, "my-spend", month)
-    if partial := _table_partial(request, ctx, tables):
-        return partial
-    _paginate(tables, _pages(request, tables))
-    base = reports.mine_daily(request.user, month)
-    # Summed unrounded: a call worth USD 0.000093 must not read as zero.
-    ctx["actual"] = base.aggregate(total=reports.total("spend"))["total"]
-    previous = reports.mine_previous_month(request.user, month)
-    reports.set_forecast(ctx, ctx["actual"], previous)
-    ctx["chart"] = {"daily": reports.daily_series(base, month), "budget": None}
-    ctx["tables"] = tables
+    if table or request.headers.get("HX-Request") and request.GET.get("table"):
+        tables = reports.mine_tables(request.user, ctx["month"])
+        if table:
+            return _csv(tables, table, "my-spend", ctx["month"])
+        if partial := _table_partial(request, ctx, tables):
+            return partial
+    pages = _pages(request, MINE_TABLES)
+    ctx["figures"] = _figures(
+        request,
+        ctx,
+        "costs/_mine_kpis.html",
+        ("mine", request.user.pk, *pages.values()),
+        page_cache.user_scopes(request.user.pk),
+        lambda: mine_figures(request.user, ctx, pages),
+    )
     ctx["csv_query"] = f"?month={ctx['month_value']}"
     return render(request, "costs/mine.html", ctx)
 

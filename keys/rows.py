@@ -1,0 +1,139 @@
+"""The rows of the key and project lists and of the approval queue, rendered in Python.
+
+These are the pages people open most; a template tag or variable per cell made the rows most
+of each page's cost (as for the cost tables, ``costs.tables``). Each function returns the
+``<tr>`` elements of one page, with exactly the markup the templates had; labels are
+translated once per page, not once per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.utils.formats import localize
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince
+from django.utils.translation import gettext as _
+
+from portal.templatetags.portal_ui import day, money, when
+
+from .models import TuningProject, VirtualKey
+
+
+def _labels(rows: Iterable, method: str) -> dict[str, str]:
+    """A display method's text for each value seen (e.g. a status's label), asked once."""
+    labels: dict[str, str] = {}
+    for row in rows:
+        labels.setdefault(row.status, getattr(row, method)())
+    return labels
+
+
+def my_keys(keys: Iterable[VirtualKey]) -> SafeString:
+    keys = list(keys)
+    status = _labels(keys, "get_status_display")
+    service = format_html(' <span class="role">{}</span>', _("service"))
+    waiting = format_html(
+        ' <span class="badge" title="{}">!</span>', _("Secret waiting to be revealed")
+    )
+    return format_html_join(
+        "\n",
+        '<tr><td><a href="{}">{}</a>{}</td><td>{}</td>'
+        '<td><span class="status {}">{}</span>{}</td><td>{}</td>'
+        '<td class="num">{}{}</td><td>{}</td><td>{}</td></tr>',
+        (
+            (
+                k.get_absolute_url(),
+                k.name,
+                service if k.kind == VirtualKey.Kind.SERVICE else "",
+                k.department.name,
+                k.status,
+                status[k.status],
+                waiting if k.secret_waiting else "",
+                ", ".join(k.llm_models),
+                localize(k.max_budget),
+                f" / {k.get_budget_duration_display()}" if k.budget_duration else "",
+                format_html("<code>sk-…{}</code>", k.secret_last4) if k.secret_last4 else "",
+                day(k.expires_at),
+            )
+            for k in keys
+        ),
+    )
+
+
+def my_projects(projects: Iterable[TuningProject]) -> SafeString:
+    projects = list(projects)
+    status = _labels(projects, "get_status_display")
+    return format_html_join(
+        "\n",
+        '<tr><td><a href="{}">{}</a><br><span class="muted">{}</span></td><td>{}</td>'
+        '<td><span class="status {}">{}</span>{}</td><td>{}</td><td>{}</td></tr>',
+        (
+            (
+                p.get_absolute_url(),
+                p.name,
+                p.project_name,
+                p.department.name,
+                p.status,
+                status[p.status],
+                mark_safe(' <span class="badge">!</span>') if p.secret_waiting else "",
+                format_html("<code>{}</code>", p.public_key) if p.public_key else "",
+                day(p.expires_at),
+            )
+            for p in projects
+        ),
+    )
+
+
+def _waiting(request) -> SafeString:
+    """When a request was made and how long it has waited (the queue's first cell)."""
+    return format_html(
+        '{}<br><span class="muted age">{}</span>',
+        when(request.created_at),
+        _("waiting %(age)s") % {"age": timesince(request.created_at)},
+    )
+
+
+def queue_keys(keys: Iterable[VirtualKey]) -> SafeString:
+    decide = _("Decide")
+    return format_html_join(
+        "\n",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+        '<td class="num">{}</td><td>{}d</td>'
+        '<td><a class="button primary" href="{}">{}</a></td></tr>',
+        (
+            (
+                _waiting(k),
+                k.requester,
+                k.department.name,
+                k.name,
+                ", ".join(k.llm_models),
+                money(k.max_budget),
+                k.lifetime_days,
+                k.decide_url(),
+                decide,
+            )
+            for k in keys
+        ),
+    )
+
+
+def queue_projects(projects: Iterable[TuningProject]) -> SafeString:
+    decide = _("Decide")
+    return format_html_join(
+        "\n",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}d</td>"
+        '<td><a class="button primary" href="{}">{}</a></td></tr>',
+        (
+            (
+                _waiting(p),
+                p.requester,
+                p.department.name,
+                p.name,
+                p.lifetime_days,
+                p.decide_url(),
+                decide,
+            )
+            for p in projects
+        ),
+    )
