@@ -10,6 +10,8 @@ from functools import reduce
 from operator import or_
 
 from django.db.models import Q, QuerySet
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 
 @dataclass
@@ -46,3 +48,20 @@ class ListQuery:
     @property
     def active(self) -> bool:
         return any(v for k, v in self.values.items() if k != "sort")
+
+    def _options(self, choices, selected: str) -> SafeString:
+        """``<option>`` elements, the selected one marked (rendered here: a template tag per
+        option made the controls a good part of a list page's cost)."""
+        return format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            ((value, " selected" if value == selected else "", label) for value, label in choices),
+        )
+
+    def filter_options(self) -> list[tuple[Filter, SafeString]]:
+        return [(f, self._options(f.choices, self.values.get(f.name, ""))) for f in self.filters]
+
+    def sort_options(self) -> SafeString:
+        return self._options(
+            ((key, label) for key, (label, _order) in self.sorts.items()), self.values.get("sort")
+        )

@@ -85,9 +85,15 @@ def test_lists_search_filter_and_sort(home_org, client):
     html = client.get("/keys/", {"q": "broken"}).content.decode()
     rows = html.split('id="my-keys"')[1]
     assert "broken-key" in rows and "waiting-key" not in rows
-    rows = client.get("/keys/", {"status": "submitted"}).content.decode().split('id="my-keys"')[1]
+    html = client.get("/keys/", {"status": "submitted"}).content.decode()
+    controls, rows = html.split('class="filters list-controls"')[1].split('id="my-keys"')
     assert "waiting-key" in rows and "broken-key" not in rows
-    rows = client.get("/keys/", {"sort": "name"}).content.decode().split('id="my-keys"')[1]
+    # The controls say what is applied: the chosen status, the default sort.
+    assert '<option value="submitted" selected>' in controls
+    assert controls.count(" selected>") == 2 and '<option value="new" selected>' in controls
+    html = client.get("/keys/", {"sort": "name"}).content.decode()
+    assert '<option value="name" selected>' in html
+    rows = html.split('id="my-keys"')[1]
     assert rows.index("broken-key") < rows.index("key-hash-a1") < rows.index("waiting-key")
     odd = client.get("/keys/", {"status": "nonsense", "sort": "x", "department": "y"})
     assert odd.status_code == 200 and "waiting-key" in odd.content.decode()

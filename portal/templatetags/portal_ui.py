@@ -96,11 +96,6 @@ def day(value):
     return formats.date_format(value, "SHORT_DATE_FORMAT")
 
 
-@register.filter
-def get_item(mapping, key):
-    return mapping.get(key) if hasattr(mapping, "get") else None
-
-
 @register.simple_tag(takes_context=True)
 def nav_class(context, *prefixes: str) -> str:
     """``aria-current="page"`` for the navigation link whose section is being shown."""
