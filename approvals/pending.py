@@ -36,7 +36,7 @@ def ids_for(user) -> dict[str, list[int] | None]:
     """{model label: ids waiting for ``user``, oldest first (None: more than MAX_IDS)}."""
     key = (
         f"pending:{user.pk}:{int(user.is_infra)}:{timezone.localdate().isoformat()}:"
-        f"{context_processors.version()}"
+        f"{context_processors.version_for(user)}"
     )
     memo = getattr(user, "_pending_ids", None)
     if memo is not None and memo[0] == key:

@@ -26,9 +26,24 @@ def version() -> int:
     return version
 
 
+# Bumps made in this process: a version read on a user object before one is read again.
+_bumps = 0
+
+
+def version_for(user) -> int:
+    """``version()``, read once per user object (i.e. per request: the navigation, the
+    memberships, what waits for whom and the home panels all key their caches with it)."""
+    memo = getattr(user, "_nav_version", None)
+    if memo is None or memo[0] != _bumps:
+        memo = user._nav_version = (_bumps, version())
+    return memo[1]
+
+
 def bump() -> None:
     """What waits for whom may have changed. (A page computed from the rows before a commit
     that is still open may keep the old state for up to NAV_CACHE_SECONDS.)"""
+    global _bumps
+    _bumps += 1
     try:
         cache.incr(VERSION_KEY)
     except ValueError:  # not set yet (or evicted): the next read starts a new version
@@ -60,7 +75,7 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"DEMO_MODE": settings.DEMO_MODE, "SUPPORT_CONTACT": settings.SUPPORT_CONTACT}
-    nav_version = version()
+    nav_version = version_for(user)
     key = f"nav:{user.pk}:{int(user.is_infra)}:{nav_version}"
     nav = cache.get(key)
     if nav is None:

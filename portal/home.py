@@ -38,7 +38,7 @@ def register(order: int, template: str, build: Callable) -> None:
 def panels_for(user) -> list[tuple[str, dict]]:
     key = (
         f"home:{user.pk}:{int(user.is_infra)}:{get_language()}:{timezone.localdate()}:"
-        f"{context_processors.version()}"
+        f"{context_processors.version_for(user)}"
     )
     shown = cache.get(key)
     if shown is None:
