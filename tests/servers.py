@@ -32,6 +32,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def nothing_listens(port: int) -> bool:
+    """No server answers on ``port`` (a stopped stack let it go)."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 def database_url(name: str, server_url: str = ADMIN_DB_URL) -> str:
     """The URL of database ``name`` on the server of ``server_url``."""
     return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))

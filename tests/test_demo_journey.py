@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from django.conf import settings
 
 from .browser import request_key
 from .litellm_proxy import LITELLM_VENV, free_port
+from .servers import nothing_listens
 
 pytestmark = [pytest.mark.browser, pytest.mark.litellm]
 
@@ -233,5 +233,4 @@ def test_ctrl_c_stops_everything(demo):
         with pytest.raises(ProcessLookupError):
             os.killpg(pgid, 0)
     for port in demo.ports.values():
-        with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", port)) != 0, port
+        assert nothing_listens(port), port

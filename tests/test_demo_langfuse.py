@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -17,21 +16,17 @@ import pytest
 
 from .browser import request_project
 from .litellm_proxy import free_port
+from .servers import nothing_listens
 from .test_demo_journey import DemoStack
 
 pytestmark = [pytest.mark.langfuse_real, pytest.mark.browser, pytest.mark.litellm]
-
-
-def free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def langfuse_ports() -> int:
     """A port whose neighbours the demo's Langfuse also takes (+24, +30, +90) are free too."""
     while True:
         port = free_port()
-        if port + 90 < 65536 and all(free(port + n) for n in (24, 30, 90)):
+        if port + 90 < 65536 and all(nothing_listens(port + n) for n in (24, 30, 90)):
             return port
 
 

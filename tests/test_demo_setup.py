@@ -68,6 +68,22 @@ def test_home_says_what_is_missing_and_what_works(settings, client):
     assert "LiteLLM プロキシ: 動いていません。" in html
 
 
+def test_home_names_the_running_langfuse_in_both_languages(settings, client):
+    settings.DEMO_MODE = True
+    settings.DEMO_STATUS = {"litellm": "ok", "database": "postgresql", "langfuse": "ok"}
+    settings.LANGFUSE_HOST = "http://127.0.0.1:3999"
+    call_command("seed_demo", stdout=io.StringIO())
+    client.force_login(User.objects.get(username="tanaka.kenji@demo.example"))
+    html = client.get("/").content.decode()
+    line = html.split('id="demo-langfuse" data-ok="1">')[1].split("</li>")[0]
+    assert "<code>http://127.0.0.1:3999</code>" in line and "the real Langfuse 4.16" in line
+    client.cookies["django_language"] = "ja"
+    html = client.get("/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    line = html.split('id="demo-langfuse" data-ok="1">')[1].split("</li>")[0]
+    assert "<code>http://127.0.0.1:3999</code>" in line and "the real Langfuse" not in line
+    assert "Langfuse 4.16" in line and "テスト" in line
+
+
 def test_home_outside_demo_mode_has_no_demo_card(org, client):
     client.force_login(org["dev_a"])
     assert 'id="demo-status"' not in client.get("/").content.decode()
