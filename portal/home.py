@@ -1,10 +1,11 @@
 """The home page's panels. Apps above ``portal`` register what each role should see first
 (from their ``AppConfig.ready()``), so this module imports none of them.
 
-What the panels show is cached per user for NAV_CACHE_SECONDS under the navigation's version
-(``context_processors``): it goes up when a request, a stage, a vote, a delegation or a
-membership is saved and when spend is ingested, so a change shows at once; the seconds bound
-what a change outside the ORM can leave stale (a key crossing into "expires soon")."""
+The panels, rendered, are cached per user and language for NAV_CACHE_SECONDS under the
+navigation's version (``context_processors``): it goes up when a request, a stage, a vote, a
+delegation or a membership is saved and when spend is ingested, so a change shows at once; the
+seconds bound what a change outside the ORM can leave stale (a key crossing into "expires
+soon", "waiting 3 minutes" becoming 4)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
 from . import context_processors
@@ -35,17 +38,19 @@ def register(order: int, template: str, build: Callable) -> None:
         PANELS.sort(key=lambda p: p.order)
 
 
-def panels_for(user) -> list[tuple[str, dict]]:
+def panels_for(user) -> SafeString:
+    """The panels this user sees, rendered (each template gets its ``data``)."""
     key = (
         f"home:{user.pk}:{int(user.is_infra)}:{get_language()}:{timezone.localdate()}:"
         f"{context_processors.version_for(user)}"
     )
-    shown = cache.get(key)
-    if shown is None:
+    html = cache.get(key)
+    if html is None:
         shown = []
         for panel in PANELS:
             data = panel.build(user)
             if data is not None:
-                shown.append((panel.template, data))
-        cache.set(key, shown, timeout=settings.NAV_CACHE_SECONDS)
-    return shown
+                shown.append(render_to_string(panel.template, {"data": data}))
+        html = "".join(shown)
+        cache.set(key, html, timeout=settings.NAV_CACHE_SECONDS)
+    return mark_safe(html)  # noqa: S308 (rendered by the panel templates, escaped there)
