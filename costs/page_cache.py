@@ -6,8 +6,9 @@ department's month, the organisation's month): the rendered figures are kept for
 the month, today's date (forecasts), the language, the table pages — and of *versions*:
 
 - ``spend``: moved by every ingestion and rollup rebuild (after commit),
-- ``department:<id>``: moved when the department, one of its keys, member budgets, soft
-  budgets, budget alerts or budget requests change (signals, after commit),
+- ``department:<id>``: moved when the department, one of its keys or tuning projects (or their
+  Langfuse metrics), member budgets, soft budgets, budget alerts or budget requests change
+  (signals, after commit),
 - ``org``: moved when any department changes (names, cost centres, budgets),
 - ``user:<id>``: moved when one of the person's keys changes (their own spend page).
 
@@ -91,6 +92,14 @@ def _owned_by_department(sender, instance, **kwargs) -> None:
         bump(f"department:{instance.department_id}")
 
 
+def _project_metrics_changed(sender, instance, **kwargs) -> None:
+    from keys.models import TuningProject
+
+    department = TuningProject.objects.filter(pk=instance.project_id).values("department_id")
+    for row in department:
+        bump(f"department:{row['department_id']}")  # the department page's Langfuse costs
+
+
 def _key_changed(sender, instance, **kwargs) -> None:
     _owned_by_department(sender, instance)
     bump(f"user:{instance.requester_id}")  # the owner's spend page names and counts their keys
@@ -98,7 +107,7 @@ def _key_changed(sender, instance, **kwargs) -> None:
 
 def connect() -> None:
     """Connect the signals (``CostsConfig.ready``)."""
-    from keys.models import VirtualKey
+    from keys.models import ProjectMetricsDay, TuningProject, VirtualKey
     from tenants.models import Department
 
     from .models import BudgetAlert, BudgetRequest, MemberBudget, SoftBudget
@@ -106,7 +115,10 @@ def connect() -> None:
     for signal in (post_save, post_delete):
         signal.connect(_department_changed, sender=Department, dispatch_uid=f"{PREFIX}:dept")
         signal.connect(_key_changed, sender=VirtualKey, dispatch_uid=f"{PREFIX}:VirtualKey")
-        for model in (MemberBudget, SoftBudget, BudgetAlert, BudgetRequest):
+        signal.connect(
+            _project_metrics_changed, sender=ProjectMetricsDay, dispatch_uid=f"{PREFIX}:metrics"
+        )
+        for model in (TuningProject, MemberBudget, SoftBudget, BudgetAlert, BudgetRequest):
             signal.connect(
                 _owned_by_department, sender=model, dispatch_uid=f"{PREFIX}:{model.__name__}"
             )

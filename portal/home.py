@@ -41,7 +41,7 @@ def register(order: int, template: str, build: Callable) -> None:
 def panels_for(user) -> SafeString:
     """The panels this user sees, rendered (each template gets its ``data``)."""
     key = (
-        f"home:{user.pk}:{int(user.is_infra)}:{get_language()}:{timezone.localdate()}:"
+        f"home:html:{user.pk}:{int(user.is_infra)}:{get_language()}:{timezone.localdate()}:"
         f"{context_processors.version_for(user)}"
     )
     html = cache.get(key)

@@ -97,3 +97,31 @@ def test_my_spend_is_cached_per_person_and_follows_ingestion_and_my_keys(cached,
     client.force_login(cached["dev_a"])
     upsert_daily([row(key="hash-a1", spend="20.00", requests=11)])
     assert actual(client, url) == "USD 20.00"
+
+
+def test_the_department_pages_other_sections_are_cached_and_follow_their_rows(cached, client):
+    from decimal import Decimal
+
+    from costs.models import BudgetAlert
+    from keys.lifecycle import Status
+    from keys.models import ProjectMetricsDay, TuningProject
+
+    from .test_costs_support import DAY
+
+    client.force_login(cached["lead_a"])
+    url = f"/costs/departments/alpha/{M}"
+    html = client.get(url).content.decode()
+    assert 'id="langfuse-costs"' not in html and "No alerts." in html
+    evals = TuningProject.objects.create(
+        requester=cached["dev_a"], department=cached["a"], name="evals-project", purpose="p",
+        justification="j", lifetime_days=7, status=Status.ACTIVE,
+    )  # fmt: skip
+    ProjectMetricsDay.objects.create(project=evals, day=DAY, cost=Decimal("3.25"))
+    html = client.get(url).content.decode()  # the metrics pull moved the department's version
+    assert 'id="langfuse-costs"' in html and "evals-project" in html and "3.25" in html
+    BudgetAlert.objects.create(
+        department=cached["a"], scope="department", subject="alpha-subject-x",
+        period=DAY.replace(day=1), threshold=80, spend=Decimal("81"), budget=Decimal("100"),
+    )  # fmt: skip
+    alerts = client.get(url).content.decode().split('class="alerts"')[1].split("</table>")[0]
+    assert "No alerts." not in alerts and "81.00" in alerts and "100.00" in alerts

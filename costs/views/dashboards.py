@@ -28,6 +28,9 @@ from ..soft_budget_views import SoftBudgetForm
 from ..tables import Table, csv_response
 
 MAX_PAGE = 100_000
+# Moves whenever what ``_figures`` keeps changes shape: a new release never reads the entries
+# an older one left in the shared cache.
+FIGURES_FORMAT = 2
 
 
 def _pages(request, tables) -> dict[str, int]:
@@ -77,7 +80,7 @@ def _figures(request, ctx, kpis: str, parts: tuple, scopes, build) -> dict:
             **{k: figures[k] for k in figures.get("keep", ())},
         }
 
-    key = (*parts, ctx["month"], ctx["today"], get_language(), request.path)
+    key = (FIGURES_FORMAT, *parts, ctx["month"], ctx["today"], get_language(), request.path)
     figures = page_cache.cached(key, scopes, render_figures)
     safe = {k: mark_safe(v) for k, v in figures.items() if k in ("kpis", "chart")}  # noqa: S308
     for group in ("tables", "forms"):
@@ -167,7 +170,22 @@ def department_figures(dept, ctx: dict, pages: dict[str, int]) -> dict:
     figures["forecast_pct"] = (
         periods.percent(figures["forecast"], budget) if figures["forecast"] is not None else None
     )
+    # The page's other sections: their rows move the same versions (``page_cache``).
+    figures["alerts"] = list(
+        BudgetAlert.objects.filter(department=dept).select_related("user", "key")[:10]
+    )
+    figures["langfuse_projects"], figures["langfuse_outside"] = langfuse_costs.department_month(
+        dept, month
+    )
+    figures["soft_budgets"] = soft_budgets.budget_vs_actual(dept, month)
+    figures["budget_requests"] = list(BudgetRequest.objects.filter(department=dept)[:5])
+    figures["keep"] = DEPARTMENT_SECTIONS
     return figures
+
+
+DEPARTMENT_SECTIONS = (
+    "alerts", "langfuse_projects", "langfuse_outside", "soft_budgets", "budget_requests",
+)  # fmt: skip
 
 
 def department(request, slug: str, table: str | None = None):
@@ -190,15 +208,9 @@ def department(request, slug: str, table: str | None = None):
         page_cache.department_scopes(dept.pk),
         lambda: department_figures(dept, ctx, pages),
     )
-    ctx["alerts"] = list(
-        BudgetAlert.objects.filter(department=dept).select_related("user", "key")[:10]
-    )
-    month = ctx["month"]
-    ctx["langfuse_projects"], ctx["langfuse_outside"] = langfuse_costs.department_month(dept, month)
-    ctx["soft_budgets"] = soft_budgets.budget_vs_actual(dept, month)
+    ctx.update({name: ctx["figures"][name] for name in DEPARTMENT_SECTIONS})
     if request.user.is_lead_of(dept):
-        ctx["budget_form"] = ctx["figures"]["forms"]["budget"]
-        ctx["budget_requests"] = BudgetRequest.objects.filter(department=dept)[:5]
+        ctx["budget_form"] = ctx["figures"]["forms"]["budget"]  # with budget_requests
     return render(request, "costs/department.html", ctx)
 
 
