@@ -62,6 +62,17 @@ def _csv(tables: dict[str, Table], table: str, prefix: str, month: datetime.date
     return csv_response(tables[table], f"{prefix}-{table}-{month:%Y-%m}.csv")
 
 
+def _table_only(request, ctx, table: str | None, prefix: str, build_tables):
+    """A CSV export, or one table's other page for htmx: the tables alone (``build_tables()``),
+    not the page's cached figures. None: the whole page is asked for."""
+    if table or request.headers.get("HX-Request") and request.GET.get("table"):
+        tables = build_tables()
+        if table:
+            return _csv(tables, table, prefix, ctx["month"])
+        return _table_partial(request, ctx, tables)
+    return None
+
+
 def _figures(request, ctx, kpis: str, parts: tuple, scopes, build) -> dict:
     """The page's figures rendered: ``kpis`` (a template), each table and the chart data as
     HTML fragments for the page to place, kept by ``page_cache`` until their data changes."""
@@ -121,12 +132,11 @@ def mine_figures(user, ctx: dict, pages: dict[str, int]) -> dict:
 
 def mine(request, table: str | None = None):
     ctx = reports.month_context(request)
-    if table or request.headers.get("HX-Request") and request.GET.get("table"):
-        tables = reports.mine_tables(request.user, ctx["month"])
-        if table:
-            return _csv(tables, table, "my-spend", ctx["month"])
-        if partial := _table_partial(request, ctx, tables):
-            return partial
+    answer = _table_only(
+        request, ctx, table, "my-spend", lambda: reports.mine_tables(request.user, ctx["month"])
+    )
+    if answer is not None:
+        return answer
     pages = _pages(request, MINE_TABLES)
     ctx["figures"] = _figures(
         request,
@@ -193,12 +203,11 @@ def department(request, slug: str, table: str | None = None):
     ctx = reports.month_context(request)
     ctx["department"] = dept
     ctx["csv_query"] = f"?month={ctx['month_value']}"
-    if table or request.headers.get("HX-Request") and request.GET.get("table"):
-        tables = reports.department_tables(dept, ctx["month"])
-        if table:
-            return _csv(tables, table, dept.slug, ctx["month"])
-        if partial := _table_partial(request, ctx, tables):
-            return partial
+    answer = _table_only(
+        request, ctx, table, dept.slug, lambda: reports.department_tables(dept, ctx["month"])
+    )
+    if answer is not None:
+        return answer
     pages = _pages(request, DEPARTMENT_TABLES)
     ctx["figures"] = _figures(
         request,
@@ -243,12 +252,9 @@ def org_figures(ctx: dict, pages: dict[str, int]) -> dict:
 def org(request, table: str | None = None):
     ctx = reports.month_context(request)
     ctx["csv_query"] = f"?month={ctx['month_value']}"
-    if table or request.headers.get("HX-Request") and request.GET.get("table"):
-        tables = org_tables(ctx["month"], ctx["today"])
-        if table:
-            return _csv(tables, table, "org", ctx["month"])
-        if partial := _table_partial(request, ctx, tables):
-            return partial
+    answer = _table_only(request, ctx, table, "org", lambda: org_tables(ctx["month"], ctx["today"]))
+    if answer is not None:
+        return answer
     pages = _pages(request, ORG_TABLES)
     ctx["figures"] = _figures(
         request,
