@@ -49,8 +49,15 @@ class DailySpend(Metrics):
     provider = models.CharField(_("provider"), max_length=64, blank=True, default="")
     key_alias = models.CharField(_("key alias"), max_length=200, blank=True, default="")
 
+    # No single-column index on the foreign keys: (key, day) and (user, day) serve key and user
+    # look-ups, day ranges the natural key; each index more is written for every ingested row.
     department = models.ForeignKey(
-        "tenants.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "tenants.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -58,9 +65,15 @@ class DailySpend(Metrics):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     key = models.ForeignKey(
-        "keys.VirtualKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "keys.VirtualKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -94,7 +107,12 @@ class MonthlySpend(Metrics):
     model = models.CharField(max_length=200, blank=True, default="")
     provider = models.CharField(max_length=64, blank=True, default="")
     department = models.ForeignKey(
-        "tenants.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "tenants.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # (department, month|day) below leads with it
     )
     # Spend by keys the portal did not make (key unknown): part of ``spend``.
     unattributed_spend = models.DecimalField(_("unattributed spend (USD)"), **SPEND)
@@ -123,7 +141,12 @@ class MonthlyUserSpend(Metrics):
     team_id = models.CharField(max_length=128, blank=True, default="")
     litellm_user_id = models.CharField(max_length=128, blank=True, default="")
     department = models.ForeignKey(
-        "tenants.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "tenants.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # (department, month|day) below leads with it
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -131,6 +154,7 @@ class MonthlyUserSpend(Metrics):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # (user, month) below leads with it
     )
 
     class Meta:
@@ -159,10 +183,20 @@ class MonthlyKeySpend(Metrics):
     key_hash = models.CharField(max_length=128, blank=True, default="")
     key_alias = models.CharField(max_length=200, blank=True, default="")
     department = models.ForeignKey(
-        "tenants.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "tenants.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # (department, month|day) below leads with it
     )
     key = models.ForeignKey(
-        "keys.VirtualKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "keys.VirtualKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # (key, month) below leads with it
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -170,6 +204,7 @@ class MonthlyKeySpend(Metrics):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # (user, month) below leads with it
     )
 
     class Meta:
@@ -197,7 +232,12 @@ class TeamDaySpend(Metrics):
     day = models.DateField(_("day"))
     team_id = models.CharField(max_length=128, blank=True, default="")
     department = models.ForeignKey(
-        "tenants.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "tenants.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # (department, month|day) below leads with it
     )
 
     class Meta:
