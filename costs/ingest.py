@@ -240,13 +240,12 @@ def upsert_daily(
 def _statement() -> str:
     """The merge of the staged batch and its deltas into every rollup, as one SQL statement.
 
-    Every CTE sees the tables as they were before the statement, so ``old`` is the stored side.
+    Every CTE sees the tables as they were before the statement, so ``d`` is the stored side.
     """
     daily = DailySpend._meta.db_table
     cols = ", ".join(RECORD)
     nk = ", ".join(NATURAL_KEY)
     updates = ", ".join(f"{c} = c.{c}" for c in (*METRICS, *RESOLVED)) + ", updated_at = now()"
-    match = " AND ".join(f"s.{c} = c.{c}" for c in NATURAL_KEY)
     sums = ", ".join(
         # Spend rounded as DailySpend stores it, so a re-read of an unchanged row compares equal.
         "round(SUM(s.spend), 8)::numeric(18, 8) AS spend"
@@ -259,6 +258,7 @@ def _statement() -> str:
         ("users", User._meta.db_table, "entra_oid", "litellm_user_id"),
         ("vkeys", VirtualKey._meta.db_table, "litellm_key_id", "key_hash"),
     )
+    compared = (*METRICS, *RESOLVED)
     parts = [
         # Ids resolved once per distinct LiteLLM id (an id seen twice: the newest row wins).
         *(
@@ -273,21 +273,30 @@ def _statement() -> str:
         f"FROM {STAGING} s LEFT JOIN teams t ON t.ref = s.team_id "
         "LEFT JOIN users u ON u.ref = s.litellm_user_id LEFT JOIN vkeys k ON k.ref = s.key_hash "
         f"GROUP BY s.{', s.'.join(NATURAL_KEY)})",
-        # The stored side, read through the natural key's index on the batch's days only:
-        # with the day range explicit the planner never scans the whole table.
-        f"stored AS (SELECT d.ctid AS tid, {', '.join(f'd.{c}' for c in RECORD)} FROM {daily} d "
-        f"JOIN incoming i USING ({nk}) WHERE d.day BETWEEN (SELECT MIN(day) FROM {STAGING}) "
-        f"AND (SELECT MAX(day) FROM {STAGING}))",
-        f"old AS (SELECT {cols} FROM stored)",
-        "changed AS (SELECT * FROM incoming EXCEPT SELECT * FROM old)",
-        f"replaced AS (SELECT o.* FROM old o JOIN changed c USING ({nk}))",
+        # New rows and rows whose values differ from the stored ones (rows LiteLLM reports
+        # again unchanged drop out here), with the stored row's tuple id and old values: one
+        # join, the stored side read through the natural key's index on the batch's days only
+        # (with the day range explicit the planner never scans the whole table).
+        "changed AS (SELECT i.*, d.ctid AS tid, "
+        + ", ".join(f"d.{m} AS old_{m}" for m in METRICS)
+        + f", d.key_id AS old_key_id FROM incoming i LEFT JOIN {daily} d ON "
+        + " AND ".join(f"d.{c} = i.{c}" for c in NATURAL_KEY)
+        + f" AND d.day BETWEEN (SELECT MIN(day) FROM {STAGING}) "
+        f"AND (SELECT MAX(day) FROM {STAGING}) "
+        f"WHERE d.ctid IS NULL OR ({', '.join(f'i.{c}' for c in compared)}) "
+        f"IS DISTINCT FROM ({', '.join(f'd.{c}' for c in compared)}))",
         # Writers are serialised by the advisory lock, so a row is either stored (update it in
         # place, by its tuple id) or new (a plain insert); no ON CONFLICT probing per row.
-        f"updated AS (UPDATE {daily} d SET {updates} FROM changed c JOIN stored s USING ({nk}) "
-        "WHERE d.ctid = s.tid RETURNING 1)",
-        f"inserted AS (INSERT INTO {daily} ({cols}, updated_at) SELECT c.*, now() FROM changed c "
-        f"WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE {match}) RETURNING 1)",
-        "delta AS (SELECT *, 1 AS sign FROM changed UNION ALL SELECT *, -1 FROM replaced)",
+        f"updated AS (UPDATE {daily} d SET {updates} FROM changed c "
+        "WHERE d.ctid = c.tid RETURNING 1)",
+        f"inserted AS (INSERT INTO {daily} ({cols}, updated_at) SELECT {cols}, now() "
+        "FROM changed WHERE tid IS NULL RETURNING 1)",
+        # What each changed row adds to its groups: new − old (a row keeps its groups, which
+        # are made of its natural key; its resolved ids are the new ones).
+        f"delta AS (SELECT {nk}, {', '.join(RESOLVED)}, "
+        + ", ".join(f"{m} - COALESCE(old_{m}, 0) AS {m}" for m in METRICS)
+        + ", CASE WHEN key_id IS NULL THEN spend ELSE 0 END - CASE WHEN tid IS NOT NULL AND "
+        "old_key_id IS NULL THEN old_spend ELSE 0 END AS unattributed_spend FROM changed)",
     ]
     for n, rollup in enumerate(ROLLUPS):
         table = rollup.table
@@ -295,9 +304,8 @@ def _statement() -> str:
         extra = ("unattributed_spend",) if rollup.unattributed else ()
         select = [
             *keys,
-            *(f"MAX({a}) FILTER (WHERE sign = 1)" for a in rollup.attrs),
-            *(f"SUM(sign * {m})" for m in METRICS),
-            *(["COALESCE(SUM(sign * spend) FILTER (WHERE key_id IS NULL), 0)"] if extra else []),
+            *(f"MAX({a})" for a in rollup.attrs),
+            *(f"SUM({m})" for m in (*METRICS, *extra)),
         ]
         set_ = [f"{a} = EXCLUDED.{a}" for a in rollup.attrs] + [
             f"{c} = {table}.{c} + EXCLUDED.{c}" for c in (*METRICS, *extra)

@@ -158,6 +158,47 @@ def test_monthly_rollups_equal_the_sum_of_daily_rows(costs_org):
     assert snapshot() == before
 
 
+def rollup_rows():
+    """Every column of every rollup (ids aside), sorted: to compare deltas with a rebuild."""
+    return [
+        sorted(
+            tuple(r.values())
+            for r in model.objects.values(
+                *(f.attname for f in model._meta.concrete_fields if f.attname != "id")
+            )
+        )
+        for model in (MonthlySpend, MonthlyUserSpend, MonthlyKeySpend, TeamDaySpend)
+    ]
+
+
+def test_rollup_deltas_equal_a_rebuild_when_a_key_is_mapped_later(costs_org):
+    first = [
+        row(key="hash-late", spend="2.5"),
+        row(key="hash-late", model="claude-3-5-sonnet", provider="bedrock", spend="1.25"),
+        row(spend="4"),
+        row(day=DAY - datetime.timedelta(days=1), key="hash-late", spend="0.5"),
+    ]
+    upsert_daily(first)
+    month = MonthlySpend.objects.get(team_id="team-alpha", model="gpt-4o-mini")
+    assert month.unattributed_spend == Decimal("3")
+    support.make_key(costs_org["dev_a"], costs_org["a"], "hash-late")
+    # Re-read: one row unchanged but now attributed, one grown and attributed, one new.
+    result = upsert_daily(
+        [
+            first[0],
+            row(key="hash-late", model="claude-3-5-sonnet", provider="bedrock", spend="2"),
+            first[2],
+            row(key="hash-late", model="gemini-2.0-flash", provider="vertex_ai", spend="1"),
+        ]
+    )
+    assert result.changed == 3  # first[2] is stored as is
+    month.refresh_from_db()
+    assert month.unattributed_spend == Decimal("0.5")  # the day before was not re-read
+    by_delta = rollup_rows()
+    refresh_all()
+    assert rollup_rows() == by_delta
+
+
 def test_bulk_create_and_sql_upserts_agree(costs_org):
     rows = [row(), row(key="hash-zz", spend="2"), row(team="team-beta", key="hash-b1")]
     upsert_daily(rows, method="bulk_create")
