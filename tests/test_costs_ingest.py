@@ -199,6 +199,22 @@ def test_rollup_deltas_equal_a_rebuild_when_a_key_is_mapped_later(costs_org):
     assert rollup_rows() == by_delta
 
 
+def test_deleting_a_key_or_user_empties_their_daily_rows(costs_org):
+    # DailySpend's foreign keys have no database constraint: on_delete is Django's.
+    upsert_daily([row(), row(team="team-beta", user="oid-lead_b", key="hash-b1")])
+    assert DailySpend.objects.filter(user=costs_org["lead_b"]).exists()
+    costs_org["key_a"].delete()
+    costs_org["lead_b"].delete()
+    alpha, beta = DailySpend.objects.order_by("team_id")
+    assert alpha.key_id is None and alpha.user == costs_org["dev_a"]
+    assert beta.user_id is None and beta.key == costs_org["key_b"]
+    assert beta.department == costs_org["b"]
+    # A re-read resolves what is left and moves no money.
+    before = MonthlySpend.objects.aggregate(s=Sum("spend"))["s"]
+    upsert_daily([row(), row(team="team-beta", user="oid-lead_b", key="hash-b1")])
+    assert MonthlySpend.objects.aggregate(s=Sum("spend"))["s"] == before
+
+
 def test_bulk_create_and_sql_upserts_agree(costs_org):
     rows = [row(), row(key="hash-zz", spend="2"), row(team="team-beta", key="hash-b1")]
     upsert_daily(rows, method="bulk_create")

@@ -51,6 +51,11 @@ class DailySpend(Metrics):
 
     # No single-column index on the foreign keys: (key, day) and (user, day) serve key and user
     # look-ups, day ranges the natural key; each index more is written for every ingested row.
+    # No database constraint either: ingestion sets them from a join with the portal's tables
+    # in its own statement, and a constraint would re-check each new row one by one at commit
+    # (a third of a three-day batch's time). Deleting a department, user or key still empties
+    # them (on_delete is Django's); a row left pointing at one deleted during an ingestion is
+    # re-resolved when its day is re-read.
     department = models.ForeignKey(
         "tenants.Department",
         on_delete=models.SET_NULL,
@@ -58,6 +63,7 @@ class DailySpend(Metrics):
         blank=True,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -66,6 +72,7 @@ class DailySpend(Metrics):
         blank=True,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     key = models.ForeignKey(
         "keys.VirtualKey",
@@ -74,6 +81,7 @@ class DailySpend(Metrics):
         blank=True,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     updated_at = models.DateTimeField(auto_now=True)
 
