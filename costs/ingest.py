@@ -200,7 +200,8 @@ def upsert_daily(
         # Empty already, unless an outer transaction (a test, a backfill) staged a batch before.
         cursor.execute(f"TRUNCATE {STAGING}")
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-        days, teams = set(), set()
+        days, teams, natural_keys = set(), set(), set()
+        staged = 0
         with raw.copy(f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row(
@@ -222,17 +223,21 @@ def upsert_daily(
                 )
                 days.add(r.day)
                 teams.add(r.team_id)
+                natural_keys.add((r.day, r.team_id, r.user_id, r.key_hash, r.model, r.provider))
+                staged += 1
         if not days:
             return result
         result.months = {month_of(d) for d in days}
         result.teams = teams
+        # A row LiteLLM reported twice (split pages) is summed first; a batch without any
+        # (the usual one) skips that aggregate.
+        duplicates = len(natural_keys) < staged
         # Real row counts for the planner (a temporary table has no statistics): hash joins
-        # over the batch's days instead of one index probe per staged row. The row count, the
-        # days and the key tokens (about as many as the batch's distinct rows, so the merged
-        # batch is estimated right) are all it needs: the other text columns' statistics
-        # would cost as much again.
-        raw.execute(f"ANALYZE {STAGING} (day, key_hash)")
-        raw.execute(_statement())
+        # over the batch's days instead of one index probe per staged row. The row count and
+        # the days are all it needs, and the key tokens when rows are merged (about as many
+        # as the merged rows): the other text columns' statistics would cost as much again.
+        raw.execute(f"ANALYZE {STAGING} (day{', key_hash' if duplicates else ''})")
+        raw.execute(_statement(duplicates=duplicates))
         result.rows, result.changed = raw.fetchone()
         if result.changed:
             page_cache.bump("spend")
@@ -240,8 +245,10 @@ def upsert_daily(
     return result
 
 
-def _statement() -> str:
+def _statement(*, duplicates: bool = True) -> str:
     """The merge of the staged batch and its deltas into every rollup, as one SQL statement.
+
+    ``duplicates=False``: the staged rows are known to have distinct natural keys (no sums).
 
     Every CTE sees the tables as they were before the statement, so ``d`` is the stored side.
     """
@@ -255,6 +262,13 @@ def _statement() -> str:
         if m == "spend"
         else f"SUM(s.{m})::bigint AS {m}"
         for m in METRICS
+    )
+    values = ", ".join(
+        "round(s.spend, 8)::numeric(18, 8) AS spend" if m == "spend" else f"s.{m}" for m in METRICS
+    )
+    joins = (
+        "LEFT JOIN teams t ON t.ref = s.team_id LEFT JOIN users u ON u.ref = s.litellm_user_id "
+        "LEFT JOIN vkeys k ON k.ref = s.key_hash"
     )
     lookups = (
         ("teams", Department._meta.db_table, "litellm_team_id", "team_id"),
@@ -270,12 +284,16 @@ def _statement() -> str:
             "GROUP BY 1)"
             for name, table, column, source in lookups
         ),
-        f"incoming AS (SELECT s.day, s.team_id, s.litellm_user_id, s.key_hash, s.model, "
-        f"s.provider, {sums}, left(MAX(s.key_alias), 200) AS key_alias, "
-        "MAX(t.id) AS department_id, MAX(u.id) AS user_id, MAX(k.id) AS key_id "
-        f"FROM {STAGING} s LEFT JOIN teams t ON t.ref = s.team_id "
-        "LEFT JOIN users u ON u.ref = s.litellm_user_id LEFT JOIN vkeys k ON k.ref = s.key_hash "
-        f"GROUP BY s.{', s.'.join(NATURAL_KEY)})",
+        (
+            f"incoming AS (SELECT s.day, s.team_id, s.litellm_user_id, s.key_hash, s.model, "
+            f"s.provider, {sums}, left(MAX(s.key_alias), 200) AS key_alias, "
+            "MAX(t.id) AS department_id, MAX(u.id) AS user_id, MAX(k.id) AS key_id "
+            f"FROM {STAGING} s {joins} GROUP BY s.{', s.'.join(NATURAL_KEY)})"
+            if duplicates
+            else f"incoming AS (SELECT s.day, s.team_id, s.litellm_user_id, s.key_hash, s.model, "
+            f"s.provider, {values}, left(s.key_alias, 200) AS key_alias, "
+            f"t.id AS department_id, u.id AS user_id, k.id AS key_id FROM {STAGING} s {joins})"
+        ),
         # New rows and rows whose values differ from the stored ones (rows LiteLLM reports
         # again unchanged drop out here), with the stored row's tuple id and old values: one
         # join, the stored side read through the natural key's index on the batch's days only

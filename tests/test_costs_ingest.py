@@ -76,6 +76,16 @@ def test_upsert_twice_leaves_the_same_tables(costs_org):
     assert MonthlySpend.objects.aggregate(s=Sum("spend"))["s"] == Decimal("7.5")
 
 
+def test_a_row_reported_twice_in_a_batch_is_summed(costs_org):
+    result = upsert_daily([row(spend="1.25", requests=2), row(spend="0.5", requests=3), row()])
+    assert result.rows == 1 and result.changed == 1
+    obj = DailySpend.objects.get()
+    assert obj.spend == Decimal("2.75") and obj.requests == 7 and obj.key == costs_org["key_a"]
+    assert MonthlySpend.objects.get().spend == Decimal("2.75")
+    # The same total in one row is the same row: nothing to write.
+    assert upsert_daily([row(spend="2.75", requests=7, prompt=300, completion=150)]).changed == 0
+
+
 def test_attribution_resolves_department_user_and_key(costs_org):
     upsert_daily([row()])
     obj = DailySpend.objects.get()
