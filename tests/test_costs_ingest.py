@@ -209,8 +209,8 @@ def test_rollup_deltas_equal_a_rebuild_when_a_key_is_mapped_later(costs_org):
     assert rollup_rows() == by_delta
 
 
-def test_deleting_a_key_or_user_empties_their_daily_rows(costs_org):
-    # DailySpend's foreign keys have no database constraint: on_delete is Django's.
+def test_deleting_a_key_or_user_empties_their_spend_rows(costs_org):
+    # The spend tables' foreign keys have no database constraint: on_delete is Django's.
     upsert_daily([row(), row(team="team-beta", user="oid-lead_b", key="hash-b1")])
     assert DailySpend.objects.filter(user=costs_org["lead_b"]).exists()
     costs_org["key_a"].delete()
@@ -219,6 +219,9 @@ def test_deleting_a_key_or_user_empties_their_daily_rows(costs_org):
     assert alpha.key_id is None and alpha.user == costs_org["dev_a"]
     assert beta.user_id is None and beta.key == costs_org["key_b"]
     assert beta.department == costs_org["b"]
+    # The rollups' too (copies of the daily rows' ids, no database constraint either).
+    assert MonthlyKeySpend.objects.get(key_hash="hash-a1").key_id is None
+    assert MonthlyUserSpend.objects.get(litellm_user_id="oid-lead_b").user_id is None
     # A re-read resolves what is left and moves no money.
     before = MonthlySpend.objects.aggregate(s=Sum("spend"))["s"]
     upsert_daily([row(), row(team="team-beta", user="oid-lead_b", key="hash-b1")])

@@ -107,6 +107,11 @@ class DailySpend(Metrics):
         return f"{self.day} {self.team_id or '-'} {self.model} {self.spend}"
 
 
+# The rollups below are GROUP BYs of DailySpend: their foreign keys are copies of its ids and,
+# like its own, have no database constraint (the first batch of a month inserts every group,
+# each re-checked one by one at commit; a rebuild copies whatever the daily rows hold).
+
+
 class MonthlySpend(Metrics):
     """Month × team × model × provider, with the department resolved. Rebuilt from daily rows."""
 
@@ -121,6 +126,7 @@ class MonthlySpend(Metrics):
         blank=True,
         related_name="+",
         db_index=False,  # (department, month|day) below leads with it
+        db_constraint=False,
     )
     # Spend by keys the portal did not make (key unknown): part of ``spend``.
     unattributed_spend = models.DecimalField(_("unattributed spend (USD)"), **SPEND)
@@ -155,6 +161,7 @@ class MonthlyUserSpend(Metrics):
         blank=True,
         related_name="+",
         db_index=False,  # (department, month|day) below leads with it
+        db_constraint=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -163,6 +170,7 @@ class MonthlyUserSpend(Metrics):
         blank=True,
         related_name="+",
         db_index=False,  # (user, month) below leads with it
+        db_constraint=False,
     )
 
     class Meta:
@@ -197,6 +205,7 @@ class MonthlyKeySpend(Metrics):
         blank=True,
         related_name="+",
         db_index=False,  # (department, month|day) below leads with it
+        db_constraint=False,
     )
     key = models.ForeignKey(
         "keys.VirtualKey",
@@ -205,6 +214,7 @@ class MonthlyKeySpend(Metrics):
         blank=True,
         related_name="+",
         db_index=False,  # (key, month) below leads with it
+        db_constraint=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -213,6 +223,7 @@ class MonthlyKeySpend(Metrics):
         blank=True,
         related_name="+",
         db_index=False,  # (user, month) below leads with it
+        db_constraint=False,
     )
 
     class Meta:
@@ -246,6 +257,7 @@ class TeamDaySpend(Metrics):
         blank=True,
         related_name="+",
         db_index=False,  # (department, month|day) below leads with it
+        db_constraint=False,
     )
 
     class Meta:
