@@ -200,7 +200,8 @@ def upsert_daily(
         # Empty already, unless an outer transaction (a test, a backfill) staged a batch before.
         cursor.execute(f"TRUNCATE {STAGING}")
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-        days, teams = set(), set()
+        days, teams, natural_keys = set(), set(), set()
+        staged = 0
         with raw.copy(f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row(
@@ -222,14 +223,21 @@ def upsert_daily(
                 )
                 days.add(r.day)
                 teams.add(r.team_id)
+                natural_keys.add((r.day, r.team_id, r.user_id, r.key_hash, r.model, r.provider))
+                staged += 1
         if not days:
             return result
         result.months = {month_of(d) for d in days}
         result.teams = teams
+        # A row LiteLLM reported twice (split pages) is summed first; a batch without any
+        # (the usual one) skips that aggregate.
+        duplicates = len(natural_keys) < staged
         # Real row counts for the planner (a temporary table has no statistics): hash joins
-        # over the batch's days instead of one index probe per staged row.
-        raw.execute(f"ANALYZE {STAGING}")
-        raw.execute(_statement())
+        # over the batch's days instead of one index probe per staged row. The row count and
+        # the days are all it needs, and the key tokens when rows are merged (about as many
+        # as the merged rows): the other text columns' statistics would cost as much again.
+        raw.execute(f"ANALYZE {STAGING} (day{', key_hash' if duplicates else ''})")
+        raw.execute(_statement(duplicates=duplicates))
         result.rows, result.changed = raw.fetchone()
         if result.changed:
             page_cache.bump("spend")
@@ -237,16 +245,17 @@ def upsert_daily(
     return result
 
 
-def _statement() -> str:
+def _statement(*, duplicates: bool = True) -> str:
     """The merge of the staged batch and its deltas into every rollup, as one SQL statement.
 
-    Every CTE sees the tables as they were before the statement, so ``old`` is the stored side.
+    ``duplicates=False``: the staged rows are known to have distinct natural keys (no sums).
+
+    Every CTE sees the tables as they were before the statement, so ``d`` is the stored side.
     """
     daily = DailySpend._meta.db_table
     cols = ", ".join(RECORD)
     nk = ", ".join(NATURAL_KEY)
     updates = ", ".join(f"{c} = c.{c}" for c in (*METRICS, *RESOLVED)) + ", updated_at = now()"
-    match = " AND ".join(f"s.{c} = c.{c}" for c in NATURAL_KEY)
     sums = ", ".join(
         # Spend rounded as DailySpend stores it, so a re-read of an unchanged row compares equal.
         "round(SUM(s.spend), 8)::numeric(18, 8) AS spend"
@@ -254,11 +263,19 @@ def _statement() -> str:
         else f"SUM(s.{m})::bigint AS {m}"
         for m in METRICS
     )
+    values = ", ".join(
+        "round(s.spend, 8)::numeric(18, 8) AS spend" if m == "spend" else f"s.{m}" for m in METRICS
+    )
+    joins = (
+        "LEFT JOIN teams t ON t.ref = s.team_id LEFT JOIN users u ON u.ref = s.litellm_user_id "
+        "LEFT JOIN vkeys k ON k.ref = s.key_hash"
+    )
     lookups = (
         ("teams", Department._meta.db_table, "litellm_team_id", "team_id"),
         ("users", User._meta.db_table, "entra_oid", "litellm_user_id"),
         ("vkeys", VirtualKey._meta.db_table, "litellm_key_id", "key_hash"),
     )
+    compared = (*METRICS, *RESOLVED)
     parts = [
         # Ids resolved once per distinct LiteLLM id (an id seen twice: the newest row wins).
         *(
@@ -267,27 +284,40 @@ def _statement() -> str:
             "GROUP BY 1)"
             for name, table, column, source in lookups
         ),
-        f"incoming AS (SELECT s.day, s.team_id, s.litellm_user_id, s.key_hash, s.model, "
-        f"s.provider, {sums}, left(MAX(s.key_alias), 200) AS key_alias, "
-        "MAX(t.id) AS department_id, MAX(u.id) AS user_id, MAX(k.id) AS key_id "
-        f"FROM {STAGING} s LEFT JOIN teams t ON t.ref = s.team_id "
-        "LEFT JOIN users u ON u.ref = s.litellm_user_id LEFT JOIN vkeys k ON k.ref = s.key_hash "
-        f"GROUP BY s.{', s.'.join(NATURAL_KEY)})",
-        # The stored side, read through the natural key's index on the batch's days only:
-        # with the day range explicit the planner never scans the whole table.
-        f"stored AS (SELECT d.ctid AS tid, {', '.join(f'd.{c}' for c in RECORD)} FROM {daily} d "
-        f"JOIN incoming i USING ({nk}) WHERE d.day BETWEEN (SELECT MIN(day) FROM {STAGING}) "
-        f"AND (SELECT MAX(day) FROM {STAGING}))",
-        f"old AS (SELECT {cols} FROM stored)",
-        "changed AS (SELECT * FROM incoming EXCEPT SELECT * FROM old)",
-        f"replaced AS (SELECT o.* FROM old o JOIN changed c USING ({nk}))",
+        (
+            f"incoming AS (SELECT s.day, s.team_id, s.litellm_user_id, s.key_hash, s.model, "
+            f"s.provider, {sums}, left(MAX(s.key_alias), 200) AS key_alias, "
+            "MAX(t.id) AS department_id, MAX(u.id) AS user_id, MAX(k.id) AS key_id "
+            f"FROM {STAGING} s {joins} GROUP BY s.{', s.'.join(NATURAL_KEY)})"
+            if duplicates
+            else f"incoming AS (SELECT s.day, s.team_id, s.litellm_user_id, s.key_hash, s.model, "
+            f"s.provider, {values}, left(s.key_alias, 200) AS key_alias, "
+            f"t.id AS department_id, u.id AS user_id, k.id AS key_id FROM {STAGING} s {joins})"
+        ),
+        # New rows and rows whose values differ from the stored ones (rows LiteLLM reports
+        # again unchanged drop out here), with the stored row's tuple id and old values: one
+        # join, the stored side read through the natural key's index on the batch's days only
+        # (with the day range explicit the planner never scans the whole table).
+        "changed AS (SELECT i.*, d.ctid AS tid, "
+        + ", ".join(f"d.{m} AS old_{m}" for m in METRICS)
+        + f", d.key_id AS old_key_id FROM incoming i LEFT JOIN {daily} d ON "
+        + " AND ".join(f"d.{c} = i.{c}" for c in NATURAL_KEY)
+        + f" AND d.day BETWEEN (SELECT MIN(day) FROM {STAGING}) "
+        f"AND (SELECT MAX(day) FROM {STAGING}) "
+        f"WHERE d.ctid IS NULL OR ({', '.join(f'i.{c}' for c in compared)}) "
+        f"IS DISTINCT FROM ({', '.join(f'd.{c}' for c in compared)}))",
         # Writers are serialised by the advisory lock, so a row is either stored (update it in
         # place, by its tuple id) or new (a plain insert); no ON CONFLICT probing per row.
-        f"updated AS (UPDATE {daily} d SET {updates} FROM changed c JOIN stored s USING ({nk}) "
-        "WHERE d.ctid = s.tid RETURNING 1)",
-        f"inserted AS (INSERT INTO {daily} ({cols}, updated_at) SELECT c.*, now() FROM changed c "
-        f"WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE {match}) RETURNING 1)",
-        "delta AS (SELECT *, 1 AS sign FROM changed UNION ALL SELECT *, -1 FROM replaced)",
+        f"updated AS (UPDATE {daily} d SET {updates} FROM changed c "
+        "WHERE d.ctid = c.tid RETURNING 1)",
+        f"inserted AS (INSERT INTO {daily} ({cols}, updated_at) SELECT {cols}, now() "
+        "FROM changed WHERE tid IS NULL RETURNING 1)",
+        # What each changed row adds to its groups: new − old (a row keeps its groups, which
+        # are made of its natural key; its resolved ids are the new ones).
+        f"delta AS (SELECT {nk}, {', '.join(RESOLVED)}, "
+        + ", ".join(f"{m} - COALESCE(old_{m}, 0) AS {m}" for m in METRICS)
+        + ", CASE WHEN key_id IS NULL THEN spend ELSE 0 END - CASE WHEN tid IS NOT NULL AND "
+        "old_key_id IS NULL THEN old_spend ELSE 0 END AS unattributed_spend FROM changed)",
     ]
     for n, rollup in enumerate(ROLLUPS):
         table = rollup.table
@@ -295,9 +325,8 @@ def _statement() -> str:
         extra = ("unattributed_spend",) if rollup.unattributed else ()
         select = [
             *keys,
-            *(f"MAX({a}) FILTER (WHERE sign = 1)" for a in rollup.attrs),
-            *(f"SUM(sign * {m})" for m in METRICS),
-            *(["COALESCE(SUM(sign * spend) FILTER (WHERE key_id IS NULL), 0)"] if extra else []),
+            *(f"MAX({a})" for a in rollup.attrs),
+            *(f"SUM({m})" for m in (*METRICS, *extra)),
         ]
         set_ = [f"{a} = EXCLUDED.{a}" for a in rollup.attrs] + [
             f"{c} = {table}.{c} + EXCLUDED.{c}" for c in (*METRICS, *extra)

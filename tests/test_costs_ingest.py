@@ -76,6 +76,16 @@ def test_upsert_twice_leaves_the_same_tables(costs_org):
     assert MonthlySpend.objects.aggregate(s=Sum("spend"))["s"] == Decimal("7.5")
 
 
+def test_a_row_reported_twice_in_a_batch_is_summed(costs_org):
+    result = upsert_daily([row(spend="1.25", requests=2), row(spend="0.5", requests=3), row()])
+    assert result.rows == 1 and result.changed == 1
+    obj = DailySpend.objects.get()
+    assert obj.spend == Decimal("2.75") and obj.requests == 7 and obj.key == costs_org["key_a"]
+    assert MonthlySpend.objects.get().spend == Decimal("2.75")
+    # The same total in one row is the same row: nothing to write.
+    assert upsert_daily([row(spend="2.75", requests=7, prompt=300, completion=150)]).changed == 0
+
+
 def test_attribution_resolves_department_user_and_key(costs_org):
     upsert_daily([row()])
     obj = DailySpend.objects.get()
@@ -156,6 +166,66 @@ def test_monthly_rollups_equal_the_sum_of_daily_rows(costs_org):
     before = snapshot()
     refresh_all()
     assert snapshot() == before
+
+
+def rollup_rows():
+    """Every column of every rollup (ids aside), sorted: to compare deltas with a rebuild."""
+    return [
+        sorted(
+            tuple(r.values())
+            for r in model.objects.values(
+                *(f.attname for f in model._meta.concrete_fields if f.attname != "id")
+            )
+        )
+        for model in (MonthlySpend, MonthlyUserSpend, MonthlyKeySpend, TeamDaySpend)
+    ]
+
+
+def test_rollup_deltas_equal_a_rebuild_when_a_key_is_mapped_later(costs_org):
+    first = [
+        row(key="hash-late", spend="2.5"),
+        row(key="hash-late", model="claude-3-5-sonnet", provider="bedrock", spend="1.25"),
+        row(spend="4"),
+        row(day=DAY - datetime.timedelta(days=1), key="hash-late", spend="0.5"),
+    ]
+    upsert_daily(first)
+    month = MonthlySpend.objects.get(team_id="team-alpha", model="gpt-4o-mini")
+    assert month.unattributed_spend == Decimal("3")
+    support.make_key(costs_org["dev_a"], costs_org["a"], "hash-late")
+    # Re-read: one row unchanged but now attributed, one grown and attributed, one new.
+    result = upsert_daily(
+        [
+            first[0],
+            row(key="hash-late", model="claude-3-5-sonnet", provider="bedrock", spend="2"),
+            first[2],
+            row(key="hash-late", model="gemini-2.0-flash", provider="vertex_ai", spend="1"),
+        ]
+    )
+    assert result.changed == 3  # first[2] is stored as is
+    month.refresh_from_db()
+    assert month.unattributed_spend == Decimal("0.5")  # the day before was not re-read
+    by_delta = rollup_rows()
+    refresh_all()
+    assert rollup_rows() == by_delta
+
+
+def test_deleting_a_key_or_user_empties_their_spend_rows(costs_org):
+    # The spend tables' foreign keys have no database constraint: on_delete is Django's.
+    upsert_daily([row(), row(team="team-beta", user="oid-lead_b", key="hash-b1")])
+    assert DailySpend.objects.filter(user=costs_org["lead_b"]).exists()
+    costs_org["key_a"].delete()
+    costs_org["lead_b"].delete()
+    alpha, beta = DailySpend.objects.order_by("team_id")
+    assert alpha.key_id is None and alpha.user == costs_org["dev_a"]
+    assert beta.user_id is None and beta.key == costs_org["key_b"]
+    assert beta.department == costs_org["b"]
+    # The rollups' too (copies of the daily rows' ids, no database constraint either).
+    assert MonthlyKeySpend.objects.get(key_hash="hash-a1").key_id is None
+    assert MonthlyUserSpend.objects.get(litellm_user_id="oid-lead_b").user_id is None
+    # A re-read resolves what is left and moves no money.
+    before = MonthlySpend.objects.aggregate(s=Sum("spend"))["s"]
+    upsert_daily([row(), row(team="team-beta", user="oid-lead_b", key="hash-b1")])
+    assert MonthlySpend.objects.aggregate(s=Sum("spend"))["s"] == before
 
 
 def test_bulk_create_and_sql_upserts_agree(costs_org):

@@ -49,8 +49,21 @@ class DailySpend(Metrics):
     provider = models.CharField(_("provider"), max_length=64, blank=True, default="")
     key_alias = models.CharField(_("key alias"), max_length=200, blank=True, default="")
 
+    # No single-column index on the foreign keys: (key, day) and (user, day) serve key and user
+    # look-ups, day ranges the natural key; each index more is written for every ingested row.
+    # No database constraint either: ingestion sets them from a join with the portal's tables
+    # in its own statement, and a constraint would re-check each new row one by one at commit
+    # (a third of a three-day batch's time). Deleting a department, user or key still empties
+    # them (on_delete is Django's); a row left pointing at one deleted during an ingestion is
+    # re-resolved when its day is re-read.
     department = models.ForeignKey(
-        "tenants.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "tenants.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -58,9 +71,17 @@ class DailySpend(Metrics):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     key = models.ForeignKey(
-        "keys.VirtualKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "keys.VirtualKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -86,6 +107,11 @@ class DailySpend(Metrics):
         return f"{self.day} {self.team_id or '-'} {self.model} {self.spend}"
 
 
+# The rollups below are GROUP BYs of DailySpend: their foreign keys are copies of its ids and,
+# like its own, have no database constraint (the first batch of a month inserts every group,
+# each re-checked one by one at commit; a rebuild copies whatever the daily rows hold).
+
+
 class MonthlySpend(Metrics):
     """Month × team × model × provider, with the department resolved. Rebuilt from daily rows."""
 
@@ -94,7 +120,13 @@ class MonthlySpend(Metrics):
     model = models.CharField(max_length=200, blank=True, default="")
     provider = models.CharField(max_length=64, blank=True, default="")
     department = models.ForeignKey(
-        "tenants.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "tenants.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # (department, month|day) below leads with it
+        db_constraint=False,
     )
     # Spend by keys the portal did not make (key unknown): part of ``spend``.
     unattributed_spend = models.DecimalField(_("unattributed spend (USD)"), **SPEND)
@@ -123,7 +155,13 @@ class MonthlyUserSpend(Metrics):
     team_id = models.CharField(max_length=128, blank=True, default="")
     litellm_user_id = models.CharField(max_length=128, blank=True, default="")
     department = models.ForeignKey(
-        "tenants.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "tenants.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # (department, month|day) below leads with it
+        db_constraint=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -131,6 +169,8 @@ class MonthlyUserSpend(Metrics):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # (user, month) below leads with it
+        db_constraint=False,
     )
 
     class Meta:
@@ -159,10 +199,22 @@ class MonthlyKeySpend(Metrics):
     key_hash = models.CharField(max_length=128, blank=True, default="")
     key_alias = models.CharField(max_length=200, blank=True, default="")
     department = models.ForeignKey(
-        "tenants.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "tenants.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # (department, month|day) below leads with it
+        db_constraint=False,
     )
     key = models.ForeignKey(
-        "keys.VirtualKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "keys.VirtualKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # (key, month) below leads with it
+        db_constraint=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -170,6 +222,8 @@ class MonthlyKeySpend(Metrics):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # (user, month) below leads with it
+        db_constraint=False,
     )
 
     class Meta:
@@ -197,7 +251,13 @@ class TeamDaySpend(Metrics):
     day = models.DateField(_("day"))
     team_id = models.CharField(max_length=128, blank=True, default="")
     department = models.ForeignKey(
-        "tenants.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "tenants.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # (department, month|day) below leads with it
+        db_constraint=False,
     )
 
     class Meta:
