@@ -12,6 +12,23 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+TARGETS = {"department": "tenants.department", "key": "keys.virtualkey", "user": settings.AUTH_USER_MODEL}
+FIELDS = {
+    "dailyspend": ("department", "key", "user"),
+    "monthlykeyspend": ("department", "key", "user"),
+    "monthlyspend": ("department",),
+    "monthlyuserspend": ("department", "user"),
+    "teamdayspend": ("department",),
+}
+
+
+def reference(to, **options):
+    return models.ForeignKey(
+        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+",
+        to=to, **options,
+    )
+
+
 INDEXES = {
     "costs_dailyspend": ("department_id_4d1d1d5d", "key_id_2dcbc00b", "user_id_52421295"),
     "costs_monthlykeyspend": ("department_id_1e888487", "key_id_e4e68db0", "user_id_073f8576"),
@@ -42,125 +59,10 @@ class Migration(migrations.Migration):
             ],
             state_operations=[
                 migrations.AlterField(
-                    model_name="dailyspend",
-                    name="department",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="tenants.department",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="dailyspend",
-                    name="key",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="keys.virtualkey",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="dailyspend",
-                    name="user",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="monthlykeyspend",
-                    name="department",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="tenants.department",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="monthlykeyspend",
-                    name="key",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="keys.virtualkey",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="monthlykeyspend",
-                    name="user",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="monthlyspend",
-                    name="department",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="tenants.department",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="monthlyuserspend",
-                    name="department",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="tenants.department",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="monthlyuserspend",
-                    name="user",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="teamdayspend",
-                    name="department",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="tenants.department",
-                    ),
-                ),
+                    model_name=model, name=field, field=reference(TARGETS[field], db_index=False)
+                )
+                for model, fields in FIELDS.items()
+                for field in fields
             ],
         ),
     ]

@@ -9,6 +9,9 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+TARGETS = {"department": "tenants.department", "key": "keys.virtualkey", "user": settings.AUTH_USER_MODEL}
+FIELDS = {"dailyspend": ("department", "key", "user")}
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -20,42 +23,13 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AlterField(
-            model_name="dailyspend",
-            name="department",
+            model_name=model,
+            name=field,
             field=models.ForeignKey(
-                blank=True,
-                db_constraint=False,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to="tenants.department",
+                blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+", to=TARGETS[field], db_index=False, db_constraint=False,
             ),
-        ),
-        migrations.AlterField(
-            model_name="dailyspend",
-            name="key",
-            field=models.ForeignKey(
-                blank=True,
-                db_constraint=False,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to="keys.virtualkey",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="dailyspend",
-            name="user",
-            field=models.ForeignKey(
-                blank=True,
-                db_constraint=False,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-            ),
-        ),
+        )
+        for model, fields in FIELDS.items()
+        for field in fields
     ]

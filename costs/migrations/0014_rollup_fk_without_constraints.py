@@ -8,50 +8,32 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+TARGETS = {"department": "tenants.department", "key": "keys.virtualkey", "user": settings.AUTH_USER_MODEL}
+FIELDS = {
+    "monthlykeyspend": ("department", "key", "user"),
+    "monthlyspend": ("department",),
+    "monthlyuserspend": ("department", "user"),
+    "teamdayspend": ("department",),
+}
+
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('costs', '0013_daily_fk_without_constraints'),
-        ('keys', '0003_key_tags'),
-        ('tenants', '0003_entra_users_are_not_superusers'),
+        ("costs", "0013_daily_fk_without_constraints"),
+        ("keys", "0003_key_tags"),
+        ("tenants", "0003_entra_users_are_not_superusers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='monthlykeyspend',
-            name='department',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tenants.department'),
-        ),
-        migrations.AlterField(
-            model_name='monthlykeyspend',
-            name='key',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='keys.virtualkey'),
-        ),
-        migrations.AlterField(
-            model_name='monthlykeyspend',
-            name='user',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
-        ),
-        migrations.AlterField(
-            model_name='monthlyspend',
-            name='department',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tenants.department'),
-        ),
-        migrations.AlterField(
-            model_name='monthlyuserspend',
-            name='department',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tenants.department'),
-        ),
-        migrations.AlterField(
-            model_name='monthlyuserspend',
-            name='user',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
-        ),
-        migrations.AlterField(
-            model_name='teamdayspend',
-            name='department',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tenants.department'),
-        ),
+            model_name=model,
+            name=field,
+            field=models.ForeignKey(
+                blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+", to=TARGETS[field], db_index=False, db_constraint=False,
+            ),
+        )
+        for model, fields in FIELDS.items()
+        for field in fields
     ]

@@ -17,6 +17,28 @@ from django.utils.translation import gettext_lazy as _
 SPEND = {"max_digits": 18, "decimal_places": 8, "default": Decimal("0")}
 
 
+def resolved(to: str) -> models.ForeignKey:
+    """A portal id a spend row was attributed to at ingestion (empty: unattributed).
+
+    No single-column index: every table here has a composite index leading with the column
+    where it is looked up by it, and each index more is written for every ingested row. No
+    database constraint either: ingestion sets the ids from a join with the portal's tables
+    in its own statement, and a constraint would re-check each new row one by one at commit
+    (a third of a three-day batch's time). Deleting a department, user or key still empties
+    them (on_delete is Django's); a row left pointing at one deleted during an ingestion is
+    re-resolved when its day is re-read.
+    """
+    return models.ForeignKey(
+        to,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+
+
 class Metrics(models.Model):
     spend = models.DecimalField(_("spend (USD)"), **SPEND)
     prompt_tokens = models.BigIntegerField(_("prompt tokens"), default=0)
@@ -49,40 +71,10 @@ class DailySpend(Metrics):
     provider = models.CharField(_("provider"), max_length=64, blank=True, default="")
     key_alias = models.CharField(_("key alias"), max_length=200, blank=True, default="")
 
-    # No single-column index on the foreign keys: (key, day) and (user, day) serve key and user
-    # look-ups, day ranges the natural key; each index more is written for every ingested row.
-    # No database constraint either: ingestion sets them from a join with the portal's tables
-    # in its own statement, and a constraint would re-check each new row one by one at commit
-    # (a third of a three-day batch's time). Deleting a department, user or key still empties
-    # them (on_delete is Django's); a row left pointing at one deleted during an ingestion is
-    # re-resolved when its day is re-read.
-    department = models.ForeignKey(
-        "tenants.Department",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    key = models.ForeignKey(
-        "keys.VirtualKey",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
+    # Looked up through (key, day) and (user, day); by department only within day ranges.
+    department = resolved("tenants.Department")
+    user = resolved(settings.AUTH_USER_MODEL)
+    key = resolved("keys.VirtualKey")
     updated_at = models.DateTimeField(auto_now=True)
 
     NATURAL_KEY = ("day", "team_id", "litellm_user_id", "key_hash", "model", "provider")
@@ -107,9 +99,7 @@ class DailySpend(Metrics):
         return f"{self.day} {self.team_id or '-'} {self.model} {self.spend}"
 
 
-# The rollups below are GROUP BYs of DailySpend: their foreign keys are copies of its ids and,
-# like its own, have no database constraint (the first batch of a month inserts every group,
-# each re-checked one by one at commit; a rebuild copies whatever the daily rows hold).
+# The rollups below are GROUP BYs of DailySpend: their ids are copies of its own.
 
 
 class MonthlySpend(Metrics):
@@ -119,15 +109,7 @@ class MonthlySpend(Metrics):
     team_id = models.CharField(max_length=128, blank=True, default="")
     model = models.CharField(max_length=200, blank=True, default="")
     provider = models.CharField(max_length=64, blank=True, default="")
-    department = models.ForeignKey(
-        "tenants.Department",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,  # (department, month|day) below leads with it
-        db_constraint=False,
-    )
+    department = resolved("tenants.Department")  # (department, month|day) below leads with it
     # Spend by keys the portal did not make (key unknown): part of ``spend``.
     unattributed_spend = models.DecimalField(_("unattributed spend (USD)"), **SPEND)
 
@@ -154,24 +136,8 @@ class MonthlyUserSpend(Metrics):
     month = models.DateField(_("month"))
     team_id = models.CharField(max_length=128, blank=True, default="")
     litellm_user_id = models.CharField(max_length=128, blank=True, default="")
-    department = models.ForeignKey(
-        "tenants.Department",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,  # (department, month|day) below leads with it
-        db_constraint=False,
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,  # (user, month) below leads with it
-        db_constraint=False,
-    )
+    department = resolved("tenants.Department")  # (department, month|day) below leads with it
+    user = resolved(settings.AUTH_USER_MODEL)  # (user, month) below leads with it
 
     class Meta:
         constraints = [
@@ -198,33 +164,9 @@ class MonthlyKeySpend(Metrics):
     team_id = models.CharField(max_length=128, blank=True, default="")
     key_hash = models.CharField(max_length=128, blank=True, default="")
     key_alias = models.CharField(max_length=200, blank=True, default="")
-    department = models.ForeignKey(
-        "tenants.Department",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,  # (department, month|day) below leads with it
-        db_constraint=False,
-    )
-    key = models.ForeignKey(
-        "keys.VirtualKey",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,  # (key, month) below leads with it
-        db_constraint=False,
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,  # (user, month) below leads with it
-        db_constraint=False,
-    )
+    department = resolved("tenants.Department")  # (department, month|day) below leads with it
+    key = resolved("keys.VirtualKey")  # (key, month) below leads with it
+    user = resolved(settings.AUTH_USER_MODEL)  # (user, month) below leads with it
 
     class Meta:
         constraints = [
@@ -250,15 +192,7 @@ class TeamDaySpend(Metrics):
 
     day = models.DateField(_("day"))
     team_id = models.CharField(max_length=128, blank=True, default="")
-    department = models.ForeignKey(
-        "tenants.Department",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,  # (department, month|day) below leads with it
-        db_constraint=False,
-    )
+    department = resolved("tenants.Department")  # (department, month|day) below leads with it
 
     class Meta:
         constraints = [
