@@ -4,8 +4,10 @@ The navigation's count, the home page's approver panel and the approval queue al
 engine's ``pending_for`` (stages, delegations, led departments) is worked out once per user
 and cache version (``portal.context_processors``: it goes up when a request, a stage, a vote,
 a delegation or a membership is saved or deleted) and day
-(a delegation starts at midnight), for at most NAV_CACHE_SECONDS. Each page still reads the
-rows themselves, with the status they must have, so a decided request never shows.
+(a delegation starts at midnight), for at most NAV_CACHE_SECONDS. The pages read the rows
+themselves, with the status they must have; the approval queue keeps what it rendered under
+the same version, which a decision moves when it is saved and again when it commits, so a
+decided request never shows.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
@@ -39,8 +40,8 @@ def my_projects(request):
         .only(*ROW_FIELDS, "public_key")
     )
     qs = listq.apply(request, qs)
-    page = _paginate(request, qs)
-    context = {"page": page, "rows": rows.my_projects(page), "listq": listq}
+    page = SimpleLazyObject(lambda: _paginate(request, qs))  # read only if not cached
+    context = {"page": page, "rows": lambda: rows.my_projects(page), "listq": listq}
     return render(request, "keys/my_projects.html", context)
 
 

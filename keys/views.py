@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
@@ -52,8 +53,8 @@ def my_keys(request):
         .only(*ROW_FIELDS, "kind", "llm_models", "max_budget", "budget_duration", "secret_last4")
     )
     keys = listq.apply(request, keys)
-    page = _paginate(request, keys)
-    context = {"page": page, "rows": rows.my_keys(page), "listq": listq}
+    page = SimpleLazyObject(lambda: _paginate(request, keys))  # read only if not cached
+    context = {"page": page, "rows": lambda: rows.my_keys(page), "listq": listq}
     return render(request, "keys/my_keys.html", context)
 
 
@@ -262,21 +263,25 @@ def approval_queue(request):
         .select_related("department", "requester")
         .only(*QUEUE_FIELDS, "llm_models", "max_budget")
     )
-    projects = (
+    projects_qs = (
         pending.pending(TuningProject, user)
         .select_related("department", "requester")
         .only(*QUEUE_FIELDS)
     )
     departments = Department.objects.filter(pk__in=keys.values("department")).order_by("name")
     listq = lists.queue_for(departments)
-    page = _paginate(request, listq.apply(request, keys))
-    projects = list(projects.order_by("created_at")[: settings.PAGE_SIZE])
+    keys = listq.apply(request, keys)
+    # Read only when the template's cached queue is out of date (see approval_queue.html).
+    page = SimpleLazyObject(lambda: _paginate(request, keys))
+    projects = SimpleLazyObject(
+        lambda: list(projects_qs.order_by("created_at")[: settings.PAGE_SIZE])
+    )
     context = {
         "listq": listq,
         "keys": page,
-        "key_rows": rows.queue_keys(page),
+        "key_rows": lambda: rows.queue_keys(page),
         "projects": projects,
-        "project_rows": rows.queue_projects(projects),
+        "project_rows": lambda: rows.queue_projects(projects),
     }
     panels.run(panels.APPROVAL_QUEUE, request.user, context)
     return render(request, "keys/approval_queue.html", context)

@@ -5,6 +5,8 @@ The cache entry is keyed by user and by a version that goes up whenever somethin
 what waits for whom is saved (``forget_pending``: a request, and what the approvals app
 registers: stages, votes, delegations, memberships), so a decision shows at once;
 NAV_CACHE_SECONDS bounds what a change outside the ORM (a bulk update) can leave stale.
+The same version keys the menu, each person's memberships, the home panels and the rendered
+rows of the key, project and approval lists.
 The count itself comes from the approvals app (``PENDING_COUNT``, set in its ``ready()``).
 """
 
@@ -12,6 +14,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 
 VERSION_KEY = "nav:version"
 # (user) -> int: how many requests wait for the user's decision. Set by the approvals app.
@@ -40,8 +43,13 @@ def version_for(user) -> int:
 
 
 def bump() -> None:
-    """What waits for whom may have changed. (A page computed from the rows before a commit
-    that is still open may keep the old state for up to NAV_CACHE_SECONDS.)"""
+    """What waits for whom may have changed: now, and again when the transaction commits (a
+    page read from the rows before the commit, under the new version, is not kept past it)."""
+    bump_now()
+    transaction.on_commit(bump_now)
+
+
+def bump_now() -> None:
     global _bumps
     _bumps += 1
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from keys.models import TuningProject, VirtualKey
+from portal.context_processors import bump_now
 
 
 def make_key(org, **fields) -> VirtualKey:
@@ -37,3 +38,9 @@ def make_project(org, **fields) -> TuningProject:
             **fields,
         }
     )
+
+
+def after_commit(callbacks: list) -> list:
+    """What a transaction left to do after its commit, without the navigation cache's second
+    version bump (``portal.context_processors.bump``), which every saved request adds."""
+    return [c for c in callbacks if c is not bump_now]

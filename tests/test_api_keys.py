@@ -11,6 +11,7 @@ from keys.models import VirtualKey
 from portal.models import AuditEvent
 
 from .api_support import KEY_BODY
+from .factories import after_commit
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_a_request_goes_through_the_workflow_and_a_lead_approves_it(
     assert decided.status_code == 200, decided.content
     assert decided.json()["status"] == "approved"
     assert VirtualKey.objects.get(pk=key["id"]).max_budget == 10
-    assert callbacks  # provisioning enqueued after commit
+    assert after_commit(callbacks)  # provisioning enqueued after commit
 
 
 def test_the_departments_policy_is_checked_by_the_pages_form(api, org):

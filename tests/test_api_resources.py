@@ -13,6 +13,7 @@ from keys.lifecycle import Status
 from keys.models import TuningProject
 from portal.models import AuditEvent
 
+from .factories import after_commit
 from .test_costs_support import make_key, row
 
 pytestmark = pytest.mark.django_db
@@ -125,7 +126,7 @@ def test_infra_changes_a_policy_audited_and_validated(api, org, django_capture_o
     event = AuditEvent.objects.get(action="department.policy_changed")
     assert event.actor == org["infra"]
     assert (event.before["max_rpm"], event.after["max_rpm"]) == (60, 30)
-    assert len(callbacks) == 1  # the new budget is pushed to LiteLLM after commit
+    assert len(after_commit(callbacks)) == 1  # the new budget is pushed to LiteLLM after commit
     # The new policy applies to the next request at once.
     refused = api.post(org["dev_a"], "/keys", {
         "department": "alpha", "name": "x", "llm_models": ["gpt-4o-mini"], "max_budget": "1",

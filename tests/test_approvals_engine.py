@@ -16,6 +16,7 @@ from tenants.models import Membership
 
 from .approvals_helpers import INFRA_OVER_50, LEADS, make_policy, submit_key, submit_project
 from .conftest import make_user
+from .factories import after_commit
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +92,7 @@ def test_lead_then_infra_then_approved_and_provisioning_enqueued(
     key.refresh_from_db()
     assert key.status == Status.APPROVED and key.decided_by == org["infra"]
     assert names(key) == [("Lead", "approved"), ("Infra", "approved")]
-    assert callbacks  # provisioning (and mails) only after commit
+    assert after_commit(callbacks)  # provisioning (and mails) only after commit
     actions = list(
         AuditEvent.objects.filter(object_id=str(key.pk), object_type="keys.virtualkey")
         .order_by("pk")

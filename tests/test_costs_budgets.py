@@ -11,6 +11,8 @@ from keys.lifecycle import Status
 from portal.integrations.litellm import LiteLLMClient
 from portal.models import AuditEvent
 
+from .factories import after_commit
+
 pytestmark = [pytest.mark.django_db, pytest.mark.litellm]
 
 
@@ -39,7 +41,7 @@ def test_lead_asks_infra_approves_litellm_enforces(
     assert "2500" in client.get("/approvals/").content.decode()
     with django_capture_on_commit_callbacks() as callbacks:
         client.post(f"/approvals/budgets/{req.pk}/", {"decision": "approve", "comment": "ok"})
-    assert len(callbacks) == 2  # decision mail, then the task
+    assert len(after_commit(callbacks)) == 2  # decision mail, then the task
     apply_budget_request.apply(args=[req.pk])
 
     req.refresh_from_db()

@@ -161,3 +161,51 @@ def test_memberships_are_cached_and_follow_a_new_membership_and_a_rename(client,
     org["b"].name = "Beta renamed"
     org["b"].save()
     assert ">Beta renamed</option>" in client.get("/keys/").content.decode()
+
+
+def test_list_rows_are_cached_and_follow_every_saved_request(client, org):
+    make_keys(org, 2, status=Status.SUBMITTED)
+    client.force_login(org["dev_a"])
+    client.get("/keys/")
+    with CaptureQueriesContext(connection) as cached:
+        html = client.get("/keys/").content.decode()
+    assert not [q for q in cached if "keys_virtualkey" in q["sql"]]  # rows from the cache
+    assert html.count('<span class="status submitted">') == 2
+    key = VirtualKey.objects.get(name="k0")
+    key.transition(Status.APPROVED, allowed_from={Status.SUBMITTED}, actor=org["lead_a"])
+    html = client.get("/keys/").content.decode()
+    assert html.count('<span class="status submitted">') == 1 and "status approved" in html
+    # Another query string (a filter, a page) is its own entry.
+    assert ">k0</a>" not in client.get("/keys/?status=submitted").content.decode()
+
+
+def test_the_queue_drops_a_request_another_approver_decided_at_once(client, org):
+    from django.test import Client
+
+    make_keys(org, 2, status=Status.SUBMITTED)
+    client.force_login(org["lead_a"])
+    assert "<td>k0</td>" in client.get("/approvals/").content.decode()
+    infra = Client()
+    infra.force_login(org["infra"])
+    key = VirtualKey.objects.get(name="k0")
+    response = infra.post(f"/approvals/keys/{key.pk}/", {"decision": "reject", "comment": "no"})
+    assert response.status_code == 302
+    queue = client.get("/approvals/").content.decode()
+    assert "<td>k0</td>" not in queue and "<td>k1</td>" in queue
+
+
+def test_a_saved_request_moves_the_version_again_when_it_commits(
+    org, django_capture_on_commit_callbacks
+):
+    from portal import context_processors
+
+    make_keys(org, 1)
+    key = VirtualKey.objects.get()
+    with django_capture_on_commit_callbacks() as callbacks:
+        key.name = "renamed"
+        key.save()
+    before = context_processors.version()
+    assert context_processors.bump_now in callbacks  # a page read before the commit is dropped
+    for callback in callbacks:
+        callback()
+    assert context_processors.version() > before
