@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+
+from portal.pagination import Paginator
 
 from . import periods
 
