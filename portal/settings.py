@@ -239,7 +239,9 @@ CACHES = {
 # Sessions are read from the cache and written to the database only when they change: pages
 # cost no session query, and a session can still be ended server-side (sign-out, leavers).
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-NAV_CACHE_SECONDS = env.int("NAV_CACHE_SECONDS", default=15)
+# Without a shared cache (the demo without Redis) the scheduler's process could not move the
+# versions the web process caches pages under: nothing is cached then.
+NAV_CACHE_SECONDS = env.int("NAV_CACHE_SECONDS", default=15 if CACHE_URL else 0)
 
 # --- Metrics (Prometheus) ------------------------------------------------------------------
 # GET /metrics answers only with "Authorization: Bearer $METRICS_TOKEN" (404 when unset).
@@ -394,7 +396,7 @@ ENTRA_CA_BUNDLE = env("ENTRA_CA_BUNDLE", default="")
 
 # --- Costs ---------------------------------------------------------------------------------
 # The lead's and infra's cost figures are cached this long (dropped on every change they show).
-COSTS_PAGE_CACHE_SECONDS = env.int("COSTS_PAGE_CACHE_SECONDS", default=300)
+COSTS_PAGE_CACHE_SECONDS = env.int("COSTS_PAGE_CACHE_SECONDS", default=300 if CACHE_URL else 0)
 COSTS_REREAD_DAYS = env.int("COSTS_REREAD_DAYS", default=3)  # late rows are caught on re-read
 COSTS_ALERT_THRESHOLDS = env.list("COSTS_ALERT_THRESHOLDS", cast=int, default=[80, 100])
 

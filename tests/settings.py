@@ -26,6 +26,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # Cost figures are not cached across tests (ids repeat in new test databases);
 # tests/test_costs_page_cache.py turns the cache on.
 COSTS_PAGE_CACHE_SECONDS = 0
+# Pages are cached as in production (one process here, so the local memory cache is shared).
+NAV_CACHE_SECONDS = 15
 # The API's rate-limit counters: on the real Redis, as in production; a prefix per test run,
 # since user ids restart with each new test database.
 CACHES["api"] = {
