@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import project_views, views
+from . import project_views, queue_views, views
 
 urlpatterns = [
     path("keys/", views.my_keys, name="my_keys"),
@@ -11,7 +11,7 @@ urlpatterns = [
     path("keys/<int:pk>/revoke/", views.revoke_key, name="revoke_key"),
     path("keys/<int:pk>/cancel/", views.cancel_request, name="cancel_request"),
     path("keys/<int:pk>/unblock/", views.unblock_key, name="unblock_key"),
-    path("approvals/", views.approval_queue, name="approval_queue"),
+    path("approvals/", queue_views.approval_queue, name="approval_queue"),
     path("approvals/keys/<int:pk>/", views.decide_key, name="decide_key"),
     path("approvals/projects/<int:pk>/", views.decide_project, name="decide_project"),
     path("operations/", views.operations, name="operations"),

@@ -16,13 +16,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from approvals import pending
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
 from portal.integrations.explain import explain
 from portal.pagination import Paginator
 from tenants.access import infra_required
-from tenants.models import Department
 
 from . import decision, lists, panels, rows, services, timeline, workflow
 from .forms import DecisionForm, KeyRequestForm
@@ -249,44 +247,6 @@ def cancel_request(request, pk):
 
 
 # What the queue's rows show (the rest of a request is not read): who, where, when, what.
-QUEUE_FIELDS = (
-    "status", "name", "lifetime_days", "created_at", "department__name",
-    *(f"requester__{f}" for f in ("display_name", "first_name", "last_name", "email", "username")),
-)  # fmt: skip
-
-
-def approval_queue(request):
-    """Keys and tuning projects waiting for this user's decision, oldest first."""
-    user = request.user
-    keys = (
-        pending.pending(VirtualKey, user)
-        .select_related("department", "requester")
-        .only(*QUEUE_FIELDS, "llm_models", "max_budget")
-    )
-    projects_qs = (
-        pending.pending(TuningProject, user)
-        .select_related("department", "requester")
-        .only(*QUEUE_FIELDS)
-    )
-    departments = Department.objects.filter(pk__in=keys.values("department")).order_by("name")
-    listq = lists.queue_for(departments)
-    keys = listq.apply(request, keys)
-    # Read only when the template's cached queue is out of date (see approval_queue.html).
-    page = SimpleLazyObject(lambda: _paginate(request, keys))
-    projects = SimpleLazyObject(
-        lambda: list(projects_qs.order_by("created_at")[: settings.PAGE_SIZE])
-    )
-    context = {
-        "listq": listq,
-        "keys": page,
-        "key_rows": lambda: rows.queue_keys(page),
-        "projects": projects,
-        "project_rows": lambda: rows.queue_projects(projects),
-    }
-    panels.run(panels.APPROVAL_QUEUE, request.user, context)
-    return render(request, "keys/approval_queue.html", context)
-
-
 def decide(request, obj, approved_message=None):
     """The decision page of one request; ``approved_message(obj)``, where given, replaces the
     provisioning progress after a final approval (an app above ``keys`` decides its own kinds
