@@ -1,7 +1,12 @@
-"""The rollups' foreign keys without database constraints, as DailySpend's (0013).
+"""The spend tables' resolved ids without a single-column index or a database constraint.
 
-They are copies of the daily rows' ids (GROUP BYs of DailySpend): the first batch of a month
-inserts every group, and each was re-checked one by one at commit.
+Each table has a composite index leading with the column wherever it is looked up by it
+(DailySpend: (key, day), (user, day), day ranges by the natural key; the rollups: (department|
+key|user, month|day)), and each index more is written for every ingested row. The constraints
+re-checked every new daily row and rollup group one by one at commit (a third of a three-day
+batch's time); on_delete (SET_NULL) is Django's, so deleting a department, user or key still
+empties them. One AlterField per field drops its index and its constraint and re-adds neither:
+no scan of the daily table.
 """
 
 import django.db.models.deletion
@@ -10,6 +15,7 @@ from django.db import migrations, models
 
 TARGETS = {"department": "tenants.department", "key": "keys.virtualkey", "user": settings.AUTH_USER_MODEL}
 FIELDS = {
+    "dailyspend": ("department", "key", "user"),
     "monthlykeyspend": ("department", "key", "user"),
     "monthlyspend": ("department",),
     "monthlyuserspend": ("department", "user"),
@@ -19,7 +25,7 @@ FIELDS = {
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("costs", "0013_daily_fk_without_constraints"),
+        ("costs", "0011_my_spend_index"),
         ("keys", "0003_key_tags"),
         ("tenants", "0003_entra_users_are_not_superusers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
