@@ -69,28 +69,22 @@ def forget_memberships(sender, **kwargs) -> None:
     bump()
 
 
-def _compute(user) -> dict:
-    memberships = user.memberships_once()
-    return {
-        "nav_pending": sum(count(user) for count in PENDING_COUNT),
-        "nav_memberships": memberships,
-        "nav_is_lead": any(m.role == "lead" for m in memberships),
-    }
-
-
 def navigation(request):
     """Role flags and the pending-approval count for the navigation."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"DEMO_MODE": settings.DEMO_MODE, "SUPPORT_CONTACT": settings.SUPPORT_CONTACT}
     nav_version = version_for(user)
-    key = f"nav:{user.pk}:{int(user.is_infra)}:{nav_version}"
-    nav = cache.get(key)
-    if nav is None:
-        nav = _compute(user)
-        cache.set(key, nav, timeout=settings.NAV_CACHE_SECONDS)
+    key = f"nav:pending:{user.pk}:{int(user.is_infra)}:{nav_version}"
+    pending = cache.get(key)
+    if pending is None:
+        pending = sum(count(user) for count in PENDING_COUNT)
+        cache.set(key, pending, timeout=settings.NAV_CACHE_SECONDS)
+    memberships = user.memberships_once()  # cached under the same version (the view's, if read)
     return {
-        **nav,
+        "nav_pending": pending,
+        "nav_memberships": memberships,
+        "nav_is_lead": any(m.role == "lead" for m in memberships),
         "DEMO_MODE": settings.DEMO_MODE,
         "SUPPORT_CONTACT": settings.SUPPORT_CONTACT,
         "nav_is_infra": user.is_infra,
