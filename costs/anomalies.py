@@ -204,8 +204,8 @@ def detect(day: datetime.date | None = None) -> list[SpendAnomaly]:
         )
         top_model, top_model_spend = _top(of_day, "model")
         top_key, top_key_spend = _top(of_day, "key_hash")
-        key = VirtualKey.objects.filter(litellm_key_id=f.key_hash).first() if f.key_hash else None
-        top_vkey = VirtualKey.objects.filter(litellm_key_id=top_key).first() if top_key else None
+        key = VirtualKey.of_token(f.key_hash)
+        top_vkey = VirtualKey.of_token(top_key)
         recipients = _recipients(f.department_id, key)
         try:
             with transaction.atomic():
