@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from portal import audit, crypto
+from portal.days import utc_day, utc_day_start
 from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.langfuse import EntitlementMissing, LangfuseClient
 from portal.integrations.litellm import LiteLLMClient
@@ -325,9 +326,7 @@ def pull_metrics(project: TuningProject, *, days: int = 3) -> int:
         return 0
     client = LangfuseClient.from_settings()
     until = timezone.now()
-    since = (until - datetime.timedelta(days=days)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
+    since = utc_day_start(utc_day(until) - datetime.timedelta(days=days))  # Langfuse's UTC days
     rows = client.daily_project_metrics(
         project.portal_public_key, project.portal_secret(), since, until
     )
