@@ -167,6 +167,31 @@ def test_cost_pages_show_the_utc_month_and_say_so(costs_org, at, clock, client, 
 
 @pytest.mark.django_db
 @clocks
+def test_my_and_the_org_pages_and_the_focus_default_follow_the_utc_month(
+    costs_org, at, clock, client
+):
+    """ "Spent in" on my page and the organisation's, and the FOCUS export's default (last
+    month): months of UTC days."""
+    upsert_daily(
+        [
+            row(day=datetime.date(2026, 10, 15), key="hash-a1", spend="1.00"),
+            row(day=datetime.date(2026, 11, 15), key="hash-a1", spend="2.00"),
+        ]
+    )
+    utc_day, _local = at(clock)
+    client.force_login(costs_org["dev_a"])
+    assert f"Spent in {utc_day:%Y-%m}" in client.get("/costs/me/").content.decode()
+    client.force_login(costs_org["infra"])
+    assert f"Spent in {utc_day:%Y-%m}" in client.get("/costs/org/").content.decode()
+    response = client.get("/costs/focus.csv")
+    body = b"".join(response.streaming_content).decode()
+    last_month = {11: "2026-10", 12: "2026-11"}[utc_day.month]
+    assert f"focus-org-{last_month}-{last_month}.csv" in response["Content-Disposition"]
+    assert f"{last_month}-15T00:00:00Z" in body
+
+
+@pytest.mark.django_db
+@clocks
 def test_the_home_page_spend_panel_follows_the_utc_month(costs_org, at, clock, client, settings):
     """The home page's panels are cached per day: per UTC day (the spend's month), not only
     per day in Tokyo, so November's spend is not shown as this month's after midnight UTC."""
