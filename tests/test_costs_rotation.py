@@ -161,11 +161,25 @@ def test_rows_of_an_earlier_token_on_days_no_longer_reread_are_reattributed(cost
     assert DailySpend.objects.get(day=support.DAY, key_hash="hash-old").key_id == key.pk
 
 
-def test_rotation_records_the_earlier_token(costs_org):
-    """Past rotations (before the table existed) come from the audit log (migration); a new one
-    writes the row in its own transaction (the real-proxy test above)."""
+def test_past_rotations_are_recovered_from_the_audit_log(costs_org):
+    """Rotations made before the table existed: the migration reads their earlier tokens from
+    the audit log (a new rotation writes the row itself: the real-proxy test above)."""
+    import importlib
+
+    from django.apps import apps
+
+    from portal import audit
+
     key = costs_org["key_a"]
-    assert VirtualKey.of_token("hash-a1") == key
-    KeyToken.objects.create(key=key, token="hash-a0")
-    assert VirtualKey.of_token("hash-a0") == key
+    audit.record(
+        "virtualkey.rotated",
+        key,
+        before={"litellm_key_id": "hash-a0"},
+        after={"litellm_key_id": "hash-a1"},
+    )
+    migration = importlib.import_module("keys.migrations.0004_key_token")
+    migration.tokens_of_past_rotations(apps, None)
+    migration.tokens_of_past_rotations(apps, None)  # again: nothing twice
+    assert list(KeyToken.objects.values_list("key", "token")) == [(key.pk, "hash-a0")]
+    assert VirtualKey.of_token("hash-a0") == key and VirtualKey.of_token("hash-a1") == key
     assert VirtualKey.of_token("") is None and VirtualKey.of_token("nobody") is None
