@@ -14,9 +14,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from catalogue import services as catalogue
+from portal.days import utc_today
 
 from .models import DailySpend
-from .periods import utc_today
 
 DAYS = 30
 

@@ -28,6 +28,7 @@ from .langfuse_real import (
     send_trace,
     server_env,
     usage_totals,
+    utc_day_of,
     wait_counted,
     wait_observations,
 )
@@ -113,7 +114,7 @@ def test_provision_hand_over_trace_metrics_and_teardown(org, client, ee, ee_work
     assert expected["input_tokens"] == 1200 and expected["output_tokens"] == 300
     wait_counted(ee.url, project.public_key, secret, count=expected["observations"])
     assert tasks.pull_project_metrics() >= 1
-    day = ProjectMetricsDay.objects.get(project=project, day=timezone.now().date())
+    day = ProjectMetricsDay.objects.get(project=project, day=utc_day_of(rows))
     assert (day.traces, day.observations) == (expected["traces"], expected["observations"])
     assert (day.input_tokens, day.output_tokens, day.total_tokens) == (
         expected["input_tokens"],
