@@ -58,6 +58,25 @@ def applies(rule: dict, facts: dict) -> bool:
     return True
 
 
+def auto_approves(obj) -> bool:
+    """The policy's first rule: a request of a kind that may be auto-approved, at or under the
+    department's thresholds (budget and lifetime, read from the kind's facts), is approved
+    without anyone, unless a stage's condition routes it to someone. Auto-approval stands in
+    for the unconditional route (stages that apply ``always``), never for a conditional one."""
+    kind = registry.kind_of(obj)
+    if kind is None or not kind.auto_approval:
+        return False
+    facts = kind.facts(obj)
+    if facts.get("budget") is None or facts.get("lifetime_days") is None:
+        return False
+    department = obj.department
+    if not department.auto_approves(budget=facts["budget"], lifetime_days=facts["lifetime_days"]):
+        return False
+    policy = Policy.objects.filter(department_id=obj.department_id).first()
+    stages = policy.snapshot()["stages"] if policy is not None else []
+    return not any(r["condition"] != Condition.ALWAYS and applies(r, facts) for r in stages)
+
+
 def resolve_approvers(obj, rule: dict) -> list[User]:
     """Who decides this stage, fixed when the stage starts; never the requester."""
     kind = rule["approver"]
