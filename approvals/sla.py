@@ -101,7 +101,9 @@ def escalate(stage: RequestStage, now) -> int:
         obj = _claim(stage, "escalated_at", now)
         if obj is None:
             return 0
-        fallback = list(engine.fallback_approvers(obj, stage.rule))
+        fallback = list(
+            engine.fallback_approvers(obj, stage.rule, engine.earlier_people(stage, obj))
+        )
         stage.approvers.add(*fallback)
         audit.record(ESCALATED, obj, after={"stage": stage.name, "to": [u.email for u in fallback]})
         notify.escalated(obj, stage, fallback)

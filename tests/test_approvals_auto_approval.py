@@ -28,14 +28,22 @@ ROUTED = {
         {"kind": "service"},
     ),
     Condition.BUDGET_ABOVE: (
-        {"name": "Over 5", "approver": "infra", "condition": "budget_above",
-         "threshold": Decimal("5")},
+        {
+            "name": "Over 5",
+            "approver": "infra",
+            "condition": "budget_above",
+            "threshold": Decimal("5"),
+        },
         "key",
         {"max_budget": Decimal("10")},
     ),  # fmt: skip
     Condition.RETENTION_ABOVE: (
-        {"name": "Retention", "approver": "infra", "condition": "retention_above",
-         "threshold": Decimal("30")},
+        {
+            "name": "Retention",
+            "approver": "infra",
+            "condition": "retention_above",
+            "threshold": Decimal("30"),
+        },
         "project",
         {"retention_days": 90},
     ),  # fmt: skip
