@@ -89,10 +89,9 @@ def resolve_approvers(obj, rule: dict, exclude: set[int] = frozenset()) -> list[
         people = active.filter(memberships__department=obj.department, memberships__role="lead")
     elif kind == ApproverKind.INFRA:
         people = active.filter(is_infra=True)
-    elif kind == ApproverKind.GROUP:
+    elif kind == ApproverKind.GROUP:  # kept by the directory sync (``policies.approver_groups``)
         group = rule.get("group_id") or ""
-        candidates = active.filter(entra_groups__icontains=group) if group else active.none()
-        people = active.filter(pk__in=[u.pk for u in candidates if group in u.entra_groups])
+        people = active.filter(entra_groups__contains=[group]) if group else active.none()
     else:
         people = active.filter(pk=rule.get("person_id"))
     found = list(people.exclude(pk=obj.requester_id).exclude(pk__in=exclude).distinct())

@@ -1,4 +1,5 @@
-"""Saving a policy: a new version, its snapshot kept, the change audited (before/after)."""
+"""Saving a policy: a new version, its snapshot kept, the change audited (before/after); and
+the Entra groups policies name as approvers, for the directory sync."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from django.db import transaction
 
 from portal import audit
 
-from .models import Policy, PolicyVersion
+from .models import ApproverKind, Policy, PolicyStage, PolicyVersion, RequestStage
+from .models import StageState as S
 
 CHANGED = "policy.changed"
 
@@ -47,3 +49,16 @@ def record_version(policy: Policy, *, actor, request=None) -> PolicyVersion | No
         department_id=policy.department_id,
     )
     return version
+
+
+def approver_groups() -> list[str]:
+    """Entra groups named as approvers by a policy's stage or by a stage of a request in
+    flight (which keeps the rule it was submitted with): the directory sync reads their
+    transitive members."""
+    named = PolicyStage.objects.filter(approver=ApproverKind.GROUP).values_list(
+        "group_id", flat=True
+    )
+    open_stages = RequestStage.objects.filter(
+        state__in=[S.WAITING, S.ACTIVE], rule__approver=ApproverKind.GROUP
+    ).values_list("rule__group_id", flat=True)
+    return sorted({g for g in [*named, *open_stages] if g})
