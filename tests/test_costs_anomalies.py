@@ -45,7 +45,7 @@ def synthetic(seed: int, subjects: int = 300):
         growth = rng.choice([0.0, 0.0, 0.005, 0.01, 0.015])
         first = START + datetime.timedelta(days=rng.choice([0, 0, 0, 30, 60, 100]))
 
-        def usual(day: datetime.date) -> float:
+        def usual(day, level=level, growth=growth, first=first, weekend=weekend) -> float:
             value = level * (1 + growth) ** (day - first).days
             return value * (weekend if day.weekday() >= 5 else 1.0)
 
