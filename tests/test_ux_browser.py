@@ -20,6 +20,7 @@ from costs.ingest import upsert_daily
 from costs.models import SpendAnomaly
 from keys.lifecycle import Status
 from portal import audit
+from portal.days import utc_today
 
 from .browser import signed_in_page
 from .test_costs_support import make_key, row
@@ -69,7 +70,7 @@ def english_msgids() -> list[tuple[str, re.Pattern]]:
 @pytest.fixture
 def console(org):
     """A small organisation with something on every page."""
-    today = periods.utc_today()
+    today = utc_today()
     month = periods.month_start(today)
     for dept, team in ((org["a"], "team-alpha"), (org["b"], "team-beta")):
         dept.litellm_team_id = team

@@ -6,7 +6,6 @@ import datetime
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.utils import translation
 
 from costs import forecast
@@ -23,10 +22,9 @@ NOV = datetime.date(2026, 11, 1)
 
 
 @pytest.fixture
-def on_the_2nd():
-    """The clock stands at noon UTC on 2 December 2026 (a UTC day, as spend is counted)."""
-    with time_machine.travel(datetime.datetime(2026, 12, 2, 12, 0, tzinfo=datetime.UTC)):
-        yield
+def on_the_2nd(time_machine):
+    # 09:00 JST on December 2: the 2nd in both zones (tests/test_days.py covers the edges).
+    time_machine.move_to(datetime.datetime(2026, 12, 2, 0, 0, tzinfo=datetime.UTC), tick=False)
 
 
 # --- 9. small spend --------------------------------------------------------------------------
@@ -73,15 +71,18 @@ def test_a_finished_month_forecasts_its_actual():
 
 
 @pytest.mark.parametrize("hour, minute", [(0, 1), (23, 59)])
-def test_department_page_on_the_2nd_shows_a_blended_forecast(costs_org, client, hour, minute):
+def test_department_page_on_the_2nd_shows_a_blended_forecast(
+    costs_org, client, time_machine, hour, minute
+):
     rows = [row(day=NOV + datetime.timedelta(days=i), spend="10") for i in range(30)]
     rows.append(row(day=DEC, spend="470"))  # a busy first day: 94 % of a 1000 budget if naive
     upsert_daily(rows)
     client.force_login(costs_org["lead_a"])
     # Any minute of 2 December UTC is day 2 of 31 (23:59 UTC is already the 3rd in Tokyo).
-    now = datetime.datetime(2026, 12, 2, hour, minute, tzinfo=datetime.UTC)
-    with time_machine.travel(now, tick=False):
-        html = client.get("/costs/departments/alpha/?month=2026-12").content.decode()
+    time_machine.move_to(
+        datetime.datetime(2026, 12, 2, hour, minute, tzinfo=datetime.UTC), tick=False
+    )
+    html = client.get("/costs/departments/alpha/?month=2026-12").content.decode()
     value = html.split('id="kpi-forecast">')[1].split("<")[0]
     # By hand, from the method the forecast documents (costs/forecast.py): last month's daily
     # rate counts as 7 days of evidence beside this month's days so far.
