@@ -55,6 +55,7 @@ def budget_facts(obj) -> dict:
     """What approval stage conditions read from a budget request."""
     return {
         "budget": obj.monthly_budget,
+        "lifetime_days": None,
         "models": [],
         "retention_days": None,
         "service_account": False,

@@ -99,11 +99,6 @@ class VirtualKey(OneTimeSecret, Request):
     def is_live(self) -> bool:
         return self.status == Status.ACTIVE
 
-    def auto_approvable(self) -> bool:
-        return self.department.auto_approves(
-            budget=self.max_budget, lifetime_days=self.lifetime_days
-        )
-
     def decide_url(self) -> str:
         return reverse("decide_key", args=[self.pk])
 

@@ -272,7 +272,10 @@ SLACK_BOT_TOKEN = env("SLACK_BOT_TOKEN", default="")
 SLACK_CHANNEL = env("SLACK_CHANNEL", default="")
 SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
 TEAMS_WEBHOOK_URL = env("TEAMS_WEBHOOK_URL", default="")
-# Approval SLAs count working days only: Monday to Friday in TIME_ZONE, minus these dates.
+# Approval SLAs count working hours only: Monday to Friday, from START to END (wall clock in
+# TIME_ZONE), minus these dates.
+APPROVAL_WORKDAY_START = env("APPROVAL_WORKDAY_START", default="09:00")
+APPROVAL_WORKDAY_END = env("APPROVAL_WORKDAY_END", default="18:00")
 APPROVAL_HOLIDAYS = env.list("APPROVAL_HOLIDAYS", default=[])  # ISO dates
 # Start an access review of every department on the first day of each quarter.
 ACCESS_REVIEW_QUARTERLY = env.bool("ACCESS_REVIEW_QUARTERLY", default=False)
