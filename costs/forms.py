@@ -21,10 +21,10 @@ class MemberBudgetForm(forms.Form):
     )
     enforced = forms.BooleanField(required=False)
     # Only where to go back to: a bad page is ignored (back to page 1), never an error.
-    page = forms.CharField(required=False, max_length=20)
+    page = forms.Field(required=False)
 
     def clean_page(self) -> int:
-        page = self.cleaned_data.get("page") or ""
+        page = str(self.cleaned_data.get("page") or "")[:8]
         return int(page) if page.isascii() and page.isdigit() and 0 < int(page) <= 10**6 else 1
 
 
