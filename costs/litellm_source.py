@@ -45,6 +45,8 @@ from decimal import Decimal
 import httpx
 from django.conf import settings
 
+from portal.days import utc_day_of
+
 from .ingest import SpendRow, merge
 
 log = logging.getLogger(__name__)
@@ -272,7 +274,7 @@ def rows_from_logs(logs: list[dict]) -> list[SpendRow]:
         metadata = entry.get("metadata") or {}
         rows.append(
             _row(
-                datetime.date.fromisoformat(str(entry["startTime"])[:10]),
+                utc_day_of(entry["startTime"]),
                 entry.get("team_id"),
                 entry.get("user"),
                 entry.get("api_key"),

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from costs import forecast, periods
+from costs import forecast
 from costs.ingest import upsert_daily
 from portal.templatetags.portal_ui import money, money_text, num
 
@@ -22,8 +22,9 @@ NOV = datetime.date(2026, 11, 1)
 
 
 @pytest.fixture
-def on_the_2nd(monkeypatch):
-    monkeypatch.setattr(periods, "utc_today", lambda: datetime.date(2026, 12, 2))
+def on_the_2nd(time_machine):
+    # 09:00 JST on December 2: the 2nd in both zones (tests/test_days.py covers the edges).
+    time_machine.move_to(datetime.datetime(2026, 12, 2, 0, 0, tzinfo=datetime.UTC), tick=False)
 
 
 # --- 9. small spend --------------------------------------------------------------------------
