@@ -8,6 +8,7 @@ a vote is never counted twice (and the unique constraints on StageDecision say s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
@@ -206,6 +207,35 @@ def staged_object_ids(model: type) -> models.QuerySet:
 
 
 # --- decide ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Shown:
+    """What a decision was shown for (a chat button, an inbox row): the stage, and the
+    version of the department's policy when it was rendered (None: not checked)."""
+
+    stage_id: int
+    policy_version: int | None = None
+
+
+class StaleDecision(ValidationError):
+    """A press for a stage that is no longer the current one, or under an older policy."""
+
+
+def check_shown(obj, stage: RequestStage | None, shown: Shown) -> None:
+    """Under the request's lock: a decision counts only for the stage it was shown for, while
+    that stage is the current one and the policy it was rendered under is still in force."""
+    if stage is None or stage.pk != shown.stage_id:
+        raise StaleDecision(
+            _("The stage this was shown for is no longer waiting; nothing was counted.")
+        )
+    now = Policy.version_for(obj.department_id) or 0
+    if shown.policy_version is not None and now != shown.policy_version:
+        raise StaleDecision(
+            _("The approval policy changed after this was shown (version %(then)s, now "
+              "%(now)s); nothing was counted. Decide on the portal.")
+            % {"then": shown.policy_version, "now": now}
+        )  # fmt: skip
+
+
 def decide(
     obj,
     *,
@@ -215,9 +245,11 @@ def decide(
     request=None,
     via: str = "web",
     lowered: dict | None = None,
+    shown: Shown | None = None,
 ) -> str:
     """One decision on a request, staged or not. Returns what happened: ``"voted"`` (the
-    stage needs more approvals), ``"next-stage"``, ``"approved"`` or ``"rejected"``."""
+    stage needs more approvals), ``"next-stage"``, ``"approved"`` or ``"rejected"``. With
+    ``shown``, only while that stage is current (else :class:`StaleDecision`)."""
     kind = registry.kind_of(obj)
     if kind is None:
         raise ValidationError(_("This kind of request cannot be decided here."))
@@ -228,6 +260,8 @@ def decide(
             from_queryset=type(obj)._default_manager.select_for_update(of=("self",))
         )
         stage = current_stage(obj)
+        if shown is not None:
+            check_shown(obj, stage, shown)
         if stage is None:  # not staged: the kind's own single decision
             if is_staged(obj) or not obj.is_pending:
                 raise ValidationError(_("This request has already been decided."))
