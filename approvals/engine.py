@@ -24,10 +24,18 @@ from . import delegation, notify, registry
 from .models import ApproverKind, Condition, Policy, Quorum, RequestStage, StageDecision
 from .models import StageState as S
 
-STAGE_APPROVED = "requeststage.approved"
-STAGE_REJECTED = "requeststage.rejected"
-STAGE_STARTED = "requeststage.started"
-STAGE_VOTED = "requeststage.voted"
+STAGE_APPROVED = audit.action("requeststage.approved")
+STAGE_REJECTED = audit.action("requeststage.rejected")
+STAGE_STARTED = audit.action("requeststage.started")
+STAGE_VOTED = audit.action("requeststage.voted")
+STAGE_EXPIRED = audit.action("requeststage.expired")
+STAGE_CANCELLED = audit.action("requeststage.cancelled")
+STAGE_CLOSED = {
+    S.APPROVED: STAGE_APPROVED,
+    S.REJECTED: STAGE_REJECTED,
+    S.EXPIRED: STAGE_EXPIRED,
+    S.CANCELLED: STAGE_CANCELLED,
+}
 
 
 def stages_for(obj) -> models.QuerySet[RequestStage]:
@@ -344,8 +352,9 @@ def _close(obj, stage: RequestStage, state: str, actor, request=None, *, now=Non
     stage.save(update_fields=["state", "decided_at"])
     if state != S.APPROVED:
         stages_for(obj).filter(state=S.WAITING).update(state=S.CANCELLED)
-    action = STAGE_APPROVED if state == S.APPROVED else f"requeststage.{state}"
-    audit.record(action, obj, actor=actor, request=request, after={"stage": stage.name})
+    audit.record(
+        STAGE_CLOSED[state], obj, actor=actor, request=request, after={"stage": stage.name}
+    )
 
 
 def close_open_stages(obj, state: str = S.CANCELLED, *, now=None) -> None:

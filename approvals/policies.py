@@ -8,7 +8,7 @@ from portal import audit
 
 from .models import Policy, PolicyVersion
 
-CHANGED = "policy.changed"
+CHANGED = audit.action("policy.changed")
 
 
 @transaction.atomic

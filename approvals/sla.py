@@ -22,8 +22,8 @@ from . import engine, notify, registry
 from .models import RequestStage
 from .models import StageState as S
 
-REMINDED = "requeststage.reminded"
-ESCALATED = "requeststage.escalated"
+REMINDED = audit.action("requeststage.reminded")
+ESCALATED = audit.action("requeststage.escalated")
 
 
 def _holidays() -> set[datetime.date]:

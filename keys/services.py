@@ -24,6 +24,8 @@ from . import notify
 from .lifecycle import ENDED_STATUSES, Status
 from .models import VirtualKey
 
+ROTATED = audit.action("virtualkey.rotated")
+
 log = logging.getLogger(__name__)
 
 
@@ -195,7 +197,7 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     key.drift = ""
     _keep(key, response, "drift")
     audit.record(
-        "virtualkey.rotated",
+        ROTATED,
         key,
         actor=actor,
         request=request,

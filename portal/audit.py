@@ -36,6 +36,14 @@ def action(name: str, *, where: str = "") -> str:
     return name
 
 
+def declared(name: str) -> str:
+    """``name``, which must have been declared with :func:`action` (for names built from a
+    model and a verb at run time)."""
+    if name not in ACTIONS:
+        raise ValueError(f"undeclared audit action {name!r}")
+    return name
+
+
 # Field names whose values never enter the audit log.
 SECRET_FIELDS = {"secret", "secret_encrypted", "password", "key", "token", "secret_key"}
 
