@@ -8,6 +8,7 @@ from django import forms
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from approvals import engine
 from tenants.models import Department
 
 from .lifecycle import Status
@@ -182,11 +183,17 @@ class DecisionForm(forms.Form):
         label=_("Monthly budget (USD)"), required=False, min_value=0, decimal_places=2
     )
 
+    # The stage the page showed: the decision counts for that stage only, never a later one
+    # (a tab left open, a form sent twice).
+    stage = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
     LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days", "monthly_budget")
 
     def __init__(self, *args, obj, **kwargs):
         super().__init__(*args, **kwargs)
         self.obj = obj
+        current = engine.current_stage(obj) if obj.pk else None
+        self.fields["stage"].initial = current.pk if current else None
         for name in self.LOWERABLE:
             asked = getattr(obj, name, None)
             # Only what this kind of request asks for: a budget request has no lifetime.
@@ -208,6 +215,10 @@ class DecisionForm(forms.Form):
             if name in self.fields and value is not None and value > getattr(self.obj, name):
                 self.add_error(name, _("You can lower what was asked for, not raise it."))
         return data
+
+    def shown(self) -> engine.Shown | None:
+        stage = self.cleaned_data.get("stage")
+        return engine.Shown(stage) if stage else None
 
     def lowered(self) -> dict:
         return {

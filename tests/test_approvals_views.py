@@ -68,6 +68,26 @@ def test_a_bulk_row_decides_only_the_stage_it_showed(client, org):
     assert VirtualKey.objects.get(pk=key.pk).status == Status.SUBMITTED
 
 
+def test_the_decision_page_decides_only_the_stage_it_showed(client, org):
+    """The page a Teams card opens: sent twice (or from a tab left open), its form must not
+    vote in the next stage that the same lead also decides."""
+    make_policy(
+        org["a"], LEADS, {"name": "Budget owner", "approver": "person", "person": org["lead_a"]}
+    )
+    key = submit_key(org)
+    client.force_login(org["lead_a"])
+    page = client.get(f"/approvals/keys/{key.pk}/?decision=approve").content.decode()
+    first = engine.current_stage(key).pk
+    assert f'name="stage" value="{first}"' in page
+    form = {"decision": "approve", "stage": str(first)}
+    client.post(f"/approvals/keys/{key.pk}/", form)
+    assert engine.current_stage(key).name == "Budget owner"
+    response = client.post(f"/approvals/keys/{key.pk}/", form, follow=True)
+    assert "nothing was counted" in response.content.decode()
+    assert [s.decisions.count() for s in engine.stages_for(key)] == [1, 0]
+    assert VirtualKey.objects.get(pk=key.pk).status == Status.SUBMITTED
+
+
 def test_bulk_decisions_check_each_request(client, org):
     make_policy(org["a"], LEADS)
     theirs = [submit_key(org) for _ in range(3)]
