@@ -89,6 +89,8 @@ def test_reveal_once_with_no_store_then_gone(api, org, settings):
     assert first["Cache-Control"] == "no-store"
     assert first.json()["secret"] == "sk-secret-1234"
     assert first.json()["settings"]["OPENAI_BASE_URL"] == "https://llm.example.org"
+    setup = first.json()["setup"]  # the reveal page's snippets, the same text
+    assert "sk-secret-1234" in setup["env"] and "https://llm.example.org/v1" in setup["continue"]
     second = api.post(org["dev_a"], f"/keys/{obj.pk}/reveal")
     assert second.status_code == 410
     assert AuditEvent.objects.filter(action="virtualkey.revealed").count() == 1

@@ -7,11 +7,13 @@ import re
 
 import httpx
 import pytest
+import time_machine
 from django.utils import timezone
 
 from keys import projects, tasks
 from keys.lifecycle import Status
 from keys.models import ProjectMetricsDay, TuningProject
+from portal import crypto
 from portal.celery import app as celery_app
 from portal.integrations.langfuse import EntitlementMissing
 
@@ -22,9 +24,11 @@ from .langfuse_real import (
     observations,
     org_client,
     point_settings,
+    send_spans,
     send_trace,
     server_env,
     usage_totals,
+    wait_counted,
     wait_observations,
 )
 
@@ -107,6 +111,7 @@ def test_provision_hand_over_trace_metrics_and_teardown(org, client, ee, ee_work
     rows = observations(ee.url, project.public_key, secret)
     expected = usage_totals(rows)
     assert expected["input_tokens"] == 1200 and expected["output_tokens"] == 300
+    wait_counted(ee.url, project.public_key, secret, count=expected["observations"])
     assert tasks.pull_project_metrics() >= 1
     day = ProjectMetricsDay.objects.get(project=project, day=timezone.now().date())
     assert (day.traces, day.observations) == (expected["traces"], expected["observations"])
@@ -136,6 +141,49 @@ def test_provision_hand_over_trace_metrics_and_teardown(org, client, ee, ee_work
         f for f in projects.reconcile_findings(lf) if f["token"] == project.langfuse_project_id
     ] == []
     lf.delete_project(other.id)
+
+
+def utc(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC)
+
+
+def test_metrics_days_are_utc_days_at_both_midnights(org, ee):
+    """Observations placed either side of midnight UTC land on their UTC days, whether the pull
+    runs in the same second as the last of them, at 23:59 JST or at 00:01 JST (the portal's
+    TIME_ZONE is Asia/Tokyo: 15:01 UTC is already the next day there, not in UTC)."""
+    lf = org_client(ee)
+    remote = lf.create_project("tuning-boundary")
+    key = lf.create_api_key(remote.id, note="portal")
+    project = make_project(
+        org,
+        status=Status.ACTIVE,
+        activated_at=utc("2026-11-29T10:00:00"),
+        langfuse_project_id=remote.id,
+        portal_public_key=key.public_key,
+        portal_secret_encrypted=crypto.encrypt(key.secret_key),
+    )
+    before, after = utc("2026-11-30T23:59:59.5"), utc("2026-12-01T00:00:00.4")
+    send_spans(ee.url, key.public_key, key.secret_key, [before.timestamp(), after.timestamp()])
+    wait_counted(ee.url, key.public_key, key.secret_key, count=2, around=after.timestamp())
+
+    def stored() -> dict[str, int]:
+        rows = ProjectMetricsDay.objects.filter(project=project)
+        return {row.day.isoformat(): row.observations for row in rows}
+
+    # In the same second as the later observation (00:00:00.9 UTC, 09:00 JST).
+    with time_machine.travel(utc("2026-12-01T00:00:00.9"), tick=False):
+        projects.pull_metrics(project)
+    assert stored() == {"2026-11-29": 0, "2026-11-30": 1, "2026-12-01": 1}
+    # 23:59 and 00:01 in Tokyo: the same UTC day, so no row for 2 December.
+    for moment in ("2026-12-01T14:59:00", "2026-12-01T15:01:00"):
+        with time_machine.travel(utc(moment), tick=False):
+            projects.pull_metrics(project)
+        assert stored() == {"2026-11-29": 0, "2026-11-30": 1, "2026-12-01": 1}, moment
+    # 00:01 UTC on 2 December: a new UTC day begins, with nothing in it.
+    with time_machine.travel(utc("2026-12-02T00:01:00"), tick=False):
+        projects.pull_metrics(project)
+    assert stored() == {"2026-11-29": 0, "2026-11-30": 1, "2026-12-01": 1, "2026-12-02": 0}
+    lf.delete_project(remote.id)
 
 
 def test_crash_windows_resume_without_duplicates(org, ee):

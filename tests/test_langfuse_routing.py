@@ -19,6 +19,7 @@ from .langfuse_real import (
     point_settings,
     server_env,
     usage_totals,
+    wait_counted,
     wait_observations,
 )
 from .litellm_proxy import RUN_SH, LiteLLMProxy
@@ -111,6 +112,7 @@ def test_routed_key_traces_go_to_the_tuning_project_until_teardown(
 
     totals = usage_totals(rows)
     assert totals["total_tokens"] > 0 and totals["cost"] > 0
+    wait_counted(host, *portal_auth, count=totals["observations"])
     projects.pull_metrics(project)
     day = ProjectMetricsDay.objects.get(project=project, day=timezone.now().date())
     assert (day.traces, day.observations, day.total_tokens) == (
