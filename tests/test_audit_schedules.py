@@ -131,3 +131,35 @@ def test_an_action_that_changes_no_row_is_recorded_too(org, infra, sync_task):
     event = AuditEvent.objects.get(action="periodictask.action_run_in_admin")
     assert event.after == {"action": "run_tasks", "objects": [str(sync_task.pk)]}
     assert (event.actor, event.ip_address) == (org["infra"], IP)
+
+
+def test_rows_of_an_inline_are_audited_too(org, infra):
+    """A department's memberships, edited on the department's admin page."""
+    from tenants.models import Membership
+
+    dept = org["a"]
+    url = f"/admin/tenants/department/{dept.pk}/change/"
+    page = infra.get(url)
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update({"allowed_models": '["gpt-4o-mini"]'})
+    rows = list(Membership.objects.filter(department=dept).order_by("pk"))
+    data.update({"memberships-TOTAL_FORMS": str(len(rows) + 1),
+                 "memberships-INITIAL_FORMS": str(len(rows))})  # fmt: skip
+    for i, m in enumerate(rows):
+        data.update({f"memberships-{i}-id": m.pk, f"memberships-{i}-department": dept.pk,
+                     f"memberships-{i}-user": m.user_id, f"memberships-{i}-role": m.role,
+                     f"memberships-{i}-source": m.source})  # fmt: skip
+    lead = rows[0] if rows[0].role == "lead" else rows[1]
+    i = rows.index(lead)
+    data[f"memberships-{i}-DELETE"] = "on"
+    n = len(rows)
+    new = {"department": dept.pk, "user": org["dev_b"].pk, "role": "member", "source": "manual"}
+    data.update({f"memberships-{n}-{k}": v for k, v in new.items()})
+    response = infra.post(url, data, REMOTE_ADDR=IP)
+    assert response.status_code == 302, response.content[:3000]
+    added = AuditEvent.objects.get(action="membership.created_in_admin")
+    assert added.after["user"] == org["dev_b"].pk and added.ip_address == IP
+    removed = AuditEvent.objects.get(action="membership.deleted_in_admin")
+    assert removed.object_id == str(lead.pk) and removed.before["user"] == org["lead_a"].pk
+    assert (removed.actor, removed.ip_address) == (org["infra"], IP)
