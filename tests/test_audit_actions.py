@@ -158,7 +158,7 @@ def make_events(org) -> dict[str, AuditEvent]:
 
 
 @pytest.fixture
-def events(org, settings, django_db_blocker):
+def events(org, settings):
     settings.PAGE_SIZE = 1000  # one page holds them all
     # Modules with declarations are imported (the list is the code's own), then one of each.
     list(project_modules())
