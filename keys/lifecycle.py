@@ -48,17 +48,15 @@ OPEN_STATUSES = [
 LIVE_STATUSES = [Status.ACTIVE]
 ENDED_STATUSES = [Status.REJECTED, Status.CANCELLED, Status.REVOKED, Status.EXPIRED]
 
-# What a request's audit events are called: ``<model>.<status>`` for each status it can reach,
-# and ``<model>.revealed`` for one whose secret is shown once. Declared for every concrete kind
-# as its class is prepared.
+# A request's audit actions: ``<model>.<status>``, and ``<model>.revealed`` for a one-time
+# secret; declared for every concrete kind as its class is prepared.
 REVEALED = "revealed"
 
 
 def _declare_actions(sender, **kwargs) -> None:
-    if issubclass(sender, Request):
-        verbs = [*Status.values, *([REVEALED] if issubclass(sender, OneTimeSecret) else [])]
-        for verb in verbs:
-            audit.action(f"{sender._meta.model_name}.{verb}", where=__name__)
+    verbs = [*Status.values, REVEALED] if issubclass(sender, OneTimeSecret) else Status.values
+    for verb in verbs if issubclass(sender, Request) else ():
+        audit.action(f"{sender._meta.model_name}.{verb}", where=__name__)
 
 
 def action_for(obj: models.Model, verb: str) -> str:
