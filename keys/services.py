@@ -20,9 +20,9 @@ from portal.integrations.errors import Conflict, NotFound
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
-from . import notify
+from . import notify, signals
 from .lifecycle import ENDED_STATUSES, Status
-from .models import VirtualKey
+from .models import KeyToken, VirtualKey
 
 ROTATED = audit.action("virtualkey.rotated")
 
@@ -196,6 +196,8 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     client.delete_keys(keys=[old])
     key.drift = ""
     _keep(key, response, "drift")
+    # LiteLLM goes on reporting the old token's spend under the old token: it stays the key's.
+    KeyToken.objects.get_or_create(token=old, defaults={"key": key})
     audit.record(
         ROTATED,
         key,
@@ -203,6 +205,9 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
         request=request,
         before={"litellm_key_id": old},
         after={"litellm_key_id": key.litellm_key_id},
+    )
+    signals.key_rotated.send(
+        sender=VirtualKey, key=key, old_token=old, new_token=key.litellm_key_id
     )
 
 

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
+from catalogue import services as catalogue
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
 from portal.integrations.explain import explain
@@ -109,6 +110,7 @@ def key_detail(request, pk):
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "keys/_key_status.html", context)
     context["timeline"] = timeline.steps(key)
+    context["missing_models"] = catalogue.missing(key.llm_models or [])
     panels.run(panels.KEY_DETAIL, key, context)
     return render(request, "keys/key_detail.html", context)
 

@@ -4,6 +4,7 @@ read back what Langfuse stored."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import time
@@ -198,6 +199,13 @@ def wait_counted(
             return
         time.sleep(1)
     pytest.fail(f"Langfuse's metrics counted {counted} of {count} observations in {timeout:.0f} s")
+
+
+def utc_day_of(rows: list[dict[str, Any]]) -> datetime.date:
+    """The UTC day the observations started on (one day: a test sends them together)."""
+    [day] = {datetime.datetime.fromisoformat(row["startTime"]).astimezone(datetime.UTC).date()
+             for row in rows}  # fmt: skip
+    return day
 
 
 def usage_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from approvals import engine
-from approvals.models import Delegation
+from approvals.models import Delegation, Policy
 from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
@@ -50,6 +50,7 @@ def test_infra_cannot_jump_the_lead_stage_on_the_decision_page(client, org):
 def test_a_bulk_row_decides_only_the_stage_it_showed(client, org):
     """An inbox left open while the request moved on: its row must not vote in the next
     stage, even when the same lead decides that one too."""
+    Policy.objects.create(department=org["a"], distinct_approvers=False)  # one lead, two stages
     make_policy(
         org["a"], LEADS, {"name": "Budget owner", "approver": "person", "person": org["lead_a"]}
     )
@@ -71,6 +72,7 @@ def test_a_bulk_row_decides_only_the_stage_it_showed(client, org):
 def test_the_decision_page_decides_only_the_stage_it_showed(client, org):
     """The page a Teams card opens: sent twice (or from a tab left open), its form must not
     vote in the next stage that the same lead also decides."""
+    Policy.objects.create(department=org["a"], distinct_approvers=False)  # one lead, two stages
     make_policy(
         org["a"], LEADS, {"name": "Budget owner", "approver": "person", "person": org["lead_a"]}
     )

@@ -2,8 +2,10 @@
 end to end with the EE test licence, crash-resume, the real 403 without a licence and the
 manual path, metrics equal to Langfuse's own numbers, teardown and reconcile."""
 
+import contextlib
 import datetime
 import re
+import uuid
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from keys.lifecycle import Status
 from keys.models import ProjectMetricsDay, TuningProject
 from portal import crypto
 from portal.celery import app as celery_app
+from portal.integrations.errors import IntegrationError
 from portal.integrations.langfuse import EntitlementMissing
 
 from . import integration
@@ -28,6 +31,7 @@ from .langfuse_real import (
     send_trace,
     server_env,
     usage_totals,
+    utc_day_of,
     wait_counted,
     wait_observations,
 )
@@ -50,6 +54,24 @@ def ee_worker(ee, transactional_db):
     celery_app.conf.task_default_queue = "portal"
 
 
+@pytest.fixture
+def scratch_project(ee):
+    """Make Langfuse projects with unique names (a test may run again on the same server) and
+    delete them afterwards, whether the test passed or not."""
+    lf = org_client(ee)
+    made = []
+
+    def make(prefix: str):
+        project = lf.create_project(f"{prefix}-{uuid.uuid4().hex[:8]}")
+        made.append(project.id)
+        return project
+
+    yield make
+    for project_id in made:
+        with contextlib.suppress(IntegrationError):
+            lf.delete_project(project_id)
+
+
 def request_and_approve(client, org, **overrides) -> TuningProject:
     return integration.request_and_approve(client, org, "projects", PROJECT_REQUEST, **overrides)
 
@@ -65,7 +87,9 @@ def reveal(client, project) -> str:
     return match.group(1)
 
 
-def test_provision_hand_over_trace_metrics_and_teardown(org, client, ee, ee_worker):
+def test_provision_hand_over_trace_metrics_and_teardown(
+    org, client, ee, ee_worker, scratch_project
+):
     lf = org_client(ee)
     # The developer already has a Langfuse account (SCIM), so the membership step can add them.
     user = lf.ensure_user(org["dev_a"].email, display_name="Dev A")
@@ -103,7 +127,7 @@ def test_provision_hand_over_trace_metrics_and_teardown(org, client, ee, ee_work
     )
     [row] = wait_observations(ee.url, project.public_key, secret, traceId=trace_id)
     assert row["traceId"] == trace_id
-    other = lf.create_project("tuning-other-team")
+    other = scratch_project("tuning-other-team")
     other_key = lf.create_api_key(other.id, note="other")
     assert observations(ee.url, other_key.public_key, other_key.secret_key, traceId=trace_id) == []
 
@@ -113,7 +137,7 @@ def test_provision_hand_over_trace_metrics_and_teardown(org, client, ee, ee_work
     assert expected["input_tokens"] == 1200 and expected["output_tokens"] == 300
     wait_counted(ee.url, project.public_key, secret, count=expected["observations"])
     assert tasks.pull_project_metrics() >= 1
-    day = ProjectMetricsDay.objects.get(project=project, day=timezone.now().date())
+    day = ProjectMetricsDay.objects.get(project=project, day=utc_day_of(rows))
     assert (day.traces, day.observations) == (expected["traces"], expected["observations"])
     assert (day.input_tokens, day.output_tokens, day.total_tokens) == (
         expected["input_tokens"],
@@ -140,19 +164,18 @@ def test_provision_hand_over_trace_metrics_and_teardown(org, client, ee, ee_work
     assert [
         f for f in projects.reconcile_findings(lf) if f["token"] == project.langfuse_project_id
     ] == []
-    lf.delete_project(other.id)
 
 
 def utc(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC)
 
 
-def test_metrics_days_are_utc_days_at_both_midnights(org, ee):
+def test_metrics_days_are_utc_days_at_both_midnights(org, ee, scratch_project):
     """Observations placed either side of midnight UTC land on their UTC days, whether the pull
     runs in the same second as the last of them, at 23:59 JST or at 00:01 JST (the portal's
     TIME_ZONE is Asia/Tokyo: 15:01 UTC is already the next day there, not in UTC)."""
     lf = org_client(ee)
-    remote = lf.create_project("tuning-boundary")
+    remote = scratch_project("tuning-boundary")
     key = lf.create_api_key(remote.id, note="portal")
     project = make_project(
         org,
@@ -183,7 +206,6 @@ def test_metrics_days_are_utc_days_at_both_midnights(org, ee):
     with time_machine.travel(utc("2026-12-02T00:01:00"), tick=False):
         projects.pull_metrics(project)
     assert stored() == {"2026-11-29": 0, "2026-11-30": 1, "2026-12-01": 1, "2026-12-02": 0}
-    lf.delete_project(remote.id)
 
 
 def test_crash_windows_resume_without_duplicates(org, ee):

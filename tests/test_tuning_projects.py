@@ -10,6 +10,7 @@ from django.utils import timezone
 from keys import projects, reconcile, tasks
 from keys.lifecycle import Status
 from keys.models import ProjectMetricsDay, TuningProject
+from portal.days import utc_today
 from portal.models import AuditEvent
 
 from . import integration
@@ -63,7 +64,7 @@ def test_approve_provision_reveal_metrics_and_teardown(org, client, langfuse, pr
     assert TuningProject.objects.get(pk=project.pk).secret_encrypted == ""
 
     # Metrics are pulled with the portal's own key and shown on the project page.
-    today = timezone.now().date()
+    today = utc_today()  # Langfuse's days are UTC days
     langfuse.seed_daily_metrics(
         project.langfuse_project_id,
         today,
@@ -232,7 +233,7 @@ def test_owner_is_reminded_once_before_the_lease_ends(org, langfuse, mailoutbox,
 
 def test_lead_sees_project_usage_in_the_department_view(org, client, langfuse):
     project = active_project(org, langfuse)
-    today = timezone.now().date()
+    today = utc_today()
     for offset, traces in ((0, 5), (3, 7), (40, 100)):  # the 40-day-old day is out of range
         ProjectMetricsDay.objects.create(
             project=project, day=today - datetime.timedelta(days=offset), traces=traces,
