@@ -9,6 +9,8 @@ from portal import audit
 from tenants.models import POLICY_LIMIT_FIELDS, Department, User
 from tenants.signals import department_budget_changed
 
+POLICY_CHANGED = audit.action("department.policy_changed")
+
 POLICY_FIELDS = ["monthly_budget", *POLICY_LIMIT_FIELDS, "approver_rule"]
 MAX_MODEL_NAME = 200
 
@@ -56,7 +58,7 @@ def set_policy(department: Department, changes: dict, *, actor: User, request=No
         return form
     form.save()
     audit.record(
-        "department.policy_changed",
+        POLICY_CHANGED,
         department,
         actor=actor,
         request=request,

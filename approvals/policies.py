@@ -10,7 +10,7 @@ from portal import audit
 from .models import ApproverKind, Policy, PolicyStage, PolicyVersion, RequestStage
 from .models import StageState as S
 
-CHANGED = "policy.changed"
+CHANGED = audit.action("policy.changed")
 
 
 @transaction.atomic
