@@ -10,7 +10,15 @@ from tenants.models import Membership, User
 
 from .models import ServiceIdentity
 
-FIELDS = ["name", "app_id", "tenant_id", "department", "can_request_keys", "can_read_costs"]
+FIELDS = [
+    "name",
+    "app_id",
+    "tenant_id",
+    "department",
+    "can_request_keys",
+    "can_read_costs",
+    "can_manage_policies",
+]
 
 
 @transaction.atomic
