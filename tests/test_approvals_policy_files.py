@@ -9,12 +9,14 @@ from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
+import jsonschema
 import pytest
 import time_machine
+import yaml
 from django.core.management import CommandError, call_command
 
 from api.identities import save_service_identity
-from approvals import engine
+from approvals import engine, policy_files
 from approvals.models import Policy, PolicyVersion
 from costs import budgets
 from portal.models import AuditEvent
@@ -302,3 +304,13 @@ def test_a_bad_commit_id_or_body_is_422(api, pipeline):
     )
     assert api.post(pipeline, "/policies/plan", {"files": "nope"}).status_code == 422
     assert api.post(pipeline, "/policies/plan", {"files": files, "days": 0}).status_code == 422
+
+
+def test_the_readmes_example_file_and_pipelines_are_valid():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### Policies as code") :]
+    blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:4]]
+    example, github, azure = (yaml.safe_load(b) for b in blocks)
+    jsonschema.validate(example, policy_files.schema())
+    assert github["jobs"]["policies"]["steps"][-1]["run"].count("/api/v1/policies/$ACTION") == 1
+    assert azure["pr"] and "policies/$ACTION" in azure["steps"][0]["inputs"]["inlineScript"]
