@@ -31,6 +31,7 @@ SCHEMA_PATH = Path(__file__).with_name("policy_schema.json")
 HEADER = "# Approval policy (policies as code). Schema: approvals/policy_schema.json\n"
 THRESHOLDS_APPLIED = "department.policy_changed"
 CENT = Decimal("0.01")
+MAX_FILE_CHARS = 200_000
 
 
 @cache
@@ -139,8 +140,15 @@ def parse(name: str, text) -> tuple[object, list[FileError]]:
         return text, []
     if "\x00" in text:
         return None, [FileError(name, "", "The file contains a NUL byte.")]
+    if len(text) > MAX_FILE_CHARS:
+        return None, [FileError(name, "", f"Longer than {MAX_FILE_CHARS} characters.")]
     try:
+        # A policy needs no anchors or aliases; refusing them keeps a small file small.
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, yaml.SafeLoader)):
+            return None, [FileError(name, "", "YAML aliases (*name) are not allowed.")]
         return yaml.safe_load(text), []
+    except RecursionError:
+        return None, [FileError(name, "", "Nested too deeply.")]
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f"line {where.line + 1}" if where is not None else ""
@@ -160,6 +168,12 @@ def _pointer(parts) -> str:
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _error_order(error) -> tuple:
+    """Errors in document order (list indexes as numbers), then by message."""
+    path = [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.absolute_path]
+    return path, error.message
 
 
 def _has_nul(value) -> bool:
@@ -253,10 +267,14 @@ def validate(files: dict[str, object]) -> tuple[dict[str, dict], list[FileError]
         if parse_errors:
             errors += parse_errors
             continue
-        if _has_nul(value):
-            errors.append(FileError(name, "", "The document contains a NUL character."))
+        try:
+            if _has_nul(value):
+                errors.append(FileError(name, "", "The document contains a NUL character."))
+                continue
+            schema_errors = sorted(validator.iter_errors(value), key=_error_order)
+        except RecursionError:
+            errors.append(FileError(name, "", "Nested too deeply."))
             continue
-        schema_errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
         for error in schema_errors:
             errors.append(FileError(name, _pointer(error.absolute_path), error.message))
         if schema_errors:

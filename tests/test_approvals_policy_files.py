@@ -24,6 +24,7 @@ from portal.models import AuditEvent
 from .api_support import register_service
 from .approvals_helpers import LEADS, make_policy, submit_key, submit_project
 from .test_approvals_admin import stage_form
+from .test_races import race
 
 pytestmark = pytest.mark.django_db
 
@@ -165,6 +166,9 @@ INVALID = [  # (file, text, the message expected, with the file and the path in 
     ("alpha.yaml", "department: [alpha\n", "alpha.yaml: line 2: Not valid YAML"),
     ("alpha.yaml", "department: alpha\x00\n",
      "alpha.yaml: (document): The file contains a NUL byte."),
+    ("alpha.yaml", "a: &a [x, x]\nb: [*a, *a]\n",
+     "alpha.yaml: (document): YAML aliases (*name) are not allowed."),
+    ("alpha.yaml", "[" * 5000 + "]" * 5000, "alpha.yaml: (document): Nested too deeply."),
 ]  # fmt: skip
 
 
@@ -314,3 +318,22 @@ def test_the_readmes_example_file_and_pipelines_are_valid():
     jsonschema.validate(example, policy_files.schema())
     assert github["jobs"]["policies"]["steps"][-1]["run"].count("/api/v1/policies/$ACTION") == 1
     assert azure["pr"] and "policies/$ACTION" in azure["steps"][0]["inputs"]["inlineScript"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_applies_at_once_write_one_version(live):
+    """Both lock each department row before comparing: the second finds nothing to do (beta
+    has no policy yet, so both would otherwise create one)."""
+    beta = EDITED_ALPHA.replace("department: alpha", "department: beta")
+    documents, errors = policy_files.validate({"alpha.yaml": EDITED_ALPHA, "beta.yaml": beta})
+    assert errors == []
+
+    def run():
+        return policy_files.apply(documents, actor=None, commit=SHA, via="command")
+
+    results = race(run, run)
+    assert all(exc is None for _, exc in results), results
+    assert sorted(len(applied) for applied, _ in results) == [0, 2]
+    assert Policy.objects.get(department=live["a"]).versions.count() == 2
+    assert Policy.objects.get(department=live["b"]).versions.count() == 1
+    assert AuditEvent.objects.filter(action="policy.changed", after__commit=SHA).count() == 2

@@ -51,8 +51,8 @@ class Command(BaseCommand):
         return documents
 
     def _plan(self, documents: dict[str, dict], days: int) -> None:
-        if days < 1:
-            raise CommandError("--days must be at least 1.")
+        if not 1 <= days <= 366:
+            raise CommandError("--days must be between 1 and 366.")
         changes = policy_files.changes_by_department(documents)
         for slug, items in changes.items():
             if not items:
