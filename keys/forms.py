@@ -10,6 +10,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 from catalogue import services as catalogue
+from portal import csv_safe
 from tenants.models import Department
 
 from .lifecycle import Status
@@ -101,6 +102,8 @@ class KeyRequestForm(forms.ModelForm):
         """``department``: the one chosen so far (a GET parameter when the picker changes);
         its models and policy limits drive the form. Defaults to the first of the user's."""
         super().__init__(*args, **kwargs)
+        # A name is an identifier the owner chooses: nothing a spreadsheet would run as a formula.
+        self.fields["name"].validators.append(csv_safe.refuse_formula_start)
         self.user = user
         departments = list(Department.objects.filter(memberships__user=user).order_by("name"))
         self.fields["department"].queryset = Department.objects.filter(
@@ -260,6 +263,7 @@ class ProjectRequestForm(forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["name"].validators.append(csv_safe.refuse_formula_start)
         departments = Department.objects.filter(memberships__user=user).order_by("name")
         self.fields["department"].queryset = departments
         self.fields["route_key"].queryset = VirtualKey.objects.filter(
