@@ -66,7 +66,9 @@ def _allowed(request):
 
 def _validated(files: dict) -> dict[str, dict]:
     if not files:
-        raise Problem(422, "No policy files", "Send at least one file.", type_="invalid-policy")
+        message = "Send at least one file."
+        error = {"file": "", "path": "files", "message": message}
+        raise Problem(422, "No policy files", message, type_="invalid-policy", errors=[error])
     documents, errors = policy_files.validate(files)
     if errors:
         detail = "; ".join(str(e) for e in errors[:5])
