@@ -13,7 +13,15 @@ from .models import ServiceIdentity
 SAVED = audit.action("serviceidentity.saved")
 REGISTERED = audit.action("serviceidentity.registered")
 
-FIELDS = ["name", "app_id", "tenant_id", "department", "can_request_keys", "can_read_costs"]
+FIELDS = [
+    "name",
+    "app_id",
+    "tenant_id",
+    "department",
+    "can_request_keys",
+    "can_read_costs",
+    "can_manage_policies",
+]
 
 
 @transaction.atomic

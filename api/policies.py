@@ -5,11 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.db import transaction
 
+from approvals.policies import THRESHOLDS_CHANGED
 from portal import audit
 from tenants.models import POLICY_LIMIT_FIELDS, Department, User
 from tenants.signals import department_budget_changed
 
-POLICY_CHANGED = audit.action("department.policy_changed")
+POLICY_CHANGED = THRESHOLDS_CHANGED
 
 POLICY_FIELDS = ["monthly_budget", *POLICY_LIMIT_FIELDS, "approver_rule"]
 MAX_MODEL_NAME = 200

@@ -73,18 +73,28 @@ def auto_approves(obj) -> bool:
     department's thresholds (budget and lifetime, read from the kind's facts), is approved
     without anyone, unless a stage's condition routes it to someone. Auto-approval stands in
     for the unconditional route (stages that apply ``always``), never for a conditional one."""
+    policy = Policy.objects.filter(department_id=obj.department_id).first()
+    stages = policy.snapshot()["stages"] if policy is not None else []
+    return auto_approves_under(obj, obj.department, stages)
+
+
+def auto_approves_under(obj, department, stages: list[dict]) -> bool:
+    """``auto_approves`` with the thresholds of ``department`` and the stage rules given (the
+    live ones, or a policy file's in a dry run)."""
     kind = registry.kind_of(obj)
     if kind is None or not kind.auto_approval:
         return False
     facts = kind.facts(obj)
     if facts.get("budget") is None or facts.get("lifetime_days") is None:
         return False
-    department = obj.department
     if not department.auto_approves(budget=facts["budget"], lifetime_days=facts["lifetime_days"]):
         return False
-    policy = Policy.objects.filter(department_id=obj.department_id).first()
-    stages = policy.snapshot()["stages"] if policy is not None else []
     return not any(r["condition"] != Condition.ALWAYS and applies(r, facts) for r in stages)
+
+
+def applicable_rules(stages: list[dict], facts: dict) -> list[dict]:
+    """The stages a request with these facts goes through, in order."""
+    return [r for r in stages if applies(r, facts)]
 
 
 def resolve_approvers(obj, rule: dict, exclude: set[int] = frozenset()) -> list[User]:
@@ -140,7 +150,7 @@ def start(obj) -> bool:
     snapshot = policy.snapshot()
     # Each stage keeps the policy's distinct-people rule as it was at submit.
     distinct = {"distinct_approvers": snapshot["distinct_approvers"]}
-    rules = [{**r, **distinct} for r in snapshot["stages"] if applies(r, facts)]
+    rules = [{**r, **distinct} for r in applicable_rules(snapshot["stages"], facts)]
     for position, rule in enumerate(rules, start=1):
         RequestStage.objects.create(
             content_type=ct,
