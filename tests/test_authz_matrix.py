@@ -53,6 +53,10 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     "operations":           ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
     "run_reconcile":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
     "retry_request":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
+    "fix_drift":            ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
+    "model_catalogue":      ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    # The estimate reads only the signed-in person's own use.
+    "costs_estimate":       ("login 200 200 200 200 200 200", "login 405 405 405 405 405 405"),
     "my_projects":          ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
     "request_project":      ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
     "project_detail":       ("login 200 404 200 404 404 200", "login 200 404 200 404 404 200"),
