@@ -68,11 +68,14 @@ def _routed_from(routed_at, step) -> datetime.date | None:
     return None
 
 
-def days(start: datetime.date, end: datetime.date, department=None) -> list[Day]:
-    """Every project day in [start, end) with a Langfuse cost (of ``department``, if given)."""
+def days(start: datetime.date, end: datetime.date, department=None, departments=None) -> list[Day]:
+    """Every project day in [start, end) with a Langfuse cost (of ``department``, or of
+    ``departments``, if given)."""
     qs = ProjectMetricsDay.objects.filter(day__gte=start, day__lt=end, cost__gt=0)
     if department is not None:
         qs = qs.filter(project__department=department)
+    if departments is not None:
+        qs = qs.filter(project__department__in=departments)
     rows = list(
         qs.values_list(
             "project",
@@ -115,10 +118,12 @@ def total(found: Iterable[Day], month: datetime.date) -> Decimal:
     return sum((d.counted for d in found if periods.month_start(d.day) == month), ZERO)
 
 
-def by_department_month(start: datetime.date, end: datetime.date) -> dict[tuple, Decimal]:
+def by_department_month(
+    start: datetime.date, end: datetime.date, departments=None
+) -> dict[tuple, Decimal]:
     """{(department id, month): counted Langfuse cost} for the months in [start, end)."""
     out: dict[tuple, Decimal] = {}
-    for d in days(start, end):
+    for d in days(start, end, departments=departments):
         if d.counted:
             key = (d.department_id, periods.month_start(d.day))
             out[key] = out.get(key, ZERO) + d.counted

@@ -208,3 +208,18 @@ def test_pages_stay_within_their_query_budget(
     page_cache.bump("spend")
     with django_assert_max_num_queries(25):
         assert client.get("/costs/org/").status_code == 200
+
+
+def test_lead_home_and_decision_page_count_it_too(costs_org, routed_and_direct, client):
+    """The same 27.75 (21 LiteLLM + 6.75 Langfuse) on the lead's home and beside a decision:
+    972.25 left now; 972.25 − 50 (the request's budget) = 922.25 if it spends it all."""
+    pending = support.make_key(
+        costs_org["dev_a"], costs_org["a"], "new", status=Status.SUBMITTED, litellm_key_id=""
+    )
+    client.force_login(costs_org["lead_a"])
+    home = client.get("/").content.decode()
+    assert "27.75" in home.split('href="/costs/departments/alpha/"')[1][:300]
+    page = client.get(f"/approvals/keys/{pending.pk}/").content.decode()
+    money = page.split('id="money"')[1].split("</table>")[0]
+    assert ">27.75<" in money and ">972.25<" in money
+    assert ">922.25<" in money.split('id="left-after"')[1]
