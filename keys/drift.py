@@ -24,8 +24,8 @@ from .services import team_id_for
 
 # LiteLLM computes a key's expiry when it generates it, the portal when the key goes live.
 EXPIRY_TOLERANCE = datetime.timedelta(minutes=10)
-KEY_FIXED = "virtualkey.drift_fixed"
-TEAM_FIXED = "department.team_drift_fixed"
+KEY_FIXED = audit.action("virtualkey.drift_fixed")
+TEAM_FIXED = audit.action("department.team_drift_fixed")
 
 
 def _money(value: Any) -> Decimal | None:

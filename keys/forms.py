@@ -9,6 +9,7 @@ from django.template.defaultfilters import floatformat
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from approvals import engine
 from catalogue import services as catalogue
 from portal import csv_safe
 from tenants.models import Department
@@ -205,11 +206,17 @@ class DecisionForm(forms.Form):
         label=_("Monthly budget (USD)"), required=False, min_value=0, decimal_places=2
     )
 
+    # The stage the page showed: the decision counts for that stage only, never a later one
+    # (a tab left open, a form sent twice).
+    stage = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
     LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days", "monthly_budget")
 
     def __init__(self, *args, obj, **kwargs):
         super().__init__(*args, **kwargs)
         self.obj = obj
+        current = engine.current_stage(obj) if obj.pk else None
+        self.fields["stage"].initial = current.pk if current else None
         for name in self.LOWERABLE:
             asked = getattr(obj, name, None)
             # Only what this kind of request asks for: a budget request has no lifetime.
@@ -231,6 +238,10 @@ class DecisionForm(forms.Form):
             if name in self.fields and value is not None and value > getattr(self.obj, name):
                 self.add_error(name, _("You can lower what was asked for, not raise it."))
         return data
+
+    def shown(self) -> engine.Shown | None:
+        stage = self.cleaned_data.get("stage")
+        return engine.Shown(stage) if stage else None
 
     def lowered(self) -> dict:
         return {
