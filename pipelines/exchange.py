@@ -160,21 +160,21 @@ def _mint(identity: PipelineIdentity, token_claims: dict, facts: dict) -> Issued
                 identity,
             )
         try:
-            api = services.client()
-            if services.spent_today(api, identity) >= identity.daily_budget:
-                raise Refused(Outcome.DAILY_BUDGET, "The identity's daily budget is used up.",
-                              identity)  # fmt: skip
-            alias = f"pipeline-{identity.pk}-{secrets.token_hex(6)}"
-            lifetime = identity.run_lifetime_seconds
-            response = api.generate_key(
-                key_alias=alias,
-                user_id=identity.litellm_user_id,
-                team_id=team_id_for(identity.department),
-                models=list(identity.llm_models or []) or None,
-                max_budget=float(identity.run_budget),
-                duration=f"{lifetime}s",
-                metadata=_metadata(identity, facts),
-            )
+            with services.client() as api:
+                if services.spent_today_cached(api, identity) >= identity.daily_budget:
+                    raise Refused(Outcome.DAILY_BUDGET, "The identity's daily budget is used up.",
+                                  identity)  # fmt: skip
+                alias = f"pipeline-{identity.pk}-{secrets.token_hex(6)}"
+                lifetime = identity.run_lifetime_seconds
+                response = api.generate_key(
+                    key_alias=alias,
+                    user_id=identity.litellm_user_id,
+                    team_id=team_id_for(identity.department),
+                    models=list(identity.llm_models or []) or None,
+                    max_budget=float(identity.run_budget),
+                    duration=f"{lifetime}s",
+                    metadata=_metadata(identity, facts),
+                )
         except IntegrationError as exc:
             raise Refused(Outcome.UPSTREAM, f"LiteLLM failed: {exc}"[:300], identity) from None
         row = PipelineExchange.objects.create(

@@ -10,6 +10,8 @@ import contextlib
 import logging
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -87,6 +89,21 @@ def spent_today(api: LiteLLMClient, identity: PipelineIdentity) -> Decimal:
     """What the identity's LiteLLM user spent in its current daily budget window."""
     info = api.user_info(identity.litellm_user_id).get("user_info") or {}
     return Decimal(str(info.get("spend") or 0))
+
+
+def spent_today_cached(api: LiteLLMClient, identity: PipelineIdentity) -> Decimal:
+    """:func:`spent_today`, read from LiteLLM at most every ``PIPELINES_SPEND_CACHE_SECONDS``
+    per identity (the exchange's hot path). LiteLLM enforces the budget on every call whatever
+    this says; this only refuses to mint keys that could not spend anything."""
+    seconds = settings.PIPELINES_SPEND_CACHE_SECONDS
+    if not seconds:
+        return spent_today(api, identity)
+    key = f"pipelines:spent:{identity.pk}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = spent_today(api, identity)
+        cache.set(key, cached, timeout=seconds)
+    return cached
 
 
 def remove_expired(now=None, limit: int = 500) -> int:

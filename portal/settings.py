@@ -423,6 +423,8 @@ PIPELINES_JWKS_CACHE_SECONDS = env.int("PIPELINES_JWKS_CACHE_SECONDS", default=3
 PIPELINES_JWKS_REFETCH_SECONDS = env.int("PIPELINES_JWKS_REFETCH_SECONDS", default=30)
 # Issuers are fetched over HTTPS only; the demo's local issuer needs http.
 PIPELINES_ALLOW_HTTP_ISSUERS = env.bool("PIPELINES_ALLOW_HTTP_ISSUERS", default=False)
+# How long the exchange trusts an identity's spend read from LiteLLM (seconds; 0: every time).
+PIPELINES_SPEND_CACHE_SECONDS = env.int("PIPELINES_SPEND_CACHE_SECONDS", default=30)
 # Exchanges per source address and per identity.
 PIPELINES_RATE_LIMIT = env("PIPELINES_RATE_LIMIT", default="60/m")
 CELERY_BEAT_SCHEDULE["sweep-pipeline-keys"] = {

@@ -148,7 +148,9 @@ def test_a_pending_or_revoked_identity_mints_nothing(org, litellm, github):
     assert litellm_keys(litellm, identity) == []
 
 
-def test_the_daily_budget_is_enforced_by_the_proxy_across_runs(org, litellm, github):
+def test_the_daily_budget_is_enforced_by_the_proxy_across_runs(org, litellm, github, settings):
+    # The exchange reads the identity's spend from LiteLLM each time (not cached for 30 s).
+    settings.PIPELINES_SPEND_CACHE_SECONDS = 0
     identity = make_identity(org, github.issuer, daily_budget="0.0001", run_budget="1")
     first = exchange(github.token(audience=AUDIENCE)).json()["access_token"]
     second = exchange(github.token(audience=AUDIENCE)).json()["access_token"]
