@@ -143,9 +143,9 @@ class PipelineExchange(models.Model):
         blank=True,
         related_name="exchanges",
     )
-    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("exchanged at"), default=timezone.now, db_index=True)
     outcome = models.CharField(_("outcome"), max_length=24, choices=Outcome.choices)
-    detail = models.CharField(_("detail"), max_length=300, blank=True)
+    detail = models.CharField(_("details"), max_length=300, blank=True)
     issuer = models.CharField(_("issuer"), max_length=300, blank=True)
     subject = models.CharField(_("subject"), max_length=300, blank=True)
     repository = models.CharField(_("repository"), max_length=300, blank=True)
