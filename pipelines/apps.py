@@ -8,7 +8,9 @@ class PipelinesConfig(AppConfig):
 
     def ready(self) -> None:
         from portal import metrics
+        from tenants import panels as tenant_panels
 
+        from . import department_panel
         from .models import PipelineIdentity
         from .requests import (
             expire_pending,
@@ -21,6 +23,7 @@ class PipelinesConfig(AppConfig):
 
         register_tasks(PipelineIdentity, provision=provision_identity)
         metrics.register_requests(PipelineIdentity)
+        tenant_panels.register(tenant_panels.DEPARTMENT_DETAIL, department_panel.panel)
         registry.register(
             PipelineIdentity,
             facts=identity_facts,

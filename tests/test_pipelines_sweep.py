@@ -15,7 +15,7 @@ from .pipelines_support import AUDIENCE, exchange, litellm_keys, make_identity
 pytestmark = [pytest.mark.litellm, pytest.mark.django_db]
 
 
-def test_expired_run_keys_are_removed_with_their_spend(org, litellm, github):
+def test_expired_run_keys_are_removed_with_their_spend(org, litellm, github, client):
     identity = make_identity(org, github.issuer)
     secret = exchange(github.token(audience=AUDIENCE)).json()["access_token"]
     assert chat(litellm.base_url, secret).status_code == 200
@@ -32,6 +32,13 @@ def test_expired_run_keys_are_removed_with_their_spend(org, litellm, github):
     assert row.key_removed_at is not None and float(row.spend) == pytest.approx(spent)
     assert litellm_keys(litellm, identity) == []
     assert chat(litellm.base_url, secret).status_code in (400, 401)
+
+    # The department page: runs and spend per identity and repository.
+    client.force_login(org["lead_a"])
+    page = client.get(f"/departments/{org['a'].slug}/").content.decode()
+    table = page[page.index('id="department-pipelines"') :]
+    assert "payments-ci" in table and "octo-org/octo-repo" in table
+    assert f'title="{format(row.spend.normalize(), "f")}"' in table  # the run's spend
 
 
 def test_reconcile_deletes_keys_the_portal_does_not_know(org, litellm, github):
