@@ -10,12 +10,15 @@ class ApprovalsConfig(AppConfig):
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from portal import context_processors
+        from tenants import directory
         from tenants.models import Membership
 
-        from . import pending
+        from . import pending, policies
         from .models import Delegation, RequestStage, StageDecision
 
         context_processors.PENDING_COUNT[:] = [pending.nav_count]
+        # The directory sync reads the members of every group a stage names as approvers.
+        directory.watch_groups(policies.approver_groups)
 
         # What waits for whom (approvals.pending) follows stages, votes, delegations and
         # memberships (led departments), as it follows the requests themselves.

@@ -17,8 +17,10 @@ from django.db import models
 class Kind:
     """How the engine reads and finishes one kind of request.
 
-    ``facts(obj)`` returns what stage conditions look at: ``budget`` (Decimal or None),
-    ``models`` (list), ``retention_days`` (int or None), ``service_account`` (bool).
+    ``facts(obj)`` returns what stage conditions and auto-approval look at: ``budget``
+    (Decimal or None), ``lifetime_days`` (int or None), ``models`` (list), ``retention_days``
+    (int or None), ``service_account`` (bool). ``auto_approval``: whether the department's
+    auto-approval thresholds apply to this kind at all (``engine.auto_approves``).
     ``approve``/``reject`` are the kind's own final paths (they lock the row, check
     ``can_decide`` and audit); ``expire`` ends a request nobody decided in time.
     """
@@ -30,6 +32,7 @@ class Kind:
     expire: Callable[..., None]
     # Whose approval queue (and navigation count) shows this kind; None: everyone's.
     queued_for: Callable[[Any], bool] | None = None
+    auto_approval: bool = False
 
 
 @dataclass(frozen=True)

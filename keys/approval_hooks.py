@@ -17,6 +17,7 @@ from .models import TuningProject, VirtualKey
 def key_facts(key: VirtualKey) -> dict:
     return {
         "budget": key.max_budget,
+        "lifetime_days": key.lifetime_days,
         "models": list(key.llm_models or []),
         "retention_days": None,
         "service_account": key.kind == VirtualKey.Kind.SERVICE,
@@ -26,6 +27,7 @@ def key_facts(key: VirtualKey) -> dict:
 def project_facts(project: TuningProject) -> dict:
     return {
         "budget": None,
+        "lifetime_days": project.lifetime_days,
         "models": [],
         "retention_days": project.retention_days,
         "service_account": False,
@@ -78,6 +80,7 @@ def register() -> None:
             approve=workflow.finish_approval,
             reject=workflow.finish_rejection,
             expire=workflow.expire_pending,
+            auto_approval=model is VirtualKey,  # tuning projects always wait for someone
         )
     registry.register_reviewable(VirtualKey, live=live_keys, revoke=revoke_key, suspend=suspend_key)
     registry.register_reviewable(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.template.defaultfilters import floatformat
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from catalogue import services as catalogue
 from tenants.models import Department
 
 from .lifecycle import Status
@@ -44,6 +46,24 @@ class TagsField(forms.CharField):
             )
         if len(value) > MAX_TAGS:
             raise forms.ValidationError(_("At most %(n)s tags.") % {"n": MAX_TAGS})
+
+
+def model_choices(names: list[str]) -> list[tuple[str, str]]:
+    """Each model with its prices from the catalogue, as the checkboxes show them."""
+    known = catalogue.by_name(names)
+    choices = []
+    for name in names:
+        model = known.get(name)
+        if model and model.input_price is not None and model.output_price is not None:
+            label = _("%(model)s · USD %(input)s in / %(output)s out per 1M tokens") % {
+                "model": name,
+                "input": floatformat(model.input_price, 2),
+                "output": floatformat(model.output_price, 2),
+            }
+        else:
+            label = name
+        choices.append((name, label))
+    return choices
 
 
 class KeyRequestForm(forms.ModelForm):
@@ -91,7 +111,7 @@ class KeyRequestForm(forms.ModelForm):
         # Only the chosen department's models: a model another department allows cannot be
         # ticked here.
         offered = sorted(dept.allowed_models) if dept else []
-        self.fields["llm_models"].choices = [(m, m) for m in offered]
+        self.fields["llm_models"].choices = model_choices(offered)
         if dept and not self.is_bound:
             self.initial.setdefault("department", dept.pk)
             self.initial.setdefault("rpm_limit", min(60, dept.max_rpm))

@@ -16,13 +16,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
+from catalogue import services as catalogue
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
 from portal.integrations.explain import explain
 from portal.pagination import Paginator
 from tenants.access import infra_required
 
-from . import decision, lists, panels, rows, services, timeline, workflow
+from . import decision, lists, panels, rows, services, setup_snippets, timeline, workflow
 from .forms import DecisionForm, KeyRequestForm
 from .lifecycle import Status
 from .models import ReconcileRun, TuningProject, VirtualKey
@@ -109,6 +110,7 @@ def key_detail(request, pk):
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "keys/_key_status.html", context)
     context["timeline"] = timeline.steps(key)
+    context["missing_models"] = catalogue.missing(key.llm_models or [])
     panels.run(panels.KEY_DETAIL, key, context)
     return render(request, "keys/key_detail.html", context)
 
@@ -152,13 +154,15 @@ def report_progress(request, obj, *, submitted: bool = False) -> None:
 
 
 @sensitive_variables("secret", "response")
-def reveal_once(request, obj, template: str, context: dict):
-    """Show ``obj``'s secret to its owner once (never cached), or say why not."""
+def reveal_once(request, obj, template: str, context: dict, *, with_secret=None):
+    """Show ``obj``'s secret to its owner once (never cached), or say why not.
+    ``with_secret(secret)`` adds what is built from the secret (the setup snippets)."""
     secret = workflow.reveal(type(obj), obj.pk, user=request.user, request=request)
     if secret is None:
         messages.error(request, _("This secret has already been shown once, or is not yours."))
         return redirect(obj)
-    response = render(request, template, {**context, "secret": secret})
+    extra = with_secret(secret) if with_secret else {}
+    response = render(request, template, {**context, **extra, "secret": secret})
     response["Cache-Control"] = "no-store"
     return response
 
@@ -181,7 +185,14 @@ def perform(request, obj, action, *, failed: str, done: str):
 def reveal_key(request, pk):
     key = _visible_key(request, pk)
     proxy_url = settings.LITELLM_PUBLIC_URL or "https://llm.example.com"
-    return reveal_once(request, key, "keys/reveal.html", {"key": key, "proxy_url": proxy_url})
+    models = list(key.llm_models or [])
+    return reveal_once(
+        request,
+        key,
+        "keys/reveal.html",
+        {"key": key},
+        with_secret=lambda secret: {"snippets": setup_snippets.snippets(proxy_url, secret, models)},
+    )
 
 
 @require_POST

@@ -11,6 +11,7 @@ from ninja.pagination import CursorPagination, paginate
 from keys import services, workflow
 from keys.forms import KeyRequestForm
 from keys.models import VirtualKey
+from keys.setup_snippets import snippets
 from tenants.models import Department
 
 from ..common import RIGHT_KEYS, form_problem, owner_only, require_right, visible
@@ -126,8 +127,15 @@ def reveal_key(request, key_id: int):
             410, "Nothing to reveal", "Already shown once, not ready, or not yours.", type_="gone"
         )
     base, client_settings = litellm_settings(secret)
+    setup = {s.id: s.text for s in snippets(base, secret, list(key.llm_models or []))}
     return secret_response(
-        {"id": key.pk, "secret": secret, "base_url": base, "settings": client_settings}
+        {
+            "id": key.pk,
+            "secret": secret,
+            "base_url": base,
+            "settings": client_settings,
+            "setup": setup,
+        }
     )
 
 
