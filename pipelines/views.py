@@ -7,9 +7,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 
-from keys.views import decide
-
 from .models import PipelineIdentity
+from .requests import decide
 
 RECENT = 50
 
