@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from portal import csv_safe
 from tenants.models import Department, User
 
 from .review_models import ReviewCampaign
@@ -39,17 +40,20 @@ class BulkDecisionForm(forms.Form):
         if data.get("decision") == "reject" and not (data.get("comment") or "").strip():
             self.add_error("comment", _("Say why the requests are rejected."))
         parsed = []
-        for value in self.selected:
-            label, _sep, pk = value.rpartition(":")
-            if not label or not pk.isdigit():
+        for value in self.selected:  # kind:pk, or kind:pk:stage for a staged request
+            parts = value.split(":")
+            label, pk, stage = (parts + [""])[:3] if len(parts) in (2, 3) else ("", "", "")
+            if not label or not pk.isdigit() or not (stage == "" or stage.isdigit()):
                 raise forms.ValidationError(_("Unknown request."))
-            parsed.append((label, int(pk)))
+            parsed.append((label, int(pk), int(stage) if stage else None))
         data["parsed"] = parsed
         return data
 
 
 class CampaignForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=120)
+    name = forms.CharField(
+        label=_("Name"), max_length=120, validators=[csv_safe.refuse_formula_start]
+    )
     departments = forms.ModelMultipleChoiceField(
         label=_("Departments"), queryset=Department.objects.all()
     )

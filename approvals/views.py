@@ -31,7 +31,8 @@ def waiting_for(user) -> list[dict]:
             voter = engine.counted_for(stage, obj, user) if stage else None
             rows.append(
                 {
-                    "value": f"{kind_label}:{obj.pk}",
+                    # The row decides the stage it shows, never a later one.
+                    "value": f"{kind_label}:{obj.pk}" + (f":{stage.pk}" if stage else ""),
                     "obj": obj,
                     "stage": stage,
                     "for": voter if voter and voter.pk != user.pk else None,
@@ -63,7 +64,7 @@ def bulk_decide(request):
     approve = form.cleaned_data["decision"] == "approve"
     comment = form.cleaned_data["comment"]
     done, refused = 0, []
-    for kind_label, pk in form.cleaned_data["parsed"]:
+    for kind_label, pk, stage_id in form.cleaned_data["parsed"]:
         kind = registry.KINDS.get(kind_label)
         obj = kind.model._default_manager.filter(pk=pk).first() if kind else None
         if obj is None or not obj.can_view(request.user):
@@ -72,7 +73,7 @@ def bulk_decide(request):
         try:
             engine.decide(
                 obj, actor=request.user, approve=approve, comment=comment, request=request,
-                via="bulk",
+                via="bulk", shown=engine.Shown(stage_id) if stage_id else None,
             )  # fmt: skip
             done += 1
         except PermissionDenied:

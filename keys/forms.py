@@ -9,7 +9,9 @@ from django.template.defaultfilters import floatformat
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from approvals import engine
 from catalogue import services as catalogue
+from portal import csv_safe
 from tenants.models import Department
 
 from .lifecycle import Status
@@ -101,6 +103,8 @@ class KeyRequestForm(forms.ModelForm):
         """``department``: the one chosen so far (a GET parameter when the picker changes);
         its models and policy limits drive the form. Defaults to the first of the user's."""
         super().__init__(*args, **kwargs)
+        # A name is an identifier the owner chooses: nothing a spreadsheet would run as a formula.
+        self.fields["name"].validators.append(csv_safe.refuse_formula_start)
         self.user = user
         departments = list(Department.objects.filter(memberships__user=user).order_by("name"))
         self.fields["department"].queryset = Department.objects.filter(
@@ -202,11 +206,17 @@ class DecisionForm(forms.Form):
         label=_("Monthly budget (USD)"), required=False, min_value=0, decimal_places=2
     )
 
+    # The stage the page showed: the decision counts for that stage only, never a later one
+    # (a tab left open, a form sent twice).
+    stage = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
     LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days", "monthly_budget")
 
     def __init__(self, *args, obj, **kwargs):
         super().__init__(*args, **kwargs)
         self.obj = obj
+        current = engine.current_stage(obj) if obj.pk else None
+        self.fields["stage"].initial = current.pk if current else None
         for name in self.LOWERABLE:
             asked = getattr(obj, name, None)
             # Only what this kind of request asks for: a budget request has no lifetime.
@@ -228,6 +238,10 @@ class DecisionForm(forms.Form):
             if name in self.fields and value is not None and value > getattr(self.obj, name):
                 self.add_error(name, _("You can lower what was asked for, not raise it."))
         return data
+
+    def shown(self) -> engine.Shown | None:
+        stage = self.cleaned_data.get("stage")
+        return engine.Shown(stage) if stage else None
 
     def lowered(self) -> dict:
         return {
@@ -260,6 +274,7 @@ class ProjectRequestForm(forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["name"].validators.append(csv_safe.refuse_formula_start)
         departments = Department.objects.filter(memberships__user=user).order_by("name")
         self.fields["department"].queryset = departments
         self.fields["route_key"].queryset = VirtualKey.objects.filter(

@@ -29,6 +29,8 @@ from . import notify
 from .lifecycle import OPEN_STATUSES, TASKS, Request, Status
 from .models import TuningProject, VirtualKey
 
+BLOCKED = audit.action("virtualkey.blocked")
+
 log = logging.getLogger(__name__)
 
 
@@ -113,7 +115,7 @@ def block(key_id: int) -> str:
                 client.block_key(key.litellm_key_id)
         key.blocked_at = timezone.now()
         key.save(update_fields=["blocked_at", "updated_at"])
-        audit.record("virtualkey.blocked", key, after={"blocked_at": key.blocked_at})
+        audit.record(BLOCKED, key, after={"blocked_at": key.blocked_at})
         return "blocked"
 
 

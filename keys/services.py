@@ -24,6 +24,8 @@ from . import notify, signals
 from .lifecycle import ENDED_STATUSES, Status
 from .models import KeyToken, VirtualKey
 
+ROTATED = audit.action("virtualkey.rotated")
+
 log = logging.getLogger(__name__)
 
 
@@ -197,7 +199,7 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     # LiteLLM goes on reporting the old token's spend under the old token: it stays the key's.
     KeyToken.objects.get_or_create(token=old, defaults={"key": key})
     audit.record(
-        "virtualkey.rotated",
+        ROTATED,
         key,
         actor=actor,
         request=request,

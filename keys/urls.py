@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import project_views, queue_views, views
+from . import drift_views, project_views, queue_views, views
 
 urlpatterns = [
     path("keys/", views.my_keys, name="my_keys"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("approvals/projects/<int:pk>/", views.decide_project, name="decide_project"),
     path("operations/", views.operations, name="operations"),
     path("operations/reconcile/", views.run_reconcile, name="run_reconcile"),
+    path("operations/drift/fix/", drift_views.fix_drift, name="fix_drift"),
     path("operations/retry/<str:kind>/<int:pk>/", views.retry_request, name="retry_request"),
 ]
 

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
@@ -23,7 +24,17 @@ from portal.integrations.explain import explain
 from portal.pagination import Paginator
 from tenants.access import infra_required
 
-from . import decision, lists, panels, rows, services, setup_snippets, timeline, workflow
+from . import (
+    decision,
+    drift_views,
+    lists,
+    panels,
+    rows,
+    services,
+    setup_snippets,
+    timeline,
+    workflow,
+)
 from .forms import DecisionForm, KeyRequestForm
 from .lifecycle import Status
 from .models import ReconcileRun, TuningProject, VirtualKey
@@ -274,8 +285,9 @@ def decide(request, obj, approved_message=None):
         try:
             if form.cleaned_data["decision"] == "approve":
                 result = workflow.approve(
-                    obj, actor=request.user, comment=comment, request=request, **form.lowered()
-                )
+                    obj, actor=request.user, comment=comment, request=request,
+                    shown=form.shown(), **form.lowered(),
+                )  # fmt: skip
                 if result != "approved":  # one vote in a stage of several approvers
                     messages.success(
                         request,
@@ -286,7 +298,9 @@ def decide(request, obj, approved_message=None):
                 else:
                     report_progress(request, obj)
             else:
-                workflow.reject(obj, actor=request.user, comment=comment, request=request)
+                workflow.reject(
+                    obj, actor=request.user, comment=comment, request=request, shown=form.shown()
+                )
                 messages.success(request, _("Rejected. The requester has been told."))
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
@@ -321,10 +335,12 @@ def operations(request):
         torn_down_at__isnull=True,
     )
     projects = TuningProject.objects.filter(needs_infra).select_related("department", "requester")
+    reconcile = ReconcileRun.objects.first()
     context = {
         "page": _paginate(request, failed),
         "projects": projects[: settings.PAGE_SIZE],
-        "reconcile": ReconcileRun.objects.first(),
+        "reconcile": reconcile,
+        **drift_views.reconcile_state(request, reconcile),
     }
     if request.htmx and request.GET.get("part") == "reconcile":
         return render(request, "keys/_reconcile.html", context)
@@ -362,6 +378,7 @@ def run_reconcile(request):
         messages.success(
             request, _("Reconcile started. Its findings appear below when it finishes.")
         )
+        return redirect(f"{reverse('operations')}?waiting={int(started.timestamp())}")
     return redirect("operations")
 
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from ninja import Query, Router
 from ninja.decorators import decorate_view
-from ninja.pagination import CursorPagination, paginate
+from ninja.pagination import paginate
 
 from keys import services, workflow
 from keys.forms import KeyRequestForm
@@ -16,6 +16,7 @@ from tenants.models import Department
 
 from ..common import RIGHT_KEYS, form_problem, owner_only, require_right, visible
 from ..idempotency import idempotent
+from ..pagination import PortalCursor
 from ..problems import Problem
 from ..schemas import ExtendIn, KeyOut, KeyRequestIn, SecretOut
 
@@ -25,7 +26,7 @@ ORDER = ("-created_at", "-pk")
 
 
 @router.get("", response=list[KeyOut], summary="List keys")
-@paginate(CursorPagination, ordering=ORDER)
+@paginate(PortalCursor, ordering=ORDER)
 def list_keys(request, scope: str = Query("mine", pattern="^(mine|visible)$")):
     """``mine``: your own keys; ``visible``: also those of departments you lead (infra: all)."""
     require_right(request, RIGHT_KEYS)
