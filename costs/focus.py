@@ -8,7 +8,8 @@ in practice), read from ``DailySpend``. Mapping:
 - the department is the sub account (``SubAccountId`` = its slug, ``SubAccountName``); a
   LiteLLM team the portal does not know keeps its team id as ``SubAccountId``, unnamed,
 - the key is the resource (``ResourceId`` = LiteLLM's token hash, never a secret),
-- the cost centre, department and team are tags (``Tags``, JSON),
+- the cost centre, department and team are tags (``Tags``, JSON); a pipeline run's key adds
+  its identity and repository (``x_pipeline``, ``repository``),
 - tokens (prompt + completion) are the consumed and the pricing quantity, unit ``Tokens``;
   LiteLLM's spend is billed, effective, contracted and list cost alike (no discounts known),
 - custom columns carry the split: ``x_PromptTokens``, ``x_CompletionTokens``, ``x_Requests``.
@@ -32,6 +33,7 @@ from portal import csv_safe
 
 from . import periods
 from .models import DailySpend
+from .tags import pipeline_runs
 
 FOCUS_VERSION = "1.2"
 SERVICE_CATEGORY = "AI and Machine Learning"
@@ -115,6 +117,7 @@ def rows(
     account_id = _setting("FOCUS_BILLING_ACCOUNT_ID", "genai-platform")
     account_name = _setting("FOCUS_BILLING_ACCOUNT_NAME", "GenAI platform")
     provider = _setting("FOCUS_PROVIDER_NAME", "GenAI platform (LiteLLM)")
+    runs = pipeline_runs(start, end)
     for r in grouped.iterator(chunk_size=5000):
         day = r["day"]
         month = periods.month_start(day)
@@ -125,6 +128,8 @@ def rows(
             tags.update(department=r["slug"], cost_centre=r["cost_centre"] or None)
         if r["key_kind"]:
             tags["key_kind"] = r["key_kind"]
+        if run := runs.get(r["key_hash"]):
+            tags.update(x_pipeline=run[0], repository=run[1] or None)
         yield {
             "BilledCost": spend,
             "BillingAccountId": account_id,

@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from portal.days import utc_month_start
 from tenants.models import Department
 
-from . import forecast, langfuse_costs, periods
-from .models import MonthlySpend, TeamDaySpend
+from . import forecast, langfuse_costs, periods, tags
+from .models import MonthlySpend, MonthlyUserSpend, TeamDaySpend
 from .reports import METRIC_COLUMNS, chain, metrics, tokens, total
 from .tables import Column, LazyRows, Table, with_percent
 
@@ -176,14 +176,19 @@ def chargeback_months(request) -> tuple[datetime.date, datetime.date]:
 def chargeback_table(start: datetime.date, end: datetime.date) -> Table:
     """Department × cost centre × month, with the unattributed part of each; and a line of
     its own, source "Langfuse (tuning projects)", for the tuning projects' Langfuse cost that
-    LiteLLM has not counted (``costs.langfuse_costs``), after the department's LiteLLM lines."""
+    LiteLLM has not counted (``costs.langfuse_costs``), after the department's LiteLLM lines.
+    Pipeline identities' spend (run keys, owned by LiteLLM user ``pipeline-<pk>``) is a line
+    per identity, source "LiteLLM pipeline identity", taken out of its LiteLLM line (and out
+    of its unattributed part: the portal made no VirtualKey for it), so lines still add up."""
     litellm = (
         MonthlySpend.objects.filter(month__gte=start, month__lte=end)
         .values("month", "team_id", "department", "department__name", "department__cost_centre")
         .annotate(**metrics(), unattributed=total("unattributed_spend"))
         .order_by("month", "department__name", "team_id")
     )
-    rows = LazyRows(lambda: _with_langfuse_lines(litellm, start, end))
+    rows = LazyRows(
+        lambda: _with_langfuse_lines(_with_pipeline_lines(litellm, start, end), start, end)
+    )
 
     def row(r):
         r["department"] = r.get("department__name") or _("(unmapped team %(team)s)") % {
@@ -206,6 +211,7 @@ def chargeback_table(start: datetime.date, end: datetime.date) -> Table:
             Column("requests", "requests", "int"),
             Column("unattributed", "unattributed_spend", "money"),
             Column("source", "source"),
+            Column("pipeline_identity", "pipeline_identity"),
         ],
         rows,
         decorate=row,
@@ -214,6 +220,45 @@ def chargeback_table(start: datetime.date, end: datetime.date) -> Table:
 
 LITELLM = "LiteLLM"
 LANGFUSE = "Langfuse (tuning projects)"
+PIPELINE = "LiteLLM pipeline identity"
+METRIC_FIELDS = ("spend", "prompt_tokens", "completion_tokens", "requests")
+
+
+def _with_pipeline_lines(litellm, start: datetime.date, end: datetime.date) -> list[dict]:
+    """The LiteLLM lines, each less its pipeline identities' spend and followed by a line per
+    identity (its figures from the monthly user rollup, same month and team)."""
+    runs = list(
+        MonthlyUserSpend.objects.filter(
+            month__gte=start, month__lte=end, litellm_user_id__startswith="pipeline-"
+        )
+        .values("month", "team_id", "litellm_user_id")
+        .annotate(**metrics())
+        .order_by("month", "team_id", "litellm_user_id")
+    )
+    names = tags.pipeline_names({r["litellm_user_id"] for r in runs}) if runs else {}
+    by_line: dict[tuple, list[dict]] = {}
+    for r in runs:
+        if r["litellm_user_id"] in names:
+            by_line.setdefault((r["month"], r["team_id"]), []).append(r)
+    out: list[dict] = []
+    for line in litellm:
+        out.append(line)
+        for run in by_line.get((line["month"], line["team_id"]), []):
+            for name in METRIC_FIELDS:
+                line[name] -= run[name]
+            line["unattributed"] = max(line["unattributed"] - run["spend"], Decimal(0))
+            out.append(
+                {
+                    **{k: line[k] for k in ("month", "team_id", "department")},
+                    "department__name": line["department__name"],
+                    "department__cost_centre": line["department__cost_centre"],
+                    **{name: run[name] for name in METRIC_FIELDS},
+                    "unattributed": Decimal(0),
+                    "source": PIPELINE,
+                    "pipeline_identity": names[run["litellm_user_id"]],
+                }
+            )
+    return out
 
 
 def _with_langfuse_lines(litellm, start: datetime.date, end: datetime.date) -> list[dict]:
@@ -251,7 +296,7 @@ def _with_langfuse_lines(litellm, start: datetime.date, end: datetime.date) -> l
     for r in litellm:
         if out and (out[-1]["department"], out[-1]["month"]) != (r["department"], r["month"]):
             flush(out[-1]["department"], out[-1]["month"], out[-1]["month"] != r["month"])
-        out.append({**r, "source": LITELLM})
+        out.append({"source": LITELLM, **r})
     if out:
         flush(out[-1]["department"], out[-1]["month"], True)
     # Months with Langfuse cost and no LiteLLM spend at all.

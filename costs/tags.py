@@ -13,6 +13,7 @@ join to the department's few thousand).
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from django.db import connection
@@ -47,3 +48,24 @@ def tag_spend(department_ids, month: datetime.date) -> list[dict]:
 
 def actual_by_tag(department_ids, month: datetime.date) -> dict[tuple[int, str], Decimal]:
     return {(r["department_id"], r["tag"]): r["spend"] for r in tag_spend(department_ids, month)}
+
+
+# Keys the pipelines app mints are not VirtualKeys: it says whose they are, registered at
+# start-up (costs does not import it). ``names(user_ids)`` maps LiteLLM user ids
+# (``pipeline-<pk>``) to identity names; ``runs(start, end)`` maps the key hashes of runs that
+# spent in the UTC days ``start`` … ``end`` to ``(identity name, repository)``.
+_pipeline_sources: dict[str, Callable] = {}
+
+
+def register_pipelines(*, names: Callable, runs: Callable) -> None:
+    _pipeline_sources.update(names=names, runs=runs)
+
+
+def pipeline_names(user_ids: Iterable[str]) -> dict[str, str]:
+    names = _pipeline_sources.get("names")
+    return names(list(user_ids)) if names else {}
+
+
+def pipeline_runs(start: datetime.date, end: datetime.date) -> dict[str, tuple[str, str]]:
+    runs = _pipeline_sources.get("runs")
+    return runs(start, end) if runs else {}

@@ -136,6 +136,7 @@ def test_infra_sees_everything_and_the_chargeback(spend, client):
         "requests",
         "unattributed",
         "source",  # LiteLLM, or Langfuse (tuning projects): test_costs_langfuse
+        "pipeline_identity",  # on pipeline lines: test_pipelines_costs
     ]
     assert {r["source"] for r in rows} == {"LiteLLM"}
     got = {(r["department"], r["cost_centre"], r["month"]): r["spend"] for r in rows}
