@@ -10,11 +10,14 @@ Started in this order, stopped in reverse on Ctrl-C (SIGINT), SIGTERM or SIGHUP:
 3. The demo organisation (seed_demo); its keys are made in LiteLLM too.
 4. A Celery worker and beat when Redis answers, else the beat schedule in-process
    (run_schedule); spend is ingested every DEMO_INGEST_SECONDS.
-5. The portal (runserver) with DEMO_MODE=1.
+5. The demo's CI OIDC issuer (demo_ci_issuer.py; its key in <DEMO_VAR_DIR>/ci-issuer/), which
+   the seeded pipeline identity demo-ci trusts: scripts/demo_ci_token.py mints its tokens.
+6. The portal (runserver) with DEMO_MODE=1.
 
 What cannot be installed or started is left out and reported, on the console and on the home
 page. Ports are fixed (a clear error when one is taken) and can be moved:
-DEMO_PORT (8000), DEMO_LITELLM_PORT (4000), DEMO_POSTGRES_PORT (5433), DEMO_LANGFUSE_PORT
+DEMO_PORT (8000), DEMO_LITELLM_PORT (4000), DEMO_POSTGRES_PORT (5433), DEMO_CI_ISSUER_PORT
+(8090), DEMO_LANGFUSE_PORT
 (3000; it also takes that port + 24, + 30 and + 90; "none" leaves Langfuse out). Also: DEMO_VAR_DIR
 (var/demo), DEMO_REDIS_URL (redis://127.0.0.1:6379/0; "none" for in-process tasks),
 DEMO_INGEST_SECONDS (30). Logs: <DEMO_VAR_DIR>/logs/.
@@ -60,6 +63,7 @@ class Demo(LiteLLMSteps):
         self.web_port = int(os.environ.get("DEMO_PORT", "8000"))
         self.litellm_port = int(os.environ.get("DEMO_LITELLM_PORT", "4000"))
         self.pg_port = int(os.environ.get("DEMO_POSTGRES_PORT", "5433"))
+        self.ci_issuer_port = int(os.environ.get("DEMO_CI_ISSUER_PORT", "8090"))
         self.var = Path(os.environ.get("DEMO_VAR_DIR", ROOT / "var" / "demo")).resolve()
         self.logs = self.var / "logs"
         self.redis_url = os.environ.get("DEMO_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -115,6 +119,7 @@ class Demo(LiteLLMSteps):
                 (self.web_port, "DEMO_PORT"),
                 (self.litellm_port, "DEMO_LITELLM_PORT"),
                 (self.pg_port, "DEMO_POSTGRES_PORT"),
+                (self.ci_issuer_port, "DEMO_CI_ISSUER_PORT"),
             )
             if not port_free(port)
         ]
@@ -122,7 +127,7 @@ class Demo(LiteLLMSteps):
             raise SystemExit(
                 f"[demo] port in use: {', '.join(taken)}. Is another demo running? Stop it, or "
                 "choose other ports, e.g. DEMO_PORT=8100 DEMO_LITELLM_PORT=4100 "
-                "DEMO_POSTGRES_PORT=5533 make demo"
+                "DEMO_POSTGRES_PORT=5533 DEMO_CI_ISSUER_PORT=8190 make demo"
             )
 
     def ensure_venv(self) -> None:
@@ -200,6 +205,33 @@ class Demo(LiteLLMSteps):
             return
         self.env.update(settings)
         say(f"Langfuse ready at {langfuse.url}")
+
+    def start_ci_issuer(self) -> None:
+        """The CI issuer the demo pipeline identity trusts (seed_demo registers it when
+        DEMO_CI_ISSUER_URL is set); left out, and said, when it does not answer."""
+        url = f"http://127.0.0.1:{self.ci_issuer_port}"
+        env = {**self.env, "DEMO_CI_ISSUER_PORT": str(self.ci_issuer_port),
+               "DEMO_VAR_DIR": str(self.var)}  # fmt: skip
+        issuer = self.start(
+            Child("ci-issuer", [PYTHON, "scripts/demo_ci_issuer.py"], env=env,
+                  log=self.logs / "ci-issuer.log")
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and issuer.running:
+            try:
+                with urllib.request.urlopen(  # noqa: S310
+                    f"{url}/.well-known/openid-configuration", timeout=2
+                ):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            say(f"the demo CI issuer did not start; no demo pipeline:\n{issuer.tail()}")
+            self.status["ci_issuer"] = "did not start"
+            return
+        self.env.update(DEMO_CI_ISSUER_URL=url, PIPELINES_ALLOW_HTTP_ISSUERS="1")
+        self.status["ci_issuer"] = "ok"
+        say(f"demo CI issuer at {url} (tokens: scripts/demo_ci_token.py)")
 
     def start_tasks(self) -> None:
         broker = None
@@ -284,6 +316,7 @@ class Demo(LiteLLMSteps):
             proxy = self.start_proxy(install, pg)
         self.wait_proxy(proxy)
         self.wait_langfuse(langfuse)
+        self.start_ci_issuer()
         self.start_tasks()
         say("seeding the demo organisation")
         self.manage("seed_demo")

@@ -45,6 +45,7 @@ class DemoStack:
             "DEMO_PORT": free_port(),
             "DEMO_LITELLM_PORT": free_port(),
             "DEMO_POSTGRES_PORT": free_port(),
+            "DEMO_CI_ISSUER_PORT": free_port(),
         }
         self.output: list[str] = []
         self.url = ""
@@ -222,6 +223,31 @@ def test_reconcile_finds_no_drift_on_the_seeded_keys(demo, new_page):
     assert checked, text
     assert int(checked.group(1)) == 4 and int(checked.group(2)) >= 7
     assert infra.locator("span.status.failed").count() == 0  # no drift, no error
+
+
+def test_the_demo_pipeline_trades_a_minted_token_for_a_key(demo):
+    """The README's one-liner: a token from the demo's CI issuer, `genai-portal exchange`,
+    then a call through the demo's proxy with the run's key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GENAI_"))}
+    env["DEMO_VAR_DIR"] = str(demo.var)
+    token = subprocess.run(
+        [sys.executable, "scripts/demo_ci_token.py"], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
+    env.update(GENAI_PORTAL_ID_TOKEN=token, GENAI_PORTAL_URL=demo.url)
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli.main", "exchange", "--export"], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    key = re.search(r"^export OPENAI_API_KEY=(sk-\S+)$", result.stdout, re.M).group(1)
+    answer = httpx.post(
+        f"{demo.proxy_url}/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
 
 
 def test_ctrl_c_stops_everything(demo):

@@ -4,6 +4,7 @@ It lives in the top app because it seeds all of them: departments and people (te
 keys (keys) and their spend (costs)."""
 
 import datetime
+import os
 from decimal import Decimal
 
 from django.conf import settings
@@ -81,6 +82,7 @@ class Command(BaseCommand):
             keys = self._keys(departments)
             spend_rows = self._spend(keys)
         made = self._in_litellm(keys)
+        self._pipeline(departments)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo organisation ready: {len(departments)} departments, {len(keys)} keys"
@@ -215,6 +217,27 @@ class Command(BaseCommand):
         except IntegrationError as exc:
             self.stderr.write(f"The model catalogue could not be read from LiteLLM: {exc}")
         return f"in LiteLLM, {len(replaced)} made now"
+
+    def _pipeline(self, departments) -> None:
+        """The demo pipeline identity, when `make demo` runs its CI issuer."""
+        issuer = os.environ.get("DEMO_CI_ISSUER_URL", "")
+        if not issuer:
+            return
+        from pipelines.demo import seed_identity
+        from portal.integrations.errors import IntegrationError
+
+        try:
+            identity = seed_identity(
+                departments["research"],
+                User.objects.get(username=f"tanaka.kenji@{DEMO_EMAIL_DOMAIN}"),
+                User.objects.get(username=f"sato.haruka@{DEMO_EMAIL_DOMAIN}"),
+                issuer=issuer,
+                audience=settings.SITE_URL,
+            )
+        except IntegrationError as exc:
+            self.stderr.write(f"The demo pipeline identity could not be provisioned: {exc}")
+            return
+        self.stdout.write(f"Pipeline identity {identity.name}: {identity.get_status_display()}.")
 
     def _user(self, local: str, display: str) -> User:
         email = f"{local}@{DEMO_EMAIL_DOMAIN}"
