@@ -75,9 +75,9 @@ def seed(args) -> dict:
     """The cost benchmark's org and spend, plus what the list pages show; sessions per role."""
     from django.db import connection
 
+    from approvals.lifecycle import Status
     from costs import periods
     from costs.ingest import refresh_all
-    from keys.lifecycle import Status
     from keys.models import TuningProject, VirtualKey
 
     bench_costs = cost_benchmark()

@@ -1,4 +1,4 @@
-"""Budget requests in the approval queue and on the decision page that ``keys`` serves.
+"""Budget requests in the approval queue and on the decision page that ``approvals`` serves.
 
 ``CostsConfig`` registers :func:`queue_panel` with the queue; :func:`decide_budget` renders
 the shared decision page under ``approval_urls``."""
@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 
 from approvals import pending
-from keys.views import decide
+from approvals.views_decide import decide
 
 from .models import BudgetRequest
 

@@ -1,13 +1,8 @@
 from django.contrib import admin
 
-from portal.admin import ReadOnlyAdmin
+from approvals.admin import RequestAdmin
 
 from .models import ReconcileRun, TuningProject, VirtualKey
-
-
-class RequestAdmin(ReadOnlyAdmin):
-    """Requests are read-only in the admin, for infra and superusers alike: status, owner,
-    decisions and limits change only through the workflow (locked, checked, audited)."""
 
 
 @admin.register(VirtualKey)

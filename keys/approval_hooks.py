@@ -1,6 +1,6 @@
 """What the approval engine needs to know about keys and tuning projects, registered in
-``KeysConfig.ready()``: the facts stage conditions read, the final approve/reject/expire paths,
-and how an access review takes a grant back."""
+``KeysConfig.ready()``: the facts stage conditions read, the Celery tasks that provision and
+clean up, and how an access review takes a grant back."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import registry
+from approvals.lifecycle import Status
 
-from . import leavers, services, workflow
-from .lifecycle import Status
+from . import leavers, services, tasks
 from .models import TuningProject, VirtualKey
 
 
@@ -71,14 +71,21 @@ def end_project(project: TuningProject, *, actor) -> None:
 
 
 def register() -> None:
-    for model, facts in ((VirtualKey, key_facts), (TuningProject, project_facts)):
-        registry.register(
-            model,
-            facts=facts,
-            approve=workflow.finish_approval,
-            reject=workflow.finish_rejection,
-            expire=workflow.expire_pending,
-        )
+    registry.register(
+        VirtualKey,
+        facts=key_facts,
+        tasks={
+            "provision": tasks.provision_key,
+            "cleanup": tasks.purge_key,
+            "block": tasks.block_suspended_key,
+        },
+    )
+    registry.register(
+        TuningProject,
+        facts=project_facts,
+        tasks={"provision": tasks.provision_project, "cleanup": tasks.teardown_project},
+        resume=tasks.resume_teardowns,
+    )
     registry.register_reviewable(VirtualKey, live=live_keys, revoke=revoke_key, suspend=suspend_key)
     registry.register_reviewable(
         TuningProject, live=live_projects, revoke=end_project, suspend=end_project

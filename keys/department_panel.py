@@ -8,7 +8,8 @@ from django.conf import settings
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from .lifecycle import Status
+from approvals.lifecycle import Status
+
 from .models import TuningProject
 
 

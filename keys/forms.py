@@ -8,9 +8,9 @@ from django import forms
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from approvals.lifecycle import Status
 from tenants.models import Department
 
-from .lifecycle import Status
 from .models import TuningProject, VirtualKey
 
 TAG = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,39}$")
@@ -158,65 +158,6 @@ class KeyRequestForm(forms.ModelForm):
             if value is not None and value <= 0:
                 self.add_error(field, _("Must be greater than zero."))
         return data
-
-
-class DecisionForm(forms.Form):
-    """A lead's decision. Approval may lower (never raise) what was asked for."""
-
-    decision = forms.ChoiceField(
-        label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
-    )
-    comment = forms.CharField(
-        label=_("Comment"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=_("Required to reject. When you lower a value, say why: the requester sees it."),
-    )
-    max_budget = forms.DecimalField(
-        label=_("Budget (USD)"), required=False, min_value=0, decimal_places=2
-    )
-    rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
-    tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
-    lifetime_days = forms.IntegerField(label=_("Lifetime (days)"), required=False, min_value=1)
-    monthly_budget = forms.DecimalField(
-        label=_("Monthly budget (USD)"), required=False, min_value=0, decimal_places=2
-    )
-
-    LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days", "monthly_budget")
-
-    def __init__(self, *args, obj, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.obj = obj
-        for name in self.LOWERABLE:
-            asked = getattr(obj, name, None)
-            # Only what this kind of request asks for: a budget request has no lifetime.
-            if asked is None or asked <= 0:
-                del self.fields[name]
-                continue
-            self.fields[name].initial = asked
-            self.fields[name].widget.attrs["max"] = asked
-            self.fields[name].help_text = _("Asked for: %(value)s. You may lower it.") % {
-                "value": asked
-            }
-
-    def clean(self):
-        data = super().clean()
-        if data.get("decision") == "reject" and not (data.get("comment") or "").strip():
-            self.add_error("comment", _("Say why the request is rejected."))
-        for name in self.LOWERABLE:
-            value = data.get(name)
-            if name in self.fields and value is not None and value > getattr(self.obj, name):
-                self.add_error(name, _("You can lower what was asked for, not raise it."))
-        return data
-
-    def lowered(self) -> dict:
-        return {
-            name: self.cleaned_data[name]
-            for name in self.LOWERABLE
-            if name in self.fields
-            and self.cleaned_data.get(name) is not None
-            and self.cleaned_data[name] != getattr(self.obj, name)
-        }
 
 
 class ProjectRequestForm(forms.ModelForm):

@@ -1,5 +1,5 @@
-"""Home-page panels about requests: what waits for me, what waits for my decision, and
-what waits for infra (failures, manual fulfilments, drift)."""
+"""Home-page panels about keys: what waits for me, and what waits for infra (failures,
+manual fulfilments, drift). What waits for my decision: ``approvals.home``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import datetime
 from django.db.models import Q
 from django.utils import timezone
 
-from approvals import pending
+from approvals.lifecycle import Status
 
-from .lifecycle import Status
 from .models import ReconcileRun, TuningProject, VirtualKey
 
 EXPIRING_DAYS = 14
@@ -34,20 +33,6 @@ def developer(user) -> dict | None:
         ),
         "expiring_days": EXPIRING_DAYS,
     }
-
-
-def approver(user) -> dict | None:
-    """Every kind of request the approvals pages list (the engine's registry: keys, tuning
-    projects, budget requests…), counted as the navigation badge counts them."""
-    count = pending.nav_count(user)
-    leads = any(m.role == m.Role.LEAD for m in user.memberships_once())
-    if not (count or user.is_infra or leads):
-        return None
-    waiting = []
-    for qs in pending.queues(user) if count else []:
-        waiting += qs.select_related("requester", "department").order_by("created_at")[:SHOWN]
-    waiting.sort(key=lambda r: r.created_at)
-    return {"waiting": waiting[:SHOWN], "count": count}
 
 
 def infra(user) -> dict | None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from approvals.lifecycle import Status
 from portal.lists import Filter, ListQuery
-
-from .lifecycle import Status
 
 
 def _department_filter(user) -> Filter:

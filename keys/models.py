@@ -7,10 +7,9 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from approvals.lifecycle import Request, Status
+from approvals.secrets import OneTimeSecret
 from portal import crypto
-
-from .lifecycle import Request, Status
-from .secrets import OneTimeSecret
 
 
 class VirtualKey(OneTimeSecret, Request):

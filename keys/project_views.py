@@ -13,12 +13,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
+from approvals import workflow
+from approvals.lifecycle import Status
 from portal.http import id_or_404
 from tenants.access import infra_required
 
-from . import lists, projects, rows, workflow
+from . import lists, projects, rows
 from .forms import ManualFulfilmentForm, ProjectRequestForm
-from .lifecycle import Status
 from .models import TuningProject
 from .views import ROW_FIELDS, _paginate, reveal_once
 

@@ -18,13 +18,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from approvals import mail
+from approvals.lifecycle import ENDED_STATUSES, Status
 from portal import audit, crypto
 from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.langfuse import EntitlementMissing, LangfuseClient
 from portal.integrations.litellm import LiteLLMClient
 
 from . import notify
-from .lifecycle import ENDED_STATUSES, Status
 from .models import ProjectMetricsDay, TuningProject, VirtualKey
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def provision(project_id: int) -> None:
         project = _locked(project_id)
         if project.status == Status.PROVISIONING:
             project.mark_active()
-            notify.key_ready(project)
+            mail.key_ready(project)
 
 
 def ensure_project(client: LangfuseClient, project_id: int) -> str:
@@ -261,7 +262,7 @@ def fulfil_manually(
         # developer's, so traces stay in the production project. Say so on the page.
         project.record_step("routing", "not possible: fulfilled by hand")
     project.mark_active()
-    notify.key_ready(project)
+    mail.key_ready(project)
 
 
 # --- end of the lease --------------------------------------------------------------------------
@@ -278,7 +279,7 @@ def request_teardown(project: TuningProject, *, status: str, actor=None, request
         ended_at=timezone.now(),
         secret_encrypted="",
     )
-    notify.ended(project)
+    mail.ended(project)
     if project.fulfilment == TuningProject.Fulfilment.AUTOMATIC:
         project.enqueue_cleanup()
 

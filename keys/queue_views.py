@@ -6,10 +6,10 @@ from django.conf import settings
 from django.shortcuts import render
 from django.utils.functional import SimpleLazyObject
 
-from approvals import pending
+from approvals import panels, pending
 from tenants.models import Department
 
-from . import lists, panels, rows
+from . import lists, rows
 from .models import TuningProject, VirtualKey
 from .views import _paginate
 

@@ -12,12 +12,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from approvals.lifecycle import LIVE_STATUSES, Status
 from portal import audit
 from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department
 
-from .lifecycle import LIVE_STATUSES, Status
 from .models import ReconcileRun, VirtualKey
 
 

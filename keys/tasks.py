@@ -7,57 +7,23 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from portal import metrics
+from approvals import mail
+from approvals.lifecycle import Status
+from approvals.tasks import retry_countdown, run_provisioning
 from portal.integrations.errors import IntegrationError, Unavailable
 
-from . import notify, reconcile, services
-from .lifecycle import Status
+from . import reconcile, services
 from .models import VirtualKey
 
 log = logging.getLogger(__name__)
-
-
-def retry_countdown(retries: int) -> float:
-    """Exponential backoff for a service that is down: base, 2×, 4×… capped at 10 minutes."""
-    return min(settings.PROVISION_RETRY_BASE_SECONDS * 2**retries, 600)
-
-
-def run_provisioning(task, model, pk: int, provision) -> None:
-    """Run ``provision(pk)`` for a Celery task: a service that is down → retry with backoff;
-    refused, or still down after the last retry → *failed*, for infra to see and retry."""
-    with metrics.observe_provisioning(model._meta.model_name) as attempt:
-        try:
-            provision(pk)
-        except Unavailable as exc:
-            retries = task.request.retries
-            if retries < settings.PROVISION_MAX_RETRIES:
-                delay = retry_countdown(retries)
-                log.warning("service unavailable, retrying", extra={"pk": pk, "in_s": delay})
-                attempt["outcome"] = "retry"
-                raise task.retry(exc=exc, countdown=delay) from exc
-            attempt["outcome"] = "failed"
-            _fail_obj(model.objects.get(pk=pk), exc)
-        except IntegrationError as exc:
-            attempt["outcome"] = "failed"
-            _fail_obj(model.objects.get(pk=pk), exc)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def provision_key(self, key_id: int) -> None:
     """Provision one virtual key in LiteLLM."""
     run_provisioning(self, VirtualKey, key_id, services.provision)
-
-
-def _fail_obj(obj, exc: Exception) -> None:
-    try:
-        obj.mark_failed(str(exc))  # under the row lock; refused if it moved on meanwhile
-    except ValidationError:
-        return
-    notify.provisioning_failed(obj)
-    log.error("provisioning failed", extra={"object": str(obj), "error": str(exc)})
 
 
 @shared_task
@@ -98,7 +64,7 @@ def remind_expiring() -> int:
         )
         for obj in due.select_related("requester"):
             model.objects.filter(pk=obj.pk).update(reminded_at=timezone.now())
-            notify.expiring_soon(obj)
+            mail.expiring_soon(obj)
             count += 1
     return count
 
@@ -109,24 +75,11 @@ def reconcile_keys() -> int:
     return len(reconcile.reconcile().findings)
 
 
-@shared_task
-def resume_stalled() -> int:
-    """Enqueue again what was approved but is not moving: a lost message or a killed worker.
-
-    Safe because every provisioning step is idempotent; a duplicate run finds its work done.
-    """
+def resume_teardowns(cutoff) -> int:
+    """Ended automatic projects still in Langfuse (a lost teardown message): the registry's
+    ``resume`` hook for tuning projects, called by ``approvals.tasks.resume_stalled``."""
     from .models import TuningProject
 
-    cutoff = timezone.now() - datetime.timedelta(seconds=settings.PROVISION_STALL_SECONDS)
-    count = 0
-    for model, task in ((VirtualKey, provision_key), (TuningProject, provision_project)):
-        stalled = model.objects.filter(
-            status__in=[Status.APPROVED, Status.PROVISIONING], updated_at__lt=cutoff
-        ).values_list("pk", flat=True)
-        for pk in stalled:
-            task.delay(pk)
-            count += 1
-    # Ended automatic projects still in Langfuse (a lost teardown message).
     leftover = TuningProject.objects.filter(
         status__in=[Status.EXPIRED, Status.REVOKED],
         fulfilment=TuningProject.Fulfilment.AUTOMATIC,
@@ -135,8 +88,7 @@ def resume_stalled() -> int:
     ).values_list("pk", flat=True)
     for pk in leftover:
         teardown_project.delay(pk)
-        count += 1
-    return count
+    return len(leftover)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)

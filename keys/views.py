@@ -13,18 +13,19 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
+from approvals import timeline, workflow
+from approvals.lifecycle import Status
+from approvals.pages import error_text, perform, report_progress, reveal_once
+from approvals.views_decide import decide
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
-from portal.integrations.explain import explain
 from portal.pagination import Paginator
 from tenants.access import infra_required
 
-from . import decision, lists, panels, rows, services, timeline, workflow
-from .forms import DecisionForm, KeyRequestForm
-from .lifecycle import Status
+from . import lists, panels, rows, services
+from .forms import KeyRequestForm
 from .models import ReconcileRun, TuningProject, VirtualKey
 
 
@@ -113,69 +114,6 @@ def key_detail(request, pk):
     return render(request, "keys/key_detail.html", context)
 
 
-def _error_text(raw) -> str:
-    """An infra error for a message: the explanation, then the service's own text."""
-    e = explain(str(raw or ""))
-    return f"{e} ({e.raw})" if e else _("no reason given")
-
-
-def report_progress(request, obj, *, submitted: bool = False) -> None:
-    """One message that says where a request stands *now* (re-read after the commit, when an
-    in-process worker may already have finished or failed), never a stale promise."""
-    obj.refresh_from_db()
-    status = obj.status
-    if status == Status.SUBMITTED:
-        messages.success(request, _("Request submitted. Your department's leads have been told."))
-    elif status == Status.FAILED:
-        messages.error(
-            request,
-            _(
-                "Approved, but setting it up failed: %(error)s. "
-                "The platform team sees it and can retry."
-            )
-            % {"error": _error_text(obj.last_error)},
-        )
-    elif status == Status.ACTIVE:
-        messages.success(request, _("Approved and ready."))
-    elif status == Status.MANUAL:
-        messages.info(request, _("Approved. The platform team will set it up by hand."))
-    elif submitted:
-        messages.success(
-            request,
-            _(
-                "Approved automatically by your department's policy. "
-                "A worker is setting it up; this page updates itself."
-            ),
-        )
-    else:
-        messages.success(request, _("Approved. A worker is setting it up."))
-
-
-@sensitive_variables("secret", "response")
-def reveal_once(request, obj, template: str, context: dict):
-    """Show ``obj``'s secret to its owner once (never cached), or say why not."""
-    secret = workflow.reveal(type(obj), obj.pk, user=request.user, request=request)
-    if secret is None:
-        messages.error(request, _("This secret has already been shown once, or is not yours."))
-        return redirect(obj)
-    response = render(request, template, {**context, "secret": secret})
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def perform(request, obj, action, *, failed: str, done: str):
-    """Run a state change; report a refusal or a service failure on the page, never a 500."""
-    try:
-        action()
-    except ValidationError as exc:
-        messages.error(request, failed % {"error": " ".join(exc.messages)})
-    except IntegrationError as exc:
-        messages.error(request, failed % {"error": _error_text(exc)})
-    else:
-        messages.success(request, done)
-    return redirect(obj)
-
-
 @require_POST
 @never_cache
 def reveal_key(request, pk):
@@ -246,43 +184,6 @@ def cancel_request(request, pk):
     return redirect(key)
 
 
-# What the queue's rows show (the rest of a request is not read): who, where, when, what.
-def decide(request, obj, approved_message=None):
-    """The decision page of one request; ``approved_message(obj)``, where given, replaces the
-    provisioning progress after a final approval (an app above ``keys`` decides its own kinds
-    through this page)."""
-    if not obj.can_view(request.user):
-        raise Http404
-    if not obj.can_decide(request.user):
-        raise PermissionDenied
-    # A chat card's Approve / Reject buttons open this page with the choice made.
-    initial = {"decision": request.GET.get("decision", "")}
-    form = DecisionForm(request.POST or None, obj=obj, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        comment = form.cleaned_data["comment"]
-        try:
-            if form.cleaned_data["decision"] == "approve":
-                result = workflow.approve(
-                    obj, actor=request.user, comment=comment, request=request, **form.lowered()
-                )
-                if result != "approved":  # one vote in a stage of several approvers
-                    messages.success(
-                        request,
-                        _("Your approval is recorded. The request moves on when its stage is."),
-                    )
-                elif approved_message is not None:
-                    messages.success(request, approved_message(obj))
-                else:
-                    report_progress(request, obj)
-            else:
-                workflow.reject(obj, actor=request.user, comment=comment, request=request)
-                messages.success(request, _("Rejected. The requester has been told."))
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        return redirect("approval_queue")
-    return render(request, "keys/decide.html", {"obj": obj, "form": form, **decision.context(obj)})
-
-
 def decide_key(request, pk):
     return decide(
         request,
@@ -329,13 +230,13 @@ def run_reconcile(request):
     try:
         reconcile_keys.delay()
     except IntegrationError as exc:  # in-process (demo): the run itself failed
-        messages.error(request, _("Reconcile failed: %(error)s") % {"error": _error_text(exc)})
+        messages.error(request, _("Reconcile failed: %(error)s") % {"error": error_text(exc)})
         return redirect("operations")
     run = ReconcileRun.objects.filter(started_at__gte=started).first()
     if run and run.finished_at:
         if run.error:
             messages.error(
-                request, _("Reconcile failed: %(error)s") % {"error": _error_text(run.error)}
+                request, _("Reconcile failed: %(error)s") % {"error": error_text(run.error)}
             )
         else:
             messages.success(
@@ -371,7 +272,7 @@ def retry_request(request, kind, pk):
         messages.error(
             request,
             _("Retried %(name)s: it failed again: %(error)s")
-            % {"name": obj.name, "error": _error_text(obj.last_error)},
+            % {"name": obj.name, "error": error_text(obj.last_error)},
         )
     elif obj.status == Status.ACTIVE:
         messages.success(request, _("Retried %(name)s: it is active now.") % {"name": obj.name})

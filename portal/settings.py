@@ -219,7 +219,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers a task whose worker died only after this many seconds; the resume job
-# (keys.tasks.resume_stalled) picks such work up sooner, from the database.
+# (approvals.tasks.resume_stalled) picks such work up sooner, from the database.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
@@ -371,7 +371,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-keys": {"task": "keys.tasks.expire_keys", "schedule": 300},
     "remind-expiring": {"task": "keys.tasks.remind_expiring", "schedule": 3600},
     "reconcile-keys": {"task": "keys.tasks.reconcile_keys", "schedule": 3600},
-    "resume-stalled": {"task": "keys.tasks.resume_stalled", "schedule": 120},
+    "resume-stalled": {"task": "approvals.tasks.resume_stalled", "schedule": 120},
     "expire-projects": {"task": "keys.tasks.expire_projects", "schedule": 300},
     "pull-project-metrics": {"task": "keys.tasks.pull_project_metrics", "schedule": 3600},
     "ingest-spend": {

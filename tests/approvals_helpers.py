@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from approvals import policies
+from approvals import policies, workflow
 from approvals.models import Policy, PolicyStage
-from keys import workflow
 from keys.models import TuningProject, VirtualKey
 
 

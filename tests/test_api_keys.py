@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.db import connection
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 

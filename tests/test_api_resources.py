@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from approvals.lifecycle import Status
 from costs.ingest import upsert_daily
-from keys.lifecycle import Status
 from keys.models import TuningProject
 from portal.models import AuditEvent
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.models import VirtualKey
 
 from .approvals_helpers import INFRA_OVER_50, LEADS, make_policy

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from approvals import engine
+from approvals.lifecycle import Status
 from approvals.models import ChatAccount
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 
 from .approvals_helpers import make_policy, submit_key

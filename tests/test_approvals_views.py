@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from approvals import engine
+from approvals.lifecycle import Status
 from approvals.models import Delegation
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 

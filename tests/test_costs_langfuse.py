@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from approvals.lifecycle import Status
 from costs import langfuse_costs
 from costs.ingest import upsert_daily
-from keys.lifecycle import Status
 from keys.models import ProjectMetricsDay, TuningProject
 
 from . import test_costs_support as support

@@ -7,9 +7,9 @@ import io
 import pytest
 from django.core.management import call_command
 
+from approvals.lifecycle import Status
 from costs.models import DailySpend, IngestionState
 from keys import projects
-from keys.lifecycle import Status
 from keys.models import TuningProject, VirtualKey
 from tenants.models import User
 

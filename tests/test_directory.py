@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.models import TuningProject, VirtualKey
 from portal.integrations.graph import GraphClient
 from portal.models import AuditEvent

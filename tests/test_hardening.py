@@ -6,13 +6,14 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from keys import leavers, workflow
-from keys.lifecycle import Status
+from approvals import workflow
+from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal import crypto
 from portal.models import AuditEvent
 from tenants import directory
 from tenants.models import Membership, User
+from tenants.signals import member_left
 
 from . import factories
 from .factories import after_commit
@@ -73,7 +74,7 @@ def test_break_glass_superuser_sign_in_is_audited(client):
 def leave(user, department) -> None:
     with transaction.atomic():  # as the directory sync does
         Membership.objects.filter(user=user, department=department).delete()
-        leavers.offboard(user, reason="removed from every group")
+        member_left.send(sender=User, user=user, reason="removed from every group")
 
 
 def test_leavers_open_requests_are_cancelled(org, client, django_capture_on_commit_callbacks):

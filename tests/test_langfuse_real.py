@@ -9,8 +9,8 @@ import httpx
 import pytest
 from django.utils import timezone
 
+from approvals.lifecycle import Status
 from keys import projects, tasks
-from keys.lifecycle import Status
 from keys.models import ProjectMetricsDay, TuningProject
 from portal.celery import app as celery_app
 from portal.integrations.langfuse import EntitlementMissing

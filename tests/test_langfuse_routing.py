@@ -9,7 +9,7 @@ import pytest
 import yaml
 from django.utils import timezone
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from portal.celery import app as celery_app
 
 from .integration import chat, start_worker

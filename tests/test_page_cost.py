@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.models import TuningProject, VirtualKey
 
 pytestmark = pytest.mark.django_db

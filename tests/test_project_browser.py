@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.models import TuningProject
 from portal.celery import app as celery_app
 

@@ -7,7 +7,7 @@ import subprocess
 import httpx
 import pytest
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.models import TuningProject, VirtualKey
 from portal.celery import app as celery_app
 from portal.integrations.litellm import LiteLLMClient

@@ -7,8 +7,8 @@ import re
 import pytest
 from django.utils import timezone
 
+from approvals.lifecycle import Status
 from keys import projects, reconcile, tasks
-from keys.lifecycle import Status
 from keys.models import ProjectMetricsDay, TuningProject
 from portal.models import AuditEvent
 

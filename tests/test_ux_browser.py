@@ -15,10 +15,10 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import trans_real
 
+from approvals.lifecycle import Status
 from costs import budgets, periods
 from costs.ingest import upsert_daily
 from costs.models import SpendAnomaly
-from keys.lifecycle import Status
 from portal import audit
 
 from .browser import signed_in_page

@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from approvals.lifecycle import Status
 from costs import budgets, periods
 from costs.ingest import upsert_daily
 from costs.models import SpendAnomaly
-from keys.lifecycle import Status
 
 from . import test_costs_support as support
 from .test_costs_support import make_key, row

@@ -9,9 +9,10 @@ from ninja import Query, Router
 from ninja.decorators import decorate_view
 from ninja.pagination import CursorPagination, paginate
 
-from keys import projects, workflow
+from approvals import workflow
+from approvals.lifecycle import Status
+from keys import projects
 from keys.forms import ProjectRequestForm
-from keys.lifecycle import Status
 from keys.models import TuningProject
 from tenants.models import Department
 

@@ -8,9 +8,9 @@ from ninja import Path, Query, Router
 from ninja.decorators import decorate_view
 from ninja.pagination import CursorPagination, paginate
 
+from approvals import workflow
+from approvals.forms import DecisionForm
 from costs.models import BudgetRequest
-from keys import workflow
-from keys.forms import DecisionForm
 from keys.models import TuningProject, VirtualKey
 
 from ..common import form_problem, people_only, visible
