@@ -28,6 +28,10 @@ class Kind:
 
     model: type[models.Model]
     facts: Callable[[Any], dict]
+    # A short name for URLs (``/operations/retry/key/1/``); the model's name by default.
+    slug: str = ""
+    # Active requests of this kind end at ``expires_at`` (their owners are reminded before).
+    expires: bool = False
     tasks: dict[str, Any] = field(default_factory=dict)
     # Whose approval queue (and navigation count) shows this kind; None: everyone's.
     queued_for: Callable[[Any], bool] | None = None
@@ -57,7 +61,12 @@ def label(model_or_obj) -> str:
 
 
 def register(model: type[models.Model], **hooks) -> None:
+    hooks.setdefault("slug", model._meta.model_name)
     KINDS[label(model)] = Kind(model=model, **hooks)
+
+
+def model_for_slug(slug: str) -> type[models.Model] | None:
+    return next((kind.model for kind in KINDS.values() if kind.slug == slug), None)
 
 
 def register_reviewable(model: type[models.Model], **hooks) -> None:

@@ -79,6 +79,26 @@ def resume_stalled() -> int:
     return count
 
 
+@shared_task
+def remind_expiring() -> int:
+    """One reminder per active request of a kind that expires, REMIND_DAYS_BEFORE_EXPIRY days
+    before it ends."""
+    soon = timezone.now() + datetime.timedelta(days=settings.REMIND_DAYS_BEFORE_EXPIRY)
+    count = 0
+    for kind in registry.KINDS.values():
+        if not kind.expires:
+            continue
+        model = kind.model
+        due = model.objects.filter(
+            status=Status.ACTIVE, expires_at__lte=soon, reminded_at__isnull=True
+        )
+        for obj in due.select_related("requester"):
+            model.objects.filter(pk=obj.pk).update(reminded_at=timezone.now())
+            mail.expiring_soon(obj)
+            count += 1
+    return count
+
+
 def _when(now: str | None) -> datetime.datetime | None:
     return datetime.datetime.fromisoformat(now) if now else None
 

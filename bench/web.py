@@ -78,7 +78,8 @@ def seed(args) -> dict:
     from approvals.lifecycle import Status
     from costs import periods
     from costs.ingest import refresh_all
-    from keys.models import TuningProject, VirtualKey
+    from keys.models import VirtualKey
+    from projects.models import TuningProject
 
     bench_costs = cost_benchmark()
     rng = random.Random(args.seed)

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
-from keys.models import ProjectMetricsDay
+from projects.models import ProjectMetricsDay
 
 from . import periods
 

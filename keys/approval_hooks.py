@@ -1,4 +1,4 @@
-"""What the approval engine needs to know about keys and tuning projects, registered in
+"""What the approval engine needs to know about virtual keys, registered in
 ``KeysConfig.ready()``: the facts stage conditions read, the Celery tasks that provision and
 clean up, and how an access review takes a grant back."""
 
@@ -11,7 +11,7 @@ from approvals import registry
 from approvals.lifecycle import Status
 
 from . import leavers, services, tasks
-from .models import TuningProject, VirtualKey
+from .models import VirtualKey
 
 
 def key_facts(key: VirtualKey) -> dict:
@@ -23,21 +23,8 @@ def key_facts(key: VirtualKey) -> dict:
     }
 
 
-def project_facts(project: TuningProject) -> dict:
-    return {
-        "budget": None,
-        "models": [],
-        "retention_days": project.retention_days,
-        "service_account": False,
-    }
-
-
 def live_keys(departments):
     return VirtualKey.objects.filter(status=Status.ACTIVE, department__in=departments)
-
-
-def live_projects(departments):
-    return TuningProject.objects.filter(status=Status.ACTIVE, department__in=departments)
 
 
 def suspend_key(key: VirtualKey, *, actor) -> None:
@@ -62,31 +49,16 @@ def revoke_key(key: VirtualKey, *, actor) -> None:
         services.revoke(key, actor=actor)
 
 
-def end_project(project: TuningProject, *, actor) -> None:
-    """Langfuse has no suspended state: either way, a tuning project's lease ends."""
-    from .projects import request_teardown
-
-    with transaction.atomic():
-        request_teardown(project, status=Status.REVOKED, actor=actor)
-
-
 def register() -> None:
     registry.register(
         VirtualKey,
         facts=key_facts,
+        slug="key",
+        expires=True,
         tasks={
             "provision": tasks.provision_key,
             "cleanup": tasks.purge_key,
             "block": tasks.block_suspended_key,
         },
     )
-    registry.register(
-        TuningProject,
-        facts=project_facts,
-        tasks={"provision": tasks.provision_project, "cleanup": tasks.teardown_project},
-        resume=tasks.resume_teardowns,
-    )
     registry.register_reviewable(VirtualKey, live=live_keys, revoke=revoke_key, suspend=suspend_key)
-    registry.register_reviewable(
-        TuningProject, live=live_projects, revoke=end_project, suspend=end_project
-    )

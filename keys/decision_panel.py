@@ -1,5 +1,5 @@
-"""What the decision page shows about keys and tuning projects: the ask against the
-department's policy, and the requester's current keys (``costs`` adds their spend)."""
+"""What the decision page shows about keys: a key's ask against the department's policy,
+and, for every kind, the requester's current keys (``costs`` adds their spend)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from approvals.decision import PolicyCheck
 from approvals.lifecycle import Status
 
-from .models import TuningProject, VirtualKey
+from .models import VirtualKey
 
 
 def policy_checks(obj) -> list[PolicyCheck]:
@@ -19,10 +19,6 @@ def policy_checks(obj) -> list[PolicyCheck]:
             PolicyCheck(_("Requests per minute"), obj.rpm_limit, dept.max_rpm),
             PolicyCheck(_("Tokens per minute"), obj.tpm_limit, dept.max_tpm),
             PolicyCheck(_("Lifetime (days)"), obj.lifetime_days, dept.max_key_lifetime_days),
-        ]
-    if isinstance(obj, TuningProject):
-        return [
-            PolicyCheck(_("Lifetime (days)"), obj.lifetime_days, dept.max_project_lifetime_days)
         ]
     return []
 

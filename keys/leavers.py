@@ -1,4 +1,4 @@
-"""Leavers: what happens to the keys and tuning projects of someone who left a department.
+"""Leavers: what happens to the keys of someone who left a department.
 
 The directory sync calls :func:`offboard` inside its transaction. Active keys move to
 *suspended* at once (suspended_at set, blocked_at not yet: "marked for blocking"); the
@@ -27,7 +27,7 @@ from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.litellm import LiteLLMClient
 
 from . import notify
-from .models import TuningProject, VirtualKey
+from .models import VirtualKey
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,11 @@ def grace_days() -> int:
 
 # --- suspend (in the sync's transaction) ----------------------------------------------------
 def offboard(user, *, reason: str, departments=(), actor=None) -> dict:
-    """Stop what a leaver has live: active keys are suspended, active tuning projects end
-    (their open requests of every kind are cancelled by ``approvals.leavers``).
+    """Suspend a leaver's active personal keys (their open requests of every kind are
+    cancelled by ``approvals.leavers``, their tuning projects end in ``projects.leavers``).
 
     Runs in the caller's transaction; LiteLLM is called after the commit. Returns what was
-    done: ``{"keys": [aliases], "projects": [names]}``.
+    done: ``{"keys": [aliases]}``.
     """
     now = timezone.now()
     keys = []
@@ -63,20 +63,9 @@ def offboard(user, *, reason: str, departments=(), actor=None) -> dict:
         keys.append(key)
         # robust: a failure here must not look like a failure of the committed sync.
         transaction.on_commit(lambda pk=key.pk: block_or_retry(pk), robust=True)
-    projects = list(TuningProject.objects.filter(requester=user, status=Status.ACTIVE))
-    from .projects import request_teardown
-
-    for project in projects:
-        request_teardown(project, status=Status.REVOKED, actor=actor)
-    affected = {d.pk: d for d in departments}
-    for obj in [*keys, *projects]:
-        affected.setdefault(obj.department_id, obj.department)
-    if keys or projects:
-        notify.owner_left(user, keys, projects, list(affected.values()), reason=reason)
-    return {
-        "keys": [k.alias for k in keys],
-        "projects": [p.project_name for p in projects],
-    }
+    if keys:
+        notify.owner_left(user, keys, [], notify.affected(departments, keys), reason=reason)
+    return {"keys": [k.alias for k in keys]}
 
 
 def on_member_left(sender, *, user, reason: str, departments=(), actor=None, **kwargs) -> dict:

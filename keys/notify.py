@@ -1,22 +1,11 @@
-"""Notifications of keys and tuning projects beyond a request's own (``approvals.mail``)."""
+"""Who is told that a leaver's keys (or tuning projects) were stopped, beyond a request's own
+notifications (``approvals.mail``)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
 from approvals.mail import on_commit
-
-
-def manual_fulfilment_needed(obj) -> None:
-    from tenants.models import User
-
-    infra = list(User.objects.filter(is_infra=True, is_active=True).values_list("email", flat=True))
-    on_commit(
-        "keys/email/manual",
-        infra,
-        {"obj": obj},
-        webhook=f"Tuning project '{obj}' needs manual fulfilment.",
-    )
 
 
 def owner_left(user, keys, projects, departments, *, reason: str) -> None:
@@ -42,3 +31,11 @@ def owner_left(user, keys, projects, departments, *, reason: str) -> None:
         webhook=f"{user} left ({reason}): {len(keys)} key(s) suspended, "
         f"{len(projects)} tuning project(s) ended.",
     )
+
+
+def affected(departments, objs) -> list:
+    """The departments a leaver was in, and those of what was stopped."""
+    found = {d.pk: d for d in departments}
+    for obj in objs:
+        found.setdefault(obj.department_id, obj.department)
+    return list(found.values())

@@ -1,9 +1,16 @@
-"""The key page's registry: ``costs`` adds the key's spend from its ``AppConfig.ready()``."""
+"""Registries of the keys pages, filled by apps beside keys from their ``AppConfig.ready()``:
+``costs`` adds the key's spend; ``projects`` adds its work to infra's operations page, to
+the home page's operations card and to reconcile."""
 
 from __future__ import annotations
 
 from portal.panels import Panel, register, run
 
-__all__ = ["KEY_DETAIL", "register", "run"]
+__all__ = ["HOME_INFRA", "KEY_DETAIL", "OPERATIONS", "RECONCILE", "register", "run"]
 
 KEY_DETAIL: list[Panel] = []
+# These take the user whose page it is.
+OPERATIONS: list[Panel] = []
+HOME_INFRA: list[Panel] = []
+# Functions that return more reconcile findings (list of dicts); they raise IntegrationError.
+RECONCILE: list = []

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.shortcuts import render
 from django.utils.functional import SimpleLazyObject
 
 from approvals import panels, pending
+from portal.pagination import page_of
 from tenants.models import Department
 
 from . import lists, rows
-from .models import TuningProject, VirtualKey
-from .views import _paginate
+from .models import VirtualKey
 
 QUEUE_FIELDS = (
     "status", "name", "lifetime_days", "created_at", "department__name",
@@ -27,25 +26,16 @@ def approval_queue(request):
         .select_related("department", "requester")
         .only(*QUEUE_FIELDS, "llm_models", "max_budget")
     )
-    projects_qs = (
-        pending.pending(TuningProject, user)
-        .select_related("department", "requester")
-        .only(*QUEUE_FIELDS)
-    )
     departments = Department.objects.filter(pk__in=keys.values("department")).order_by("name")
     listq = lists.queue_for(departments)
     keys = listq.apply(request, keys)
     # Read only when the template's cached queue is out of date (see approval_queue.html).
-    page = SimpleLazyObject(lambda: _paginate(request, keys))
-    projects = SimpleLazyObject(
-        lambda: list(projects_qs.order_by("created_at")[: settings.PAGE_SIZE])
-    )
+    page = SimpleLazyObject(lambda: page_of(request, keys))
     context = {
         "listq": listq,
         "keys": page,
         "key_rows": lambda: rows.queue_keys(page),
-        "projects": projects,
-        "project_rows": lambda: rows.queue_projects(projects),
+        "projects": [],  # the tuning projects' app adds its own (APPROVAL_QUEUE)
     }
     panels.run(panels.APPROVAL_QUEUE, request.user, context)
     return render(request, "keys/approval_queue.html", context)

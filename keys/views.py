@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -21,16 +20,12 @@ from approvals.pages import error_text, perform, report_progress, reveal_once
 from approvals.views_decide import decide
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
-from portal.pagination import Paginator
+from portal.pagination import page_of
 from tenants.access import infra_required
 
 from . import lists, panels, rows, services
 from .forms import KeyRequestForm
-from .models import ReconcileRun, TuningProject, VirtualKey
-
-
-def _paginate(request, qs):
-    return Paginator(qs, settings.PAGE_SIZE).get_page(request.GET.get("page"))
+from .models import ReconcileRun, VirtualKey
 
 
 def _visible_key(request, pk) -> VirtualKey:
@@ -52,7 +47,7 @@ def my_keys(request):
         .only(*ROW_FIELDS, "kind", "llm_models", "max_budget", "budget_duration", "secret_last4")
     )
     keys = listq.apply(request, keys)
-    page = SimpleLazyObject(lambda: _paginate(request, keys))  # read only if not cached
+    page = SimpleLazyObject(lambda: page_of(request, keys))  # read only if not cached
     context = {"page": page, "rows": lambda: rows.my_keys(page), "listq": listq}
     return render(request, "keys/my_keys.html", context)
 
@@ -191,31 +186,19 @@ def decide_key(request, pk):
     )
 
 
-def decide_project(request, pk):
-    return decide(
-        request,
-        get_object_or_404(TuningProject.objects.select_related("department", "requester"), pk=pk),
-    )
-
-
 @infra_required
 def operations(request):
-    """Infra's desk: failed provisioning with a retry button, tuning projects to fulfil or
-    delete by hand, and the last reconcile's drift."""
+    """Infra's desk: failed provisioning with a retry button, the last reconcile's drift, and
+    what other apps add (tuning projects to fulfil or delete by hand)."""
     failed = VirtualKey.objects.filter(status=Status.FAILED).select_related(
         "department", "requester"
     )
-    needs_infra = Q(status__in=[Status.FAILED, Status.MANUAL]) | Q(
-        fulfilment=TuningProject.Fulfilment.MANUAL,
-        ended_at__isnull=False,
-        torn_down_at__isnull=True,
-    )
-    projects = TuningProject.objects.filter(needs_infra).select_related("department", "requester")
     context = {
-        "page": _paginate(request, failed),
-        "projects": projects[: settings.PAGE_SIZE],
+        "page": page_of(request, failed),
+        "projects": [],  # filled by the tuning projects' app (keys.panels.OPERATIONS)
         "reconcile": ReconcileRun.objects.first(),
     }
+    panels.run(panels.OPERATIONS, request.user, context)
     if request.htmx and request.GET.get("part") == "reconcile":
         return render(request, "keys/_reconcile.html", context)
     return render(request, "keys/operations.html", context)
@@ -251,35 +234,5 @@ def run_reconcile(request):
     else:
         messages.success(
             request, _("Reconcile started. Its findings appear below when it finishes.")
-        )
-    return redirect("operations")
-
-
-@require_POST
-@infra_required
-def retry_request(request, kind, pk):
-    model = {"key": VirtualKey, "project": TuningProject}.get(kind)
-    if model is None:
-        raise Http404
-    obj = get_object_or_404(model, pk=pk)
-    try:
-        workflow.retry_failed(obj, actor=request.user, request=request)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("operations")
-    obj.refresh_from_db()
-    if obj.status == Status.FAILED:
-        messages.error(
-            request,
-            _("Retried %(name)s: it failed again: %(error)s")
-            % {"name": obj.name, "error": error_text(obj.last_error)},
-        )
-    elif obj.status == Status.ACTIVE:
-        messages.success(request, _("Retried %(name)s: it is active now.") % {"name": obj.name})
-    else:
-        messages.success(
-            request,
-            _("Retried %(name)s: a worker is setting it up (status: %(status)s).")
-            % {"name": obj.name, "status": obj.get_status_display()},
         )
     return redirect("operations")

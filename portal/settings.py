@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "tenants",
     "approvals",
     "keys",
+    "projects",
     "costs",
     "api",
 ]
@@ -369,11 +370,11 @@ REMIND_DAYS_BEFORE_EXPIRY = env.int("REMIND_DAYS_BEFORE_EXPIRY", default=7)
 PROVISION_STALL_SECONDS = env.int("PROVISION_STALL_SECONDS", default=600)
 CELERY_BEAT_SCHEDULE = {
     "expire-keys": {"task": "keys.tasks.expire_keys", "schedule": 300},
-    "remind-expiring": {"task": "keys.tasks.remind_expiring", "schedule": 3600},
+    "remind-expiring": {"task": "approvals.tasks.remind_expiring", "schedule": 3600},
     "reconcile-keys": {"task": "keys.tasks.reconcile_keys", "schedule": 3600},
     "resume-stalled": {"task": "approvals.tasks.resume_stalled", "schedule": 120},
-    "expire-projects": {"task": "keys.tasks.expire_projects", "schedule": 300},
-    "pull-project-metrics": {"task": "keys.tasks.pull_project_metrics", "schedule": 3600},
+    "expire-projects": {"task": "projects.tasks.expire_projects", "schedule": 300},
+    "pull-project-metrics": {"task": "projects.tasks.pull_project_metrics", "schedule": 3600},
     "ingest-spend": {
         "task": "costs.tasks.ingest_spend",
         "schedule": env.int("COSTS_INGEST_SECONDS", default=900),

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("approvals.urls")),
     path("", include("keys.urls")),
+    path("", include("projects.urls")),
     path("", include("costs.approval_urls")),
     path("costs/", include("costs.urls")),
     path("admin/", admin.site.urls),

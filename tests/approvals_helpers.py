@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from approvals import policies, workflow
 from approvals.models import Policy, PolicyStage
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
+from projects.models import TuningProject
 
 
 def make_policy(department, *stages: dict, actor=None) -> Policy:

@@ -19,7 +19,8 @@ from django.utils import timezone
 from approvals.lifecycle import Status
 from approvals.models import Delegation, ReviewCampaign, ReviewItem
 from costs.models import BudgetRequest
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
+from projects.models import TuningProject
 from tenants.models import Department, Membership, SyncRun
 
 from .conftest import make_department, make_user

@@ -10,7 +10,7 @@ from django.utils import timezone
 from approvals.lifecycle import Status
 from costs import langfuse_costs
 from costs.ingest import upsert_daily
-from keys.models import ProjectMetricsDay, TuningProject
+from projects.models import ProjectMetricsDay, TuningProject
 
 from . import test_costs_support as support
 from .test_costs_support import DAY, row

@@ -104,7 +104,7 @@ def test_the_department_pages_other_sections_are_cached_and_follow_their_rows(ca
 
     from approvals.lifecycle import Status
     from costs.models import BudgetAlert
-    from keys.models import ProjectMetricsDay, TuningProject
+    from projects.models import ProjectMetricsDay, TuningProject
 
     from .test_costs_support import DAY
 

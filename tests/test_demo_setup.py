@@ -9,8 +9,9 @@ from django.core.management import call_command
 
 from approvals.lifecycle import Status
 from costs.models import DailySpend, IngestionState
-from keys import projects
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
+from projects import services as projects
+from projects.models import TuningProject
 from tenants.models import User
 
 pytestmark = pytest.mark.django_db

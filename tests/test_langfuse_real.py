@@ -10,10 +10,11 @@ import pytest
 from django.utils import timezone
 
 from approvals.lifecycle import Status
-from keys import projects, tasks
-from keys.models import ProjectMetricsDay, TuningProject
 from portal.celery import app as celery_app
 from portal.integrations.langfuse import EntitlementMissing
+from projects import services as projects
+from projects import tasks
+from projects.models import ProjectMetricsDay, TuningProject
 
 from . import integration
 from .factories import make_project

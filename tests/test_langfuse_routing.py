@@ -106,8 +106,8 @@ def test_routed_key_traces_go_to_the_tuning_project_until_teardown(
     assert len(observations(host, prod_key.public_key, prod_key.secret_key)) == 1
 
     # Metrics of the tuning project (LiteLLM's tokens and cost) equal Langfuse's own numbers.
-    from keys import projects
-    from keys.models import ProjectMetricsDay
+    from projects import services as projects
+    from projects.models import ProjectMetricsDay
 
     totals = usage_totals(rows)
     assert totals["total_tokens"] > 0 and totals["cost"] > 0

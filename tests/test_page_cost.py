@@ -5,7 +5,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from approvals.lifecycle import Status
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
+from projects.models import TuningProject
 
 pytestmark = pytest.mark.django_db
 

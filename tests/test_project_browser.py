@@ -6,8 +6,8 @@ import re
 import pytest
 
 from approvals.lifecycle import Status
-from keys.models import TuningProject
 from portal.celery import app as celery_app
+from projects.models import TuningProject
 
 from .browser import request_project, signed_in_page
 from .integration import start_worker, wait_project_status

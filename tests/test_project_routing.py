@@ -8,9 +8,10 @@ import httpx
 import pytest
 
 from approvals.lifecycle import Status
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
 from portal.celery import app as celery_app
 from portal.integrations.litellm import LiteLLMClient
+from projects.models import TuningProject
 
 from . import integration
 from .integration import (

@@ -6,7 +6,7 @@ from django.core.signals import got_request_exception
 from django.views.debug import SafeExceptionReporterFilter
 
 from approvals.lifecycle import Status
-from keys.models import TuningProject
+from projects.models import TuningProject
 
 from .routes import build_world
 

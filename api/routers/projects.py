@@ -11,9 +11,9 @@ from ninja.pagination import CursorPagination, paginate
 
 from approvals import workflow
 from approvals.lifecycle import Status
-from keys import projects
-from keys.forms import ProjectRequestForm
-from keys.models import TuningProject
+from projects import services as projects
+from projects.forms import ProjectRequestForm
+from projects.models import TuningProject
 from tenants.models import Department
 
 from ..common import form_problem, owner_only, people_only, visible

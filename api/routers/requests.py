@@ -11,7 +11,8 @@ from ninja.pagination import CursorPagination, paginate
 from approvals import workflow
 from approvals.forms import DecisionForm
 from costs.models import BudgetRequest
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
+from projects.models import TuningProject
 
 from ..common import form_problem, people_only, visible
 from ..idempotency import idempotent

@@ -20,13 +20,14 @@ from django.views.decorators.debug import sensitive_variables
 
 from approvals import mail
 from approvals.lifecycle import ENDED_STATUSES, Status
+from keys.models import VirtualKey
 from portal import audit, crypto
 from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.langfuse import EntitlementMissing, LangfuseClient
 from portal.integrations.litellm import LiteLLMClient
 
 from . import notify
-from .models import ProjectMetricsDay, TuningProject, VirtualKey
+from .models import ProjectMetricsDay, TuningProject
 
 log = logging.getLogger(__name__)
 

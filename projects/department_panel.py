@@ -1,4 +1,4 @@
-"""The department page's tuning projects, registered with ``tenants`` by ``KeysConfig``."""
+"""The department page's tuning projects, registered with ``tenants`` by ``ProjectsConfig``."""
 
 from __future__ import annotations
 
