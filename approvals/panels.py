@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from portal.panels import Panel, register, run
 
-__all__ = ["APPROVAL_QUEUE", "DECISION", "register", "run"]
+__all__ = ["DECISION", "register", "run"]
 
 DECISION: list[Panel] = []
-# The approval queue's panels take the user whose queue it is.
-APPROVAL_QUEUE: list[Panel] = []

@@ -3,7 +3,8 @@ from django.urls import path
 from . import views, views_chat, views_operations, views_reviews
 
 urlpatterns = [
-    path("approvals/inbox/", views.inbox, name="approvals_inbox"),
+    path("approvals/", views.queue, name="approval_queue"),
+    path("approvals/inbox/", views.old_queue, name="approvals_inbox"),
     path("approvals/bulk/", views.bulk_decide, name="approvals_bulk"),
     path("approvals/delegations/", views.delegations, name="delegations"),
     path("approvals/delegations/<int:pk>/end/", views.end_delegation, name="end_delegation"),

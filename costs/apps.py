@@ -26,11 +26,10 @@ class CostsConfig(AppConfig):
         member_budget_changed.connect(push_member_after_commit, dispatch_uid="costs.push_member")
         page_cache.connect()
 
-        # What the decision page, the key page, the approval queue and the home page show
+        # What the decision page, the key page and the home page show
         # about money.
         panels.register(panels.DECISION, decision_panel.panel)
         key_panels.register(key_panels.KEY_DETAIL, key_usage.panel)
-        panels.register(panels.APPROVAL_QUEUE, budget_approvals.queue_panel)
         portal_home.register(10, "costs/home/my_keys.html", costs_home.my_keys)
         portal_home.register(30, "costs/home/departments.html", costs_home.departments)
         portal_home.register(35, "costs/home/anomalies.html", costs_home.anomalies)
@@ -39,7 +38,9 @@ class CostsConfig(AppConfig):
         registry.register(
             BudgetRequest,
             facts=budget_facts,
+            slug="budget",
             tasks={"provision": apply_budget_request},
+            summary=budget_approvals.summary,
             queued_for=lambda user: user.is_infra,  # budgets are infra's call
         )
 

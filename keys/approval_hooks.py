@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from approvals import registry
 from approvals.lifecycle import Status
+from portal.templatetags.portal_ui import money_text
 
 from . import leavers, services, tasks
 from .models import VirtualKey
@@ -21,6 +22,11 @@ def key_facts(key: VirtualKey) -> dict:
         "retention_days": None,
         "service_account": key.kind == VirtualKey.Kind.SERVICE,
     }
+
+
+def key_summary(key: VirtualKey) -> str:
+    """What a key request asks, in the approval queue."""
+    return f"{', '.join(key.llm_models)} · USD {money_text(key.max_budget)} · {key.lifetime_days}d"
 
 
 def live_keys(departments):
@@ -54,6 +60,7 @@ def register() -> None:
         VirtualKey,
         facts=key_facts,
         slug="key",
+        summary=key_summary,
         expires=True,
         tasks={
             "provision": tasks.provision_key,

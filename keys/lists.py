@@ -40,24 +40,3 @@ def keys_for(user) -> ListQuery:
         ["name", "llm_models", "justification"],
         budget=(_("Largest budget"), ["-max_budget", "-created_at"]),
     )
-
-
-def queue_for(departments) -> ListQuery:
-    """The approval queue: oldest first by default, so nothing waits forever."""
-    return ListQuery(
-        search_fields=["name", "requester__display_name", "requester__email"],
-        filters=[
-            Filter(
-                "department",
-                _("Department"),
-                "department_id",
-                [(str(d.pk), d.name) for d in departments],
-            )
-        ],
-        sorts={
-            "old": (_("Oldest first"), ["created_at"]),
-            "new": (_("Newest first"), ["-created_at"]),
-            "budget": (_("Largest budget"), ["-max_budget", "created_at"]),
-        },
-        default_sort="old",
-    )

@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
-from portal.templatetags.portal_ui import day, money, when
+from portal.templatetags.portal_ui import day
 
 from .models import VirtualKey
 
@@ -55,39 +54,6 @@ def my_keys(keys: Iterable[VirtualKey]) -> SafeString:
                 f" / {k.get_budget_duration_display()}" if k.budget_duration else "",
                 format_html("<code>sk-…{}</code>", k.secret_last4) if k.secret_last4 else "",
                 day(k.expires_at),
-            )
-            for k in keys
-        ),
-    )
-
-
-def waiting(request) -> SafeString:
-    """When a request was made and how long it has waited (the queue's first cell)."""
-    return format_html(
-        '{}<br><span class="muted age">{}</span>',
-        when(request.created_at),
-        _("waiting %(age)s") % {"age": timesince(request.created_at)},
-    )
-
-
-def queue_keys(keys: Iterable[VirtualKey]) -> SafeString:
-    decide = _("Decide")
-    return format_html_join(
-        "\n",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-        '<td class="num">{}</td><td>{}d</td>'
-        '<td><a class="button primary" href="{}">{}</a></td></tr>',
-        (
-            (
-                waiting(k),
-                k.requester,
-                k.department.name,
-                k.name,
-                ", ".join(k.llm_models),
-                money(k.max_budget),
-                k.lifetime_days,
-                k.decide_url(),
-                decide,
             )
             for k in keys
         ),

@@ -5,6 +5,7 @@ and tear down, and how an access review ends a lease."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from approvals import registry
 from approvals.lifecycle import Status
@@ -23,6 +24,14 @@ def project_facts(project: TuningProject) -> dict:
     }
 
 
+def project_summary(project: TuningProject) -> str:
+    """What a tuning project request asks, in the approval queue."""
+    retention = (
+        _("retention %(n)sd") % {"n": project.retention_days} if project.retention_days else ""
+    )
+    return " · ".join(filter(None, [project.name, retention, f"{project.lifetime_days}d"]))
+
+
 def live_projects(departments):
     return TuningProject.objects.filter(status=Status.ACTIVE, department__in=departments)
 
@@ -38,6 +47,7 @@ def register() -> None:
         TuningProject,
         facts=project_facts,
         slug="project",
+        summary=project_summary,
         expires=True,
         tasks={"provision": tasks.provision_project, "cleanup": tasks.teardown_project},
         resume=tasks.resume_teardowns,

@@ -26,5 +26,4 @@ class ProjectsConfig(AppConfig):
         key_panels.register(key_panels.HOME_INFRA, panels.home_infra)
         key_panels.register(key_panels.RECONCILE, panels.reconcile_findings)
         approval_panels.register(approval_panels.DECISION, panels.decision)
-        approval_panels.register(approval_panels.APPROVAL_QUEUE, panels.approval_queue)
         tenant_panels.register(tenant_panels.DEPARTMENT_DETAIL, department_panel.panel)

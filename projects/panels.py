@@ -7,11 +7,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from approvals import pending
 from approvals.decision import PolicyCheck
 from approvals.lifecycle import Status
 
-from . import rows, services
+from . import services
 from .models import TuningProject
 
 # Waiting for infra: failed, or to be fulfilled or deleted by hand in Langfuse.
@@ -44,9 +43,3 @@ def decision(obj, ctx: dict) -> dict:
         return {}
     limit = obj.department.max_project_lifetime_days
     return {"checks": [*ctx["checks"], PolicyCheck(_("Lifetime (days)"), obj.lifetime_days, limit)]}
-
-
-def approval_queue(user, ctx: dict) -> dict:
-    waiting = pending.pending(TuningProject, user).select_related("department", "requester")
-    projects = list(waiting.order_by("created_at")[: settings.PAGE_SIZE])
-    return {"projects": projects, "project_rows": lambda: rows.queue_projects(projects)}

@@ -6,9 +6,8 @@ from collections.abc import Iterable
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext as _
 
-from keys.rows import labels, waiting
+from keys.rows import labels
 from portal.templatetags.portal_ui import day
 
 from .models import TuningProject
@@ -32,27 +31,6 @@ def my_projects(projects: Iterable[TuningProject]) -> SafeString:
                 mark_safe(' <span class="badge">!</span>') if p.secret_waiting else "",
                 format_html("<code>{}</code>", p.public_key) if p.public_key else "",
                 day(p.expires_at),
-            )
-            for p in projects
-        ),
-    )
-
-
-def queue_projects(projects: Iterable[TuningProject]) -> SafeString:
-    decide = _("Decide")
-    return format_html_join(
-        "\n",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}d</td>"
-        '<td><a class="button primary" href="{}">{}</a></td></tr>',
-        (
-            (
-                waiting(p),
-                p.requester,
-                p.department.name,
-                p.name,
-                p.lifetime_days,
-                p.decide_url(),
-                decide,
             )
             for p in projects
         ),

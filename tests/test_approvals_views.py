@@ -53,7 +53,7 @@ def test_bulk_decisions_check_each_request(client, org):
     own = submit_key(org, requester="lead_a")
     other_dept = submit_key(org, requester="dev_b", department="b")
     client.force_login(org["lead_a"])
-    page = client.get("/approvals/inbox/").content.decode()
+    page = client.get("/approvals/").content.decode()
     for key in theirs:
         assert f'value="keys.virtualkey:{key.pk}"' in page
     assert f'value="keys.virtualkey:{own.pk}"' not in page
@@ -115,7 +115,7 @@ def test_sla_page_is_infras_and_shows_median_and_p90(client, org):
     assert 'id="time-in-stage"' in html and "Alpha" in html
 
 
-@pytest.mark.parametrize("path", ["/approvals/inbox/", "/approvals/delegations/", "/reviews/"])
+@pytest.mark.parametrize("path", ["/approvals/", "/approvals/delegations/", "/reviews/"])
 def test_pages_render_in_japanese(client, org, path):
     client.force_login(org["lead_a"])
     response = client.get(path, HTTP_ACCEPT_LANGUAGE="ja")

@@ -117,7 +117,7 @@ def test_approver_panel_counts_every_kind_the_approvals_pages_list(home_org, cli
     assert badge == "2"
     assert f'<span class="badge">{badge}</span>' in queue
     assert "→ 2500" in queue and "(budget request)" in queue and "waiting-key" in queue
-    inbox = client.get("/approvals/inbox/").content.decode()
+    inbox = client.get("/approvals/").content.decode()
     assert inbox.count('name="items"') == 2
 
 
