@@ -10,6 +10,7 @@ from tenants.models import POLICY_LIMIT_FIELDS, Department, User
 from tenants.signals import department_budget_changed
 
 POLICY_FIELDS = ["monthly_budget", *POLICY_LIMIT_FIELDS, "approver_rule"]
+MAX_MODEL_NAME = 200
 
 
 class PolicyForm(forms.ModelForm):
@@ -24,10 +25,20 @@ class PolicyForm(forms.ModelForm):
             numeric = name != "approver_rule" and not isinstance(value, list)
             if numeric and value is not None and value < 0:
                 self.add_error(name, "Must not be negative.")
-        models = data.get("allowed_models")
-        if models is not None and not all(isinstance(m, str) and m for m in models):
-            self.add_error("allowed_models", "A list of model names.")
         return data
+
+    def clean_allowed_models(self) -> list[str]:
+        """A list of model names; ``[]`` allows none. ``null`` is no list (the column is not
+        nullable), and a name is short text without NUL (jsonb refuses NUL)."""
+        models = self.data.get("allowed_models")
+        if not isinstance(models, list) or not all(
+            isinstance(m, str) and m.strip() and len(m) <= MAX_MODEL_NAME and "\x00" not in m
+            for m in models
+        ):
+            raise forms.ValidationError(
+                f"A list of model names (at most {MAX_MODEL_NAME} characters each; [] for none)."
+            )
+        return models
 
 
 def policy_form(department: Department, changes: dict) -> PolicyForm:

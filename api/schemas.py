@@ -59,6 +59,11 @@ class SecretOut(Schema):
     secret: str
     base_url: str = Field(..., description="The LiteLLM proxy (OpenAI-compatible).")
     settings: dict[str, str] = Field(..., description="Ready-to-paste client settings.")
+    setup: dict[str, str] = Field(
+        default_factory=dict,
+        description="Keys only: copy-ready settings per tool (curl, python, env, cline, roo, "
+        "continue, claude-code, codex, agents), as on the reveal page.",
+    )
 
 
 class ProjectOut(Schema):

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from portal import audit
+from portal.days import local_today
 from tenants.models import User
 
 from .models import Delegation
@@ -28,7 +29,7 @@ USED = "delegation.used"  # a request without stages decided by a delegate
 
 
 def active(today: datetime.date | None = None):
-    today = today or timezone.localdate()
+    today = today or local_today()
     return Delegation.objects.filter(
         ended_at__isnull=True, starts_on__lte=today, ends_on__gte=today
     )
@@ -46,7 +47,7 @@ def _changed() -> None:
 
 def delegators_of(user: User, today: datetime.date | None = None) -> list[User]:
     """People ``user`` decides for today (portal time zone)."""
-    key = (today or timezone.localdate(), _generation[0])
+    key = (today or local_today(), _generation[0])
     memo = getattr(user, "_delegators_memo", None)
     if memo is not None and memo[0] == key:
         return memo[1]

@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -58,8 +59,28 @@ def applies(rule: dict, facts: dict) -> bool:
     return True
 
 
-def resolve_approvers(obj, rule: dict) -> list[User]:
-    """Who decides this stage, fixed when the stage starts; never the requester."""
+def auto_approves(obj) -> bool:
+    """The policy's first rule: a request of a kind that may be auto-approved, at or under the
+    department's thresholds (budget and lifetime, read from the kind's facts), is approved
+    without anyone, unless a stage's condition routes it to someone. Auto-approval stands in
+    for the unconditional route (stages that apply ``always``), never for a conditional one."""
+    kind = registry.kind_of(obj)
+    if kind is None or not kind.auto_approval:
+        return False
+    facts = kind.facts(obj)
+    if facts.get("budget") is None or facts.get("lifetime_days") is None:
+        return False
+    department = obj.department
+    if not department.auto_approves(budget=facts["budget"], lifetime_days=facts["lifetime_days"]):
+        return False
+    policy = Policy.objects.filter(department_id=obj.department_id).first()
+    stages = policy.snapshot()["stages"] if policy is not None else []
+    return not any(r["condition"] != Condition.ALWAYS and applies(r, facts) for r in stages)
+
+
+def resolve_approvers(obj, rule: dict, exclude: set[int] = frozenset()) -> list[User]:
+    """Who decides this stage, fixed when the stage starts; never the requester, nor anyone in
+    ``exclude`` (people already counted in an earlier stage)."""
     kind = rule["approver"]
     active = User.objects.filter(is_active=True)
     if kind == ApproverKind.MANAGER and getattr(obj, "approver_id", None):
@@ -68,20 +89,20 @@ def resolve_approvers(obj, rule: dict) -> list[User]:
         people = active.filter(memberships__department=obj.department, memberships__role="lead")
     elif kind == ApproverKind.INFRA:
         people = active.filter(is_infra=True)
-    elif kind == ApproverKind.GROUP:
+    elif kind == ApproverKind.GROUP:  # kept by the directory sync (``policies.approver_groups``)
         group = rule.get("group_id") or ""
-        candidates = active.filter(entra_groups__icontains=group) if group else active.none()
-        people = active.filter(pk__in=[u.pk for u in candidates if group in u.entra_groups])
+        people = active.filter(entra_groups__contains=[group]) if group else active.none()
     else:
         people = active.filter(pk=rule.get("person_id"))
-    found = list(people.exclude(pk=obj.requester_id).distinct())
+    found = list(people.exclude(pk=obj.requester_id).exclude(pk__in=exclude).distinct())
     if not found:  # nobody to ask: the stage's fallback, else infra
-        found = list(fallback_approvers(obj, rule))
+        found = list(fallback_approvers(obj, rule, exclude))
     return found
 
 
-def fallback_approvers(obj, rule: dict) -> models.QuerySet[User]:
+def fallback_approvers(obj, rule: dict, exclude: set[int] = frozenset()) -> models.QuerySet[User]:
     active = User.objects.filter(is_active=True).exclude(pk=obj.requester_id)
+    active = active.exclude(pk__in=exclude)
     if rule.get("fallback_id"):
         return active.filter(pk=rule["fallback_id"])
     return active.filter(is_infra=True)
@@ -107,7 +128,10 @@ def start(obj) -> bool:
         return False
     facts = kind.facts(obj)
     ct = ContentType.objects.get_for_model(type(obj))
-    rules = [r for r in policy.snapshot()["stages"] if applies(r, facts)]
+    snapshot = policy.snapshot()
+    # Each stage keeps the policy's distinct-people rule as it was at submit.
+    distinct = {"distinct_approvers": snapshot["distinct_approvers"]}
+    rules = [{**r, **distinct} for r in snapshot["stages"] if applies(r, facts)]
     for position, rule in enumerate(rules, start=1):
         RequestStage.objects.create(
             content_type=ct,
@@ -128,7 +152,7 @@ def activate_next(obj, *, now=None) -> RequestStage | None:
     stage = stages_for(obj).filter(state=S.WAITING).first()
     if stage is None:
         return None
-    approvers = resolve_approvers(obj, stage.rule)
+    approvers = resolve_approvers(obj, stage.rule, earlier_people(stage, obj))
     stage.state = S.ACTIVE
     stage.started_at = now or timezone.now()
     stage.required = required_approvals(stage.rule, len(approvers))
@@ -145,31 +169,54 @@ def activate_next(obj, *, now=None) -> RequestStage | None:
 
 
 # --- who may decide -------------------------------------------------------------------------
+def distinct_people(rule: dict) -> bool:
+    """Whether stages need distinct people (the policy's rule at submit; on by default)."""
+    return rule.get("distinct_approvers", True) is not False
+
+
+def earlier_people(stage: RequestStage, obj) -> set[int]:
+    """Who voted in an earlier stage of ``obj``, and whose vote they cast there (a delegate
+    and the approver they stood in for): nobody of them counts in ``stage``. Empty when the
+    policy lets one person approve several stages."""
+    if not distinct_people(stage.rule):
+        return set()
+    pairs = StageDecision.objects.filter(
+        stage__in=stages_for(obj).filter(position__lt=stage.position)
+    ).values_list("actor_id", "counted_for_id")
+    return {pk for pair in pairs for pk in pair}
+
+
 def counted_for(stage: RequestStage, obj, user: User) -> User | None:
     """The approver whose vote ``user`` casts in ``stage`` (themselves, or a delegator who is
-    away), or None. Nobody votes on their own request, nor twice in one stage."""
+    away), or None. Nobody votes on their own request, nor twice in one stage, nor (unless
+    the policy allows it) in a stage after one where they voted or their vote was cast."""
     if user.pk == obj.requester_id or not user.is_active:
         return None
     voted = stage.decisions.values_list("actor_id", "counted_for_id")
     if any(user.pk in pair for pair in voted):
         return None
+    earlier = earlier_people(stage, obj)
+    if user.pk in earlier:
+        return None
     counted = {c for _, c in voted}
-    approver_ids = current_approver_ids(stage, obj)
+    approver_ids = current_approver_ids(stage, obj, earlier)
     if user.pk in approver_ids:
         return user
     for delegator in delegation.delegators_of(user):
-        free = delegator.pk in approver_ids and delegator.pk not in counted
+        free = delegator.pk in approver_ids and delegator.pk not in counted | earlier
         if free and delegator.pk != obj.requester_id:
             return delegator
     return None
 
 
-def current_approver_ids(stage: RequestStage, obj) -> set[int]:
+def current_approver_ids(stage: RequestStage, obj, earlier: set[int] | None = None) -> set[int]:
     """The stage's approvers (fixed when it started) who still qualify now: a lead who is no
     longer a lead, or someone who left, no longer decides. The escalation's fallback does."""
-    still = {u.pk for u in resolve_approvers(obj, stage.rule)}
+    earlier = earlier_people(stage, obj) if earlier is None else earlier
+    still = {u.pk for u in resolve_approvers(obj, stage.rule, earlier)}
     if stage.escalated_at:
-        still |= set(fallback_approvers(obj, stage.rule).values_list("pk", flat=True))
+        fallback = fallback_approvers(obj, stage.rule, earlier)
+        still |= set(fallback.values_list("pk", flat=True))
     return set(stage.approvers.values_list("pk", flat=True)) & still
 
 
@@ -189,12 +236,19 @@ def pending_object_ids(model: type, user: User) -> models.QuerySet:
     """Ids of ``model`` requests whose current stage waits for ``user`` (or someone whose
     delegate ``user`` is today)."""
     people = [user.pk, *[d.pk for d in delegation.delegators_of(user)]]
+    voted_earlier = StageDecision.objects.filter(
+        Q(actor=user) | Q(counted_for=user),
+        stage__content_type=OuterRef("content_type"),
+        stage__object_id=OuterRef("object_id"),
+        stage__position__lt=OuterRef("position"),
+    )
     return (
         RequestStage.objects.filter(
             content_type=ContentType.objects.get_for_model(model),
             state=S.ACTIVE,
             approvers__in=people,
         )
+        .filter(Q(rule__distinct_approvers=False) | ~Exists(voted_earlier))
         .exclude(decisions__actor=user)
         .values("object_id")
     )

@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from portal import csv_safe
 from tenants.models import Department, User
 
 from .review_models import ReviewCampaign
@@ -49,7 +50,9 @@ class BulkDecisionForm(forms.Form):
 
 
 class CampaignForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=120)
+    name = forms.CharField(
+        label=_("Name"), max_length=120, validators=[csv_safe.refuse_formula_start]
+    )
     departments = forms.ModelMultipleChoiceField(
         label=_("Departments"), queryset=Department.objects.all()
     )

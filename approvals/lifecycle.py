@@ -349,8 +349,9 @@ class Request(ChoiceLabels, models.Model):
 
     # --- hooks each kind of request fills in ------------------------------------------------
     def auto_approvable(self) -> bool:
-        """Whether the department's policy approves this request without a lead."""
-        return False
+        """Whether the department's policy approves this request without anyone: its
+        auto-approval rule, evaluated with the stages' conditions (``engine.auto_approves``)."""
+        return engine.auto_approves(self)
 
     def enqueue_provisioning(self) -> None:
         """Hand the request to a worker once the approval is committed, never before."""

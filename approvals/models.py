@@ -41,7 +41,8 @@ class Condition(models.TextChoices):
 
 class Policy(models.Model):
     """A department's approval policy: ordered stages. Auto-approval (the department's
-    thresholds) is still checked first; without a policy the leads (or manager) decide."""
+    thresholds) is its first rule and never skips a conditional stage; without a policy the
+    leads (or manager) decide."""
 
     department = models.OneToOneField(
         "tenants.Department",
@@ -50,6 +51,15 @@ class Policy(models.Model):
         verbose_name=_("department"),
     )
     version = models.PositiveIntegerField(_("version"), default=0, editable=False)
+    # Off only by an explicit, audited choice: then one person may approve several stages.
+    distinct_approvers = models.BooleanField(
+        _("distinct people in each stage"),
+        default=True,
+        help_text=_(
+            "Someone who voted in an earlier stage of a request, or stood in for someone "
+            "there, is not counted in a later stage."
+        ),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -62,6 +72,7 @@ class Policy(models.Model):
     def snapshot(self) -> dict:
         return {
             "version": self.version,
+            "distinct_approvers": self.distinct_approvers,
             "stages": [s.rule() for s in self.stages.order_by("position", "pk")],
         }
 
@@ -120,6 +131,7 @@ class PolicyVersion(models.Model):
     policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="versions")
     version = models.PositiveIntegerField(_("version"))
     snapshot = models.JSONField(_("stages"))
+    distinct_approvers = models.BooleanField(_("distinct people in each stage"), default=True)
     changed_by = models.ForeignKey(
         USER, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("changed by")
     )

@@ -55,13 +55,15 @@ def report_progress(request, obj, *, submitted: bool = False) -> None:
 
 
 @sensitive_variables("secret", "response")
-def reveal_once(request, obj, template: str, context: dict):
-    """Show ``obj``'s secret to its owner once (never cached), or say why not."""
+def reveal_once(request, obj, template: str, context: dict, *, with_secret=None):
+    """Show ``obj``'s secret to its owner once (never cached), or say why not.
+    ``with_secret(secret)`` adds what is built from the secret (the setup snippets)."""
     secret = workflow.reveal(type(obj), obj.pk, user=request.user, request=request)
     if secret is None:
         messages.error(request, _("This secret has already been shown once, or is not yours."))
         return redirect(obj)
-    response = render(request, template, {**context, "secret": secret})
+    extra = with_secret(secret) if with_secret else {}
+    response = render(request, template, {**context, **extra, "secret": secret})
     response["Cache-Control"] = "no-store"
     return response
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.cache import cache
-from django.utils import timezone
 
 from portal import context_processors
+from portal.days import local_today
 
 from . import registry
 
@@ -37,7 +37,7 @@ def kinds_in_queue(user):
 def ids_for(user) -> dict[str, list[int] | None]:
     """{model label: ids waiting for ``user``, oldest first (None: more than MAX_IDS)}."""
     key = (
-        f"pending:{user.pk}:{int(user.is_infra)}:{timezone.localdate().isoformat()}:"
+        f"pending:{user.pk}:{int(user.is_infra)}:{local_today().isoformat()}:"
         f"{context_processors.version_for(user)}"
     )
     memo = getattr(user, "_pending_ids", None)

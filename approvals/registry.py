@@ -19,11 +19,13 @@ class Kind:
     """What is specific to one kind of request; the rest (submit, stages, decisions,
     cancellation, expiry, provisioning retries) is the engine's.
 
-    ``facts(obj)`` returns what stage conditions look at: ``budget`` (Decimal or None),
-    ``models`` (list), ``retention_days`` (int or None), ``service_account`` (bool).
+    ``facts(obj)`` returns what stage conditions and auto-approval look at: ``budget``
+    (Decimal or None), ``lifetime_days`` (int or None), ``models`` (list), ``retention_days``
+    (int or None), ``service_account`` (bool). ``auto_approval``: whether the department's
+    auto-approval thresholds apply to this kind at all (``engine.auto_approves``).
     ``tasks`` holds its Celery tasks by name: ``provision`` (run once approved), ``cleanup``
     (after an open request stopped; optional) and any the kind looks up for itself.
-    ``resume()`` (optional) re-enqueues the kind's own lost work and returns how many.
+    ``resume(cutoff)`` (optional) re-enqueues the kind's own lost work and returns how many.
     """
 
     model: type[models.Model]
@@ -38,6 +40,7 @@ class Kind:
     resume: Callable[[Any], int] | None = None  # (cutoff) -> count
     # The queue's columns for this kind: obj -> short text of what is asked ("gpt-4o, USD 50").
     summary: Callable[[Any], str] | None = None
+    auto_approval: bool = False
 
 
 @dataclass(frozen=True)

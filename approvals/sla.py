@@ -1,8 +1,12 @@
 """Approval SLAs: reminders, escalation and expiry per stage, in working time.
 
-Working time is Monday to Friday in the portal's time zone (``TIME_ZONE``), minus
-``APPROVAL_HOLIDAYS``; a weekend does not count towards "remind after 8 hours". The sweep runs
-from celery-beat and takes ``now`` as an argument, so tests (and a replay) control the clock.
+A working day is Monday to Friday, from ``APPROVAL_WORKDAY_START`` to ``APPROVAL_WORKDAY_END``
+(09:00–18:00 by default) in the portal's time zone (``TIME_ZONE``), minus the dates in
+``APPROVAL_HOLIDAYS``; nights, weekends and holidays do not count towards "remind after 8
+hours". Each day's hours are wall-clock times in that zone, and durations are measured
+between instants, so a zone with daylight saving time is counted as it is lived. The sweep
+runs from celery-beat and takes ``now`` as an argument, so tests (and a replay) control the
+clock.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import statistics
 from collections import defaultdict
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,32 +28,94 @@ from .models import StageState as S
 
 REMINDED = "requeststage.reminded"
 ESCALATED = "requeststage.escalated"
+UTC = datetime.UTC
+# A deadline further away than this is a mistake (no working day configured at all).
+MAX_DAYS = 3660
 
 
 def _holidays() -> set[datetime.date]:
     return {datetime.date.fromisoformat(d) for d in settings.APPROVAL_HOLIDAYS if d}
 
 
-def is_working_day(day: datetime.date) -> bool:
-    return day.weekday() < 5 and day not in _holidays()
+def workday() -> tuple[datetime.time, datetime.time]:
+    """The working day's opening and closing times (wall clock in ``TIME_ZONE``)."""
+    try:
+        start = datetime.time.fromisoformat(settings.APPROVAL_WORKDAY_START)
+        end = datetime.time.fromisoformat(settings.APPROVAL_WORKDAY_END)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"APPROVAL_WORKDAY_START/END: {exc}") from exc
+    if end <= start:
+        raise ImproperlyConfigured("APPROVAL_WORKDAY_END must be after APPROVAL_WORKDAY_START.")
+    return start, end
+
+
+def workday_hours() -> float:
+    """Hours in one working day (9 by default): "expire after K working days" is K of these."""
+    start, end = workday()
+    day = datetime.date(2001, 1, 1)
+    delta = datetime.datetime.combine(day, end) - datetime.datetime.combine(day, start)
+    return delta.total_seconds() / 3600
+
+
+def _working_span(day: datetime.date, tz, hours, holidays) -> tuple | None:
+    """The working hours of ``day`` as two UTC instants, or None on a day off."""
+    if day.weekday() >= 5 or day in holidays:
+        return None
+    start, end = hours
+    opens = datetime.datetime.combine(day, start, tzinfo=tz).astimezone(UTC)
+    closes = datetime.datetime.combine(day, end, tzinfo=tz).astimezone(UTC)
+    return opens, closes
 
 
 def working_hours_between(start: datetime.datetime, end: datetime.datetime) -> float:
-    """Hours from ``start`` to ``end`` that fall on working days in the portal's time zone."""
+    """Working hours from ``start`` to ``end`` (aware datetimes in any zone)."""
     if end <= start:
         return 0.0
     tz = timezone.get_default_timezone()
-    start, end = start.astimezone(tz), end.astimezone(tz)
-    total = 0.0
-    day = start.date()
-    while day <= end.date():
-        if is_working_day(day):
-            day_start = datetime.datetime.combine(day, datetime.time.min, tzinfo=tz)
-            day_end = day_start + datetime.timedelta(days=1)
-            overlap = min(end, day_end) - max(start, day_start)
-            total += max(overlap.total_seconds(), 0) / 3600
+    hours, holidays = workday(), _holidays()
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    total = datetime.timedelta()
+    day, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    while day <= last:
+        span = _working_span(day, tz, hours, holidays)
+        if span is not None:
+            overlap = min(end, span[1]) - max(start, span[0])
+            total += max(overlap, datetime.timedelta())
         day += datetime.timedelta(days=1)
-    return total
+    return total.total_seconds() / 3600
+
+
+def add_working_hours(start: datetime.datetime, hours: float) -> datetime.datetime:
+    """The instant ``hours`` working hours after ``start``, in ``TIME_ZONE`` (a deadline).
+    Outside working time the clock waits for the next working day's start: Friday 17:30 plus
+    one hour is Monday 09:30."""
+    tz = timezone.get_default_timezone()
+    workhours, holidays = workday(), _holidays()
+    remaining = datetime.timedelta(hours=hours)
+    now = start.astimezone(UTC)
+    day = start.astimezone(tz).date()
+    for _ in range(MAX_DAYS):
+        span = _working_span(day, tz, workhours, holidays)
+        if span is not None and now < span[1]:
+            now = max(now, span[0])
+            if remaining <= span[1] - now:
+                return (now + remaining).astimezone(tz)
+            remaining -= span[1] - now
+        day += datetime.timedelta(days=1)
+    raise ImproperlyConfigured("No working day within ten years: check APPROVAL_HOLIDAYS.")
+
+
+def deadlines(stage: RequestStage) -> dict[str, datetime.datetime]:
+    """When the stage's reminder, escalation and expiry fall due (those its rule sets)."""
+    rule, started = stage.rule, stage.started_at
+    due = {}
+    if rule.get("reminder_hours"):
+        due["remind"] = add_working_hours(started, rule["reminder_hours"])
+    if rule.get("escalate_hours"):
+        due["escalate"] = add_working_hours(started, rule["escalate_hours"])
+    if rule.get("expire_days"):
+        due["expire"] = add_working_hours(started, rule["expire_days"] * workday_hours())
+    return due
 
 
 def sweep(now: datetime.datetime | None = None) -> dict:
@@ -59,14 +125,13 @@ def sweep(now: datetime.datetime | None = None) -> dict:
     counts = {"reminded": 0, "escalated": 0, "expired": 0}
     active = RequestStage.objects.filter(state=S.ACTIVE, started_at__lte=now)
     for stage in active.select_related("content_type").iterator():
-        rule = stage.rule
-        hours = working_hours_between(stage.started_at, now)
-        if rule.get("expire_days") and hours >= rule["expire_days"] * 24:
+        due = deadlines(stage)
+        if "expire" in due and now >= due["expire"]:
             counts["expired"] += expire(stage, now)
-        elif rule.get("escalate_hours") and not stage.escalated_at:
-            counts["escalated"] += hours >= rule["escalate_hours"] and escalate(stage, now)
-        if rule.get("reminder_hours") and not stage.reminded_at:
-            counts["reminded"] += hours >= rule["reminder_hours"] and remind(stage, now)
+        elif "escalate" in due and not stage.escalated_at:
+            counts["escalated"] += now >= due["escalate"] and escalate(stage, now)
+        if "remind" in due and not stage.reminded_at:
+            counts["reminded"] += now >= due["remind"] and remind(stage, now)
     return counts
 
 
@@ -101,7 +166,9 @@ def escalate(stage: RequestStage, now) -> int:
         obj = _claim(stage, "escalated_at", now)
         if obj is None:
             return 0
-        fallback = list(engine.fallback_approvers(obj, stage.rule))
+        fallback = list(
+            engine.fallback_approvers(obj, stage.rule, engine.earlier_people(stage, obj))
+        )
         stage.approvers.add(*fallback)
         audit.record(ESCALATED, obj, after={"stage": stage.name, "to": [u.email for u in fallback]})
         notify.escalated(obj, stage, fallback)

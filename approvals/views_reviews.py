@@ -3,8 +3,6 @@ revoke each grant with a reason; auditors get a CSV."""
 
 from __future__ import annotations
 
-import csv
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from portal import csv_safe
 from portal.pagination import Paginator
 from tenants.access import infra_required
 
@@ -88,15 +87,10 @@ def review_item(request, pk):
     return redirect(item.campaign)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @infra_required
 def review_csv(request, pk):
     campaign = get_object_or_404(ReviewCampaign, pk=pk)
-    writer = csv.writer(_Echo())
+    writer = csv_safe.Writer()  # formula-like text is neutralised (a lead's reason)
     rows = (writer.writerow(r) for r in [reviews.CSV_HEADER, *reviews.csv_rows(campaign)])
     response = StreamingHttpResponse(rows, content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="access-review-{campaign.pk}.csv"'

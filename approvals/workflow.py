@@ -49,7 +49,7 @@ def _submit(obj: Request, manager, *, request=None) -> Request:
         request=request,
         after=audit.snapshot(obj),
     )
-    if obj.auto_approvable():  # auto-approval stays the first rule
+    if obj.auto_approvable():  # the policy's first rule; never past a conditional stage
         approve(obj, actor=obj.requester, auto=True, request=request)
     elif not engine.start(obj):  # the department's approval stages, if its policy has any
         mail.request_submitted(obj)

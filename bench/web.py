@@ -76,15 +76,15 @@ def seed(args) -> dict:
     from django.db import connection
 
     from approvals.lifecycle import Status
-    from costs import periods
     from costs.ingest import refresh_all
     from keys.models import VirtualKey
+    from portal.days import utc_today
     from projects.models import TuningProject
 
     bench_costs = cost_benchmark()
     rng = random.Random(args.seed)
     org = bench_costs.seed_org(args, rng)
-    today = periods.utc_today()
+    today = utc_today()
     start = today - datetime.timedelta(days=args.days - 1)
     rows = bench_costs.daily_rows(args, rng, org, start, args.days)
     bench_costs.copy_daily(bench_costs.org_maps(org), rows, connection)
@@ -137,15 +137,15 @@ def seed(args) -> dict:
 
 def plan() -> dict:
     """Who asks for which page: found in the seeded database (so --reuse can skip seeding)."""
-    from costs import periods
     from keys.models import VirtualKey
+    from portal.days import utc_today
     from tenants.models import Membership, User
 
     mine = VirtualKey.objects.select_related("requester", "department").get(name="dev-key-0")
     developer, dept = mine.requester, mine.department
     lead = Membership.objects.get(department=dept, role="lead").user
     people = Membership.objects.filter(department=dept).count()
-    month = periods.utc_today().strftime("%Y-%m")
+    month = utc_today().strftime("%Y-%m")
     return {
         "sessions": {
             "developer": session_for(developer),

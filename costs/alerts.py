@@ -28,6 +28,7 @@ from django.utils import translation
 from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal import audit
+from portal.days import utc_day, utc_today
 from tenants.models import Department, Membership
 
 from . import forecast, periods, soft_budgets
@@ -140,7 +141,7 @@ def candidates(today: datetime.date) -> list[Candidate]:
     )
     if keys:
         starts = {
-            pk: periods.key_period_start(duration or "", today, created.date())
+            pk: periods.key_period_start(duration or "", today, utc_day(created))
             for pk, _d, _r, _b, duration, created in keys
         }
         per_day = (
@@ -179,7 +180,7 @@ def candidates(today: datetime.date) -> list[Candidate]:
 
 def evaluate(today: datetime.date | None = None) -> list[BudgetAlert]:
     """Record and send every alert crossed and not yet fired; return the new ones."""
-    today = today or periods.utc_today()
+    today = today or utc_today()
     found = candidates(today)
     if not found:
         return []

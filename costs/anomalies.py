@@ -31,9 +31,9 @@ from django.db.models import Min, Sum
 
 from keys.models import VirtualKey
 from portal import audit
+from portal.days import utc_today
 from tenants.models import Membership
 
-from . import periods
 from .models import DailySpend, SpendAnomaly, TeamDaySpend
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def _top(qs, field: str) -> tuple[str, Decimal]:
 
 def detect(day: datetime.date | None = None) -> list[SpendAnomaly]:
     """Record (once) and announce the anomalies of ``day`` (default: yesterday, UTC)."""
-    day = day or periods.utc_today() - datetime.timedelta(days=1)
+    day = day or utc_today() - datetime.timedelta(days=1)
     t = thresholds()
     found = findings(day, t)
     known = set(
@@ -204,8 +204,8 @@ def detect(day: datetime.date | None = None) -> list[SpendAnomaly]:
         )
         top_model, top_model_spend = _top(of_day, "model")
         top_key, top_key_spend = _top(of_day, "key_hash")
-        key = VirtualKey.objects.filter(litellm_key_id=f.key_hash).first() if f.key_hash else None
-        top_vkey = VirtualKey.objects.filter(litellm_key_id=top_key).first() if top_key else None
+        key = VirtualKey.of_token(f.key_hash)
+        top_vkey = VirtualKey.of_token(top_key)
         recipients = _recipients(f.department_id, key)
         try:
             with transaction.atomic():

@@ -9,6 +9,7 @@ class CostsConfig(AppConfig):
     def ready(self) -> None:
         from approvals import panels, registry
         from keys import panels as key_panels
+        from keys.signals import key_rotated
         from portal import home as portal_home
         from portal import metrics
         from tenants.signals import department_budget_changed
@@ -24,6 +25,7 @@ class CostsConfig(AppConfig):
         metrics.register_collector(costs_metrics.collect)
         department_budget_changed.connect(push_budget_after_commit, dispatch_uid="costs.push")
         member_budget_changed.connect(push_member_after_commit, dispatch_uid="costs.push_member")
+        key_rotated.connect(reattribute_rotated, dispatch_uid="costs.reattribute")
         page_cache.connect()
 
         # What the decision page, the key page and the home page show
@@ -49,10 +51,19 @@ def budget_facts(obj) -> dict:
     """What approval stage conditions read from a budget request."""
     return {
         "budget": obj.monthly_budget,
+        "lifetime_days": None,
         "models": [],
         "retention_days": None,
         "service_account": False,
     }
+
+
+def reattribute_rotated(sender, *, key, old_token, **kwargs) -> None:
+    """The spend already ingested under a rotated key's old token stays the key's (all of its
+    days, not only those the next ingestion re-reads), in the rotation's own transaction."""
+    from .ingest import reattribute
+
+    reattribute([old_token])
 
 
 def push_budget_after_commit(sender, *, department, **kwargs) -> None:

@@ -19,6 +19,8 @@ from decimal import Decimal
 import httpx
 from django.db.models import Sum
 
+from portal.days import utc_day_of
+
 from . import litellm_source
 from .ingest import SpendRow, merge
 from .litellm_source import LOGS_ENDPOINT, PAGE_SIZE, SourceError, _row
@@ -125,7 +127,11 @@ def logged(client: httpx.Client, day: datetime.date, key: str) -> tuple[Decimal,
             raise SourceError(f"LiteLLM {LOGS_ENDPOINT} answered {response.status_code}")
         body = response.json()
         for entry in body.get("data") or []:
-            if entry.get("api_key") == key and str(entry.get("startTime", ""))[:10] == str(day):
+            if (
+                entry.get("api_key") == key
+                and entry.get("startTime")
+                and utc_day_of(entry["startTime"]) == day
+            ):
                 spend += Decimal(str(entry.get("spend") or 0))
                 requests += 1
         if page >= int(body.get("total_pages") or 1):

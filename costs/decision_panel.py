@@ -7,12 +7,13 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
-from . import periods
+from portal.days import utc_month_start
+
 from .models import BudgetRequest, MonthlyKeySpend, MonthlySpend
 
 
 def panel(obj, ctx: dict) -> dict:
-    month = periods.month_start(periods.utc_today())
+    month = utc_month_start()
     keys = ctx.get("requester_keys") or []
     spend = dict(
         MonthlyKeySpend.objects.filter(month=month, key__in=[k.pk for k in keys])

@@ -11,7 +11,8 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
+
+from portal.days import utc_day, utc_today
 
 from .models import DailySpend
 from .rollups import METRICS, ROLLUPS, month_of
@@ -31,13 +32,13 @@ def seed_spend(keys, *, days: int = 95, seed: int = 7) -> int:
     VirtualKeys), from each key's activation on."""
     rng = random.Random(seed)  # noqa: S311 (synthetic data, not security)
     teams = {k.department.litellm_team_id for k in keys}
-    today = timezone.now().date()
+    today = utc_today()
     rows = []
     for key in keys:
         weight = rng.uniform(0.3, 3.0)
         for offset in range(days):
             day = today - datetime.timedelta(days=offset)
-            if key.activated_at and day < key.activated_at.date():
+            if key.activated_at and day < utc_day(key.activated_at):
                 break  # no spend before the key existed
             if day.weekday() >= 5 and rng.random() < 0.7:
                 continue  # quieter weekends

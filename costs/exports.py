@@ -10,6 +10,7 @@ import tempfile
 
 from django.http import FileResponse, Http404, StreamingHttpResponse
 
+from portal.days import utc_month_start
 from tenants.access import department_for_lead, infra_required
 
 from . import focus, periods
@@ -19,7 +20,7 @@ FORMATS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.
 
 
 def _range(request) -> tuple[datetime.date, datetime.date]:
-    last_month = periods.add_months(periods.month_start(periods.utc_today()), -1)
+    last_month = periods.add_months(utc_month_start(), -1)
     end = periods.parse_month(request.GET.get("to"), last_month)
     start = periods.parse_month(request.GET.get("from"), end)
     start = max(min(start, end), periods.add_months(end, -(MAX_MONTHS - 1)))

@@ -19,7 +19,6 @@ in practice), read from ``DailySpend``. Mapping:
 
 from __future__ import annotations
 
-import csv
 import datetime
 import io
 import json
@@ -28,6 +27,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import F, Sum
+
+from portal import csv_safe
 
 from . import periods
 from .models import DailySpend
@@ -176,9 +177,13 @@ def _text(value: object) -> str:
 
 
 def csv_lines(data: Iterator[dict]) -> Iterator[str]:
-    """CSV text, a line at a time: header first; Date/Time as ``YYYY-MM-DDTHH:mm:ssZ``."""
+    """CSV text, a line at a time: header first; Date/Time as ``YYYY-MM-DDTHH:mm:ssZ``.
+
+    Text cells that a spreadsheet would run as a formula (a key named ``=1+1``) get a leading
+    ``'`` (``portal/csv_safe.py``); numbers, dates and the Tags JSON are never changed. The
+    Parquet file is typed and keeps every value as stored."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_safe.Writer(buffer)
     writer.writerow(NAMES)
     for row in data:
         writer.writerow([_text(row[name]) for name in NAMES])

@@ -20,7 +20,12 @@ class MemberBudgetForm(forms.Form):
         decimal_places=2,
     )
     enforced = forms.BooleanField(required=False)
-    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    # Only where to go back to: a bad page is ignored (back to page 1), never an error.
+    page = forms.Field(required=False)
+
+    def clean_page(self) -> int:
+        page = str(self.cleaned_data.get("page") or "")[:8]
+        return int(page) if page.isascii() and page.isdigit() and 0 < int(page) <= 10**6 else 1
 
 
 class BudgetRequestForm(forms.Form):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from approvals.lifecycle import Status
 from keys.models import VirtualKey
+from portal.days import utc_today
 
 from . import forecast, periods
 from .models import IngestionState, MonthlyKeySpend, MonthlySpend, SpendAnomaly
@@ -21,7 +22,7 @@ ANOMALY_DAYS = 14  # "recent": two weeks of anomalies on the lead's home
 
 
 def _month():
-    today = periods.utc_today()
+    today = utc_today()
     month = periods.month_start(today)
     return today, month, periods.add_months(month, -1)
 
@@ -108,7 +109,7 @@ def anomalies(user) -> dict | None:
     led = list(user.departments_led().values_list("pk", flat=True))
     if not led:
         return None
-    since = periods.utc_today() - datetime.timedelta(days=ANOMALY_DAYS)
+    since = utc_today() - datetime.timedelta(days=ANOMALY_DAYS)
     recent = (
         SpendAnomaly.objects.filter(department__in=led, day__gte=since)
         .select_related("department", "key")

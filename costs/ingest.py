@@ -6,7 +6,8 @@ replaces the earlier value of its natural key. Each row is attributed at ingesti
 
 - LiteLLM team id → Department (``litellm_team_id``),
 - LiteLLM user id → User (``entra_oid``),
-- LiteLLM key token hash → VirtualKey (``litellm_key_id``).
+- LiteLLM key token hash → VirtualKey (its current ``litellm_key_id`` or, after a rotation,
+  one of its earlier tokens: ``KeyToken``).
 
 Anything not found stays on the row as text with an empty foreign key ("unattributed"):
 keys made outside the portal stay with their team's department, unknown teams stay visible
@@ -25,7 +26,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-from keys.models import VirtualKey
+from keys.models import KeyToken, VirtualKey
 from portal import context_processors
 from tenants.models import Department, User
 
@@ -108,17 +109,20 @@ class Resolver:
             Department, "litellm_team_id", {r.team_id for r in rows if r.team_id}
         )
         self.users = self._map(User, "entra_oid", {r.user_id for r in rows if r.user_id})
-        self.keys = self._map(
-            VirtualKey, "litellm_key_id", {r.key_hash for r in rows if r.key_hash}
-        )
+        tokens = {r.key_hash for r in rows if r.key_hash}
+        self.keys = {
+            **self._map(KeyToken, "token", tokens, id_column="key_id"),
+            **self._map(VirtualKey, "litellm_key_id", tokens),
+        }
 
     @staticmethod
-    def _map(model, column: str, values: set[str]) -> dict[str, int]:
+    def _map(model, column: str, values: set[str], id_column: str = "id") -> dict[str, int]:
         if not values:
             return {}
         with connection.cursor() as cursor:  # one array parameter, not thousands
             cursor.execute(
-                f"SELECT {column}, id FROM {model._meta.db_table} WHERE {column} = ANY(%s)",
+                f"SELECT {column}, {id_column} FROM {model._meta.db_table} "
+                f"WHERE {column} = ANY(%s)",
                 [list(values)],
             )
             return dict(cursor.fetchall())
@@ -245,6 +249,43 @@ def upsert_daily(
     return result
 
 
+def key_lookup(tokens: str) -> str:
+    """SQL giving ``(ref, id)``: each LiteLLM token of ``tokens`` (a subquery) that is a portal
+    key's, current or earlier (rotated), with that key's id."""
+    return (
+        f"SELECT ref, MAX(id) AS id FROM (SELECT litellm_key_id AS ref, id "
+        f"FROM {VirtualKey._meta.db_table} WHERE litellm_key_id IN ({tokens}) "
+        f"AND litellm_key_id <> '' UNION ALL SELECT token, key_id "
+        f"FROM {KeyToken._meta.db_table} WHERE token IN ({tokens})) known GROUP BY 1"
+    )
+
+
+def reattribute(tokens: list[str]) -> int:
+    """Resolve the stored rows of ``tokens`` again (every day, not only the days ingestion
+    re-reads) and rebuild the rollups of the (month, team) pairs that moved. Called when a
+    key's token changes (rotation), under the ingestion's lock. Returns the rows changed."""
+    tokens = [t for t in tokens if t]
+    if not tokens:
+        return 0
+    daily = DailySpend._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_ID])
+        cursor.execute(
+            f"UPDATE {daily} d SET key_id = k.id, updated_at = now() "
+            f"FROM (SELECT t.ref, r.id FROM unnest(%s::text[]) t(ref) "
+            f"LEFT JOIN ({key_lookup('SELECT unnest(%s::text[])')}) r ON r.ref = t.ref) k "
+            "WHERE d.key_hash = k.ref AND d.key_id IS DISTINCT FROM k.id "
+            "RETURNING d.day, d.team_id",
+            [tokens, tokens, tokens],
+        )
+        moved = cursor.fetchall()
+        if moved:
+            refresh_monthly({month_of(day) for day, _team in moved}, {t for _d, t in moved})
+    if moved:
+        context_processors.bump()
+    return len(moved)
+
+
 def _statement(*, duplicates: bool = True) -> str:
     """The merge of the staged batch and its deltas into every rollup, as one SQL statement.
 
@@ -273,7 +314,6 @@ def _statement(*, duplicates: bool = True) -> str:
     lookups = (
         ("teams", Department._meta.db_table, "litellm_team_id", "team_id"),
         ("users", User._meta.db_table, "entra_oid", "litellm_user_id"),
-        ("vkeys", VirtualKey._meta.db_table, "litellm_key_id", "key_hash"),
     )
     compared = (*METRICS, *RESOLVED)
     parts = [
@@ -284,6 +324,7 @@ def _statement(*, duplicates: bool = True) -> str:
             "GROUP BY 1)"
             for name, table, column, source in lookups
         ),
+        f"vkeys AS ({key_lookup(f'SELECT DISTINCT key_hash FROM {STAGING}')})",
         (
             f"incoming AS (SELECT s.day, s.team_id, s.litellm_user_id, s.key_hash, s.model, "
             f"s.provider, {sums}, left(MAX(s.key_alias), 200) AS key_alias, "

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from django.db.models import Max, Sum
 
+from portal.days import utc_day, utc_today
+
 from . import periods
 from .models import DailySpend
 
@@ -17,7 +19,7 @@ DAYS = 30
 def panel(key, ctx: dict) -> dict:
     if not key.pk or not (key.litellm_key_id or key.activated_at):
         return {}
-    today = periods.utc_today()
+    today = utc_today()
     since = today - datetime.timedelta(days=DAYS - 1)
     rows = DailySpend.objects.filter(key=key)
     window = rows.filter(day__gte=since)
@@ -30,7 +32,7 @@ def panel(key, ctx: dict) -> dict:
         r = by_day.get(day, {})
         days.append({"day": day.isoformat(), "spend": float(r.get("spend") or 0)})
     by_model = list(window.values("model").annotate(**sums).order_by("-spend", "model"))
-    created = (key.activated_at or key.created_at).date()
+    created = utc_day(key.activated_at or key.created_at)
     period_start = periods.key_period_start(key.budget_duration or "", today, created)
     period = rows.filter(day__gte=period_start).aggregate(spend=Sum("spend"))
     totals = window.aggregate(**sums)

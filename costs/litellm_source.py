@@ -45,6 +45,8 @@ from decimal import Decimal
 import httpx
 from django.conf import settings
 
+from portal.days import utc_day_of
+
 from .ingest import SpendRow, merge
 
 log = logging.getLogger(__name__)
@@ -208,9 +210,10 @@ def iter_pages(
     *,
     client: httpx.Client | None = None,
     endpoint: str = ENDPOINT,
+    page_size: int = PAGE_SIZE,
 ) -> Iterator[dict]:
     """Every page of ``/team/daily/activity`` (or ``endpoint``, which answers in the same
-    shape) for [start, end] (inclusive UTC days)."""
+    shape) for [start, end] (inclusive UTC days), ``page_size`` table rows a page."""
     own = client is None
     client = client or _client()
     try:
@@ -220,7 +223,7 @@ def iter_pages(
                 "start_date": start.isoformat(),
                 "end_date": end.isoformat(),
                 "page": page,
-                "page_size": PAGE_SIZE,
+                "page_size": page_size,
             }
             try:
                 response = client.get(endpoint, params=params)
@@ -244,14 +247,18 @@ def iter_pages(
 
 
 def fetch_rows(
-    start: datetime.date, end: datetime.date, *, client: httpx.Client | None = None
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    client: httpx.Client | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> tuple[list[SpendRow], int]:
     """All rows for [start, end], merged across pages; and the number of pages read.
     Falls back to the spend logs where LiteLLM has no daily aggregates."""
     rows: list[SpendRow] = []
     pages = 0
     try:
-        for body in iter_pages(start, end, client=client):
+        for body in iter_pages(start, end, client=client, page_size=page_size):
             pages += 1
             for result in body.get("results") or []:
                 rows.extend(rows_from_day(result))
@@ -272,7 +279,7 @@ def rows_from_logs(logs: list[dict]) -> list[SpendRow]:
         metadata = entry.get("metadata") or {}
         rows.append(
             _row(
-                datetime.date.fromisoformat(str(entry["startTime"])[:10]),
+                utc_day_of(entry["startTime"]),
                 entry.get("team_id"),
                 entry.get("user"),
                 entry.get("api_key"),

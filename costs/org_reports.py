@@ -10,6 +10,7 @@ from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
+from portal.days import utc_month_start
 from tenants.models import Department
 
 from . import forecast, periods
@@ -153,7 +154,7 @@ def org_tables(month: datetime.date, today: datetime.date) -> dict[str, Table]:
 
 def chargeback_months(request) -> tuple[datetime.date, datetime.date]:
     """``?from=YYYY-MM&to=YYYY-MM``: default the last three months, at most 36."""
-    this_month = periods.month_start(periods.utc_today())
+    this_month = utc_month_start()
     end = periods.parse_month(request.GET.get("to"), this_month)
     start = periods.parse_month(request.GET.get("from"), periods.add_months(end, -2))
     return max(min(start, end), periods.add_months(end, -35)), end

@@ -1,4 +1,5 @@
-"""Months and periods; the forecast is ``costs.forecast``. LiteLLM's days are UTC days."""
+"""Months and periods; the forecast is ``costs.forecast``. Days are UTC days, as LiteLLM counts
+them (``portal.days``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,7 @@ import calendar
 import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.utils import timezone
-
-
-def utc_today() -> datetime.date:
-    return timezone.now().astimezone(datetime.UTC).date()
+from portal.days import utc_month_start
 
 
 def month_start(day: datetime.date) -> datetime.date:
@@ -32,7 +29,7 @@ def days_in_month(month: datetime.date) -> int:
 
 def parse_month(value: str | None, default: datetime.date | None = None) -> datetime.date:
     """``YYYY-MM`` → first day of that month; anything else → the default (this month)."""
-    default = default or month_start(utc_today())
+    default = default or utc_month_start()
     if not value:
         return default
     try:

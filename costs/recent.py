@@ -13,9 +13,9 @@ from django.db.models import Sum
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from portal.days import utc_today
 from tenants.access import department_for_lead, infra_required
 
-from . import periods
 from .models import TeamDaySpend
 
 WINDOWS = (7, 30, 90)
@@ -30,7 +30,7 @@ def window(request) -> tuple[datetime.date, datetime.date, int]:
         days = DEFAULT_DAYS
     if days not in WINDOWS:
         days = DEFAULT_DAYS
-    today = periods.utc_today()
+    today = utc_today()
     try:
         end = datetime.date.fromisoformat(request.GET.get("end", ""))
     except ValueError:

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from keys.models import VirtualKey
+from portal.days import utc_today
 
 from . import forecast, periods, tags
 from .models import (
@@ -83,7 +84,7 @@ METRIC_COLUMNS = [
 
 
 def month_context(request) -> dict:
-    today = periods.utc_today()
+    today = utc_today()
     month = periods.parse_month(request.GET.get("month"))
     return {
         "today": today,
@@ -121,7 +122,7 @@ def daily_series(qs, month) -> list[dict]:
         .annotate(total=Sum("spend"))
     )
     series, running = [], Decimal(0)
-    today = periods.utc_today()
+    today = utc_today()
     for i in range(periods.days_in_month(month)):
         day = month + datetime.timedelta(days=i)
         running += days.get(day) or Decimal(0)

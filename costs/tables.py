@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from django.http import StreamingHttpResponse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from portal import csv_safe
 from portal.pagination import Paginator
 
 from . import periods
@@ -118,8 +118,6 @@ class LazyRows:
 def _csv_value(value, kind: str):
     if value is None:
         return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value  # no formulas from names when the CSV is opened in a spreadsheet
     if kind == "month" and isinstance(value, datetime.date):
         return value.strftime("%Y-%m")
     if isinstance(value, Decimal):
@@ -127,13 +125,8 @@ def _csv_value(value, kind: str):
     return value
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def csv_response(table: Table, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    writer = csv_safe.Writer()  # formula-like text is neutralised (portal/csv_safe.py)
 
     def rows():
         # The UTF-8 byte order mark: Excel then reads Japanese names correctly.

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from approvals.tasks import retry_countdown, run_provisioning
+from portal.days import utc_today
 from portal.integrations.errors import Unavailable
 
 from . import alerts, anomalies, budgets, completeness, litellm_source, member_budgets
@@ -34,7 +35,7 @@ def run_ingestion(days: int | None = None, *, end: datetime.date | None = None) 
     records the outcome; an error is recorded and raised again.
     """
     days = days or reread_days()
-    end = end or timezone.now().astimezone(datetime.UTC).date()
+    end = end or utc_today()
     start = end - datetime.timedelta(days=days - 1)
     state, _ = IngestionState.objects.get_or_create(source=SOURCE)
     state.last_run_at = timezone.now()
@@ -130,5 +131,5 @@ def push_member_budget(self, department_id: int, user_id: int) -> str:
 @shared_task(acks_late=True)
 def cross_check_aggregates() -> int:
     """Daily: yesterday's biggest keys, aggregates against spend logs; returns mismatches."""
-    yesterday = timezone.now().astimezone(datetime.UTC).date() - datetime.timedelta(days=1)
+    yesterday = utc_today() - datetime.timedelta(days=1)
     return sum(not c.matches for c in completeness.cross_check([yesterday]))

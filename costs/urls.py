@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import anomaly_views, exports, recent, soft_budget_views, views
+from . import anomaly_views, estimate, exports, recent, soft_budget_views, views
 
 TABLE = "<slug:table>.csv"
 
 urlpatterns = [
     path("", views.index, name="costs_index"),
     path("me/", views.mine, name="costs_mine"),
+    path("estimate/", estimate.estimate, name="costs_estimate"),
     path(f"me/{TABLE}", views.mine, name="costs_mine_csv"),
     path(
         "departments/<slug:slug>/focus.<str:fmt>",

@@ -18,6 +18,7 @@ from .models import VirtualKey
 def key_facts(key: VirtualKey) -> dict:
     return {
         "budget": key.max_budget,
+        "lifetime_days": key.lifetime_days,
         "models": list(key.llm_models or []),
         "retention_days": None,
         "service_account": key.kind == VirtualKey.Kind.SERVICE,
@@ -62,6 +63,7 @@ def register() -> None:
         slug="key",
         summary=key_summary,
         expires=True,
+        auto_approval=True,  # the department's thresholds apply (never to tuning projects)
         tasks={
             "provision": tasks.provision_key,
             "cleanup": tasks.purge_key,

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.template.defaultfilters import floatformat
 from django.utils.translation import gettext_lazy as _
 
+from catalogue import services as catalogue
+from portal import csv_safe
 from tenants.models import Department
 
 from .models import VirtualKey
@@ -44,6 +47,24 @@ class TagsField(forms.CharField):
             raise forms.ValidationError(_("At most %(n)s tags.") % {"n": MAX_TAGS})
 
 
+def model_choices(names: list[str]) -> list[tuple[str, str]]:
+    """Each model with its prices from the catalogue, as the checkboxes show them."""
+    known = catalogue.by_name(names)
+    choices = []
+    for name in names:
+        model = known.get(name)
+        if model and model.input_price is not None and model.output_price is not None:
+            label = _("%(model)s · USD %(input)s in / %(output)s out per 1M tokens") % {
+                "model": name,
+                "input": floatformat(model.input_price, 2),
+                "output": floatformat(model.output_price, 2),
+            }
+        else:
+            label = name
+        choices.append((name, label))
+    return choices
+
+
 class KeyRequestForm(forms.ModelForm):
     department = forms.ModelChoiceField(queryset=Department.objects.none(), label=_("Department"))
     llm_models = forms.MultipleChoiceField(
@@ -79,6 +100,8 @@ class KeyRequestForm(forms.ModelForm):
         """``department``: the one chosen so far (a GET parameter when the picker changes);
         its models and policy limits drive the form. Defaults to the first of the user's."""
         super().__init__(*args, **kwargs)
+        # A name is an identifier the owner chooses: nothing a spreadsheet would run as a formula.
+        self.fields["name"].validators.append(csv_safe.refuse_formula_start)
         self.user = user
         departments = list(Department.objects.filter(memberships__user=user).order_by("name"))
         self.fields["department"].queryset = Department.objects.filter(
@@ -89,7 +112,7 @@ class KeyRequestForm(forms.ModelForm):
         # Only the chosen department's models: a model another department allows cannot be
         # ticked here.
         offered = sorted(dept.allowed_models) if dept else []
-        self.fields["llm_models"].choices = [(m, m) for m in offered]
+        self.fields["llm_models"].choices = model_choices(offered)
         if dept and not self.is_bound:
             self.initial.setdefault("department", dept.pk)
             self.initial.setdefault("rpm_limit", min(60, dept.max_rpm))

@@ -62,6 +62,14 @@ class VirtualKey(OneTimeSecret, Request):
     def get_absolute_url(self) -> str:
         return reverse("key_detail", args=[self.pk])
 
+    @classmethod
+    def of_token(cls, token: str) -> VirtualKey | None:
+        """The portal key whose LiteLLM token this is, or was before a rotation."""
+        if not token:
+            return None
+        current = cls.objects.filter(litellm_key_id=token).first()
+        return current or cls.objects.filter(previous_tokens__token=token).first()
+
     @property
     def alias(self) -> str:
         """LiteLLM's key_alias: deterministic, so a retry finds the key it made before."""
@@ -89,13 +97,26 @@ class VirtualKey(OneTimeSecret, Request):
     def is_live(self) -> bool:
         return self.status == Status.ACTIVE
 
-    def auto_approvable(self) -> bool:
-        return self.department.auto_approves(
-            budget=self.max_budget, lifetime_days=self.lifetime_days
-        )
-
     def decide_url(self) -> str:
         return reverse("decide_key", args=[self.pk])
+
+
+class KeyToken(models.Model):
+    """A LiteLLM token a key had before a rotation. LiteLLM keeps reporting spend under the
+    token that made it (also once that token is deleted), so spend ingestion resolves a token
+    to its key through these rows as well as through ``VirtualKey.litellm_key_id``: a
+    rotation never moves spend away from its key, owner or department."""
+
+    key = models.ForeignKey(VirtualKey, on_delete=models.CASCADE, related_name="previous_tokens")
+    token = models.CharField(_("LiteLLM token id"), max_length=128, unique=True)
+    retired_at = models.DateTimeField(_("retired at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("previous key token")
+        verbose_name_plural = _("previous key tokens")
+
+    def __str__(self) -> str:
+        return f"{self.key_id}: …{self.token[-8:]}"
 
 
 class ReconcileRun(models.Model):

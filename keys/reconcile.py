@@ -19,6 +19,7 @@ from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department
 
+from . import drift as drift_module
 from . import panels
 from .models import ReconcileRun, VirtualKey
 
@@ -38,17 +39,21 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
             remote = {k["token"]: k for k in _all_team_keys(client, department.litellm_team_id)}
             run.teams_checked += 1
             run.keys_checked += len(remote)
+            findings.extend(_team_drift(client, department))
             for key in VirtualKey.objects.filter(department=department, status=Status.ACTIVE):
                 found = remote.get(key.litellm_key_id)
-                drift = ""
+                drift, finding = "", None
                 if found is None:
                     drift = "deleted in LiteLLM outside the portal"
-                elif found.get("blocked"):
-                    drift = "blocked in LiteLLM outside the portal"
-                if drift:
-                    findings.append(
-                        _finding(drift.split()[0], department, key.alias, key.litellm_key_id)
-                    )
+                    finding = _finding("deleted", department, key.alias, key.litellm_key_id)
+                elif mismatches := drift_module.key_mismatches(key, found):
+                    drift = drift_module.describe(mismatches)[:200]  # the finding has all
+                    only_blocked = [m["field"] for m in mismatches] == ["blocked"]
+                    kind = "blocked" if only_blocked else "mismatch"
+                    finding = _finding(kind, department, key.alias, key.litellm_key_id)
+                    finding.update(key_id=key.pk, fields=mismatches)
+                if finding:
+                    findings.append(finding)
                 if drift != key.drift:
                     VirtualKey.objects.filter(pk=key.pk).update(drift=drift)
                     audit.record(
@@ -75,6 +80,19 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
     run.finished_at = timezone.now()
     run.save()
     return run
+
+
+def _team_drift(client: LiteLLMClient, department: Department) -> list[dict]:
+    try:
+        team = client.team_info(department.litellm_team_id).get("team_info") or {}
+    except NotFound:
+        return [_finding("team_missing", department, department.name, department.litellm_team_id)]
+    mismatches = drift_module.team_mismatches(department, team)
+    if not mismatches:
+        return []
+    finding = _finding("team", department, department.name, department.litellm_team_id)
+    finding.update(department_id=department.pk, fields=mismatches)
+    return [finding]
 
 
 _PORTAL_ALIAS = re.compile(r"^portal-(\d+)-")

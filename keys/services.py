@@ -22,7 +22,8 @@ from portal.integrations.errors import Conflict, NotFound
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
-from .models import VirtualKey
+from . import signals
+from .models import KeyToken, VirtualKey
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,8 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     client.delete_keys(keys=[old])
     key.drift = ""
     _keep(key, response, "drift")
+    # LiteLLM goes on reporting the old token's spend under the old token: it stays the key's.
+    KeyToken.objects.get_or_create(token=old, defaults={"key": key})
     audit.record(
         "virtualkey.rotated",
         key,
@@ -201,6 +204,9 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
         request=request,
         before={"litellm_key_id": old},
         after={"litellm_key_id": key.litellm_key_id},
+    )
+    signals.key_rotated.send(
+        sender=VirtualKey, key=key, old_token=old, new_token=key.litellm_key_id
     )
 
 

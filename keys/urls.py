@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import drift_views, views
 
 urlpatterns = [
     path("keys/", views.my_keys, name="my_keys"),
@@ -14,4 +14,5 @@ urlpatterns = [
     path("approvals/keys/<int:pk>/", views.decide_key, name="decide_key"),
     path("operations/", views.operations, name="operations"),
     path("operations/reconcile/", views.run_reconcile, name="run_reconcile"),
+    path("operations/drift/fix/", drift_views.fix_drift, name="fix_drift"),
 ]

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
@@ -18,12 +19,13 @@ from approvals import timeline, workflow
 from approvals.lifecycle import Status
 from approvals.pages import error_text, perform, report_progress, reveal_once
 from approvals.views_decide import decide
+from catalogue import services as catalogue
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
 from portal.pagination import page_of
 from tenants.access import infra_required
 
-from . import lists, panels, rows, services
+from . import drift_views, lists, panels, rows, services, setup_snippets
 from .forms import KeyRequestForm
 from .models import ReconcileRun, VirtualKey
 
@@ -105,6 +107,7 @@ def key_detail(request, pk):
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "keys/_key_status.html", context)
     context["timeline"] = timeline.steps(key)
+    context["missing_models"] = catalogue.missing(key.llm_models or [])
     panels.run(panels.KEY_DETAIL, key, context)
     return render(request, "keys/key_detail.html", context)
 
@@ -114,7 +117,14 @@ def key_detail(request, pk):
 def reveal_key(request, pk):
     key = _visible_key(request, pk)
     proxy_url = settings.LITELLM_PUBLIC_URL or "https://llm.example.com"
-    return reveal_once(request, key, "keys/reveal.html", {"key": key, "proxy_url": proxy_url})
+    models = list(key.llm_models or [])
+    return reveal_once(
+        request,
+        key,
+        "keys/reveal.html",
+        {"key": key},
+        with_secret=lambda secret: {"snippets": setup_snippets.snippets(proxy_url, secret, models)},
+    )
 
 
 @require_POST
@@ -193,10 +203,12 @@ def operations(request):
     failed = VirtualKey.objects.filter(status=Status.FAILED).select_related(
         "department", "requester"
     )
+    reconcile = ReconcileRun.objects.first()
     context = {
         "page": page_of(request, failed),
         "projects": [],  # filled by the tuning projects' app (keys.panels.OPERATIONS)
-        "reconcile": ReconcileRun.objects.first(),
+        "reconcile": reconcile,
+        **drift_views.reconcile_state(request, reconcile),
     }
     panels.run(panels.OPERATIONS, request.user, context)
     if request.htmx and request.GET.get("part") == "reconcile":
@@ -235,4 +247,5 @@ def run_reconcile(request):
         messages.success(
             request, _("Reconcile started. Its findings appear below when it finishes.")
         )
+        return redirect(f"{reverse('operations')}?waiting={int(started.timestamp())}")
     return redirect("operations")

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
+
+from portal.days import local_today, utc_today
 
 from . import context_processors
 
@@ -41,7 +42,7 @@ def register(order: int, template: str, build: Callable) -> None:
 def panels_for(user) -> SafeString:
     """The panels this user sees, rendered (each template gets its ``data``)."""
     key = (
-        f"home:html:{user.pk}:{int(user.is_infra)}:{get_language()}:{timezone.localdate()}:"
+        f"home:html:{user.pk}:{int(user.is_infra)}:{get_language()}:{utc_today()}:{local_today()}:"
         f"{context_processors.version_for(user)}"
     )
     html = cache.get(key)

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "portal",
     "tenants",
     "approvals",
+    "catalogue",
     "keys",
     "projects",
     "costs",
@@ -69,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "api.middleware.RefuseNulMiddleware",  # 400 for a NUL anywhere in an API request
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -224,6 +226,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
+# The key form's cost estimate without 30 days of the developer's own use: a reference month
+# of input and output tokens (said on the form).
+ESTIMATE_REFERENCE_TOKENS = (
+    env.int("ESTIMATE_REFERENCE_INPUT_TOKENS", default=2_000_000),
+    env.int("ESTIMATE_REFERENCE_OUTPUT_TOKENS", default=500_000),
+)
+
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_TIMEZONE = "UTC"
@@ -265,7 +274,10 @@ SLACK_BOT_TOKEN = env("SLACK_BOT_TOKEN", default="")
 SLACK_CHANNEL = env("SLACK_CHANNEL", default="")
 SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
 TEAMS_WEBHOOK_URL = env("TEAMS_WEBHOOK_URL", default="")
-# Approval SLAs count working days only: Monday to Friday in TIME_ZONE, minus these dates.
+# Approval SLAs count working hours only: Monday to Friday, from START to END (wall clock in
+# TIME_ZONE), minus these dates.
+APPROVAL_WORKDAY_START = env("APPROVAL_WORKDAY_START", default="09:00")
+APPROVAL_WORKDAY_END = env("APPROVAL_WORKDAY_END", default="18:00")
 APPROVAL_HOLIDAYS = env.list("APPROVAL_HOLIDAYS", default=[])  # ISO dates
 # Start an access review of every department on the first day of each quarter.
 ACCESS_REVIEW_QUARTERLY = env.bool("ACCESS_REVIEW_QUARTERLY", default=False)
@@ -375,6 +387,7 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stalled": {"task": "approvals.tasks.resume_stalled", "schedule": 120},
     "expire-projects": {"task": "projects.tasks.expire_projects", "schedule": 300},
     "pull-project-metrics": {"task": "projects.tasks.pull_project_metrics", "schedule": 3600},
+    "refresh-catalogue": {"task": "catalogue.tasks.refresh_catalogue", "schedule": 3600},
     "ingest-spend": {
         "task": "costs.tasks.ingest_spend",
         "schedule": env.int("COSTS_INGEST_SECONDS", default=900),

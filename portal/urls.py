@@ -18,6 +18,7 @@ urlpatterns = [
     path("favicon.ico", views.favicon, name="favicon"),
     path("", include("tenants.urls")),
     path("", include("approvals.urls")),
+    path("", include("catalogue.urls")),
     path("", include("keys.urls")),
     path("", include("projects.urls")),
     path("", include("costs.approval_urls")),

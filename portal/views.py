@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
@@ -17,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from portal.pagination import Paginator
 
-from . import audit, audit_display
+from . import audit, audit_display, csv_safe
 from . import home as home_panels
 from .access import infra_required
 from .demo import demo_status
@@ -145,7 +143,7 @@ def _audit_choices() -> dict:
 
 def _audit_csv(events):
     """The filtered log as CSV (UTF-8 with BOM for Excel), times in the portal's zone."""
-    writer = csv.writer(_Echo())
+    writer = csv_safe.Writer()  # formula-like text is neutralised
     columns = ["when", "who", "action", "object_type", "object_id", "object", "changes", "ip"]
 
     def rows():
@@ -177,15 +175,4 @@ def _csv_row(writer, e, names) -> str:
     changes = audit_display.changes_text(e, names)
     cells = [when, e.actor_label, e.action, e.object_type, e.object_id]
     cells += [e.object_repr, changes, e.ip_address or ""]
-    return writer.writerow([_no_formula(c) for c in cells])
-
-
-def _no_formula(value):
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-class _Echo:
-    def write(self, value):
-        return value
+    return writer.writerow(cells)

@@ -18,6 +18,7 @@ from .services import request_teardown
 def project_facts(project: TuningProject) -> dict:
     return {
         "budget": None,
+        "lifetime_days": project.lifetime_days,
         "models": [],
         "retention_days": project.retention_days,
         "service_account": False,

@@ -6,16 +6,16 @@ import datetime
 
 from django.conf import settings
 from django.db.models import Q, Sum
-from django.utils import timezone
 
 from approvals.lifecycle import Status
+from portal.days import utc_today
 
 from .models import TuningProject
 
 
 def tuning_projects_with_usage(department):
     """The department's live tuning projects with their last 30 days from Langfuse."""
-    since = timezone.now().date() - datetime.timedelta(days=30)
+    since = utc_today() - datetime.timedelta(days=30)
     recent = Q(metrics__day__gte=since)
     return (
         TuningProject.objects.filter(department=department, status=Status.ACTIVE)

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from approvals.lifecycle import Status
 from keys.models import VirtualKey
+from portal import csv_safe
 from tenants.models import Department
 
 from .models import TuningProject
@@ -35,6 +36,7 @@ class ProjectRequestForm(forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["name"].validators.append(csv_safe.refuse_formula_start)
         departments = Department.objects.filter(memberships__user=user).order_by("name")
         self.fields["department"].queryset = departments
         self.fields["route_key"].queryset = VirtualKey.objects.filter(

@@ -1,7 +1,7 @@
 """Langfuse tuning projects: a time-limited project for one developer, and its daily usage.
 
 The tables keep the names they had when the models lived in ``keys`` (``db_table``): the move
-changed Django's state only (migrations ``keys.0004`` and ``projects.0001``)."""
+changed Django's state only (migrations ``keys.0005`` and ``projects.0001``)."""
 
 from __future__ import annotations
 

@@ -42,6 +42,17 @@ fi
 # The LiteLLM proxy, in its own virtualenv (its pins would fight the portal's).
 bash scripts/litellm-proxy/install.sh
 
+# The client libraries the reveal page's setup snippets are for (OpenAI, Anthropic, OpenAI
+# Agents SDK), in a virtualenv of their own: the tests run each snippet through its library.
+CLIENTS="openai==3.63.0 anthropic==2.17.0 openai-agents==0.25.0"
+if [ "$(cat .client-venv/.installed 2>/dev/null)" != "$CLIENTS" ]; then
+  echo "installing the setup snippets' client libraries"
+  python3 -m venv .client-venv
+  # shellcheck disable=SC2086
+  .client-venv/bin/pip install --quiet --disable-pip-version-check $CLIENTS
+  echo "$CLIENTS" > .client-venv/.installed
+fi
+
 # axe-core for the browser tests' accessibility check: test-only, never served by the portal.
 AXE_VERSION=4.11.0
 if [ ! -f .test-tools/node_modules/axe-core/axe.min.js ] \

@@ -1,7 +1,11 @@
-"""Directory sync with Microsoft Graph: joiners, leavers, leads and infra.
+"""Directory sync with Microsoft Graph: joiners, leavers, leads, infra and approver groups.
 
 :func:`sync` first reads everything it needs from Graph (the transitive members of every
-department's member and lead group and of the infra group). If any call fails, the run is
+department's member and lead group, of the infra group, and of every group another app watches:
+the approval engine registers the groups its policies and requests in flight name as
+approvers, :func:`watch_groups`). Each person's ``entra_groups`` becomes the groups read that
+hold them, so a group approver keeps the group until the directory says otherwise. A watched
+group the directory does not know (404) counts as empty. If any other call fails, the run is
 recorded as failed and nothing changes. Then, in one transaction, it creates pending portal
 users for people who have not signed in yet (so leads see their whole team), reconciles
 Entra-sourced memberships, roles and the infra flag with the same mapping as sign-in
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -41,9 +46,27 @@ class Snapshot:
     users: dict[str, GraphUser] = field(default_factory=dict)
     groups: dict[str, set[str]] = field(default_factory=dict)  # oid -> mapped group ids
     group_count: int = 0
+    mapped_users: set[str] = field(default_factory=set)  # in a department or infra group
+    watched: list[str] = field(default_factory=list)
+    missing_groups: list[str] = field(default_factory=list)  # watched, unknown to Graph
     # People the portal knows only through manual memberships, looked up one by one so a
     # disabled or deleted account is offboarded too (None: deleted from the directory).
     others: dict[str, GraphUser | None] = field(default_factory=dict)
+
+
+# Callables returning group ids whose members the portal needs beyond the mapped groups (the
+# approval engine's group approvers), registered from the app's ``ready()``.
+WATCHED_GROUPS: list[Callable[[], Iterable[str]]] = []
+
+
+def watch_groups(source: Callable[[], Iterable[str]]) -> None:
+    if source not in WATCHED_GROUPS:
+        WATCHED_GROUPS.append(source)
+
+
+def watched_groups() -> list[str]:
+    ids = [g for source in WATCHED_GROUPS for g in source() if g]
+    return list(dict.fromkeys(ids))
 
 
 def mapped_groups() -> list[str]:
@@ -56,13 +79,26 @@ def mapped_groups() -> list[str]:
 
 
 def read_directory(client: GraphClient) -> Snapshot:
-    """Every mapped group's users, nested groups expanded. Raises IntegrationError."""
+    """Every mapped and watched group's users, nested groups expanded. Raises
+    IntegrationError (a watched group that does not exist is only noted)."""
     snapshot = Snapshot()
-    for group_id in mapped_groups():
+    mapped = mapped_groups()
+    snapshot.watched = [g for g in watched_groups() if g not in mapped]
+    for group_id in mapped + snapshot.watched:
         snapshot.group_count += 1
-        for person in client.group_transitive_members(group_id):
+        try:
+            members = list(client.group_transitive_members(group_id))
+        except NotFound:
+            if group_id in mapped:
+                raise
+            snapshot.missing_groups.append(group_id)
+            log.warning("approver group not found in the directory", extra={"group": group_id})
+            continue
+        for person in members:
             snapshot.users[person.id] = person
             snapshot.groups.setdefault(person.id, set()).add(group_id)
+            if group_id in mapped:
+                snapshot.mapped_users.add(person.id)
     manual_only = (
         User.objects.filter(is_active=True, entra_oid__isnull=False, is_infra=False)
         .exclude(entra_oid="")
@@ -92,7 +128,7 @@ def sync(
                 raise SyncRefused("Microsoft Graph is not configured (ENTRA_* settings).")
             client = GraphClient.from_settings()
         snapshot = read_directory(client)
-        if not snapshot.users and _entra_roles_exist():
+        if not snapshot.mapped_users and _entra_roles_exist():
             raise SyncRefused(
                 "The directory returned nobody in any mapped group; refusing to remove "
                 "every Entra-sourced role. Check the group ids."
@@ -112,6 +148,8 @@ def sync(
                 "groups": snapshot.group_count,
                 **dict(sorted(counts.items())),
             }
+            if snapshot.missing_groups:
+                run.counts["missing_groups"] = len(snapshot.missing_groups)
             run.changes = changes
             run.status = SyncRun.Status.OK
             run.finished_at = timezone.now()
@@ -154,11 +192,15 @@ def apply(snapshot: Snapshot, *, actor: User | None = None) -> list[dict]:
                 continue  # nobody to offboard, nobody to show
             user = _create_pending(person, actor, changes)
         people.append((user, person))
-    # People the directory no longer puts in any mapped group but who still hold Entra roles.
+    # People the directory no longer puts in any group read but who still hold Entra roles,
+    # or a watched group (an approver group they were removed from).
+    held = Q(memberships__source=Membership.Source.ENTRA) | Q(is_infra=True)
+    for group_id in snapshot.watched:
+        held |= Q(entra_groups__contains=[group_id])
     gone = (
         User.objects.filter(entra_oid__isnull=False)
         .exclude(entra_oid__in=list(snapshot.users))
-        .filter(Q(memberships__source=Membership.Source.ENTRA) | Q(is_infra=True))
+        .filter(held)
         .distinct()
     )
     people.extend((user, None) for user in gone)
@@ -170,7 +212,7 @@ def apply(snapshot: Snapshot, *, actor: User | None = None) -> list[dict]:
         entra_roles = user.is_infra or any(
             m.source == Membership.Source.ENTRA for m in user.memberships.all()
         )
-        if person is not None or entra_roles:
+        if person is not None or entra_roles or set(user.entra_groups) & set(snapshot.watched):
             apply_groups(user, sorted(groups), actor=actor, changes=changes)
         if person is not None and user.groups_overage:
             User.objects.filter(pk=user.pk).update(groups_overage=False)

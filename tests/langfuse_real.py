@@ -4,9 +4,11 @@ read back what Langfuse stored."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -82,6 +84,45 @@ def send_trace(
     return json.loads(result.stdout.strip().splitlines()[-1])["trace_id"]
 
 
+def send_spans(host: str, public_key: str, secret_key: str, starts: list[float]) -> None:
+    """One generation per start time (epoch seconds), each 0.1 s long, over OTLP/HTTP JSON as an
+    OpenTelemetry exporter sends them: the way to place an observation at an exact moment.
+    ``x-langfuse-ingestion-version: 4`` asks for the events table's direct write, as the v4
+    SDKs do, so the metrics view counts them without the dual write's propagation delay."""
+    spans = [
+        {
+            "traceId": uuid.uuid4().hex,
+            "spanId": uuid.uuid4().hex[:16],
+            "name": "boundary",
+            "kind": 1,
+            "startTimeUnixNano": str(int(start * 1e9)),
+            "endTimeUnixNano": str(int((start + 0.1) * 1e9)),
+            "attributes": [
+                {"key": "langfuse.observation.type", "value": {"stringValue": "generation"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+            ],
+            "status": {},
+        }
+        for start in starts
+    ]
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": []},
+                "scopeSpans": [{"scope": {"name": "portal-tests"}, "spans": spans}],
+            }
+        ]
+    }
+    response = httpx.post(
+        f"{host}/api/public/otel/v1/traces",
+        json=body,
+        headers={"x-langfuse-ingestion-version": "4"},
+        auth=(public_key, secret_key),
+        timeout=60,
+    )
+    assert response.status_code in (200, 207), response.text
+
+
 def observations(
     host: str, public_key: str, secret_key: str, **params: Any
 ) -> list[dict[str, Any]]:
@@ -108,6 +149,63 @@ def wait_observations(
             return found
         time.sleep(1)
     pytest.fail(f"{len(found)} of {count} observations arrived in {timeout:.0f} s ({params})")
+
+
+def counted_observations(
+    host: str, public_key: str, secret_key: str, *, around: float | None = None
+) -> int:
+    """How many observations Langfuse's own metrics view counts for the key's project within two
+    days of ``around`` (epoch seconds; now by default), asked directly
+    (``GET /api/public/v2/metrics``), not through the portal's client."""
+    now = time.time() if around is None else around
+    stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t))  # noqa: E731
+    query = {
+        "view": "observations",
+        "dimensions": [],
+        "metrics": [{"measure": "count", "aggregation": "count"}],
+        "filters": [],
+        "timeDimension": None,
+        "fromTimestamp": stamp(now - 2 * 86400),
+        "toTimestamp": stamp(now + 86400),
+        "orderBy": None,
+    }
+    response = httpx.get(
+        f"{host}/api/public/v2/metrics",
+        params={"query": json.dumps(query)},
+        auth=(public_key, secret_key),
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return sum(int(row.get("count_count") or 0) for row in response.json()["data"])
+
+
+def wait_counted(
+    host: str,
+    public_key: str,
+    secret_key: str,
+    *,
+    count: int,
+    around: float | None = None,
+    timeout: float = 120,
+) -> None:
+    """Wait until Langfuse's metrics view counts ``count`` observations. Its events table can
+    lag the observations a read API already returns, so a test that pulls metrics waits for
+    the metrics themselves, not for the observations."""
+    deadline = time.monotonic() + timeout
+    counted = 0
+    while time.monotonic() < deadline:
+        counted = counted_observations(host, public_key, secret_key, around=around)
+        if counted >= count:
+            return
+        time.sleep(1)
+    pytest.fail(f"Langfuse's metrics counted {counted} of {count} observations in {timeout:.0f} s")
+
+
+def utc_day_of(rows: list[dict[str, Any]]) -> datetime.date:
+    """The UTC day the observations started on (one day: a test sends them together)."""
+    [day] = {datetime.datetime.fromisoformat(row["startTime"]).astimezone(datetime.UTC).date()
+             for row in rows}  # fmt: skip
+    return day
 
 
 def usage_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:

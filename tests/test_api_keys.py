@@ -1,9 +1,11 @@
 """Keys and approvals through the API: the page's form and workflow, problem details,
 reveal once, idempotent retries (also racing), rate limits."""
 
+import datetime
 import threading
 
 import pytest
+import time_machine
 from django.db import connection
 
 from approvals.lifecycle import Status
@@ -89,6 +91,8 @@ def test_reveal_once_with_no_store_then_gone(api, org, settings):
     assert first["Cache-Control"] == "no-store"
     assert first.json()["secret"] == "sk-secret-1234"
     assert first.json()["settings"]["OPENAI_BASE_URL"] == "https://llm.example.org"
+    setup = first.json()["setup"]  # the reveal page's snippets, the same text
+    assert "sk-secret-1234" in setup["env"] and "https://llm.example.org/v1" in setup["continue"]
     second = api.post(org["dev_a"], f"/keys/{obj.pk}/reveal")
     assert second.status_code == 410
     assert AuditEvent.objects.filter(action="virtualkey.revealed").count() == 1
@@ -175,19 +179,48 @@ def test_racing_retries_with_one_idempotency_key_create_one_request(api, org):
     assert sum(r.has_header("Idempotent-Replayed") for r in results) == 2
 
 
+# The limit counts in fixed one-minute windows of the clock (api/throttling.py): the clock is
+# held still, so calls never cross a minute boundary unless a test moves it across on purpose.
+MINUTE = datetime.datetime(2026, 12, 7, 12, 0, tzinfo=datetime.UTC)
+
+
 def test_rate_limit_per_identity_with_retry_after(api, org, settings):
     settings.API_RATE_LIMIT = "3/m"
-    for _ in range(3):
-        assert api.get(org["dev_a"], "/me").status_code == 200
-    limited = api.get(org["dev_a"], "/me")
-    assert limited.status_code == 429
-    assert limited["Content-Type"] == "application/problem+json"
-    assert 1 <= int(limited["Retry-After"]) <= 60
-    assert api.get(org["dev_b"], "/me").status_code == 200  # another identity: its own budget
+    with time_machine.travel(MINUTE + datetime.timedelta(seconds=5), tick=False) as clock:
+        for _ in range(3):
+            assert api.get(org["dev_a"], "/me").status_code == 200
+        limited = api.get(org["dev_a"], "/me")
+        assert limited.status_code == 429
+        assert limited["Content-Type"] == "application/problem+json"
+        assert limited["Retry-After"] == "55"  # the rest of the minute
+        assert api.get(org["dev_b"], "/me").status_code == 200  # another identity: its own
+        clock.move_to(MINUTE + datetime.timedelta(seconds=59, microseconds=500_000))
+        limited = api.get(org["dev_a"], "/me")
+        assert limited.status_code == 429 and limited["Retry-After"] == "1"  # rounded up
+
+
+def test_rate_limit_window_starts_again_at_the_minute_boundary(api, org, settings):
+    settings.API_RATE_LIMIT = "3/m"
+    with time_machine.travel(MINUTE + datetime.timedelta(seconds=58), tick=False) as clock:
+        for _ in range(3):
+            assert api.get(org["dev_a"], "/me").status_code == 200
+        assert api.get(org["dev_a"], "/me").status_code == 429
+        clock.move_to(MINUTE + datetime.timedelta(seconds=59, microseconds=999_000))
+        assert api.get(org["dev_a"], "/me").status_code == 429  # the last millisecond
+        clock.move_to(MINUTE + datetime.timedelta(minutes=1))  # 12:01:00.000, a new window
+        for _ in range(3):
+            assert api.get(org["dev_a"], "/me").status_code == 200
+        limited = api.get(org["dev_a"], "/me")
+        assert limited.status_code == 429 and limited["Retry-After"] == "60"
+        # A fixed window (one atomic INCR per call): a burst straddling the boundary gets
+        # the limit on each side of it.
+        clock.move_to(MINUTE + datetime.timedelta(minutes=2, seconds=-0.5))
+        assert [api.get(org["dev_b"], "/me").status_code for _ in range(4)] == [200] * 3 + [429]
+        clock.shift(1)
+        assert [api.get(org["dev_b"], "/me").status_code for _ in range(4)] == [200] * 3 + [429]
 
 
 def test_stored_answers_are_forgotten_after_the_retention(api, org, settings):
-    import datetime
 
     from django.utils import timezone
 

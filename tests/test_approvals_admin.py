@@ -76,3 +76,23 @@ def test_a_lead_cannot_edit_policies(client, org):
     response = client.post("/admin/approvals/policy/add/", {"department": str(org["a"].pk)})
     assert response.status_code == 403
     assert not Policy.objects.exists()
+
+
+def test_switching_off_distinct_people_in_the_admin_is_a_new_audited_version(client, org):
+    client.force_login(org["infra"])
+    lead = [{"name": "Lead", "approver": "leads"}]
+    data = {"department": str(org["a"].pk), "distinct_approvers": "on", **stage_form(lead)}
+    assert client.post("/admin/approvals/policy/add/", data).status_code == 302
+    policy = Policy.objects.get(department=org["a"])
+    assert policy.distinct_approvers and policy.version == 1
+
+    stage_id = policy.stages.get().pk
+    data = {"department": str(org["a"].pk), **stage_form(lead, initial=1, ids=[stage_id])}
+    response = client.post(f"/admin/approvals/policy/{policy.pk}/change/", data)  # unticked
+    assert response.status_code == 302, response.content.decode()[:3000]
+    policy.refresh_from_db()
+    assert not policy.distinct_approvers and policy.version == 2
+    event = AuditEvent.objects.filter(action="policy.changed").latest("pk")
+    assert event.actor == org["infra"] and event.ip_address
+    assert (event.before["distinct_approvers"], event.after["distinct_approvers"]) == (True, False)
+    assert event.before["stages"] == event.after["stages"]

@@ -11,11 +11,18 @@ from approvals.lifecycle import Status
 from approvals.models import PolicyVersion, RequestStage, StageDecision
 from keys.models import VirtualKey
 from portal.models import AuditEvent
-from tenants.models import Membership
+from tenants import directory
+from tenants.models import Membership, User
 
+from . import test_directory
 from .approvals_helpers import INFRA_OVER_50, LEADS, make_policy, submit_key, submit_project
 from .conftest import make_user
 from .factories import after_commit
+from .test_directory import mirror_org
+
+# The directory tests' doubles (Entra ID, Graph) and a real GraphClient on them.
+entra, graph, graph_client = test_directory.entra, test_directory.graph, test_directory.graph_client
+sleeps, infra_group = test_directory.sleeps, test_directory.infra_group
 
 pytestmark = pytest.mark.django_db
 
@@ -146,14 +153,20 @@ def test_nobody_decides_their_own_request_in_any_stage(org):
     assert not VirtualKey.objects.pending_for(org["lead_a"]).filter(pk=key.pk).exists()
 
 
-def test_named_person_and_entra_group_approvers(org):
-    security = make_user("sec", entra_groups=["grp-security"])
+def test_named_person_and_entra_group_approvers(org, entra, graph_client):
+    """The group's members come from the directory sync (Graph's transitiveMembers), as in
+    production, never from a hand-set ``entra_groups``."""
+    mirror_org(entra, org)
+    entra.add_user("oid-sec", "sec@example.com", "Sec", ["grp-security"])
     make_policy(
         org["a"],
         {"name": "Security", "approver": "group", "group_id": "grp-security"},
         {"name": "Owner", "approver": "person", "person": org["lead_b"]},
     )
+    assert directory.sync(graph_client).status == "ok"
+    security = User.objects.get(entra_oid="oid-sec")
     key = submit_key(org)
+    assert [u.email for u in engine.current_stage(key).approvers.all()] == ["sec@example.com"]
     assert not key.can_decide(org["lead_a"])
     assert workflow.approve(key, actor=security) == "next-stage"
     assert workflow.approve(key, actor=org["lead_b"]) == "approved"

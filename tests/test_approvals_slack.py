@@ -11,8 +11,10 @@ from approvals import engine
 from approvals.lifecycle import Status
 from approvals.models import ChatAccount
 from keys.models import VirtualKey
+from tenants.models import Membership
 
 from .approvals_helpers import make_policy, submit_key
+from .conftest import make_user
 from .doubles.slack import SlackDouble
 from .integration import wait_for
 
@@ -150,3 +152,24 @@ def test_garbage_is_a_400_not_a_500(client, settings):
     )  # fmt: skip
     assert response.status_code == 400
     assert client.post("/approvals/slack/interactions/", {}).status_code == 401
+
+
+def test_slack_counts_nobody_in_two_stages(org, slack, premium_policy):
+    """A lead who is also infra approves the lead stage from Slack; their press on the infra
+    stage's message is refused (stages need distinct people), and infra still decides."""
+    boss = make_user("boss", infra=True)
+    Membership.objects.create(user=boss, department=org["a"], role="lead")
+    ChatAccount.objects.create(user=boss, slack_user_id="UBOSS")
+    key = submit_key(org, max_budget=Decimal("80"))
+    ts = last_message(slack)
+    assert slack.press(slack.endpoint, ts, "approve", user_id="UBOSS").status_code == 200
+    wait_for(lambda: engine.current_stage(key).name == "Infra", timeout=10)
+    ts2 = last_message(slack, after=1)
+    assert slack.press(slack.endpoint, ts2, "approve", user_id="UBOSS").status_code == 200
+    wait_for(lambda: len(slack.responses) == 2, timeout=10)
+    assert slack.responses[-1]["response_type"] == "ephemeral"
+    key.refresh_from_db()
+    assert key.status == Status.SUBMITTED
+    assert not engine.current_stage(key).decisions.exists()
+    assert slack.press(slack.endpoint, ts2, "approve", user_id="UINFRA").status_code == 200
+    wait_for(lambda: VirtualKey.objects.get(pk=key.pk).status == Status.APPROVED, timeout=10)

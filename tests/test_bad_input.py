@@ -76,7 +76,7 @@ MALFORMED_QUERY = [
 MALFORMED_PATH = {
     "int": ["0", "9" * 30, str(2**63)],
     "slug": ["no-such-department", "a" * 300, "-"],
-    "str": ["x", "a" * 300],
+    "str": ["x", "a" * 300, "\x00"],
 }
 SIGNED_IN = ("dev", "lead", "manager", "infra")
 OK = {200, 204, 301, 302, 303, 400, 403, 404, 405}
@@ -304,6 +304,28 @@ def test_every_form_field(world):
             400,
         ),
         ("infra", "GET", "/audit/?actor=%00", None, 200),
+        # Only the page to go back to is bad: the budget is saved, back to page 1.
+        (
+            "lead",
+            "POST",
+            "/costs/departments/alpha/member-budget/",
+            {"monthly_budget": "5", "page": "x"},
+            302,
+        ),
+        (
+            "lead",
+            "POST",
+            "/costs/departments/alpha/member-budget/",
+            {"monthly_budget": "5", "page": "0"},
+            302,
+        ),
+        (
+            "lead",
+            "POST",
+            "/costs/departments/alpha/member-budget/",
+            {"monthly_budget": "5", "page": "\x00"},
+            302,
+        ),
     ],
 )
 def test_reported_cases(world, role, method, url, data, expected):

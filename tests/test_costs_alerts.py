@@ -129,8 +129,8 @@ def test_a_quiet_last_month_tempers_the_forecast(costs_org):
 
 
 @pytest.mark.django_db
-def test_forecast_alert_agrees_with_the_dashboards(costs_org, client, monkeypatch):
-    monkeypatch.setattr(periods, "utc_today", lambda: DAY)
+def test_forecast_alert_agrees_with_the_dashboards(costs_org, client, time_machine):
+    time_machine.move_to(datetime.datetime(2026, 11, 10, 12, tzinfo=datetime.UTC), tick=False)
     upsert_daily(october("30") + [row(key="hash-other", spend="500")])
     fired = [a for a in alerts.evaluate(DAY) if a.scope == "department"]
     assert [(a.kind, a.threshold) for a in fired] == [("forecast", 100)]

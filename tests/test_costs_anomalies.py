@@ -32,7 +32,9 @@ def synthetic(seed: int, subjects: int = 300):
     Each subject: a weekday level of USD 10–300, weekends at 0–60 % of it, lognormal noise
     (σ 0.1–0.3), a third growing slowly (0.5–1.5 % a day, compounding: up to 4× over the
     series, never a spike), some starting late (a new key), and 0–4 spikes of 3–8× the day's
-    usual value, never in the subject's first 21 days.
+    usual value, never in the subject's first 21 days. A spike is placed only on a day whose
+    usual value is at least USD 10, so that 3–8× of it is money worth an alert by any measure;
+    the labels are the generator's own, never derived from the detector's thresholds.
     """
     rng = random.Random(seed)
     out = []
@@ -42,10 +44,16 @@ def synthetic(seed: int, subjects: int = 300):
         sigma = rng.choice([0.1, 0.2, 0.3])
         growth = rng.choice([0.0, 0.0, 0.005, 0.01, 0.015])
         first = START + datetime.timedelta(days=rng.choice([0, 0, 0, 30, 60, 100]))
+
+        def usual(day, level=level, growth=growth, first=first, weekend=weekend) -> float:
+            value = level * (1 + growth) ** (day - first).days
+            return value * (weekend if day.weekday() >= 5 else 1.0)
+
         usable = [
             START + datetime.timedelta(days=d)
             for d in range(DAYS)
             if START + datetime.timedelta(days=d) >= first + datetime.timedelta(days=21)
+            and usual(START + datetime.timedelta(days=d)) >= 10
         ]
         spikes = set(rng.sample(usable, k=min(len(usable), rng.choice([0, 1, 2, 3, 4]))))
         series = {}
@@ -53,15 +61,10 @@ def synthetic(seed: int, subjects: int = 300):
             day = START + datetime.timedelta(days=d)
             if day < first:
                 continue
-            value = level * (1 + growth) ** (day - first).days
-            value *= weekend if day.weekday() >= 5 else 1.0
-            value *= math.exp(rng.gauss(0, sigma))
+            value = usual(day) * math.exp(rng.gauss(0, sigma))
             if day in spikes:
                 value *= rng.uniform(3, 8)
             series[day] = value
-        # A spike on a day with nothing usual (a weekend of a weekday-only key) is still a
-        # spike only if it is big enough to matter: drop those under the minimum spend.
-        spikes = {d for d in spikes if series[d] >= Thresholds().min_spend}
         out.append((series, first, spikes, {"weekend": weekend, "sigma": sigma, "growth": growth}))
     return out
 
@@ -83,6 +86,44 @@ def test_precision_and_recall_on_synthetic_series(seed):
     assert tp > 300  # the series hold enough spikes for the figures to mean something
     assert precision >= 0.90
     assert recall >= 0.95
+
+
+# A fixed eight weeks of one key, labelled by hand: what a person reading the numbers would
+# call a spike. The labels are written down, not computed; the detector must agree with them.
+# Weekdays cost about USD 20 (18-23), weekends about USD 2 (1.5-2.6).
+WEEK_DAYS = [20, 22, 19, 21, 23, 2, 1.5]  # Monday to Sunday
+HAND_LABELLED = {
+    # (week, weekday): (spend, a spike?)
+    (3, 2): (95.0, True),  # Wednesday: ~4.5x a usual Wednesday
+    (4, 0): (24.0, False),  # a Monday after a quiet weekend: ordinary
+    (4, 5): (40.0, True),  # Saturday: 20x a usual Saturday, USD 38 more
+    (5, 1): (29.0, False),  # a busy Tuesday: +30 %, within the usual spread
+    (5, 6): (2.6, False),  # a slightly busier Sunday: cents
+    (6, 3): (18.0, False),  # a quiet Thursday
+    (6, 4): (70.0, True),  # Friday: ~3x, USD 47 more
+    (7, 0): (60.0, True),  # Monday: 3x (right after the Friday spike: still its own spike)
+    (7, 2): (21.0, False),  # an ordinary Wednesday
+}
+
+
+def test_a_hand_labelled_series_is_judged_as_labelled():
+    series = {}
+    for week in range(8):
+        for weekday, usual in enumerate(WEEK_DAYS):
+            day = START + datetime.timedelta(weeks=week, days=weekday)
+            spend, _spike = HAND_LABELLED.get((week, weekday), (usual, False))
+            series[day] = spend
+    expected = {
+        START + datetime.timedelta(weeks=w, days=d)
+        for (w, d), (_spend, spike) in HAND_LABELLED.items()
+        if spike
+    }
+    assert len(expected) == 4
+    assert flagged_days(series, START, Thresholds()) == expected
+    # A key that spends cents is not an anomaly, whatever the ratio: 1 cent a day, then 8.
+    cents = {START + datetime.timedelta(days=d): 0.01 for d in range(40)}
+    cents[START + datetime.timedelta(days=37)] = 0.08
+    assert flagged_days(cents, START, Thresholds()) == set()
 
 
 def test_slow_growth_and_weekends_alone_never_alert():

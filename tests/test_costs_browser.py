@@ -7,6 +7,7 @@ import pytest
 
 from costs import periods
 from costs.ingest import upsert_daily
+from portal.days import utc_month_start
 
 from . import test_costs_support as support
 from .browser import signed_in_page
@@ -26,7 +27,7 @@ def sync_db_with_playwright():
 
 
 def test_lead_dashboard_in_the_browser(costs_org, live_server, browser, tmp_path):
-    this_month = periods.month_start(periods.utc_today())
+    this_month = utc_month_start()
     last_month = periods.add_months(this_month, -1)
     rows = [row(day=last_month + datetime.timedelta(days=4), key="hash-a1", spend="30")]
     for i in range(14):

@@ -3,12 +3,11 @@ and the daily cross-check of aggregates against spend logs finds a lost row."""
 
 import contextlib
 import datetime
-import time
 import uuid
 
 import pytest
 
-from costs import completeness
+from costs import completeness, litellm_source
 from costs.models import AggregateCheck, DailySpend
 from costs.tasks import run_ingestion
 from portal.integrations.errors import Conflict
@@ -19,6 +18,16 @@ from .integration import chat, wait_for
 
 pytestmark = [pytest.mark.litellm, pytest.mark.django_db]
 costs_org = support.costs_org
+
+
+def litellm_requests(day: datetime.date, endpoint: str) -> dict[str, int]:
+    """Requests per key on ``day`` as one of LiteLLM's daily tables holds them now."""
+    out: dict[str, int] = {}
+    for body in litellm_source.iter_pages(day, day, endpoint=endpoint):
+        for result in body.get("results") or []:
+            for r in litellm_source.rows_from_day(result):
+                out[r.key_hash] = out.get(r.key_hash, 0) + r.requests
+    return out
 
 
 def test_teamless_keys_are_ingested_and_cross_checked(costs_org, litellm, client):
@@ -58,10 +67,25 @@ def test_teamless_keys_are_ingested_and_cross_checked(costs_org, litellm, client
     assert rows[solo].spend > 0 and "claude-3-5-sonnet" in rows[solo].model
     assert rows[teamed].team_id == team_id  # once, from the team table
     assert DailySpend.objects.filter(key_hash=teamed).count() == 1
-    # Read again once LiteLLM has surely written both daily tables: still counted once.
-    time.sleep(3)
+
+    # Read again once LiteLLM's two daily tables both hold every call (the condition itself,
+    # polled; a timeout fails the test): the team table the team key's, the user table both
+    # keys'. Only then could a double count show, and it must not.
+    def both_tables_written():
+        team = litellm_requests(today, litellm_source.ENDPOINT)
+        user = litellm_requests(today, completeness.USER_ENDPOINT)
+        done = team.get(teamed) == 1 and user.get(teamed) == 1 and user.get(solo) == 2
+        return (team, user) if done else None
+
+    wait_for(
+        both_tables_written,
+        timeout=120,
+        interval=1,
+        message="LiteLLM's daily team and user tables never both held the three calls",
+    )
     run_ingestion(1)
     assert DailySpend.objects.get(key_hash=solo).requests == 2
+    assert DailySpend.objects.get(key_hash=teamed).requests == 1  # not 2: once, not per table
 
     # The cross-check: every sampled key-day matches the spend logs...
     def checked():

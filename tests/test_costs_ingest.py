@@ -1,7 +1,9 @@
 """Spend ingestion: idempotent upserts, late rows, attribution, monthly rollups, LiteLLM reads."""
 
+import contextlib
 import datetime
 import random
+import uuid
 from decimal import Decimal
 
 import httpx
@@ -20,8 +22,11 @@ from costs.models import (
     TeamDaySpend,
 )
 from costs.tasks import run_ingestion
+from portal.integrations.errors import Conflict
+from portal.integrations.litellm import LiteLLMClient, key_hash
 
 from . import test_costs_support as support
+from .integration import wait_for
 from .test_costs_support import DAY, activity_day, row
 
 costs_org = support.costs_org
@@ -424,3 +429,105 @@ def test_tasks_as_functions(costs_org, litellm_mock, monkeypatch):
     assert tasks.ingest_spend(2) == 0 and queued == [1, 2]  # failure recorded, no alert run
     assert not IngestionState.objects.get().healthy
     assert tasks.check_budgets() == 0
+
+
+# --- the same paging against the real LiteLLM proxy ------------------------------------------
+
+
+def _call(base_url: str, secret: str, model: str, path: str = "/v1/chat/completions"):
+    body = {"model": model, "messages": [{"role": "user", "content": "Hello"}]}
+    if path == "/v1/completions":  # the text-completion endpoint takes a prompt
+        body = {"model": model, "prompt": "Hello"}
+    response = httpx.post(
+        f"{base_url}{path}",
+        headers={"Authorization": f"Bearer {secret}"},
+        json=body,
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text[:300]
+
+
+@pytest.mark.litellm
+def test_real_daily_activity_read_one_row_a_page_is_merged_like_one_page(costs_org, litellm):
+    """Real spend in one team of the real proxy, read back one LiteLLM table row per page:
+    every page is read, the cells split over pages are summed, and the result is the same as
+    reading it all in one page. LiteLLM keeps a row per key × model × endpoint, so the same
+    key and model called on chat and text completions is one of our cells in two rows: with a
+    row a page, split over two pages."""
+    run = uuid.uuid4().hex[:8]
+    team_id, user_id = f"portal-paging-{run}", costs_org["dev_a"].entra_oid
+    api = LiteLLMClient(litellm.base_url, litellm.master_key)
+    api.new_team(team_id, f"paging {run}")
+    with contextlib.suppress(Conflict):  # made by another test against the same proxy
+        api.new_user(user_id, "dev_a@example.com")
+    api.team_member_add(team_id, user_id)
+    k1, k2, k3 = (
+        api.generate_key(key_alias=f"paging-{n}-{run}", team_id=team_id, user_id=user_id)
+        for n in (1, 2, 3)
+    )
+    first_day = datetime.datetime.now(datetime.UTC).date()
+    _call(litellm.base_url, k1["key"], "gpt-4o-mini")
+    _call(litellm.base_url, k1["key"], "gpt-4o-mini")
+    _call(litellm.base_url, k1["key"], "gpt-4o-mini", path="/v1/completions")
+    _call(litellm.base_url, k2["key"], "gpt-4o-mini")
+    _call(litellm.base_url, k2["key"], "claude-3-5-sonnet")
+    _call(litellm.base_url, k3["key"], "gpt-4o-mini")
+    today = datetime.datetime.now(datetime.UTC).date()  # (the same day, unless at midnight)
+    # Only this team's rows (LiteLLM's team_ids filter), so the page count is ours alone.
+    http = httpx.Client(
+        base_url=litellm.base_url,
+        headers={"Authorization": f"Bearer {litellm.master_key}"},
+        params={"team_ids": team_id},
+        timeout=30,
+    )
+
+    def all_written():  # LiteLLM writes its daily tables in batches
+        rows, _pages = litellm_source.fetch_rows(first_day, today, client=http)
+        return rows if sum(r.requests for r in rows) == 6 else None
+
+    whole = wait_for(all_written, timeout=120, interval=1, message="the 6 calls never showed")
+    raw_pages = list(litellm_source.iter_pages(first_day, today, client=http, page_size=1))
+    assert len(raw_pages) >= 5  # k1 × 2 endpoints, k2 × 2 models, k3: a row a page
+    h1 = key_hash(k1["key"])
+    split = [
+        page
+        for page in raw_pages
+        for result in page["results"]
+        if any(r.key_hash == h1 for r in litellm_source.rows_from_day(result))
+    ]
+    assert len(split) == 2, "k1's calls on two endpoints should be two LiteLLM rows"
+
+    paged, pages = litellm_source.fetch_rows(first_day, today, client=http, page_size=1)
+    assert pages == len(raw_pages)
+
+    def cells(rows):
+        return {
+            (r.day, r.team_id, r.key_hash, r.model): (
+                r.requests,
+                r.prompt_tokens,
+                r.completion_tokens,
+                r.user_id,
+            )
+            for r in rows
+        }
+
+    assert len(cells(paged)) == len(paged)  # one row per cell: the split cell merged
+    assert cells(paged) == cells(whole)
+    assert abs(sum(r.spend for r in paged) - sum(r.spend for r in whole)) < Decimal("1e-8")
+    by_key = {}
+    for r in paged:
+        by_key.setdefault(r.key_hash, []).append(r)
+    assert sum(r.requests for r in by_key[h1]) == 3  # all three calls, split cell summed
+    assert {(r.team_id, r.user_id) for r in by_key[h1]} == {(team_id, user_id)}
+    assert sum(r.requests for r in by_key[key_hash(k2["key"])]) == 2
+    assert sum(r.requests for r in by_key[key_hash(k3["key"])]) == 1
+
+    # Stored: one daily row per cell, the split one counted once with all its calls.
+    costs_org["a"].litellm_team_id = team_id
+    costs_org["a"].save()
+    upsert_daily(paged)
+    assert DailySpend.objects.filter(key_hash=h1).aggregate(r=Sum("requests"))["r"] == 3
+    assert DailySpend.objects.filter(team_id=team_id).aggregate(r=Sum("requests"))["r"] == 6
+    assert MonthlySpend.objects.filter(team_id=team_id).aggregate(s=Sum("spend"))["s"] == sum(
+        r.spend for r in paged
+    )

@@ -3,14 +3,18 @@ cost centre for finance; tags travel from the key request to LiteLLM's key metad
 
 import csv
 import io
+import uuid
 
 import pytest
 from django.core import mail
 
+from approvals.lifecycle import Status
 from costs import alerts
 from costs.ingest import upsert_daily
 from costs.models import SoftBudget
+from keys import services
 from keys.forms import KeyRequestForm
+from portal.integrations.litellm import LiteLLMClient
 
 from . import test_costs_support as support
 from .test_costs_support import DAY, make_key, row
@@ -43,19 +47,21 @@ def tagged(costs_org):
     return costs_org
 
 
-def test_request_form_reads_tags_and_they_reach_litellm_metadata(costs_org):
-    data = {
-        "department": costs_org["a"].pk,
-        "name": "tagged",
-        "kind": "personal",
-        "llm_models": ["gpt-4o-mini"],
-        "max_budget": "10",
-        "budget_duration": "30d",
-        "rpm_limit": "10",
-        "tpm_limit": "100",
-        "lifetime_days": "10",
-        "justification": "because",
-    }
+KEY_FORM = {
+    "name": "tagged",
+    "kind": "personal",
+    "llm_models": ["gpt-4o-mini"],
+    "max_budget": "10",
+    "budget_duration": "30d",
+    "rpm_limit": "10",
+    "tpm_limit": "100",
+    "lifetime_days": "10",
+    "justification": "because",
+}
+
+
+def test_request_form_reads_and_checks_tags(costs_org):
+    data = {**KEY_FORM, "department": costs_org["a"].pk}
     costs_org["a"].allowed_models = ["gpt-4o-mini"]
     costs_org["a"].save()
     tags = "Project-X, app:chat、project-x"
@@ -74,6 +80,37 @@ def test_request_form_reads_tags_and_they_reach_litellm_metadata(costs_org):
     listed = KeyRequestForm({**data, "tags": ["api-tag"]}, user=costs_org["dev_a"])
     assert listed.is_valid(), listed.errors
     assert listed.cleaned_data["tags"] == ["api-tag"]
+
+
+@pytest.mark.litellm
+def test_tags_from_the_request_form_reach_the_keys_metadata_in_litellm(org, litellm):
+    """Request with tags, provision into the real proxy, then read the key back from LiteLLM
+    (``/key/info``): the tags are in the key's metadata there, beside the portal's own."""
+    form = KeyRequestForm(
+        {**KEY_FORM, "department": org["a"].pk, "tags": "Project-X, app:chat、project-x"},
+        user=org["dev_a"],
+    )
+    assert form.is_valid(), form.errors
+    key = form.save(commit=False)
+    key.requester = org["dev_a"]
+    key.name = f"tagged-{uuid.uuid4().hex[:6]}"
+    key.status = Status.APPROVED
+    key.save()
+    services.provision(key.pk)
+    key.refresh_from_db()
+    assert key.status == Status.ACTIVE, key.last_error
+
+    client = LiteLLMClient(litellm.base_url, litellm.master_key)
+    info = client.key_info(key.litellm_key_id)["info"]
+    assert info["key_alias"] == key.alias
+    metadata = info["metadata"]
+    assert metadata["tags"] == [
+        "department:alpha",
+        f"cost-centre:{org['a'].cost_centre}",
+        "project-x",
+        "app:chat",
+    ]
+    assert str(metadata["portal_request_id"]) == str(key.pk)
 
 
 def test_spend_per_tag_with_soft_budgets_and_alerts(

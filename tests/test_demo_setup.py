@@ -10,6 +10,7 @@ from django.core.management import call_command
 from approvals.lifecycle import Status
 from costs.models import DailySpend, IngestionState
 from keys.models import VirtualKey
+from portal.days import utc_day, utc_today
 from projects import services as projects
 from projects.models import TuningProject
 from tenants.models import User
@@ -31,7 +32,7 @@ def test_seeded_history_adds_up(settings):
         assert key.max_budget <= key.department.max_key_budget
         assert set(key.llm_models) <= set(key.department.allowed_models), key
         first = DailySpend.objects.filter(key=key).order_by("day").first()
-        assert first.day >= key.activated_at.date(), key
+        assert first.day >= utc_day(key.activated_at), key
 
 
 def test_a_second_seed_keeps_spend_already_there(settings):
@@ -39,7 +40,7 @@ def test_a_second_seed_keeps_spend_already_there(settings):
     call_command("seed_demo", stdout=io.StringIO())
     key = VirtualKey.objects.get(name="paper-summariser")
     real = DailySpend.objects.create(
-        day=datetime.date.today(), team_id="portal-research", key_hash=key.litellm_key_id,
+        day=utc_today(), team_id="portal-research", key_hash=key.litellm_key_id,
         model="openai/gpt-4o-mini", provider="openai", key=key, department=key.department,
         spend="0.00048", requests=1, successes=1,
     )  # fmt: skip

@@ -13,12 +13,12 @@ from approvals.lifecycle import Status
 from keys import leavers, services, tasks
 from keys.models import VirtualKey
 from portal import crypto
-from portal.integrations.errors import Unavailable
+from portal.celery import app as celery_app
 from portal.models import AuditEvent
 from tenants import directory
 
 from .factories import make_key
-from .integration import chat, keys_with_alias
+from .integration import chat, keys_with_alias, start_worker, wait_for, wait_for_row
 from .test_directory import (  # noqa: F401
     entra,
     graph,
@@ -27,6 +27,7 @@ from .test_directory import (  # noqa: F401
     mirror_org,
     sleeps,
 )
+from .workers import Worker
 
 pytestmark = [pytest.mark.litellm, pytest.mark.django_db(transaction=True)]
 
@@ -128,43 +129,94 @@ def test_suspended_past_the_grace_period_is_revoked(
     assert refused(litellm, secret)
 
 
-def test_litellm_down_while_blocking_is_retried(
+@pytest.fixture
+def worker_on(fault_proxy):
+    """Start a real Celery worker (after the fault proxy, so it talks to LiteLLM through it)."""
+    started = []
+
+    def start(**env) -> Worker:
+        started.append(start_worker(**env))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop()
+    celery_app.conf.task_default_queue = "portal"
+
+
+def block_attempts(fault_proxy) -> int:
+    return fault_proxy.calls.count("POST /key/block")
+
+
+def test_litellm_down_while_blocking_is_retried_by_a_worker(
     org,
     entra,  # noqa: F811
     graph_client,  # noqa: F811
     litellm,
     fault_proxy,
-    monkeypatch,
+    worker_on,
 ):
     mirror_org(entra, org)
     key, secret = live_key(org)  # through the fault proxy, while it is up
-    retries = []
-    monkeypatch.setattr(
-        tasks.block_suspended_key, "apply_async", lambda args, **kw: retries.append(args)
-    )
+    worker = worker_on(PROVISION_RETRY_BASE_SECONDS="1", PROVISION_MAX_RETRIES="8")
 
     fault_proxy.down = True
     entra.users["oid-dev_a"].groups = []
-    run = directory.sync(graph_client)
+    run = directory.sync(graph_client)  # commits: the block is tried, fails, goes to the worker
 
     assert run.status == "ok", run.error
     key.refresh_from_db()
     assert key.status == Status.SUSPENDED and key.blocked_at is None  # marked for blocking
-    assert retries == [(key.pk,)]
     assert leavers.unblocked_marks() == [key.pk]
-    assert chat(litellm.base_url, secret).status_code == 200  # not blocked yet: LiteLLM is down
-
-    # Still down: the block raises (the task retries it) and the key stays marked.
-    with pytest.raises(Unavailable):
-        leavers.block(key.pk)
+    # The worker's own attempts fail too while LiteLLM is unreachable (the first try was the
+    # sync's, after its commit; then the task's first run and its first retry).
+    wait_for(
+        lambda: block_attempts(fault_proxy) >= 3,
+        timeout=60,
+        message=f"the worker never retried the block\n{worker.output()[-3000:]}",
+    )
     assert VirtualKey.objects.get(pk=key.pk).blocked_at is None
-    # The daily sweep hands marked keys to the retrying task again.
-    swept = []
-    monkeypatch.setattr(tasks.block_suspended_key, "delay", swept.append)
-    assert tasks.revoke_suspended_keys() == 0 and swept == [key.pk]
+    assert chat(litellm.base_url, secret).status_code == 200  # not blocked yet
+
+    fault_proxy.down = False  # LiteLLM is back: the worker's next retry blocks the key
+    key = wait_for_row(
+        VirtualKey, key.pk, lambda k: k.blocked_at is not None, 60, worker, ", not blocked"
+    )
+    assert leavers.unblocked_marks() == []
+    [remote] = keys_with_alias(litellm, key.alias)
+    assert remote["blocked"] is True
+    assert refused(litellm, secret)
+    assert "block failed, retrying" in worker.output()
+
+
+def test_block_out_of_retries_is_swept_up_by_the_daily_job_in_a_worker(
+    org,
+    entra,  # noqa: F811
+    graph_client,  # noqa: F811
+    litellm,
+    fault_proxy,
+    worker_on,
+):
+    mirror_org(entra, org)
+    key, secret = live_key(org)
+    worker = worker_on(PROVISION_RETRY_BASE_SECONDS="0.2", PROVISION_MAX_RETRIES="1")
+
+    fault_proxy.down = True
+    entra.users["oid-dev_a"].groups = []
+    assert directory.sync(graph_client).status == "ok"
+    wait_for(
+        lambda: "left for the sweep" in worker.output(),
+        timeout=60,
+        message=f"the task never gave up\n{worker.output()[-3000:]}",
+    )
+    assert leavers.unblocked_marks() == [key.pk]  # still marked: never skipped
+    assert chat(litellm.base_url, secret).status_code == 200
 
     fault_proxy.down = False
-    assert tasks.block_suspended_key.apply(args=(key.pk,)).get() == "blocked"
-    key.refresh_from_db()
-    assert key.blocked_at is not None and leavers.unblocked_marks() == []
+    assert tasks.revoke_suspended_keys() == 0  # hands the marked key to the worker again
+    key = wait_for_row(
+        VirtualKey, key.pk, lambda k: k.blocked_at is not None, 60, worker, ", not blocked"
+    )
+    [remote] = keys_with_alias(litellm, key.alias)
+    assert remote["blocked"] is True
     assert refused(litellm, secret)

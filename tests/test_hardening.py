@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -10,13 +12,14 @@ from approvals import workflow
 from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal import crypto
+from portal.integrations.litellm import LiteLLMClient
 from portal.models import AuditEvent
 from tenants import directory
 from tenants.models import Membership, User
 from tenants.signals import member_left
 
 from . import factories
-from .factories import after_commit
+from .integration import chat, keys_with_alias, wait_for
 from .test_directory import entra, graph, graph_client, infra_group, mirror_org, sleeps  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -77,15 +80,32 @@ def leave(user, department) -> None:
         member_left.send(sender=User, user=user, reason="removed from every group")
 
 
-def test_leavers_open_requests_are_cancelled(org, client, django_capture_on_commit_callbacks):
+@pytest.mark.litellm
+def test_leavers_open_requests_are_cancelled_and_cleaned_up_in_litellm(
+    org, client, litellm, worker
+):
+    """The clean-up runs for real: the sync's transaction commits, its on-commit callbacks
+    enqueue the purge, a real worker runs it against the real proxy."""
     submitted = make_key(org, status=Status.SUBMITTED)
-    approved = make_key(org, status=Status.APPROVED)
-    with django_capture_on_commit_callbacks() as callbacks:
-        leave(org["dev_a"], org["a"])
-    for key in (submitted, approved):
+    # A run that died mid-provisioning: LiteLLM already has a key under the request's alias.
+    provisioning = make_key(org, name=f"half-made-{uuid.uuid4().hex[:6]}", status=Status.APPROVED)
+    VirtualKey.objects.filter(pk=provisioning.pk).update(status=Status.PROVISIONING)
+    api = LiteLLMClient(litellm.base_url, litellm.master_key)
+    orphan = api.generate_key(key_alias=provisioning.alias)
+    assert chat(litellm.base_url, orphan["key"]).status_code == 200
+    assert len(keys_with_alias(litellm, provisioning.alias)) == 1
+
+    leave(org["dev_a"], org["a"])  # commits: the callbacks run, the worker picks them up
+
+    for key in (submitted, provisioning):
         key.refresh_from_db()
         assert key.status == Status.CANCELLED and "requester left" in key.last_error
-    assert len(after_commit(callbacks)) == 2  # the LiteLLM clean-up of each, after the commit
+    wait_for(
+        lambda: keys_with_alias(litellm, provisioning.alias) == [],
+        timeout=60,
+        message=f"the half-made key is still in LiteLLM\n{worker.output()[-3000:]}",
+    )
+    assert chat(litellm.base_url, orphan["key"]).status_code in (400, 401, 403)
     client.force_login(org["lead_a"])
     assert submitted.name not in client.get("/approvals/").content.decode()
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from portal.days import utc_today
 from portal.integrations.errors import IntegrationError
 from portal.integrations.langfuse import LangfuseClient
 
@@ -67,7 +68,7 @@ def scenario(
     suffix = uuid.uuid4().hex[:6]
     name = f"tuning-contract-{suffix}"
     email = f"dev-{suffix}@example.com"
-    today = datetime.date.today()
+    today = utc_today()  # Langfuse's metrics days are UTC days
     steps: list[tuple[str, int, set[str]]] = []
 
     def step(label: str, call) -> Any:

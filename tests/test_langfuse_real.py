@@ -2,15 +2,20 @@
 end to end with the EE test licence, crash-resume, the real 403 without a licence and the
 manual path, metrics equal to Langfuse's own numbers, teardown and reconcile."""
 
+import contextlib
 import datetime
 import re
+import uuid
 
 import httpx
 import pytest
+import time_machine
 from django.utils import timezone
 
 from approvals.lifecycle import Status
+from portal import crypto
 from portal.celery import app as celery_app
+from portal.integrations.errors import IntegrationError
 from portal.integrations.langfuse import EntitlementMissing
 from projects import services as projects
 from projects import tasks
@@ -23,9 +28,12 @@ from .langfuse_real import (
     observations,
     org_client,
     point_settings,
+    send_spans,
     send_trace,
     server_env,
     usage_totals,
+    utc_day_of,
+    wait_counted,
     wait_observations,
 )
 
@@ -47,6 +55,24 @@ def ee_worker(ee, transactional_db):
     celery_app.conf.task_default_queue = "portal"
 
 
+@pytest.fixture
+def scratch_project(ee):
+    """Make Langfuse projects with unique names (a test may run again on the same server) and
+    delete them afterwards, whether the test passed or not."""
+    lf = org_client(ee)
+    made = []
+
+    def make(prefix: str):
+        project = lf.create_project(f"{prefix}-{uuid.uuid4().hex[:8]}")
+        made.append(project.id)
+        return project
+
+    yield make
+    for project_id in made:
+        with contextlib.suppress(IntegrationError):
+            lf.delete_project(project_id)
+
+
 def request_and_approve(client, org, **overrides) -> TuningProject:
     return integration.request_and_approve(client, org, "projects", PROJECT_REQUEST, **overrides)
 
@@ -62,7 +88,9 @@ def reveal(client, project) -> str:
     return match.group(1)
 
 
-def test_provision_hand_over_trace_metrics_and_teardown(org, client, ee, ee_worker):
+def test_provision_hand_over_trace_metrics_and_teardown(
+    org, client, ee, ee_worker, scratch_project
+):
     lf = org_client(ee)
     # The developer already has a Langfuse account (SCIM), so the membership step can add them.
     user = lf.ensure_user(org["dev_a"].email, display_name="Dev A")
@@ -100,7 +128,7 @@ def test_provision_hand_over_trace_metrics_and_teardown(org, client, ee, ee_work
     )
     [row] = wait_observations(ee.url, project.public_key, secret, traceId=trace_id)
     assert row["traceId"] == trace_id
-    other = lf.create_project("tuning-other-team")
+    other = scratch_project("tuning-other-team")
     other_key = lf.create_api_key(other.id, note="other")
     assert observations(ee.url, other_key.public_key, other_key.secret_key, traceId=trace_id) == []
 
@@ -108,8 +136,9 @@ def test_provision_hand_over_trace_metrics_and_teardown(org, client, ee, ee_work
     rows = observations(ee.url, project.public_key, secret)
     expected = usage_totals(rows)
     assert expected["input_tokens"] == 1200 and expected["output_tokens"] == 300
+    wait_counted(ee.url, project.public_key, secret, count=expected["observations"])
     assert tasks.pull_project_metrics() >= 1
-    day = ProjectMetricsDay.objects.get(project=project, day=timezone.now().date())
+    day = ProjectMetricsDay.objects.get(project=project, day=utc_day_of(rows))
     assert (day.traces, day.observations) == (expected["traces"], expected["observations"])
     assert (day.input_tokens, day.output_tokens, day.total_tokens) == (
         expected["input_tokens"],
@@ -136,7 +165,48 @@ def test_provision_hand_over_trace_metrics_and_teardown(org, client, ee, ee_work
     assert [
         f for f in projects.reconcile_findings(lf) if f["token"] == project.langfuse_project_id
     ] == []
-    lf.delete_project(other.id)
+
+
+def utc(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC)
+
+
+def test_metrics_days_are_utc_days_at_both_midnights(org, ee, scratch_project):
+    """Observations placed either side of midnight UTC land on their UTC days, whether the pull
+    runs in the same second as the last of them, at 23:59 JST or at 00:01 JST (the portal's
+    TIME_ZONE is Asia/Tokyo: 15:01 UTC is already the next day there, not in UTC)."""
+    lf = org_client(ee)
+    remote = scratch_project("tuning-boundary")
+    key = lf.create_api_key(remote.id, note="portal")
+    project = make_project(
+        org,
+        status=Status.ACTIVE,
+        activated_at=utc("2026-11-29T10:00:00"),
+        langfuse_project_id=remote.id,
+        portal_public_key=key.public_key,
+        portal_secret_encrypted=crypto.encrypt(key.secret_key),
+    )
+    before, after = utc("2026-11-30T23:59:59.5"), utc("2026-12-01T00:00:00.4")
+    send_spans(ee.url, key.public_key, key.secret_key, [before.timestamp(), after.timestamp()])
+    wait_counted(ee.url, key.public_key, key.secret_key, count=2, around=after.timestamp())
+
+    def stored() -> dict[str, int]:
+        rows = ProjectMetricsDay.objects.filter(project=project)
+        return {row.day.isoformat(): row.observations for row in rows}
+
+    # In the same second as the later observation (00:00:00.9 UTC, 09:00 JST).
+    with time_machine.travel(utc("2026-12-01T00:00:00.9"), tick=False):
+        projects.pull_metrics(project)
+    assert stored() == {"2026-11-29": 0, "2026-11-30": 1, "2026-12-01": 1}
+    # 23:59 and 00:01 in Tokyo: the same UTC day, so no row for 2 December.
+    for moment in ("2026-12-01T14:59:00", "2026-12-01T15:01:00"):
+        with time_machine.travel(utc(moment), tick=False):
+            projects.pull_metrics(project)
+        assert stored() == {"2026-11-29": 0, "2026-11-30": 1, "2026-12-01": 1}, moment
+    # 00:01 UTC on 2 December: a new UTC day begins, with nothing in it.
+    with time_machine.travel(utc("2026-12-02T00:01:00"), tick=False):
+        projects.pull_metrics(project)
+    assert stored() == {"2026-11-29": 0, "2026-11-30": 1, "2026-12-01": 1, "2026-12-02": 0}
 
 
 def test_crash_windows_resume_without_duplicates(org, ee):

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 import yaml
-from django.utils import timezone
 
 from approvals.lifecycle import Status
 from portal.celery import app as celery_app
@@ -19,6 +18,8 @@ from .langfuse_real import (
     point_settings,
     server_env,
     usage_totals,
+    utc_day_of,
+    wait_counted,
     wait_observations,
 )
 from .litellm_proxy import RUN_SH, LiteLLMProxy
@@ -111,8 +112,9 @@ def test_routed_key_traces_go_to_the_tuning_project_until_teardown(
 
     totals = usage_totals(rows)
     assert totals["total_tokens"] > 0 and totals["cost"] > 0
+    wait_counted(host, *portal_auth, count=totals["observations"])
     projects.pull_metrics(project)
-    day = ProjectMetricsDay.objects.get(project=project, day=timezone.now().date())
+    day = ProjectMetricsDay.objects.get(project=project, day=utc_day_of(rows))
     assert (day.traces, day.observations, day.total_tokens) == (
         totals["traces"],
         totals["observations"],

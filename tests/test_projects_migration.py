@@ -18,8 +18,8 @@ from portal import audit, audit_display
 from portal.models import AuditEvent
 from projects.models import ProjectMetricsDay, TuningProject
 
-BEFORE = [("keys", "0003_key_tags"), ("projects", None)]
-AFTER = [("keys", "0004_tuning_projects_move_to_projects"), ("projects", "0001_initial")]
+BEFORE = [("keys", "0004_key_token"), ("projects", None)]
+AFTER = [("keys", "0005_tuning_projects_move_to_projects"), ("projects", "0001_initial")]
 
 
 def migrate(targets):

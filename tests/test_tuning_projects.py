@@ -10,6 +10,7 @@ from django.utils import timezone
 from approvals import tasks as approval_tasks
 from approvals.lifecycle import Status
 from keys import reconcile
+from portal.days import utc_today
 from portal.models import AuditEvent
 from projects import services as projects
 from projects import tasks
@@ -66,7 +67,7 @@ def test_approve_provision_reveal_metrics_and_teardown(org, client, langfuse, pr
     assert TuningProject.objects.get(pk=project.pk).secret_encrypted == ""
 
     # Metrics are pulled with the portal's own key and shown on the project page.
-    today = timezone.now().date()
+    today = utc_today()  # Langfuse's days are UTC days
     langfuse.seed_daily_metrics(
         project.langfuse_project_id,
         today,
@@ -235,7 +236,7 @@ def test_owner_is_reminded_once_before_the_lease_ends(org, langfuse, mailoutbox,
 
 def test_lead_sees_project_usage_in_the_department_view(org, client, langfuse):
     project = active_project(org, langfuse)
-    today = timezone.now().date()
+    today = utc_today()
     for offset, traces in ((0, 5), (3, 7), (40, 100)):  # the 40-day-old day is out of range
         ProjectMetricsDay.objects.create(
             project=project, day=today - datetime.timedelta(days=offset), traces=traces,
@@ -247,3 +248,24 @@ def test_lead_sees_project_usage_in_the_department_view(org, client, langfuse):
     assert project.project_name in row and ">12<" in row and ">120<" in row
     client.force_login(org["lead_b"])
     assert client.get("/departments/alpha/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("now", "first", "last"),
+    [
+        # 23:59:59.9 UTC: today is still 1 December; the window ends with its last millisecond.
+        ("2026-12-01T23:59:59.900+00:00", "2026-11-29", "2026-12-01"),
+        # 00:01 UTC: 2 December has begun.
+        ("2026-12-02T00:01:00+00:00", "2026-11-29", "2026-12-02"),
+        # 23:59 and 00:01 in Tokyo (14:59 and 15:01 UTC): both still 1 December in UTC.
+        ("2026-12-01T23:59:00+09:00", "2026-11-29", "2026-12-01"),
+        ("2026-12-02T00:01:00+09:00", "2026-11-29", "2026-12-01"),
+    ],
+)
+def test_metrics_window_is_whole_utc_days_of_the_lease(org, now, first, last):
+    project = make_project(
+        org, activated_at=datetime.datetime(2026, 11, 29, 22, 30, tzinfo=datetime.UTC)
+    )
+    since, until = projects.metrics_window(project, datetime.datetime.fromisoformat(now))
+    assert since == datetime.datetime.fromisoformat(f"{first}T00:00:00+00:00")
+    assert until == datetime.datetime.fromisoformat(f"{last}T23:59:59.999+00:00")

@@ -12,14 +12,16 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import trans_real
 
 from approvals.lifecycle import Status
+from catalogue.models import CatalogueModel
 from costs import budgets, periods
 from costs.ingest import upsert_daily
 from costs.models import SpendAnomaly
 from portal import audit
+from portal.days import utc_today
 
 from .browser import signed_in_page
 from .test_costs_support import make_key, row
@@ -69,7 +71,7 @@ def english_msgids() -> list[tuple[str, re.Pattern]]:
 @pytest.fixture
 def console(org):
     """A small organisation with something on every page."""
-    today = periods.utc_today()
+    today = utc_today()
     month = periods.month_start(today)
     for dept, team in ((org["a"], "team-alpha"), (org["b"], "team-beta")):
         dept.litellm_team_id = team
@@ -110,6 +112,15 @@ def console(org):
         before={"status": "submitted", "decided_at": None},
         after={"status": "approved", "decided_at": "2026-12-01T23:30:00+00:00"},
     )
+    for name, provider, inp, out in (
+        ("gpt-4o-mini", "openai", "0.15", "0.60"),
+        ("claude-3-5-sonnet", "anthropic", "3", "15"),
+        ("gpt-4o", "openai", "2.50", "10"),
+    ):  # as the hourly refresh stores LiteLLM's /model_group/info (tests/test_catalogue.py)
+        CatalogueModel.objects.create(
+            name=name, providers=[provider], mode="chat", context_window=128_000,
+            input_price=Decimal(inp), output_price=Decimal(out), seen_at=timezone.now(),
+        )  # fmt: skip
     assert month <= today
     return {**org, "active": active, "failed": failed, "pending": pending}
 
@@ -120,6 +131,7 @@ def pages(c) -> dict[str, list[tuple[str, str]]]:
             ("home", "/"),
             ("my-keys", "/keys/"),
             ("request-key", "/keys/request/"),
+            ("models", "/models/"),
             ("key-active", f"/keys/{c['active'].pk}/"),
             ("key-failed", f"/keys/{c['failed'].pk}/"),
             ("projects", "/projects/"),
@@ -227,6 +239,34 @@ def test_sign_in_page(live_server, browser, lang, axe_source, english_msgids):
     )
     page.context.close()
     assert problems == []
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_key_form_estimates_a_month_as_models_are_ticked(console, live_server, browser, lang):
+    """The estimate follows the ticked models (htmx), from the developer's own last 30 days."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = open_as(browser, live_server, console["dev_a"], lang)
+    for width in (LAPTOP, PHONE):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(live_server.url + "/keys/request/")
+        page.check("input[name=llm_models][value=claude-3-5-sonnet]")
+        page.wait_for_selector("#estimate-range")
+        # 30 whole days of the console's support-bot (120,000 / 4,500 tokens a day) and
+        # batch-jobs (12 / 3): 3,600,360 input and 135,090 output tokens at 3 and 15 USD / 1M.
+        assert page.inner_text("#estimate-range") == "USD 12.83"
+        page.check("input[name=llm_models][value=gpt-4o-mini]")
+        page.wait_for_function(
+            "document.querySelector('#estimate-range').textContent.includes('–')"
+        )
+        assert page.inner_text("#estimate-range") == "USD 0.62 – 12.83"
+        page.locator("#estimate-box").screenshot(
+            path=str(SHOTS / f"developer-key-estimate-{lang}-{width}.png")
+        )
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+    page.context.close()
 
 
 def test_phone_menu_collapses_and_opens(console, live_server, browser):

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from costs import forecast, periods
+from costs import forecast
 from costs.ingest import upsert_daily
 from portal.templatetags.portal_ui import money, money_text, num
 
@@ -22,8 +22,9 @@ NOV = datetime.date(2026, 11, 1)
 
 
 @pytest.fixture
-def on_the_2nd(monkeypatch):
-    monkeypatch.setattr(periods, "utc_today", lambda: datetime.date(2026, 12, 2))
+def on_the_2nd(time_machine):
+    # 09:00 JST on December 2: the 2nd in both zones (tests/test_days.py covers the edges).
+    time_machine.move_to(datetime.datetime(2026, 12, 2, 0, 0, tzinfo=datetime.UTC), tick=False)
 
 
 # --- 9. small spend --------------------------------------------------------------------------
@@ -69,15 +70,29 @@ def test_a_finished_month_forecasts_its_actual():
     assert fc.final and fc.value == Decimal("310")
 
 
-def test_department_page_on_the_2nd_shows_a_blended_forecast(costs_org, client, on_the_2nd):
+@pytest.mark.parametrize("hour, minute", [(0, 1), (23, 59)])
+def test_department_page_on_the_2nd_shows_a_blended_forecast(
+    costs_org, client, time_machine, hour, minute
+):
     rows = [row(day=NOV + datetime.timedelta(days=i), spend="10") for i in range(30)]
     rows.append(row(day=DEC, spend="470"))  # a busy first day: 94 % of a 1000 budget if naive
     upsert_daily(rows)
     client.force_login(costs_org["lead_a"])
+    # Any minute of 2 December UTC is day 2 of 31 (23:59 UTC is already the 3rd in Tokyo).
+    time_machine.move_to(
+        datetime.datetime(2026, 12, 2, hour, minute, tzinfo=datetime.UTC), tick=False
+    )
     html = client.get("/costs/departments/alpha/?month=2026-12").content.decode()
     value = html.split('id="kpi-forecast">')[1].split("<")[0]
-    assert value != "USD 7,285.00"  # 470 ÷ 2 × 31
-    assert 'id="forecast-note"' in html and "Range" in html
+    # By hand, from the method the forecast documents (costs/forecast.py): last month's daily
+    # rate counts as 7 days of evidence beside this month's days so far.
+    #   last month: 30 days × USD 10 = 300, so 10/day; this month: 470 over 2 days, 235/day
+    #   blended rate: (470 + 7 × 10) / (2 + 7) = 540 / 9 = 60/day; 29 days are left
+    #   forecast: 470 + 29 × 60 = 2,210.00
+    #   range: 470 + 29 × 10 = 760.00 (last month's rate) to 470 + 29 × 235 = 7,285.00
+    assert value == "USD 2,210.00"  # not the naive 470 ÷ 2 × 31 = 7,285.00
+    note = html.split('id="forecast-note">')[1].split("</div>")[0]
+    assert "Range USD 760.00 – 7,285.00" in note and "2 days of this month" in note
 
 
 def test_month_over_month_compares_the_same_days(costs_org, client, on_the_2nd):

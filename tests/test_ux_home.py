@@ -8,9 +8,10 @@ import pytest
 from django.utils import timezone
 
 from approvals.lifecycle import Status
-from costs import budgets, periods
+from costs import budgets
 from costs.ingest import upsert_daily
 from costs.models import SpendAnomaly
+from portal.days import utc_today
 
 from . import test_costs_support as support
 from .test_costs_support import make_key, row
@@ -22,7 +23,7 @@ costs_org = support.costs_org
 @pytest.fixture
 def home_org(costs_org):
     org = costs_org
-    today = periods.utc_today()
+    today = utc_today()
     org["key_a"].expires_at = timezone.now() + datetime.timedelta(days=5)
     org["key_a"].save()
     make_key(org["dev_a"], org["a"], "", name="waiting-key", status=Status.SUBMITTED)
@@ -122,7 +123,7 @@ def test_approver_panel_counts_every_kind_the_approvals_pages_list(home_org, cli
 
 
 def test_lead_home_shows_the_departments_recent_anomalies(home_org, client):
-    today = periods.utc_today()
+    today = utc_today()
     fields = {"baseline": Decimal("4"), "limit": Decimal("10"), "top_model": "gpt-4o-mini"}
     recent = SpendAnomaly.objects.create(
         scope="department", subject=f"department:{home_org['a'].pk}", department=home_org["a"],

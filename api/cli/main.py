@@ -76,10 +76,9 @@ def _requests(client: Client, args) -> None:
 
 
 def _costs(client: Client, args) -> None:
-    paths = {"me": "/costs/me", "org": "/costs/org"}
+    paths = {"me": "/costs/me", "org": "/costs/org", "chargeback": "/costs/chargeback"}
     path = paths.get(args.scope) or f"/costs/departments/{args.department}"
     if args.scope == "chargeback":
-        path = "/costs/chargeback"
         params = {"from": args.month_from, "to": args.month}
     else:
         params = {"month": args.month, "table": args.table}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 
@@ -15,7 +14,10 @@ def emit(data, fmt: str, columns: list[str] | None = None, out=None) -> None:
         return
     columns = columns or (list(rows[0]) if rows else [])
     if fmt == "csv":
-        writer = csv.writer(out)
+        # The portal's one CSV rule (imported here: the other formats need none of it).
+        from portal.csv_safe import Writer
+
+        writer = Writer(out)
         writer.writerow(columns)
         for row in rows:
             writer.writerow([_cell(row.get(c)) for c in columns])

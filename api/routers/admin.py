@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router
 from ninja.decorators import decorate_view
-from ninja.pagination import CursorPagination, paginate
+from ninja.pagination import paginate
 
 from portal.models import AuditEvent
 from tenants.models import Department
@@ -15,6 +15,7 @@ from tenants.models import Department
 from .. import policies
 from ..common import form_problem, identity, people_only
 from ..idempotency import idempotent
+from ..pagination import PortalCursor
 from ..schemas import AuditOut, DepartmentOut, MeOut, PolicyIn
 
 router = Router()
@@ -52,7 +53,7 @@ def _departments(user):
 
 
 @router.get("/departments", response=list[DepartmentOut], tags=["departments"])
-@paginate(CursorPagination, ordering=("name",))
+@paginate(PortalCursor, ordering=("name",))
 def list_departments(request):
     """Your departments with their policies (infra: all)."""
     return _departments(request.user)
@@ -83,7 +84,7 @@ def set_policy(request, slug: str, payload: PolicyIn):
 
 
 @router.get("/audit", response=list[AuditOut], tags=["audit"], summary="Audit log (infra)")
-@paginate(CursorPagination, ordering=("-created_at", "-id"))
+@paginate(PortalCursor, ordering=("-created_at", "-id"))
 def audit_log(
     request,
     action: str | None = Query(None, description="Prefix, e.g. virtualkey."),

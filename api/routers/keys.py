@@ -6,16 +6,18 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from ninja import Query, Router
 from ninja.decorators import decorate_view
-from ninja.pagination import CursorPagination, paginate
+from ninja.pagination import paginate
 
 from approvals import workflow
 from keys import services
 from keys.forms import KeyRequestForm
 from keys.models import VirtualKey
+from keys.setup_snippets import snippets
 from tenants.models import Department
 
 from ..common import RIGHT_KEYS, form_problem, owner_only, require_right, visible
 from ..idempotency import idempotent
+from ..pagination import PortalCursor
 from ..problems import Problem
 from ..schemas import ExtendIn, KeyOut, KeyRequestIn, SecretOut
 
@@ -25,7 +27,7 @@ ORDER = ("-created_at", "-pk")
 
 
 @router.get("", response=list[KeyOut], summary="List keys")
-@paginate(CursorPagination, ordering=ORDER)
+@paginate(PortalCursor, ordering=ORDER)
 def list_keys(request, scope: str = Query("mine", pattern="^(mine|visible)$")):
     """``mine``: your own keys; ``visible``: also those of departments you lead (infra: all)."""
     require_right(request, RIGHT_KEYS)
@@ -127,8 +129,15 @@ def reveal_key(request, key_id: int):
             410, "Nothing to reveal", "Already shown once, not ready, or not yours.", type_="gone"
         )
     base, client_settings = litellm_settings(secret)
+    setup = {s.id: s.text for s in snippets(base, secret, list(key.llm_models or []))}
     return secret_response(
-        {"id": key.pk, "secret": secret, "base_url": base, "settings": client_settings}
+        {
+            "id": key.pk,
+            "secret": secret,
+            "base_url": base,
+            "settings": client_settings,
+            "setup": setup,
+        }
     )
 
 

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from ninja import Query, Router
 from ninja.decorators import decorate_view
-from ninja.pagination import CursorPagination, paginate
+from ninja.pagination import paginate
 
 from approvals import workflow
 from approvals.lifecycle import Status
@@ -18,6 +18,7 @@ from tenants.models import Department
 
 from ..common import form_problem, owner_only, people_only, visible
 from ..idempotency import idempotent
+from ..pagination import PortalCursor
 from ..problems import Problem
 from ..schemas import ProjectOut, ProjectRequestIn
 from .keys import secret_response
@@ -35,7 +36,7 @@ def _fresh(project: TuningProject) -> TuningProject:
 
 
 @router.get("", response=list[ProjectOut], summary="List tuning projects")
-@paginate(CursorPagination, ordering=("-created_at", "-pk"))
+@paginate(PortalCursor, ordering=("-created_at", "-pk"))
 def list_projects(request, scope: str = Query("mine", pattern="^(mine|visible)$")):
     people_only(request)
     qs = TuningProject.objects.select_related(*RELATED)

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from ninja import Path, Query, Router
 from ninja.decorators import decorate_view
-from ninja.pagination import CursorPagination, paginate
+from ninja.pagination import paginate
 
 from approvals import workflow
 from approvals.forms import DecisionForm
@@ -16,6 +16,7 @@ from projects.models import TuningProject
 
 from ..common import form_problem, people_only, visible
 from ..idempotency import idempotent
+from ..pagination import PortalCursor
 from ..schemas import DecisionIn, RequestOut
 
 router = Router(tags=["requests"])
@@ -38,7 +39,7 @@ def _out(kind: str, obj) -> dict:
     }
 
 
-class RequestCursor(CursorPagination):
+class RequestCursor(PortalCursor):
     """Cursor pages of requests rendered with their kind."""
 
     def paginate_queryset(self, queryset, pagination, request, **params):

@@ -50,7 +50,7 @@ def set_member_budget(request, slug: str):
     if not form.is_valid():
         if "member" in form.errors:
             raise Http404
-        return HttpResponse(_("Enter an amount in USD."), status=400)
+        return HttpResponse(_("Enter an amount in USD."), status=400)  # page is never an error
     membership = get_object_or_404(
         Membership.objects.select_related("user"),
         department=dept,
@@ -74,7 +74,7 @@ def set_member_budget(request, slug: str):
     else:
         messages.success(request, _("Budget of %(who)s removed.") % {"who": membership.user})
     url = reverse("costs_member_budgets", args=[dept.slug])
-    return redirect(f"{url}?page={form.cleaned_data['page'] or 1}")
+    return redirect(f"{url}?page={form.cleaned_data['page']}")
 
 
 def alert_list(request):

@@ -143,7 +143,8 @@ def _iso(value: datetime | date) -> str:
         value = datetime.combine(value, time.min, tzinfo=UTC)
     elif value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Milliseconds kept: a window's end at 23:59:59.999 must not drop the day's last second.
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _day(value: Any) -> date:

@@ -350,6 +350,12 @@ class LiteLLMClient:
         )
         return self._request("POST", "/key/generate", json=body)
 
+    def model_groups(self) -> list[dict[str, Any]]:
+        """``GET /model_group/info``: one entry per model name callers use (``model_group``),
+        with ``providers``, ``max_input_tokens``, ``input_cost_per_token``,
+        ``output_cost_per_token`` and ``mode``, as LiteLLM's own model hub shows them."""
+        return list((self._request("GET", "/model_group/info") or {}).get("data") or [])
+
     def key_info(self, key: str) -> dict[str, Any]:
         """``GET /key/info?key=<hash>``: ``{"key", "info": {...}}``. ``key`` is the token hash or
         the secret; a secret is hashed here so it never appears in a URL (or httpx's logs)."""

@@ -28,7 +28,7 @@ def move_content_types_back(apps, schema_editor):
 
 class Migration(migrations.Migration):
     """Tuning projects move from ``keys`` to this app with their rows: the tables keep their
-    names (``db_table``), so only Django's state changes (``keys.0004`` removes them there)."""
+    names (``db_table``), so only Django's state changes (``keys.0005`` removes them there)."""
 
     initial = True
 

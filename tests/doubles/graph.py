@@ -7,14 +7,17 @@ tokens also need the app roles (``User.Read.All``, ``GroupMember.Read.All``).
 
 Served (all under ``/v1.0``):
 
-* ``GET /groups/{id}/transitiveMembers`` (users and nested groups, ``@odata.type`` on each item;
-  ``/microsoft.graph.user`` cast also accepted) with ``$select``, ``$top`` and ``@odata.nextLink``
+* ``GET /groups/{id}/transitiveMembers`` (a ``directoryObject`` collection: users, nested groups
+  and other member objects such as service principals, ``@odata.type`` on each item;
+  ``/microsoft.graph.user`` cast also accepted, another cast is a 400
+  ``Request_UnsupportedQuery``) with ``$select``, ``$top`` and ``@odata.nextLink``
 * ``GET /users/{id}``, ``GET /users/{id}/manager`` (404 ``Request_ResourceNotFound`` when none)
 * ``POST /users/{id}/getMemberObjects`` and ``getMemberGroups`` (the group-overage call)
 * ``GET /users/{id}/transitiveMemberOf`` (optionally cast to ``/microsoft.graph.group``)
 
 Knobs: ``page_size``, ``throttle_next(n, retry_after=1)`` (429 + Retry-After), ``down = True``
-(503), ``nest_group(child, parent)``, ``revoke_tokens()`` / ``refuse_tokens`` (401),
+(503), ``nest_group(child, parent)``, ``add_member_object(group, odata_type, id)`` (a member
+that is not a person), ``revoke_tokens()`` / ``refuse_tokens`` (401),
 ``request_count`` / ``requests``.
 """
 
@@ -111,6 +114,7 @@ class GraphDouble(Closing):
         self.down = False
         self.requests: list[tuple[str, str]] = []
         self.nested: dict[str, set[str]] = {}  # group id -> parent group ids
+        self.objects: dict[str, list[dict]] = {}  # group id -> members that are not users
         self.revoked: set[str] = set()
         self.refuse_tokens = False  # 401 for every token
         self.next_link_base: str | None = None  # a hostile page: nextLink to another host
@@ -146,6 +150,13 @@ class GraphDouble(Closing):
         self.entra.add_group(parent)
         self.nested.setdefault(child, set()).add(parent)
 
+    def add_member_object(self, group: str, odata_type: str, object_id: str) -> None:
+        """Make a directory object that is not a user (``#microsoft.graph.servicePrincipal``,
+        ``#microsoft.graph.device``, ``#microsoft.graph.orgContact``) a member of ``group``."""
+        self.entra.add_group(group)
+        item = {"@odata.type": odata_type, "id": object_id, "displayName": object_id}
+        self.objects.setdefault(group, []).append(item)
+
     # -- directory -------------------------------------------------------------------------------
 
     def _user(self, key: str) -> DirectoryUser:
@@ -171,6 +182,9 @@ class GraphDouble(Closing):
                     seen.add(parent)
                     todo.append(parent)
         return seen
+
+    def _descendants(self, group: str) -> set[str]:
+        return {child for child in self.nested if group in self._ancestors(child)}
 
     def _user_groups(self, user: DirectoryUser) -> list[str]:
         result: list[str] = []
@@ -311,7 +325,7 @@ class GraphDouble(Closing):
                 )
             cast = seg[3] if len(seg) > 3 else None
             if cast not in (None, "microsoft.graph.user"):
-                raise GraphError(400, "Request_BadRequest", f"Unsupported cast '{cast}'.")
+                raise GraphError(400, "Request_UnsupportedQuery", f"Unsupported cast '{cast}'.")
             items: list[dict] = []
             if cast is None:
                 for child, parents in sorted(self.nested.items()):
@@ -323,6 +337,8 @@ class GraphDouble(Closing):
                                 "displayName": self.entra.groups.get(child, child),
                             }
                         )
+                for holder in [group, *sorted(self._descendants(group))]:
+                    items.extend(dict(item) for item in self.objects.get(holder, []))
             for user in self.entra.users.values():
                 if user.tenant == self.entra.tenant_id and group in self._user_groups(user):
                     items.append(self._user_json(user, select, typed=cast is None))

@@ -928,12 +928,17 @@ class LangfuseDouble:
         if td is None:
             inside = [v for d, v in seeded.items() if start.date() <= d < end.date()]
             return [row(inside)]
-        rows, day = [], start.date()
-        while datetime.combine(day, datetime.min.time(), tzinfo=UTC) < end:
-            values = [seeded[day]] if day in seeded else []
-            rows.append({"time_dimension": f"{day.isoformat()}T00:00:00.000Z", **row(values)})
-            day += timedelta(days=1)
-        return rows
+        # ClickHouse's WITH FILL runs from the first day up to, not including, the day of
+        # toTimestamp: that day comes back only when it has data (as on the real server).
+        days = {start.date() + timedelta(days=n) for n in range((end.date() - start.date()).days)}
+        days |= {d for d in seeded if start.date() <= d <= end.date()}
+        return [
+            {
+                "time_dimension": f"{day.isoformat()}T00:00:00.000Z",
+                **row([seeded[day]] if day in seeded else []),
+            }
+            for day in sorted(days)
+        ]
 
 
 @pytest.fixture

@@ -208,6 +208,12 @@ class Command(BaseCommand):
         for old, new in replaced.items():  # their history follows them
             DailySpend.objects.filter(key_hash=old).update(key_hash=new)
             MonthlyKeySpend.objects.filter(key_hash=old).update(key_hash=new)
+        from catalogue.services import refresh
+
+        try:  # the hourly refresh's first run, so the demo shows prices at once
+            refresh()
+        except IntegrationError as exc:
+            self.stderr.write(f"The model catalogue could not be read from LiteLLM: {exc}")
         return f"in LiteLLM, {len(replaced)} made now"
 
     def _user(self, local: str, display: str) -> User:

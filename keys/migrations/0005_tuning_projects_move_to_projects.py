@@ -6,7 +6,7 @@ class Migration(migrations.Migration):
     app's state only; the tables and their rows stay where they are."""
 
     dependencies = [
-        ("keys", "0003_key_tags"),
+        ("keys", "0004_key_token"),
         ("projects", "0001_initial"),
     ]
 

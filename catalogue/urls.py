@@ -1,0 +1,5 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [path("models/", views.catalogue, name="model_catalogue")]
