@@ -54,7 +54,7 @@ def report_progress(request, obj, *, submitted: bool = False) -> None:
         messages.success(request, _("Approved. A worker is setting it up."))
 
 
-@sensitive_variables("secret", "response")
+@sensitive_variables("secret", "extra", "response")
 def reveal_once(request, obj, template: str, context: dict, *, with_secret=None):
     """Show ``obj``'s secret to its owner once (never cached), or say why not.
     ``with_secret(secret)`` adds what is built from the secret (the setup snippets)."""
