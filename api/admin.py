@@ -8,7 +8,14 @@ from .models import ServiceIdentity
 class ServiceIdentityAdmin(admin.ModelAdmin):
     """Infra registers service principals here; every save goes through the audited action."""
 
-    list_display = ("name", "app_id", "department", "can_request_keys", "can_read_costs")
+    list_display = (
+        "name",
+        "app_id",
+        "department",
+        "can_request_keys",
+        "can_read_costs",
+        "can_manage_policies",
+    )
     list_filter = ("department", "is_active")
     search_fields = ("name", "app_id")
     readonly_fields = ("user", "created_at", "updated_at")

@@ -11,6 +11,7 @@ from .problems import Problem
 
 RIGHT_KEYS = "request_keys"
 RIGHT_COSTS = "read_costs"
+RIGHT_POLICIES = "policies"
 
 
 def identity(request) -> Identity:
@@ -33,6 +34,7 @@ def require_right(request, right: str) -> Identity:
     granted = {
         RIGHT_KEYS: who.service.can_request_keys,
         RIGHT_COSTS: who.service.can_read_costs,
+        RIGHT_POLICIES: who.service.can_manage_policies,
     }
     if not granted.get(right):
         raise Problem(403, "Right not granted", f"This service identity may not {right}.")

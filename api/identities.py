@@ -10,7 +10,18 @@ from tenants.models import Membership, User
 
 from .models import ServiceIdentity
 
-FIELDS = ["name", "app_id", "tenant_id", "department", "can_request_keys", "can_read_costs"]
+SAVED = audit.action("serviceidentity.saved")
+REGISTERED = audit.action("serviceidentity.registered")
+
+FIELDS = [
+    "name",
+    "app_id",
+    "tenant_id",
+    "department",
+    "can_request_keys",
+    "can_read_costs",
+    "can_manage_policies",
+]
 
 
 @transaction.atomic
@@ -46,7 +57,7 @@ def save_service_identity(identity: ServiceIdentity, *, actor: User, request=Non
         defaults={"role": Membership.Role.MEMBER, "source": Membership.Source.MANUAL},
     )
     audit.record(
-        "serviceidentity.saved" if before else "serviceidentity.registered",
+        SAVED if before else REGISTERED,
         identity,
         actor=actor,
         request=request,

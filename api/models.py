@@ -35,6 +35,11 @@ class ServiceIdentity(models.Model):
         help_text=_("Request, list, reveal once, rotate and revoke its own service-account keys."),
     )
     can_read_costs = models.BooleanField(_("may read the department's costs"), default=False)
+    can_manage_policies = models.BooleanField(
+        _("may plan and apply approval policies"),
+        default=False,
+        help_text=_("Policies as code: plan and apply every department's policy files."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,

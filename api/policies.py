@@ -5,9 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.db import transaction
 
+from approvals.policies import THRESHOLDS_CHANGED
 from portal import audit
 from tenants.models import POLICY_LIMIT_FIELDS, Department, User
 from tenants.signals import department_budget_changed
+
+POLICY_CHANGED = THRESHOLDS_CHANGED
 
 POLICY_FIELDS = ["monthly_budget", *POLICY_LIMIT_FIELDS, "approver_rule"]
 MAX_MODEL_NAME = 200
@@ -56,7 +59,7 @@ def set_policy(department: Department, changes: dict, *, actor: User, request=No
         return form
     form.save()
     audit.record(
-        "department.policy_changed",
+        POLICY_CHANGED,
         department,
         actor=actor,
         request=request,

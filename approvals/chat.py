@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import time
+from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
@@ -23,6 +24,8 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import registry
+from .engine import Shown
+from .models import Policy
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +56,32 @@ def slack_verified(body: bytes, timestamp: str, signature: str, *, now: float | 
     return hmac.compare_digest(slack_signature(secret, timestamp, body), signature)
 
 
+def button_value(obj, stage) -> str:
+    """What a button carries back: the request, the stage it was shown for and the version of
+    the department's policy it was rendered under (``kind:pk:stage:version``)."""
+    version = Policy.version_for(obj.department_id) or 0
+    return f"{registry.label(obj)}:{obj.pk}:{stage.pk}:{version}"
+
+
+@dataclass(frozen=True)
+class Button:
+    kind_label: str
+    pk: int
+    shown: Shown | None  # None: a message from before buttons were bound to their stage
+
+
+def parse_button(value: str) -> Button:
+    """``kind:pk:stage:version`` (ValueError for anything else); the three-part value of
+    earlier messages parses with no stage, so it decides nothing."""
+    parts = value.split(":")
+    if len(parts) == 3:
+        return Button(parts[0], int(parts[1]), None)
+    kind_label, pk, stage, version = parts
+    return Button(kind_label, int(pk), Shown(int(stage), int(version)))
+
+
 def slack_message(obj, stage) -> dict:
-    value = f"{registry.label(obj)}:{obj.pk}:{stage.pk}"
+    value = button_value(obj, stage)
     text = _("%(requester)s asks for %(name)s (%(department)s). Stage: %(stage)s.") % {
         "requester": obj.requester,
         "name": obj,

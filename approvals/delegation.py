@@ -23,9 +23,9 @@ from tenants.models import User
 
 from .models import Delegation
 
-CREATED = "delegation.created"
-ENDED = "delegation.ended"
-USED = "delegation.used"  # a request without stages decided by a delegate
+CREATED = audit.action("delegation.created")
+ENDED = audit.action("delegation.ended")
+USED = audit.action("delegation.used")  # a request without stages decided by a delegate
 
 
 def active(today: datetime.date | None = None):

@@ -8,6 +8,7 @@ a vote is never counted twice (and the unique constraints on StageDecision say s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
@@ -24,10 +25,18 @@ from . import decisions, delegation, notify, registry
 from .models import ApproverKind, Condition, Policy, Quorum, RequestStage, StageDecision
 from .models import StageState as S
 
-STAGE_APPROVED = "requeststage.approved"
-STAGE_REJECTED = "requeststage.rejected"
-STAGE_STARTED = "requeststage.started"
-STAGE_VOTED = "requeststage.voted"
+STAGE_APPROVED = audit.action("requeststage.approved")
+STAGE_REJECTED = audit.action("requeststage.rejected")
+STAGE_STARTED = audit.action("requeststage.started")
+STAGE_VOTED = audit.action("requeststage.voted")
+STAGE_EXPIRED = audit.action("requeststage.expired")
+STAGE_CANCELLED = audit.action("requeststage.cancelled")
+STAGE_CLOSED = {
+    S.APPROVED: STAGE_APPROVED,
+    S.REJECTED: STAGE_REJECTED,
+    S.EXPIRED: STAGE_EXPIRED,
+    S.CANCELLED: STAGE_CANCELLED,
+}
 
 
 def stages_for(obj) -> models.QuerySet[RequestStage]:
@@ -64,18 +73,28 @@ def auto_approves(obj) -> bool:
     department's thresholds (budget and lifetime, read from the kind's facts), is approved
     without anyone, unless a stage's condition routes it to someone. Auto-approval stands in
     for the unconditional route (stages that apply ``always``), never for a conditional one."""
+    policy = Policy.objects.filter(department_id=obj.department_id).first()
+    stages = policy.snapshot()["stages"] if policy is not None else []
+    return auto_approves_under(obj, obj.department, stages)
+
+
+def auto_approves_under(obj, department, stages: list[dict]) -> bool:
+    """``auto_approves`` with the thresholds of ``department`` and the stage rules given (the
+    live ones, or a policy file's in a dry run)."""
     kind = registry.kind_of(obj)
     if kind is None or not kind.auto_approval:
         return False
     facts = kind.facts(obj)
     if facts.get("budget") is None or facts.get("lifetime_days") is None:
         return False
-    department = obj.department
     if not department.auto_approves(budget=facts["budget"], lifetime_days=facts["lifetime_days"]):
         return False
-    policy = Policy.objects.filter(department_id=obj.department_id).first()
-    stages = policy.snapshot()["stages"] if policy is not None else []
     return not any(r["condition"] != Condition.ALWAYS and applies(r, facts) for r in stages)
+
+
+def applicable_rules(stages: list[dict], facts: dict) -> list[dict]:
+    """The stages a request with these facts goes through, in order."""
+    return [r for r in stages if applies(r, facts)]
 
 
 def resolve_approvers(obj, rule: dict, exclude: set[int] = frozenset()) -> list[User]:
@@ -131,7 +150,7 @@ def start(obj) -> bool:
     snapshot = policy.snapshot()
     # Each stage keeps the policy's distinct-people rule as it was at submit.
     distinct = {"distinct_approvers": snapshot["distinct_approvers"]}
-    rules = [{**r, **distinct} for r in snapshot["stages"] if applies(r, facts)]
+    rules = [{**r, **distinct} for r in applicable_rules(snapshot["stages"], facts)]
     for position, rule in enumerate(rules, start=1):
         RequestStage.objects.create(
             content_type=ct,
@@ -260,6 +279,35 @@ def staged_object_ids(model: type) -> models.QuerySet:
 
 
 # --- decide ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Shown:
+    """What a decision was shown for (a chat button, an inbox row): the stage, and the
+    version of the department's policy when it was rendered (None: not checked)."""
+
+    stage_id: int
+    policy_version: int | None = None
+
+
+class StaleDecision(ValidationError):
+    """A press for a stage that is no longer the current one, or under an older policy."""
+
+
+def check_shown(obj, stage: RequestStage | None, shown: Shown) -> None:
+    """Under the request's lock: a decision counts only for the stage it was shown for, while
+    that stage is the current one and the policy it was rendered under is still in force."""
+    if stage is None or stage.pk != shown.stage_id:
+        raise StaleDecision(
+            _("The stage this was shown for is no longer waiting; nothing was counted.")
+        )
+    now = Policy.version_for(obj.department_id) or 0
+    if shown.policy_version is not None and now != shown.policy_version:
+        raise StaleDecision(
+            _("The approval policy changed after this was shown (version %(then)s, now "
+              "%(now)s); nothing was counted. Decide on the portal.")
+            % {"then": shown.policy_version, "now": now}
+        )  # fmt: skip
+
+
 def decide(
     obj,
     *,
@@ -269,9 +317,11 @@ def decide(
     request=None,
     via: str = "web",
     lowered: dict | None = None,
+    shown: Shown | None = None,
 ) -> str:
     """One decision on a request, staged or not. Returns what happened: ``"voted"`` (the
-    stage needs more approvals), ``"next-stage"``, ``"approved"`` or ``"rejected"``."""
+    stage needs more approvals), ``"next-stage"``, ``"approved"`` or ``"rejected"``. With
+    ``shown``, only while that stage is current (else :class:`StaleDecision`)."""
     kind = registry.kind_of(obj)
     if kind is None:
         raise ValidationError(_("This kind of request cannot be decided here."))
@@ -282,6 +332,8 @@ def decide(
             from_queryset=type(obj)._default_manager.select_for_update(of=("self",))
         )
         stage = current_stage(obj)
+        if shown is not None:
+            check_shown(obj, stage, shown)
         if stage is None:  # not staged: the kind's own single decision
             if is_staged(obj) or not obj.is_pending:
                 raise ValidationError(_("This request has already been decided."))
@@ -366,8 +418,9 @@ def _close(obj, stage: RequestStage, state: str, actor, request=None, *, now=Non
     stage.save(update_fields=["state", "decided_at"])
     if state != S.APPROVED:
         stages_for(obj).filter(state=S.WAITING).update(state=S.CANCELLED)
-    action = STAGE_APPROVED if state == S.APPROVED else f"requeststage.{state}"
-    audit.record(action, obj, actor=actor, request=request, after={"stage": stage.name})
+    audit.record(
+        STAGE_CLOSED[state], obj, actor=actor, request=request, after={"stage": stage.name}
+    )
 
 
 def close_open_stages(obj, state: str = S.CANCELLED, *, now=None) -> None:

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from portal import csv_safe
 from tenants.models import Department, User
 
+from . import engine
 from .review_models import ReviewCampaign
 
 
@@ -40,11 +41,12 @@ class BulkDecisionForm(forms.Form):
         if data.get("decision") == "reject" and not (data.get("comment") or "").strip():
             self.add_error("comment", _("Say why the requests are rejected."))
         parsed = []
-        for value in self.selected:
-            label, _sep, pk = value.rpartition(":")
-            if not label or not pk.isdigit():
+        for value in self.selected:  # kind:pk, or kind:pk:stage for a staged request
+            parts = value.split(":")
+            label, pk, stage = (parts + [""])[:3] if len(parts) in (2, 3) else ("", "", "")
+            if not label or not pk.isdigit() or not (stage == "" or stage.isdigit()):
                 raise forms.ValidationError(_("Unknown request."))
-            parsed.append((label, int(pk)))
+            parsed.append((label, int(pk), int(stage) if stage else None))
         data["parsed"] = parsed
         return data
 
@@ -91,11 +93,17 @@ class DecisionForm(forms.Form):
         label=_("Monthly budget (USD)"), required=False, min_value=0, decimal_places=2
     )
 
+    # The stage the page showed: the decision counts for that stage only, never a later one
+    # (a tab left open, a form sent twice).
+    stage = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
     LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days", "monthly_budget")
 
     def __init__(self, *args, obj, **kwargs):
         super().__init__(*args, **kwargs)
         self.obj = obj
+        current = engine.current_stage(obj) if obj.pk else None
+        self.fields["stage"].initial = current.pk if current else None
         for name in self.LOWERABLE:
             asked = getattr(obj, name, None)
             # Only what this kind of request asks for: a budget request has no lifetime.
@@ -117,6 +125,10 @@ class DecisionForm(forms.Form):
             if name in self.fields and value is not None and value > getattr(self.obj, name):
                 self.add_error(name, _("You can lower what was asked for, not raise it."))
         return data
+
+    def shown(self) -> engine.Shown | None:
+        stage = self.cleaned_data.get("stage")
+        return engine.Shown(stage) if stage else None
 
     def lowered(self) -> dict:
         return {

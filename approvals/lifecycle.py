@@ -11,6 +11,7 @@ import datetime
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.db.models.signals import class_prepared
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -46,6 +47,24 @@ OPEN_STATUSES = [
 ]
 LIVE_STATUSES = [Status.ACTIVE]
 ENDED_STATUSES = [Status.REJECTED, Status.CANCELLED, Status.REVOKED, Status.EXPIRED]
+
+# A request's audit actions: ``<model>.<status>``, and ``<model>.revealed`` for a one-time
+# secret; declared for every concrete kind as its class is prepared.
+REVEALED = "revealed"
+
+
+def _declare_actions(sender, **kwargs) -> None:
+    verbs = [*Status.values, REVEALED] if issubclass(sender, OneTimeSecret) else Status.values
+    for verb in verbs if issubclass(sender, Request) else ():
+        audit.action(f"{sender._meta.model_name}.{verb}", where=__name__)
+
+
+def action_for(obj: models.Model, verb: str) -> str:
+    """The declared audit action of ``verb`` (a status, or ``REVEALED``) for this kind."""
+    return audit.declared(f"{obj._meta.model_name}.{verb}")
+
+
+class_prepared.connect(_declare_actions, dispatch_uid="approvals.lifecycle.declare_actions")
 
 
 class LifecycleQuerySet(models.QuerySet):
@@ -201,7 +220,7 @@ class Request(ChoiceLabels, models.Model):
             fields = {"status", "updated_at", *changes}
             self.save(update_fields=sorted(fields))
             audit.record(
-                f"{self._meta.model_name}.{new_status}",
+                action_for(self, new_status),
                 self,
                 actor=actor,
                 request=request,

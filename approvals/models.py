@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -68,6 +68,15 @@ class Policy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.department} v{self.version}"
+
+    @classmethod
+    def version_for(cls, department_id: int) -> int | None:
+        """The version of the department's policy in force now (None: it has none)."""
+        return (
+            cls.objects.filter(department_id=department_id)
+            .values_list("version", flat=True)
+            .first()
+        )
 
     def snapshot(self) -> dict:
         return {
@@ -255,3 +264,27 @@ class ChatAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.slack_user_id})"
+
+
+class ChatInteraction(models.Model):
+    """A chat interaction already received (Slack's signature over its exact bytes), kept
+    while the signature is still accepted, so a replay of the same signed request is known
+    and decides nothing. Rows past ``expires_at`` no longer matter and are swept."""
+
+    signature = models.CharField(max_length=100, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.signature
+
+    @classmethod
+    def first_time(cls, signature: str, expires_at) -> bool:
+        """Record the interaction; False when it was received before (a replay). Two copies
+        arriving at once: the unique index lets one through."""
+        cls.objects.filter(expires_at__lt=timezone.now()).delete()
+        try:
+            with transaction.atomic():
+                cls.objects.create(signature=signature, expires_at=expires_at)
+        except IntegrityError:
+            return False
+        return True

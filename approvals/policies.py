@@ -10,13 +10,18 @@ from portal import audit
 from .models import ApproverKind, Policy, PolicyStage, PolicyVersion, RequestStage
 from .models import StageState as S
 
-CHANGED = "policy.changed"
+CHANGED = audit.action("policy.changed")
+# A department's auto-approval thresholds (the API's policy PATCH, policy files).
+THRESHOLDS_CHANGED = audit.action("department.policy_changed")
 
 
 @transaction.atomic
-def record_version(policy: Policy, *, actor, request=None) -> PolicyVersion | None:
+def record_version(
+    policy: Policy, *, actor, request=None, source: dict | None = None
+) -> PolicyVersion | None:
     """Call after the policy and its stages were saved. Writes a new version only when the
-    stages, or the distinct-people rule, differ from the last one."""
+    stages, or the distinct-people rule, differ from the last one. ``source`` (e.g. the commit
+    a policy file was applied from) is kept in the audit row."""
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
     last = policy.versions.first()
     stages = policy.snapshot()["stages"]
@@ -45,7 +50,12 @@ def record_version(policy: Policy, *, actor, request=None) -> PolicyVersion | No
         actor=actor,
         request=request,
         before=before,
-        after={"version": policy.version, "distinct_approvers": distinct, "stages": stages},
+        after={
+            "version": policy.version,
+            "distinct_approvers": distinct,
+            "stages": stages,
+            **(source or {}),
+        },
         department_id=policy.department_id,
     )
     return version

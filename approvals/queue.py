@@ -45,8 +45,10 @@ class Row:
 
     @property
     def value(self) -> str:
-        """What the bulk form posts for this row."""
-        return f"{self.label}:{self.obj.pk}"
+        """What the bulk form posts for this row: the row decides the stage it shows, never a
+        later one."""
+        stage = f":{self.stage.pk}" if self.stage is not None else ""
+        return f"{self.label}:{self.obj.pk}{stage}"
 
 
 def list_query(request) -> ListQuery:

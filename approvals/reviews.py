@@ -23,10 +23,10 @@ from .review_models import ReviewCampaign, ReviewItem
 
 log = logging.getLogger(__name__)
 
-STARTED = "reviewcampaign.started"
-CLOSED = "reviewcampaign.closed"
-ITEM_DECIDED = "reviewitem.decided"
-ITEM_APPLIED = "reviewitem.applied"
+STARTED = audit.action("reviewcampaign.started")
+CLOSED = audit.action("reviewcampaign.closed")
+ITEM_DECIDED = audit.action("reviewitem.decided")
+ITEM_APPLIED = audit.action("reviewitem.applied")
 
 D, OUT = ReviewItem.Decision, ReviewItem.Outcome
 

@@ -26,8 +26,8 @@ from . import decisions, engine, notify
 from .models import RequestStage
 from .models import StageState as S
 
-REMINDED = "requeststage.reminded"
-ESCALATED = "requeststage.escalated"
+REMINDED = audit.action("requeststage.reminded")
+ESCALATED = audit.action("requeststage.escalated")
 UTC = datetime.UTC
 # A deadline further away than this is a mistake (no working day configured at all).
 MAX_DAYS = 3660

@@ -55,7 +55,7 @@ def bulk_decide(request):
     approve = form.cleaned_data["decision"] == "approve"
     comment = form.cleaned_data["comment"]
     done, refused = 0, []
-    for kind_label, pk in form.cleaned_data["parsed"]:
+    for kind_label, pk, stage_id in form.cleaned_data["parsed"]:
         kind = registry.KINDS.get(kind_label)
         obj = kind.model._default_manager.filter(pk=pk).first() if kind else None
         if obj is None or not obj.can_view(request.user):
@@ -64,7 +64,7 @@ def bulk_decide(request):
         try:
             engine.decide(
                 obj, actor=request.user, approve=approve, comment=comment, request=request,
-                via="bulk",
+                via="bulk", shown=engine.Shown(stage_id) if stage_id else None,
             )  # fmt: skip
             done += 1
         except PermissionDenied:

@@ -1,7 +1,13 @@
-"""Slack's interactivity endpoint: a button press becomes a decision, with every rule."""
+"""Slack's interactivity endpoint: a button press becomes a decision, with every rule.
+
+A press counts once, and only for what it was shown for: an exact replay of a signed request
+(same bytes, same signature, inside Slack's five-minute window) decides nothing, and neither
+does a button of a stage that is no longer current or of a message rendered under an earlier
+version of the department's policy. Slack is told why, in the reply to the presser."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 
@@ -14,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from . import chat, engine, notify, registry
-from .models import ChatAccount
+from .models import ChatAccount, ChatInteraction
 
 log = logging.getLogger(__name__)
 
@@ -36,29 +42,38 @@ def slack_interactions(request):
         action = payload["actions"][0]
         slack_user = payload["user"]["id"]
         response_url = payload["response_url"]
-        kind_label, pk, _stage = action["value"].split(":")
+        button = chat.parse_button(action["value"])
         approve = {"approve": True, "reject": False}[action["action_id"]]
     except (KeyError, IndexError, ValueError, TypeError):
         return HttpResponseBadRequest()
-    reply = _decide(slack_user, kind_label, int(pk), approve)
-    replace = reply[0]
-    transaction.on_commit(lambda: chat.respond(response_url, reply[1], replace=replace))
+    stamp = int(request.headers["X-Slack-Request-Timestamp"])
+    expires = datetime.datetime.fromtimestamp(stamp + chat.MAX_SKEW_SECONDS, datetime.UTC)
+    if not ChatInteraction.first_time(request.headers["X-Slack-Signature"], expires):
+        log.warning("slack request refused: a replay", extra={"slack_user": slack_user})
+        reply = (False, _("This button press was already received; it was not counted again."))
+    else:
+        reply = _decide(slack_user, button, approve)
+    transaction.on_commit(lambda: chat.respond(response_url, reply[1], replace=reply[0]))
     return HttpResponse(status=200)
 
 
-def _decide(slack_user: str, kind_label: str, pk: int, approve: bool) -> tuple[bool, str]:
+def _decide(slack_user: str, button: chat.Button, approve: bool) -> tuple[bool, str]:
     """(replace the message?, text). A refusal answers only the presser (ephemeral)."""
     account = ChatAccount.objects.filter(slack_user_id=slack_user).select_related("user").first()
     if account is None or not account.user.is_active:
         return False, _("Your Slack account is not linked to a portal user.")
     user = account.user
-    kind = registry.KINDS.get(kind_label)
-    obj = kind.model._default_manager.filter(pk=pk).first() if kind else None
+    kind = registry.KINDS.get(button.kind_label)
+    obj = kind.model._default_manager.filter(pk=button.pk).first() if kind else None
     if obj is None or not obj.can_view(user):
         return False, _("You cannot decide this request.")
+    if button.shown is None:
+        return False, _("This message is out of date; nothing was counted. Decide on the portal.")
     comment = "" if approve else _("Rejected in Slack.")
     try:
-        result = engine.decide(obj, actor=user, approve=approve, comment=comment, via="slack")
+        result = engine.decide(
+            obj, actor=user, approve=approve, comment=comment, via="slack", shown=button.shown
+        )
     except PermissionDenied:
         return False, _("You cannot decide this request.")
     except ValidationError as exc:

@@ -29,8 +29,9 @@ def decide(request, obj, approved_message=None):
         try:
             if form.cleaned_data["decision"] == "approve":
                 result = workflow.approve(
-                    obj, actor=request.user, comment=comment, request=request, **form.lowered()
-                )
+                    obj, actor=request.user, comment=comment, request=request,
+                    shown=form.shown(), **form.lowered(),
+                )  # fmt: skip
                 if result != "approved":  # one vote in a stage of several approvers
                     messages.success(
                         request,
@@ -41,7 +42,9 @@ def decide(request, obj, approved_message=None):
                 else:
                     report_progress(request, obj)
             else:
-                workflow.reject(obj, actor=request.user, comment=comment, request=request)
+                workflow.reject(
+                    obj, actor=request.user, comment=comment, request=request, shown=form.shown()
+                )
                 messages.success(request, _("Rejected. The requester has been told."))
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))

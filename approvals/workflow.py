@@ -10,7 +10,7 @@ from tenants.models import User
 
 from . import engine, mail
 from .decisions import expire_pending, finish_approval, finish_rejection, record_stand_in
-from .lifecycle import Request, Status
+from .lifecycle import REVEALED, Request, Status, action_for
 
 __all__ = [
     "approve", "cancel", "expire_pending", "finish_approval", "finish_rejection",
@@ -43,7 +43,7 @@ def _submit(obj: Request, manager, *, request=None) -> Request:
             obj.approver = approver
     obj.save()
     audit.record(
-        f"{obj._meta.model_name}.submitted",
+        action_for(obj, Status.SUBMITTED),
         obj,
         actor=obj.requester,
         request=request,
@@ -65,6 +65,7 @@ def approve(
     auto: bool = False,
     request=None,
     via: str = "web",
+    shown: engine.Shown | None = None,
     **lowered,
 ) -> str:
     """Approve under the row lock; of two deciders at once, the second is told it is decided.
@@ -73,19 +74,29 @@ def approve(
     if not auto and engine.is_staged(obj):
         return engine.decide(
             obj, actor=actor, approve=True, comment=comment, request=request, via=via,
-            lowered=lowered,
+            lowered=lowered, shown=shown,
         )  # fmt: skip
     finish_approval(obj, actor=actor, comment=comment, auto=auto, request=request, **lowered)
     return "approved"
 
 
 @transaction.atomic
-def reject(obj: Request, *, actor: User, comment: str, request=None, via: str = "web") -> str:
-    """Reject; with stages, a rejection in any stage rejects the request."""
+def reject(
+    obj: Request,
+    *,
+    actor: User,
+    comment: str,
+    request=None,
+    via: str = "web",
+    shown: engine.Shown | None = None,
+) -> str:
+    """Reject; with stages, a rejection in any stage rejects the request (only the stage
+    ``shown``, when given)."""
     if engine.is_staged(obj):
         return engine.decide(
-            obj, actor=actor, approve=False, comment=comment, request=request, via=via
-        )
+            obj, actor=actor, approve=False, comment=comment, request=request, via=via,
+            shown=shown,
+        )  # fmt: skip
     finish_rejection(obj, actor=actor, comment=comment, request=request)
     return "rejected"
 
@@ -115,5 +126,5 @@ def reveal(model: type[Request], pk: int, *, user: User, request=None) -> str | 
         return None
     secret = obj.take_secret()
     obj.save(update_fields=["secret_encrypted", "secret_revealed_at", "updated_at"])
-    audit.record(f"{obj._meta.model_name}.revealed", obj, actor=user, request=request)
+    audit.record(action_for(obj, REVEALED), obj, actor=user, request=request)
     return secret

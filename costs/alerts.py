@@ -41,6 +41,8 @@ from .models import (
     MonthlyUserSpend,
 )
 
+BUDGET_ALERT = audit.action("costs.budget_alert")
+
 log = logging.getLogger(__name__)
 
 
@@ -221,7 +223,7 @@ def evaluate(today: datetime.date | None = None) -> list[BudgetAlert]:
                     recipients=recipients,
                 )
                 audit.record(
-                    "costs.budget_alert",
+                    BUDGET_ALERT,
                     alert,
                     after={
                         "subject": c.subject,

@@ -36,6 +36,8 @@ from tenants.models import Membership
 
 from .models import DailySpend, SpendAnomaly, TeamDaySpend
 
+SPEND_ANOMALY = audit.action("costs.spend_anomaly")
+
 log = logging.getLogger(__name__)
 MAD_SCALE = 1.4826  # MAD × this estimates a standard deviation for normal noise
 
@@ -227,7 +229,7 @@ def detect(day: datetime.date | None = None) -> list[SpendAnomaly]:
                     recipients=recipients,
                 )
                 audit.record(
-                    "costs.spend_anomaly",
+                    SPEND_ANOMALY,
                     anomaly,
                     after={"subject": f.subject, "day": day, "spend": anomaly.spend},
                 )

@@ -16,6 +16,8 @@ from tenants.models import Department, User
 
 from .models import BudgetRequest
 
+BUDGET_CHANGED = audit.action("department.budget_changed")
+
 
 def push_to_litellm(department: Department) -> str:
     """Make the LiteLLM team's ``max_budget`` (per 30 days) the department's monthly budget.
@@ -58,7 +60,7 @@ def apply(budget_request_id: int) -> None:
             department.monthly_budget = obj.monthly_budget
             department.save(update_fields=["monthly_budget", "updated_at"])
             audit.record(
-                "department.budget_changed",
+                BUDGET_CHANGED,
                 department,
                 actor=obj.decided_by,
                 before=before,

@@ -25,6 +25,8 @@ from tenants.models import Department, User
 
 from .models import MemberBudget
 
+MEMBER_BUDGET_SET = audit.action("costs.member_budget_set")
+
 log = logging.getLogger(__name__)
 
 # Sent (department=, user=) when a budget LiteLLM enforces, or enforced, changed: CostsConfig
@@ -65,7 +67,7 @@ def set_member_budget(
         obj.save()
         after = {"monthly_budget": obj.monthly_budget, "enforced": obj.enforced}
     audit.record(
-        "costs.member_budget_set",
+        MEMBER_BUDGET_SET,
         user,
         actor=actor,
         request=request,

@@ -20,6 +20,8 @@ from tenants.models import Department, User
 from . import periods, tags
 from .models import MonthlyKeySpend, MonthlySpend, SoftBudget
 
+SOFT_BUDGET_SET = audit.action("costs.soft_budget_set")
+
 
 @transaction.atomic
 def set_soft_budget(
@@ -49,7 +51,7 @@ def set_soft_budget(
         obj.save()
         after = {"monthly_budget": obj.monthly_budget}
     audit.record(
-        "costs.soft_budget_set",
+        SOFT_BUDGET_SET,
         obj or current,
         actor=actor,
         request=request,

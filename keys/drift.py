@@ -24,8 +24,8 @@ from .services import team_id_for
 
 # LiteLLM computes a key's expiry when it generates it, the portal when the key goes live.
 EXPIRY_TOLERANCE = datetime.timedelta(minutes=10)
-KEY_FIXED = "virtualkey.drift_fixed"
-TEAM_FIXED = "department.team_drift_fixed"
+KEY_FIXED = audit.action("virtualkey.drift_fixed")
+TEAM_FIXED = audit.action("department.team_drift_fixed")
 
 
 def _money(value: Any) -> Decimal | None:
@@ -119,15 +119,7 @@ def make_key_match(key_id: int, *, actor: User, request=None) -> list[dict[str, 
     if "blocked" in fields:
         client.unblock_key(key.litellm_key_id)
     VirtualKey.objects.filter(pk=key.pk).update(drift="")
-    audit.record(
-        KEY_FIXED,
-        key,
-        actor=actor,
-        request=request,
-        before={f["field"]: f["litellm"] for f in fixed},
-        after={f["field"]: f["portal"] for f in fixed},
-    )
-    return fixed
+    return _audited(KEY_FIXED, key, fixed, actor=actor, request=request)
 
 
 @transaction.atomic
@@ -151,9 +143,14 @@ def make_team_match(department_id: int, *, actor: User, request=None) -> list[di
         elif f["field"] == "models":
             update["models"] = list(department.allowed_models or [])
     client.update_team(team_id, **update)
+    return _audited(TEAM_FIXED, department, fixed, actor=actor, request=request)
+
+
+def _audited(action: str, obj, fixed: list[dict[str, str]], *, actor, request) -> list:
+    """One audit row for a fix: LiteLLM's values before, the portal's after."""
     audit.record(
-        TEAM_FIXED,
-        department,
+        action,
+        obj,
         actor=actor,
         request=request,
         before={f["field"]: f["litellm"] for f in fixed},

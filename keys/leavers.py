@@ -29,6 +29,8 @@ from portal.integrations.litellm import LiteLLMClient
 from . import notify
 from .models import VirtualKey
 
+BLOCKED = audit.action("virtualkey.blocked")
+
 log = logging.getLogger(__name__)
 
 
@@ -85,7 +87,7 @@ def block(key_id: int) -> str:
                 client.block_key(key.litellm_key_id)
         key.blocked_at = timezone.now()
         key.save(update_fields=["blocked_at", "updated_at"])
-        audit.record("virtualkey.blocked", key, after={"blocked_at": key.blocked_at})
+        audit.record(BLOCKED, key, after={"blocked_at": key.blocked_at})
         return "blocked"
 
 

@@ -23,6 +23,9 @@ from . import drift as drift_module
 from . import panels
 from .models import ReconcileRun, VirtualKey
 
+DRIFT = audit.action("virtualkey.drift")
+UNKNOWN_BLOCKED = audit.action("virtualkey.unknown_blocked")
+
 
 def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
     """Compare every managed team's keys in LiteLLM with the portal's; record the drift.
@@ -56,9 +59,7 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
                     findings.append(finding)
                 if drift != key.drift:
                     VirtualKey.objects.filter(pk=key.pk).update(drift=drift)
-                    audit.record(
-                        "virtualkey.drift", key, before={"drift": key.drift}, after={"drift": drift}
-                    )
+                    audit.record(DRIFT, key, before={"drift": key.drift}, after={"drift": drift})
             believed_live = set(
                 VirtualKey.objects.filter(
                     department=department, status__in=[Status.ACTIVE, Status.SUSPENDED]
@@ -128,7 +129,7 @@ def _unknown_key(client: LiteLLMClient, department: Department, token: str, info
             client.block_key(token)
             finding["action"] = "blocked"
             audit.record(
-                "virtualkey.unknown_blocked",
+                UNKNOWN_BLOCKED,
                 department,
                 after={"alias": alias, "team": department.litellm_team_id},
             )

@@ -25,6 +25,8 @@ from tenants.models import Department, User
 from . import signals
 from .models import KeyToken, VirtualKey
 
+ROTATED = audit.action("virtualkey.rotated")
+
 log = logging.getLogger(__name__)
 
 
@@ -198,7 +200,7 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     # LiteLLM goes on reporting the old token's spend under the old token: it stays the key's.
     KeyToken.objects.get_or_create(token=old, defaults={"key": key})
     audit.record(
-        "virtualkey.rotated",
+        ROTATED,
         key,
         actor=actor,
         request=request,

@@ -1,10 +1,16 @@
-"""``record()``: write one audit event. Call it in the same transaction as the change."""
+"""``record()``: write one audit event. Call it in the same transaction as the change.
+
+Every action name is declared once, as a module constant, with :func:`action`
+(``ROTATED = audit.action("virtualkey.rotated")``); :data:`ACTIONS` is then the portal's own
+list of what it writes, which the audit page's tests iterate."""
 
 from __future__ import annotations
 
 import datetime
 import decimal
 import ipaddress
+import re
+import sys
 import uuid
 from typing import Any
 
@@ -14,6 +20,30 @@ from django.db import models
 from django.http import HttpRequest
 
 from .models import AuditEvent
+
+# Every declared action name → the module that declared it.
+ACTIONS: dict[str, str] = {}
+ACTION_NAME = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
+
+
+def action(name: str, *, where: str = "") -> str:
+    """Declare an audit action name (``<model>.<past-tense verb>``) and return it. Declare it
+    once, where the change is made; everybody else imports that constant."""
+    if not ACTION_NAME.fullmatch(name):
+        raise ValueError(f"audit action names read <model>.<verb>: {name!r}")
+    where = where or sys._getframe(1).f_globals.get("__name__", "")
+    if ACTIONS.setdefault(name, where) != where:
+        raise ValueError(f"audit action {name!r} is declared in {ACTIONS[name]} already")
+    return name
+
+
+def declared(name: str) -> str:
+    """``name``, which must have been declared with :func:`action` (for names built from a
+    model and a verb at run time)."""
+    if name not in ACTIONS:
+        raise ValueError(f"undeclared audit action {name!r}")
+    return name
+
 
 # Field names whose values never enter the audit log.
 SECRET_FIELDS = {"secret", "secret_encrypted", "password", "key", "token", "secret_key"}
@@ -39,8 +69,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)  # a time zone, an IP address object, a file… as it reads
 
 
 def client_ip(request: HttpRequest | None) -> str | None:

@@ -82,8 +82,16 @@ def _field(object_type: str, name: str):
 
 
 def _field_label(object_type: str, name: str) -> str:
+    """A field's label. ``get_field`` also returns reverse relations (``ManyToOneRel``…) and
+    generic foreign keys, which have no ``verbose_name``: those are named after the model
+    they point to, or after the snapshot key itself."""
     field = _field(object_type, name)
-    return str(field.verbose_name) if field is not None else name.replace("_", " ")
+    label = getattr(field, "verbose_name", None)
+    if label is None and field is not None and field.is_relation and field.related_model:
+        meta = field.related_model._meta
+        many = field.one_to_many or field.many_to_many
+        label = meta.verbose_name_plural if many else meta.verbose_name
+    return str(label) if label else name.replace("_", " ")
 
 
 def _related_model(object_type: str, name: str):

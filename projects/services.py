@@ -29,6 +29,10 @@ from portal.integrations.litellm import LiteLLMClient
 from . import notify
 from .models import ProjectMetricsDay, TuningProject
 
+FULFILLED_MANUALLY = audit.action("tuningproject.fulfilled_manually")
+TORN_DOWN = audit.action("tuningproject.torn_down")
+TORN_DOWN_BY_HAND = audit.action("tuningproject.torn_down_by_hand")
+
 log = logging.getLogger(__name__)
 
 
@@ -249,7 +253,7 @@ def fulfil_manually(
         ]
     )
     audit.record(
-        "tuningproject.fulfilled_manually",
+        FULFILLED_MANUALLY,
         project,
         actor=actor,
         request=request,
@@ -312,7 +316,7 @@ def teardown(project_id: int) -> None:
         project.torn_down_at = timezone.now()
         project.portal_secret_encrypted = ""
         project.save(update_fields=["torn_down_at", "portal_secret_encrypted", "updated_at"])
-        audit.record("tuningproject.torn_down", project)
+        audit.record(TORN_DOWN, project)
 
 
 @transaction.atomic
@@ -323,7 +327,7 @@ def confirm_manual_teardown(project: TuningProject, *, actor, request=None) -> N
     remove_routing(project)
     project.torn_down_at = timezone.now()
     project.save(update_fields=["torn_down_at", "updated_at"])
-    audit.record("tuningproject.torn_down_by_hand", project, actor=actor, request=request)
+    audit.record(TORN_DOWN_BY_HAND, project, actor=actor, request=request)
 
 
 # --- metrics -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.admin import AuditedModelAdmin
 
+from . import admin_schedules  # noqa: F401  (the periodic schedules, audited)
 from .models import POLICY_LIMIT_FIELDS, Department, Membership, SyncRun, User
 from .signals import department_budget_changed
 

@@ -11,6 +11,8 @@ from portal.demo import demo_status
 
 from .models import User
 
+DEMO_SIGNED_IN = audit.action("user.demo_signed_in")
+
 DEMO_EMAIL_DOMAIN = "demo.example"
 
 
@@ -27,7 +29,7 @@ def demo_sign_in(request):
     if request.method == "POST":
         user = get_object_or_404(demo_users(), pk=request.POST.get("user"))
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        audit.record("user.demo_signed_in", user, actor=user, request=request)
+        audit.record(DEMO_SIGNED_IN, user, actor=user, request=request)
         return redirect("home")
     return render(
         request, "tenants/demo_sign_in.html", {"users": demo_users(), "demo": demo_status()}

@@ -31,8 +31,15 @@ from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.graph import GraphClient, GraphUser
 
 from .models import Department, Membership, SyncRun, User
-from .services import _change, apply_groups, graph_configured
+from .services import INFRA_CHANGED, SIGNED_IN, _change, apply_groups, graph_configured
 from .signals import member_left
+
+SYNC_REQUESTED = audit.action("directory.sync_requested")
+SYNCED = audit.action("directory.synced")
+SYNC_FAILED = audit.action("directory.sync_failed")
+CREATED_FROM_DIRECTORY = audit.action("user.created_from_directory")
+ENABLED_IN_ENTRA = audit.action("user.enabled_in_entra")
+DISABLED_IN_ENTRA = audit.action("user.disabled_in_entra")
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +162,7 @@ def sync(
             run.finished_at = timezone.now()
             run.error = ""
             run.save()
-            audit.record("directory.synced", run, actor=actor, after=run.counts)
+            audit.record(SYNCED, run, actor=actor, after=run.counts)
     except Exception as exc:  # rolled back: nothing changed
         log.exception("directory sync failed while applying")
         run.changes, run.counts = [], {}
@@ -170,7 +177,7 @@ def _failed(run: SyncRun, error: str, actor) -> SyncRun:
         run.error = error[:4000]
         run.finished_at = timezone.now()
         run.save()
-        audit.record("directory.sync_failed", run, actor=actor, after={"error": run.error})
+        audit.record(SYNC_FAILED, run, actor=actor, after={"error": run.error})
     log.warning("directory sync failed", extra={"run": run.pk, "error": error})
     return run
 
@@ -261,7 +268,7 @@ def _create_pending(person: GraphUser, actor, changes: list) -> User:
     user.set_unusable_password()
     user.save()
     audit.record(
-        "user.created_from_directory",
+        CREATED_FROM_DIRECTORY,
         user,
         actor=actor,
         after=audit.snapshot(user, ["username", "email", "display_name", "entra_oid"]),
@@ -273,9 +280,12 @@ def _create_pending(person: GraphUser, actor, changes: list) -> User:
 def _set_active(user: User, active: bool, actor, changes: list) -> None:
     User.objects.filter(pk=user.pk).update(is_active=active)
     user.is_active = active
-    action = "user.enabled_in_entra" if active else "user.disabled_in_entra"
     audit.record(
-        action, user, actor=actor, before={"is_active": not active}, after={"is_active": active}
+        ENABLED_IN_ENTRA if active else DISABLED_IN_ENTRA,
+        user,
+        actor=actor,
+        before={"is_active": not active},
+        after={"is_active": active},
     )
     _change(changes, "enabled" if active else "disabled", user)
 
@@ -287,12 +297,12 @@ def _disabled_by_sync(user: User) -> bool:
     last = (
         AuditEvent.objects.filter(object_type="tenants.user", object_id=str(user.pk))
         .filter(action__startswith="user.")
-        .exclude(action__in=["user.signed_in", "user.infra_changed"])
+        .exclude(action__in=[SIGNED_IN, INFRA_CHANGED])
         .order_by("-pk")
         .values_list("action", flat=True)
         .first()
     )
-    return last == "user.disabled_in_entra"
+    return last == DISABLED_IN_ENTRA
 
 
 # --- people the portal needs before they sign in -----------------------------------------------

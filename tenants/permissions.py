@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from django.contrib.auth.backends import BaseBackend
 
+from portal import audit
+
+SUPERUSER_SIGNED_IN = audit.action("user.superuser_signed_in")
+
 EDITABLE = {
     "tenants.department",
     "tenants.membership",
@@ -43,6 +47,4 @@ class InfraPermissionBackend(BaseBackend):
 def audit_superuser_sign_in(sender, request, user, **kwargs) -> None:
     """Break-glass use is rare and must be visible: every superuser sign-in is audited."""
     if user.is_superuser:
-        from portal import audit
-
-        audit.record("user.superuser_signed_in", user, actor=user, request=request)
+        audit.record(SUPERUSER_SIGNED_IN, user, actor=user, request=request)

@@ -13,6 +13,13 @@ from portal import audit
 
 from .models import Department, Membership, User
 
+SIGNED_IN = audit.action("user.signed_in")
+GROUPS_FROM_GRAPH = audit.action("user.groups_from_graph")
+INFRA_CHANGED = audit.action("user.infra_changed")
+MEMBERSHIP_REMOVED = audit.action("membership.removed")
+MEMBERSHIP_ROLE_CHANGED = audit.action("membership.role_changed")
+MEMBERSHIP_ADDED = audit.action("membership.added")
+
 log = logging.getLogger(__name__)
 
 
@@ -33,7 +40,7 @@ def apply_sign_in_claims(user: User, claims: dict, *, request: HttpRequest | Non
     user.groups_overage = overage
     user.save()
     after = audit.snapshot(user, ["email", "display_name", "entra_tenant_id", "groups_overage"])
-    audit.record("user.signed_in", user, actor=user, request=request, before=before, after=after)
+    audit.record(SIGNED_IN, user, actor=user, request=request, before=before, after=after)
     if not overage:
         apply_groups(user, claims.get("groups") or [], request=request, actor=user)
         return
@@ -44,7 +51,7 @@ def apply_sign_in_claims(user: User, claims: dict, *, request: HttpRequest | Non
     User.objects.filter(pk=user.pk).update(groups_overage=False)
     user.groups_overage = False
     audit.record(
-        "user.groups_from_graph",
+        GROUPS_FROM_GRAPH,
         user,
         actor=user,
         request=request,
@@ -108,7 +115,7 @@ def apply_groups(
     infra = bool(settings.ENTRA_INFRA_GROUP_ID) and settings.ENTRA_INFRA_GROUP_ID in groups
     if infra != user.is_infra:
         audit.record(
-            "user.infra_changed",
+            INFRA_CHANGED,
             user,
             actor=actor,
             request=request,
@@ -137,7 +144,7 @@ def apply_groups(
             continue
         if dept_id not in wanted:
             audit.record(
-                "membership.removed",
+                MEMBERSHIP_REMOVED,
                 membership,
                 actor=actor,
                 request=request,
@@ -150,7 +157,7 @@ def apply_groups(
             membership.role = wanted[dept_id]
             membership.save(update_fields=["role"])
             audit.record(
-                "membership.role_changed",
+                MEMBERSHIP_ROLE_CHANGED,
                 membership,
                 actor=actor,
                 request=request,
@@ -172,6 +179,6 @@ def apply_groups(
             user=user, department_id=dept_id, role=role, source=Membership.Source.ENTRA
         )
         audit.record(
-            "membership.added", membership, actor=actor, request=request, after={"role": role}
+            MEMBERSHIP_ADDED, membership, actor=actor, request=request, after={"role": role}
         )
         _change(changes, "joiner", user, membership.department, role=role)

@@ -10,6 +10,7 @@ from portal.pagination import Paginator
 
 from . import panels
 from .access import department_for_lead, infra_required, visible_departments
+from .directory import SYNC_REQUESTED
 from .models import SyncRun
 
 
@@ -51,7 +52,7 @@ def directory_sync_now(request):
 
     with transaction.atomic():
         run = SyncRun.objects.create(triggered_by=request.user)
-        audit.record("directory.sync_requested", run, request=request)
+        audit.record(SYNC_REQUESTED, run, request=request)
         transaction.on_commit(lambda: sync_directory.delay(run_id=run.pk))
     messages.success(request, _("Directory sync started. Refresh in a moment for its changes."))
     return redirect(run)

@@ -2,6 +2,7 @@
 buttons, signed button presses (valid, stale, forged, tampered), every rule applied by the
 portal, and the message updated through its response_url."""
 
+import threading
 import time
 from decimal import Decimal
 
@@ -9,7 +10,7 @@ import pytest
 
 from approvals import engine
 from approvals.lifecycle import Status
-from approvals.models import ChatAccount
+from approvals.models import ChatAccount, Policy
 from keys.models import VirtualKey
 from tenants.models import Membership
 
@@ -173,3 +174,123 @@ def test_slack_counts_nobody_in_two_stages(org, slack, premium_policy):
     assert not engine.current_stage(key).decisions.exists()
     assert slack.press(slack.endpoint, ts2, "approve", user_id="UINFRA").status_code == 200
     wait_for(lambda: VirtualKey.objects.get(pk=key.pk).status == Status.APPROVED, timeout=10)
+
+
+# --- a press counts once, and only for the stage and the message it was shown for ----------
+@pytest.fixture
+def same_lead_twice(org):
+    """Two stages that the same lead decides (the policy lets one person vote in both): a
+    press meant for the first must never land in the second."""
+    ChatAccount.objects.create(user=org["lead_a"], slack_user_id="ULEAD_A")
+    Policy.objects.create(department=org["a"], distinct_approvers=False)
+    return make_policy(
+        org["a"],
+        {"name": "Lead", "approver": "leads"},
+        {"name": "Budget owner", "approver": "person", "person": org["lead_a"]},
+    )
+
+
+def stage_votes(key) -> dict[str, int]:
+    return {s.name: s.decisions.count() for s in engine.stages_for(key)}
+
+
+def test_an_exact_replay_of_a_press_decides_nothing(org, slack, same_lead_twice):
+    key = submit_key(org)
+    ts = last_message(slack)
+    assert slack.press(slack.endpoint, ts, "approve", user_id="ULEAD_A").status_code == 200
+    wait_for(lambda: len(slack.responses) == 1, timeout=10)
+    assert engine.current_stage(key).name == "Budget owner"
+    last_message(slack, after=1)  # the second stage was announced
+
+    # The same signed bytes again, inside the five-minute window.
+    assert slack.replay().status_code == 200
+    wait_for(lambda: len(slack.responses) == 2, timeout=10)
+    reply = slack.responses[-1]
+    assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False
+    assert "not counted" in reply["text"]
+    key.refresh_from_db()
+    assert key.status == Status.SUBMITTED
+    assert stage_votes(key) == {"Lead": 1, "Budget owner": 0}
+
+
+def test_a_press_for_a_stage_that_has_moved_on_decides_nothing(org, slack, same_lead_twice):
+    key = submit_key(org)
+    ts = last_message(slack)
+    slack.press(slack.endpoint, ts, "approve", user_id="ULEAD_A")
+    wait_for(lambda: len(slack.responses) == 1, timeout=10)
+    assert engine.current_stage(key).name == "Budget owner"
+
+    # A new press (new timestamp, new signature) on the first stage's message, from a client
+    # that still shows its buttons.
+    response = slack.press(slack.endpoint, ts, "approve", user_id="ULEAD_A", as_posted=True)
+    assert response.status_code == 200
+    wait_for(lambda: len(slack.responses) == 2, timeout=10)
+    reply = slack.responses[-1]
+    assert reply["response_type"] == "ephemeral" and "nothing was counted" in reply["text"]
+    key.refresh_from_db()
+    assert key.status == Status.SUBMITTED
+    assert stage_votes(key) == {"Lead": 1, "Budget owner": 0}
+
+    # The second stage's own message still works.
+    ts2 = last_message(slack, after=1)
+    slack.press(slack.endpoint, ts2, "approve", user_id="ULEAD_A")
+    wait_for(lambda: len(slack.responses) == 3, timeout=10)
+    key.refresh_from_db()
+    assert key.status == Status.APPROVED
+    assert stage_votes(key) == {"Lead": 1, "Budget owner": 1}
+
+
+def test_a_message_rendered_under_an_earlier_policy_version_decides_nothing(
+    org, slack, same_lead_twice
+):
+    key = submit_key(org)
+    ts = last_message(slack)
+    assert same_lead_twice.version == 1
+    # Infra changes the department's policy: the message's buttons were rendered under v1.
+    make_policy(org["a"], {"name": "Lead", "approver": "leads", "quorum": "all"})
+    slack.press(slack.endpoint, ts, "approve", user_id="ULEAD_A")
+    wait_for(lambda: slack.responses, timeout=10)
+    reply = slack.responses[-1]
+    assert reply["response_type"] == "ephemeral"
+    assert "policy changed" in reply["text"] and "version 1, now 2" in reply["text"]
+    key.refresh_from_db()
+    assert key.status == Status.SUBMITTED
+    assert stage_votes(key) == {"Lead": 0, "Budget owner": 0}
+
+
+def test_a_message_from_before_buttons_named_their_policy_decides_nothing(
+    org, slack, same_lead_twice
+):
+    """Buttons posted before this rule carried ``kind:pk:stage`` only."""
+    key = submit_key(org)
+    ts = last_message(slack)
+    for block in slack.messages[ts]["blocks"]:
+        for element in block.get("elements", []):
+            element["value"] = element["value"].rsplit(":", 1)[0]
+    slack.press(slack.endpoint, ts, "approve", user_id="ULEAD_A")
+    wait_for(lambda: slack.responses, timeout=10)
+    assert "out of date" in slack.responses[-1]["text"]
+    assert stage_votes(key) == {"Lead": 0, "Budget owner": 0}
+
+
+def test_two_copies_of_one_press_at_once_count_once(org, slack, same_lead_twice):
+    """The same signed request delivered twice at the same moment: one vote."""
+    key = submit_key(org)
+    ts = last_message(slack)
+    slack.press(slack.endpoint, ts, "approve", user_id="ULEAD_A", send=False)
+    barrier = threading.Barrier(2)
+    codes = []
+
+    def send():
+        barrier.wait()
+        codes.append(slack.replay().status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert codes == [200, 200]
+    wait_for(lambda: len(slack.responses) == 2, timeout=10)
+    assert sum("not counted" in r["text"] for r in slack.responses) == 1
+    assert stage_votes(key) == {"Lead": 1, "Budget owner": 0}

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from approvals import engine
 from approvals.lifecycle import Status
-from approvals.models import Delegation
+from approvals.models import Delegation, Policy
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 
@@ -47,6 +47,49 @@ def test_infra_cannot_jump_the_lead_stage_on_the_decision_page(client, org):
     assert client.post(f"/approvals/keys/{key.pk}/", {"decision": "approve"}).status_code == 403
 
 
+def test_a_bulk_row_decides_only_the_stage_it_showed(client, org):
+    """An inbox left open while the request moved on: its row must not vote in the next
+    stage, even when the same lead decides that one too."""
+    Policy.objects.create(department=org["a"], distinct_approvers=False)  # one lead, two stages
+    make_policy(
+        org["a"], LEADS, {"name": "Budget owner", "approver": "person", "person": org["lead_a"]}
+    )
+    key = submit_key(org)
+    client.force_login(org["lead_a"])
+    page = client.get("/approvals/inbox/").content.decode()
+    value = f"keys.virtualkey:{key.pk}:{engine.current_stage(key).pk}"
+    assert f'value="{value}"' in page
+    client.post("/approvals/bulk/", {"items": [value], "decision": "approve"})
+    assert engine.current_stage(key).name == "Budget owner"
+    response = client.post(
+        "/approvals/bulk/", {"items": [value], "decision": "approve"}, follow=True
+    )
+    assert "nothing was counted" in response.content.decode()
+    assert [s.decisions.count() for s in engine.stages_for(key)] == [1, 0]
+    assert VirtualKey.objects.get(pk=key.pk).status == Status.SUBMITTED
+
+
+def test_the_decision_page_decides_only_the_stage_it_showed(client, org):
+    """The page a Teams card opens: sent twice (or from a tab left open), its form must not
+    vote in the next stage that the same lead also decides."""
+    Policy.objects.create(department=org["a"], distinct_approvers=False)  # one lead, two stages
+    make_policy(
+        org["a"], LEADS, {"name": "Budget owner", "approver": "person", "person": org["lead_a"]}
+    )
+    key = submit_key(org)
+    client.force_login(org["lead_a"])
+    page = client.get(f"/approvals/keys/{key.pk}/?decision=approve").content.decode()
+    first = engine.current_stage(key).pk
+    assert f'name="stage" value="{first}"' in page
+    form = {"decision": "approve", "stage": str(first)}
+    client.post(f"/approvals/keys/{key.pk}/", form)
+    assert engine.current_stage(key).name == "Budget owner"
+    response = client.post(f"/approvals/keys/{key.pk}/", form, follow=True)
+    assert "nothing was counted" in response.content.decode()
+    assert [s.decisions.count() for s in engine.stages_for(key)] == [1, 0]
+    assert VirtualKey.objects.get(pk=key.pk).status == Status.SUBMITTED
+
+
 def test_bulk_decisions_check_each_request(client, org):
     make_policy(org["a"], LEADS)
     theirs = [submit_key(org) for _ in range(3)]
@@ -54,9 +97,9 @@ def test_bulk_decisions_check_each_request(client, org):
     other_dept = submit_key(org, requester="dev_b", department="b")
     client.force_login(org["lead_a"])
     page = client.get("/approvals/").content.decode()
-    for key in theirs:
-        assert f'value="keys.virtualkey:{key.pk}"' in page
-    assert f'value="keys.virtualkey:{own.pk}"' not in page
+    for key in theirs:  # each row names the stage it shows
+        assert f'value="keys.virtualkey:{key.pk}:{engine.current_stage(key).pk}"' in page
+    assert f'value="keys.virtualkey:{own.pk}:' not in page
     items = [f"keys.virtualkey:{k.pk}" for k in [*theirs, own, other_dept]]
     response = client.post("/approvals/bulk/", {"items": items, "decision": "approve"}, follow=True)
     text = response.content.decode()

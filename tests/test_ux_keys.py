@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from approvals import views_chat
+from approvals import chat, engine, views_chat
 from approvals.forms import DecisionForm
 from approvals.lifecycle import Status
 from approvals.models import ChatAccount, StageDecision
@@ -309,7 +309,8 @@ def test_slack_reply_to_the_last_approval_says_what_an_earlier_stage_lowered(org
         f"/approvals/keys/{key.pk}/",
         {"decision": "approve", "max_budget": "60", "comment": "pilot first"},
     )
-    replaced, text = views_chat._decide("UINFRA", "keys.virtualkey", key.pk, True)
+    button = chat.parse_button(chat.button_value(key, engine.current_stage(key)))
+    replaced, text = views_chat._decide("UINFRA", button, True)
     key.refresh_from_db()
     assert key.status == Status.APPROVED and key.max_budget == Decimal("60")
     assert replaced and "approved by" in text

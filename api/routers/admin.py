@@ -32,6 +32,7 @@ def me(request):
             for r, ok in (
                 ("request_keys", who.service.can_request_keys),
                 ("read_costs", who.service.can_read_costs),
+                ("policies", who.service.can_manage_policies),
             )
             if ok
         ]

@@ -35,6 +35,8 @@ class SlackDouble(HTTPDouble):
         self.signing_secret = signing_secret
         self.channels = {"C0APPROVALS": "approvals"}
         self.messages: dict[str, dict] = {}  # ts → message as posted (then as updated)
+        self.posted: dict[str, dict] = {}  # ts → message as posted (a stale client shows it)
+        self.sent: list[tuple[str, bytes, dict]] = []  # every press, as sent: url, body, headers
         self.responses: list[dict] = []  # every response_url call, in order
         self.errors: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -51,8 +53,13 @@ class SlackDouble(HTTPDouble):
         timestamp: int | None = None,
         secret: str | None = None,
         tamper: bool = False,
-    ) -> httpx.Response:
-        message = self.messages[ts]
+        as_posted: bool = False,
+        send: bool = True,
+    ) -> httpx.Response | None:
+        """Press a button of message ``ts``; ``as_posted``: on the message as it was posted
+        (a client that has not seen the update yet still shows the old buttons). With
+        ``send=False`` the signed request is only kept, for :meth:`replay`."""
+        message = (self.posted if as_posted else self.messages)[ts]
         button = next(
             element
             for block in message["blocks"]
@@ -96,17 +103,22 @@ class SlackDouble(HTTPDouble):
         signature = "v0=" + hmac.new(key, base, hashlib.sha256).hexdigest()
         if tamper:
             body = body.replace(b"approve", b"reject")
-        return httpx.post(
-            portal_url,
-            content=body,
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": stamp,
-                "X-Slack-Signature": signature,
-                "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-            },
-            timeout=30,
-        )
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": signature,
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+        }
+        self.sent.append((portal_url, body, headers))
+        if not send:
+            return None
+        return httpx.post(portal_url, content=body, headers=headers, timeout=30)
+
+    def replay(self, index: int = -1) -> httpx.Response:
+        """Send a press again, byte for byte: the same body, timestamp and signature (what
+        someone who captured the request can do inside the five-minute window)."""
+        portal_url, body, headers = self.sent[index]
+        return httpx.post(portal_url, content=body, headers=headers, timeout=30)
 
     # --- the server side ------------------------------------------------------------------
     def _post_message(self, headers, body: bytes) -> dict:
@@ -129,7 +141,7 @@ class SlackDouble(HTTPDouble):
                     return {"ok": False, "error": "invalid_blocks"}
         ts = f"{time.time():.6f}"
         message = {**data, "ts": ts, "type": "message", "bot_id": "B0PORTAL"}
-        self.messages[ts] = message
+        self.messages[ts] = self.posted[ts] = message
         return {"ok": True, "channel": data["channel"], "ts": ts, "message": message}
 
     def _respond(self, ts: str, body: bytes) -> None:
