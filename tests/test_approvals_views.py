@@ -56,7 +56,7 @@ def test_a_bulk_row_decides_only_the_stage_it_showed(client, org):
     )
     key = submit_key(org)
     client.force_login(org["lead_a"])
-    page = client.get("/approvals/inbox/").content.decode()
+    page = client.get("/approvals/").content.decode()
     value = f"keys.virtualkey:{key.pk}:{engine.current_stage(key).pk}"
     assert f'value="{value}"' in page
     client.post("/approvals/bulk/", {"items": [value], "decision": "approve"})
