@@ -45,7 +45,7 @@ def test_two_stage_approval_in_the_browser(browser, live_server, org, tmp_path):
     infra.goto(f"{live_server.url}/approvals/inbox/")  # the old address: the one queue now
     infra.wait_for_url(re.compile(r"/approvals/$"))
     assert fits_phone(infra)
-    infra.check(f"input[name=items][value='keys.virtualkey:{key.pk}']")
+    infra.check(f"input[name=items][value^='keys.virtualkey:{key.pk}:']")  # and its stage
     infra.select_option("#id_decision", "approve")
     infra.screenshot(path=str(tmp_path / "inbox-390.png"), full_page=True)
     infra.click("#bulk-form button[type=submit]")
