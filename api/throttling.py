@@ -23,6 +23,19 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), PERIODS[unit.strip()[:1]]
 
 
+def hit(key: str, rate: str) -> tuple[bool, float]:
+    """Count one request for ``key`` in the current window of ``rate``: (allowed, seconds
+    until the window ends)."""
+    limit, duration = parse_rate(rate)
+    now = time.time()
+    window = int(now // duration)
+    cache_key = f"api_rate:{key}:{window}"
+    cache = caches["api"]
+    cache.add(cache_key, 0, timeout=duration + 1)
+    count = cache.incr(cache_key)
+    return count <= limit, duration - (now % duration)
+
+
 class IdentityRateThrottle(BaseThrottle):
     """``API_RATE_LIMIT`` (e.g. ``120/m``) requests per identity and window."""
 
@@ -30,15 +43,8 @@ class IdentityRateThrottle(BaseThrottle):
         self._local = threading.local()
 
     def allow_request(self, request) -> bool:
-        limit, duration = parse_rate(settings.API_RATE_LIMIT)
-        now = time.time()
-        window = int(now // duration)
-        key = f"api_rate:{request.auth.key}:{window}"
-        cache = caches["api"]
-        cache.add(key, 0, timeout=duration + 1)
-        count = cache.incr(key)
-        self._local.wait = duration - (now % duration)
-        return count <= limit
+        allowed, self._local.wait = hit(request.auth.key, settings.API_RATE_LIMIT)
+        return allowed
 
     def wait(self) -> float:
         return getattr(self._local, "wait", 1.0)

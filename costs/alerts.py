@@ -1,10 +1,12 @@
 """Budget alerts: each threshold fires once per period per subject.
 
-Subjects: a department (its ``monthly_budget``), a member (``MemberBudget``), a key (its
-``max_budget`` over its ``budget_duration``). Thresholds: ``COSTS_ALERT_THRESHOLDS`` percent of
-actual spend (default 80 and 100), plus "forecast over budget" for monthly subjects, from the
-forecast the pages show (``costs.forecast.month_end``: this month's rate blended with last
-month's, nothing while it is too early to say), so an alert and a page never disagree.
+Subjects: a department (its ``monthly_budget``; its spend is LiteLLM's plus the tuning
+projects' Langfuse cost that LiteLLM has not counted, ``costs.langfuse_costs``), a member
+(``MemberBudget``), a key (its ``max_budget`` over its ``budget_duration``). Thresholds:
+``COSTS_ALERT_THRESHOLDS`` percent of actual spend (default 80 and 100), plus "forecast over
+budget" for monthly subjects, from the forecast the pages show (``costs.forecast.month_end``:
+this month's rate blended with last month's, nothing while it is too early to say), so an
+alert and a page never disagree.
 Department and member alerts e-mail the department's leads; key alerts e-mail the key's
 requester; every alert is posted to the infra webhook (``NOTIFY_WEBHOOK_URL``), recorded as a
 ``BudgetAlert`` and in the audit log.
@@ -31,7 +33,7 @@ from portal import audit
 from portal.days import utc_day, utc_today
 from tenants.models import Department, Membership
 
-from . import forecast, periods, soft_budgets
+from . import forecast, langfuse_costs, periods, soft_budgets
 from .models import (
     BudgetAlert,
     DailySpend,
@@ -118,11 +120,16 @@ def candidates(today: datetime.date) -> list[Candidate]:
     dept_spend, dept_prev = _by_month(
         MonthlySpend.objects.filter(department__isnull=False), month, prev, "department"
     )
+    # LiteLLM's spend plus the tuning projects' Langfuse cost LiteLLM has not counted.
+    langfuse = langfuse_costs.by_department_month(prev, periods.next_month(month))
     for dept_id, budget in Department.objects.filter(monthly_budget__gt=0).values_list(
         "pk", "monthly_budget"
     ):
-        spend = dept_spend.get(dept_id) or Decimal(0)
-        fc = month_forecast(spend, today, dept_prev.get(dept_id))
+        spend = (dept_spend.get(dept_id) or Decimal(0)) + langfuse.get((dept_id, month), 0)
+        before = dept_prev.get(dept_id)
+        if (dept_id, prev) in langfuse:
+            before = (before or Decimal(0)) + langfuse[(dept_id, prev)]
+        fc = month_forecast(spend, today, before)
         found += _crossed("department", f"department:{dept_id}", month, dept_id, spend, fc, budget)
 
     member_spend, member_prev = _by_month(

@@ -9,6 +9,7 @@ from django.db.models import Sum
 
 from portal.days import utc_month_start
 
+from . import langfuse_costs
 from .models import BudgetRequest, MonthlyKeySpend, MonthlySpend
 
 
@@ -30,6 +31,8 @@ def panel(obj, ctx: dict) -> dict:
     actual = MonthlySpend.objects.filter(month=month, department=dept).aggregate(
         total=Sum("spend")
     )["total"] or Decimal(0)
+    # The tuning projects' Langfuse cost LiteLLM has not counted is part of the actual.
+    actual += langfuse_costs.department_month(dept, month)[1]
     budget = dept.monthly_budget or Decimal(0)
     if isinstance(obj, BudgetRequest):
         budget_after = obj.monthly_budget

@@ -13,10 +13,10 @@ from django.utils.translation import gettext as _
 from portal.days import utc_month_start
 from tenants.models import Department
 
-from . import forecast, periods
+from . import forecast, langfuse_costs, periods
 from .models import MonthlySpend, TeamDaySpend
 from .reports import METRIC_COLUMNS, chain, metrics, tokens, total
-from .tables import Column, Table, with_percent
+from .tables import Column, LazyRows, Table, with_percent
 
 
 def org_tables(month: datetime.date, today: datetime.date) -> dict[str, Table]:
@@ -48,9 +48,16 @@ def org_tables(month: datetime.date, today: datetime.date) -> dict[str, Table]:
         .order_by("-spend", "department__name")
     )
 
+    langfuse: dict | None = None  # (department id, month) → counted Langfuse cost; read once
+
     def dept_row(row):
+        nonlocal langfuse
+        if langfuse is None:
+            langfuse = langfuse_costs.by_department_month(month, periods.next_month(month))
         row["name"] = row.get("department__name") or _("(unmapped LiteLLM teams)")
         row["cost_centre"] = row.get("department__cost_centre") or ""
+        row["langfuse"] = langfuse.get((row.get("department"), month), Decimal(0))
+        row["total"] = row["spend"] + row["langfuse"]
         # Like for like: the same days of last month, not a whole month against a part.
         row["previous"] = previous_same_days(row.get("department"))
         row["change"] = forecast.change_percent(row["spend"], row["previous"])
@@ -95,6 +102,8 @@ def org_tables(month: datetime.date, today: datetime.date) -> dict[str, Table]:
                 Column("name", _("Department")),
                 Column("cost_centre", _("Cost centre")),
                 *METRIC_COLUMNS,
+                Column("langfuse", _("Langfuse (tuning projects) (USD)"), "money"),
+                Column("total", _("Total (USD)"), "money"),
                 Column("budget", _("Budget (USD)"), "money"),
                 Column("pct", _("Budget used"), "pct"),
                 Column("previous", _("Same days last month (USD)"), "money"),
@@ -102,7 +111,11 @@ def org_tables(month: datetime.date, today: datetime.date) -> dict[str, Table]:
                 Column("unattributed", _("Unattributed (USD)"), "money"),
             ],
             departments,
-            decorate=chain(dept_row, with_percent("budget")),
+            decorate=chain(dept_row, with_percent("budget", "total")),
+            note=_(
+                "Spend is LiteLLM's; Langfuse (tuning projects) is the tuning projects' Langfuse "
+                "cost that LiteLLM has not counted. Budget used is of the total."
+            ),
         ),
         "cost_centres": Table(
             "cost_centres",
@@ -161,13 +174,16 @@ def chargeback_months(request) -> tuple[datetime.date, datetime.date]:
 
 
 def chargeback_table(start: datetime.date, end: datetime.date) -> Table:
-    """Department × cost centre × month, with the unattributed part of each."""
-    rows = (
+    """Department × cost centre × month, with the unattributed part of each; and a line of
+    its own, source "Langfuse (tuning projects)", for the tuning projects' Langfuse cost that
+    LiteLLM has not counted (``costs.langfuse_costs``), after the department's LiteLLM lines."""
+    litellm = (
         MonthlySpend.objects.filter(month__gte=start, month__lte=end)
-        .values("month", "team_id", "department__name", "department__cost_centre")
+        .values("month", "team_id", "department", "department__name", "department__cost_centre")
         .annotate(**metrics(), unattributed=total("unattributed_spend"))
         .order_by("month", "department__name", "team_id")
     )
+    rows = LazyRows(lambda: _with_langfuse_lines(litellm, start, end))
 
     def row(r):
         r["department"] = r.get("department__name") or _("(unmapped team %(team)s)") % {
@@ -189,7 +205,56 @@ def chargeback_table(start: datetime.date, end: datetime.date) -> Table:
             Column("tokens", "tokens", "int"),
             Column("requests", "requests", "int"),
             Column("unattributed", "unattributed_spend", "money"),
+            Column("source", "source"),
         ],
         rows,
         decorate=row,
     )
+
+
+LITELLM = "LiteLLM"
+LANGFUSE = "Langfuse (tuning projects)"
+
+
+def _with_langfuse_lines(litellm, start: datetime.date, end: datetime.date) -> list[dict]:
+    counted = langfuse_costs.by_department_month(start, periods.next_month(end))
+    names = {
+        d["pk"]: d
+        for d in Department.objects.filter(pk__in={d for d, _m in counted}).values(
+            "pk", "name", "cost_centre"
+        )
+    }
+
+    def line(department_id, month) -> dict:
+        d = names[department_id]
+        return {
+            "month": month,
+            "team_id": None,
+            "department": department_id,
+            "department__name": d["name"],
+            "department__cost_centre": d["cost_centre"],
+            "spend": counted.pop((department_id, month)),
+            "requests": 0,
+            "unattributed": Decimal(0),
+            "source": LANGFUSE,
+        }
+
+    out: list[dict] = []
+
+    def flush(department_id, month, whole_month: bool = False) -> None:
+        if (department_id, month) in counted:
+            out.append(line(department_id, month))
+        if whole_month:  # the month's departments with Langfuse cost and no LiteLLM line
+            left = [k for k in counted if k[1] == month]
+            out.extend(line(*k) for k in sorted(left, key=lambda k: names[k[0]]["name"]))
+
+    for r in litellm:
+        if out and (out[-1]["department"], out[-1]["month"]) != (r["department"], r["month"]):
+            flush(out[-1]["department"], out[-1]["month"], out[-1]["month"] != r["month"])
+        out.append({**r, "source": LITELLM})
+    if out:
+        flush(out[-1]["department"], out[-1]["month"], True)
+    # Months with Langfuse cost and no LiteLLM spend at all.
+    out += [line(*k) for k in sorted(counted, key=lambda k: (k[1], names[k[0]]["name"]))]
+    out.sort(key=lambda r: r["month"])  # stable: each month's lines keep their order
+    return out

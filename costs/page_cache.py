@@ -9,7 +9,8 @@ the month, today's date (forecasts), the language, the table pages — and of *v
 - ``department:<id>``: moved when the department, one of its keys or tuning projects (or their
   Langfuse metrics), member budgets, soft budgets, budget alerts or budget requests change
   (signals, after commit),
-- ``org``: moved when any department changes (names, cost centres, budgets),
+- ``org``: moved when any department changes (names, cost centres, budgets) or a tuning
+  project's Langfuse metrics do,
 - ``user:<id>``: moved when one of the person's keys changes (their own spend page).
 
 A version is a timestamp, so a stale figure is never served after a change is committed; the
@@ -97,7 +98,8 @@ def _project_metrics_changed(sender, instance, **kwargs) -> None:
 
     department = TuningProject.objects.filter(pk=instance.project_id).values("department_id")
     for row in department:
-        bump(f"department:{row['department_id']}")  # the department page's Langfuse costs
+        # The department page's Langfuse costs, and the org page's (counted in the budget).
+        bump(f"department:{row['department_id']}", "org")
 
 
 def _key_changed(sender, instance, **kwargs) -> None:

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "keys",
     "projects",
     "costs",
+    "pipelines",
     "api",
 ]
 
@@ -428,6 +429,22 @@ API_JWKS_URL = env(
 )
 API_RATE_LIMIT = env("API_RATE_LIMIT", default="120/m")  # per identity (user or service)
 API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+# --- Pipeline identities: CI jobs trade their OIDC token for a short-lived key ---------------
+PIPELINES_LEEWAY_SECONDS = env.int("PIPELINES_LEEWAY_SECONDS", default=60)  # exp/nbf/iat
+PIPELINES_ISSUER_TIMEOUT = env.float("PIPELINES_ISSUER_TIMEOUT", default=5.0)
+PIPELINES_JWKS_CACHE_SECONDS = env.int("PIPELINES_JWKS_CACHE_SECONDS", default=3600)
+# An unknown kid refetches the issuer's JWKS at most this often (seconds, per issuer).
+PIPELINES_JWKS_REFETCH_SECONDS = env.int("PIPELINES_JWKS_REFETCH_SECONDS", default=30)
+# Issuers are fetched over HTTPS only; the demo's local issuer needs http.
+PIPELINES_ALLOW_HTTP_ISSUERS = env.bool("PIPELINES_ALLOW_HTTP_ISSUERS", default=False)
+# How long the exchange trusts an identity's spend read from LiteLLM (seconds; 0: every time).
+PIPELINES_SPEND_CACHE_SECONDS = env.int("PIPELINES_SPEND_CACHE_SECONDS", default=30)
+# Exchanges per source address and per identity.
+PIPELINES_RATE_LIMIT = env("PIPELINES_RATE_LIMIT", default="60/m")
+CELERY_BEAT_SCHEDULE["sweep-pipeline-keys"] = {
+    "task": "pipelines.tasks.sweep_pipeline_keys",
+    "schedule": 300,
+}
 CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
     "task": "api.tasks.purge_idempotency_records",
     "schedule": 3600,

@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("keys.urls")),
     path("", include("projects.urls")),
     path("", include("costs.approval_urls")),
+    path("", include("pipelines.urls")),
     path("costs/", include("costs.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),

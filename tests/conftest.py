@@ -76,3 +76,4 @@ from .browser import browser  # noqa: E402,F401
 from .integration import fault_proxy, langfuse, litellm, worker  # noqa: E402,F401
 from .langfuse_server import langfuse_database, langfuse_server, langfuse_server_oss  # noqa: E402,F401
 from .litellm_proxy import litellm_proxy  # noqa: E402,F401
+from .pipelines_support import ado, github, pipeline_settings  # noqa: E402,F401

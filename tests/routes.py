@@ -20,6 +20,7 @@ from approvals.lifecycle import Status
 from approvals.models import Delegation, ReviewCampaign, ReviewItem
 from costs.models import BudgetRequest
 from keys.models import VirtualKey
+from pipelines.models import PipelineIdentity
 from projects.models import TuningProject
 from tenants.models import Department, Membership, SyncRun
 
@@ -170,6 +171,16 @@ def build_world() -> dict:
         monthly_budget=Decimal("2000"),
         previous_budget=alpha.monthly_budget,
     )
+    pipeline = PipelineIdentity.objects.create(
+        requester=people["dev"],
+        department=alpha,
+        justification="CI evaluation.",
+        lifetime_days=365,
+        name="payments-ci",
+        issuer="https://token.actions.githubusercontent.com",
+        audience="https://portal.example.com",
+        claim_rules={"repository": "octo-org/octo-repo"},
+    )
     run = SyncRun.objects.create(triggered_by=people["infra"], status=SyncRun.Status.OK)
     # The lead will be away in ten days (not yet active, so no one decides for them today);
     # an open access review of alpha covers dev's active key.
@@ -205,6 +216,7 @@ def build_world() -> dict:
         "pending_project": pending_project,
         "manual_project": manual_project,
         "budget": budget,
+        "pipeline": pipeline,
         "run": run,
         "delegation": delegation,
         "campaign": campaign,
@@ -224,6 +236,8 @@ def route_args(route: Route, world: dict) -> dict[str, object]:
         "decide_key": world["pending"],
         "decide_project": world["pending_project"],
         "decide_budget": world["budget"],
+        "pipeline_identity": world["pipeline"],
+        "decide_pipeline_identity": world["pipeline"],
         "retry_request": world["failed"],
         "project_detail": world["project"],
         "reveal_project": world["project"],

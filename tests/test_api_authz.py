@@ -105,6 +105,10 @@ MATRIX = [
     ("PATCH", "/api/v1/departments/{slug}/policy", "/departments/alpha/policy", {"max_rpm": 30},
      ONLY_INFRA),
     ("GET", "/api/v1/audit", "/audit", None, ONLY_INFRA),
+    # The CI's OIDC token is the credential, not an Entra token: everyone, anonymous included,
+    # gets the same answer (a JSON body instead of the form: 422).
+    ("POST", "/api/v1/token-exchange", "/token-exchange", {"grant_type": "x"},
+     dict.fromkeys(ROLES, 422)),
 ]  # fmt: skip
 
 

@@ -67,6 +67,11 @@ def test_the_document_and_docs_need_no_sign_in():
 def test_every_operation_is_documented_with_a_summary_and_security():
     doc = openapi_document()
     assert len(operations(doc)) >= 30
+    # The token exchange's credential is the CI's OIDC token in the form, not a bearer token.
+    public = {"/api/v1/token-exchange"}
     for path, item in doc["paths"].items():
         for method, op in item.items():
+            if path in public:
+                assert not op.get("security") and "subject_token" in str(op["requestBody"])
+                continue
             assert op.get("security"), f"{method} {path} has no security"

@@ -50,9 +50,16 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     "decide_project":       ("login 403 404 200 404 404 200", "login 403 404 3xx 404 404 3xx"),
     # Budget requests are infra's call; the lead who asked sees it but cannot decide it.
     "decide_budget":        ("login 404 404 403 404 404 200", "login 404 404 403 404 404 3xx"),
+    # A pending pipeline identity without a named approver: the leads (and infra) decide.
+    "pipeline_identity":    ("login 200 404 200 404 404 200", "login 200 404 200 404 404 200"),
+    "decide_pipeline_identity": ("login 403 404 200 404 404 200", "login 403 404 3xx 404 404 3xx"),
     "operations":           ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
     "run_reconcile":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
     "retry_request":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
+    "fix_drift":            ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
+    "model_catalogue":      ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    # The estimate reads only the signed-in person's own use.
+    "costs_estimate":       ("login 200 200 200 200 200 200", "login 405 405 405 405 405 405"),
     "my_projects":          ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
     "request_project":      ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
     "project_detail":       ("login 200 404 200 404 404 200", "login 200 404 200 404 404 200"),
@@ -110,6 +117,7 @@ def post_data(name: str, world: dict) -> dict:
         "decide_key": decision,
         "decide_project": decision,
         "decide_budget": decision,
+        "decide_pipeline_identity": decision,
         "costs_member_budget": {"member": world["dev"].pk, "monthly_budget": "5"},
         "costs_budget_request": {"monthly_budget": "1500", "justification": "Less work."},
         "set_language": {"language": "ja", "next": "/"},

@@ -135,7 +135,9 @@ def test_infra_sees_everything_and_the_chargeback(spend, client):
         "tokens",
         "requests",
         "unattributed",
+        "source",  # LiteLLM, or Langfuse (tuning projects): test_costs_langfuse
     ]
+    assert {r["source"] for r in rows} == {"LiteLLM"}
     got = {(r["department"], r["cost_centre"], r["month"]): r["spend"] for r in rows}
     assert got == {
         ("Alpha", "CC-alpha", "2026-10"): "20.000000",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import session
+from . import exchange, session
 from .client import ApiError, Client
 from .output import client_settings, emit
 
@@ -155,6 +155,12 @@ def _parser() -> argparse.ArgumentParser:
         decide.add_argument("--kind", choices=["key", "project", "budget"], default="key")
         decide.add_argument("--comment", required=name == "reject")
 
+    ex = sub.add_parser("exchange", help="In CI: the job's OIDC token for a short-lived key")
+    ex.add_argument("--audience", help="the token's audience (default: the portal's URL)")
+    ex.add_argument("--export", action="store_true", help="print export lines for eval")
+    ex.add_argument("--token-file", default="", help="read the OIDC token from this file")
+    ex.add_argument("--service-connection", default="", help="Azure DevOps: its id, if any")
+
     costs = sub.add_parser("costs", help="Spend").add_subparsers(dest="scope", required=True)
     for name in ("me", "department", "org", "chargeback"):
         c = costs.add_parser(name)
@@ -179,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "logout":
             session.logout(config)
             return 0
+        if args.command == "exchange":
+            exchange.run(config, args)
+            return 0
         client = Client(config)
         if args.command == "whoami":
             emit(client.get("/me"), args.output)
@@ -189,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except exchange.NoCiToken as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except session.LoginRequired as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -160,11 +160,18 @@ def department_figures(dept, ctx: dict, pages: dict[str, int]) -> dict:
     month = ctx["month"]
     tables = reports.department_tables(dept, month)
     _paginate(tables, pages)
-    trend, actual = reports.trend(MonthlySpend.objects.filter(department=dept), month)
+    trend, litellm = reports.trend(MonthlySpend.objects.filter(department=dept), month)
     daily = reports.daily_series(TeamDaySpend.objects.filter(department=dept), month)
     budget = dept.monthly_budget
     figures = {"tables": tables, "today": ctx["today"], "month": month}
-    reports.set_forecast(figures, actual, Decimal(str(trend[-2]["spend"])))
+    # Tuning projects' Langfuse cost not already in LiteLLM's spend counts too (this month's
+    # and, for the forecast, last month's).
+    prev = periods.add_months(month, -1)
+    langfuse_days = langfuse_costs.days(prev, periods.next_month(month), dept)
+    langfuse = langfuse_costs.total(langfuse_days, month)
+    actual = litellm + langfuse
+    previous = Decimal(str(trend[-2]["spend"])) + langfuse_costs.total(langfuse_days, prev)
+    reports.set_forecast(figures, actual, previous)
     figures.update(
         # The forms' fields (their CSRF token is the page's): the same for every lead.
         forms={
@@ -172,10 +179,16 @@ def department_figures(dept, ctx: dict, pages: dict[str, int]) -> dict:
             "budget": BudgetRequestForm(initial={"monthly_budget": budget}),
         },
         actual=actual,
+        litellm_actual=litellm,
+        langfuse_actual=langfuse,
         budget=budget,
         pct=periods.percent(actual, budget),
         remaining=budget - actual if budget else None,
-        chart={"trend": trend, "daily": daily, "budget": float(budget) if budget else None},
+        chart={
+            "trend": trend,
+            "daily": langfuse_costs.add_to_daily(daily, langfuse_days),
+            "budget": float(budget) if budget else None,
+        },
     )
     figures["forecast_pct"] = (
         periods.percent(figures["forecast"], budget) if figures["forecast"] is not None else None
@@ -184,9 +197,8 @@ def department_figures(dept, ctx: dict, pages: dict[str, int]) -> dict:
     figures["alerts"] = list(
         BudgetAlert.objects.filter(department=dept).select_related("user", "key")[:10]
     )
-    figures["langfuse_projects"], figures["langfuse_outside"] = langfuse_costs.department_month(
-        dept, month
-    )
+    figures["langfuse_projects"] = langfuse_costs.per_project(langfuse_days, month)
+    figures["langfuse_outside"] = langfuse
     figures["soft_budgets"] = soft_budgets.budget_vs_actual(dept, month)
     figures["budget_requests"] = list(BudgetRequest.objects.filter(department=dept)[:5])
     figures["keep"] = DEPARTMENT_SECTIONS

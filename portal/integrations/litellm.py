@@ -299,6 +299,11 @@ class LiteLLMClient:
         )
         return self._request("POST", "/user/new", json=body)
 
+    def update_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        """``POST /user/update`` (``UpdateUserRequest`` fields: ``max_budget``,
+        ``budget_duration``, ``metadata``…)."""
+        return self._request("POST", "/user/update", json={"user_id": user_id, **fields})
+
     def user_info(self, user_id: str) -> dict[str, Any]:
         """``GET /user/info``: ``{"user_id", "user_info": {...}, "keys": [...], "teams": [...]}``.
 
