@@ -1,7 +1,8 @@
 """Token in, key out: the pipeline token exchange with a real LiteLLM proxy.
 
     .venv/bin/python bench/exchange.py --runs 200
-    .venv/bin/python bench/exchange.py --small --check   # CI: 20 runs; exit 1 on a miss
+    .venv/bin/python bench/exchange.py --small           # CI: 20 runs, target informational
+    .venv/bin/python bench/exchange.py --check           # exit 1 on a miss
 
 Creates ``portal_bench_exchange`` on the server of ``DATABASE_URL``, starts the LiteLLM proxy
 (its own fresh database) and a GitHub Actions issuer double (discovery + JWKS over HTTP), and

@@ -105,6 +105,12 @@ MATRIX = [
     ("PATCH", "/api/v1/departments/{slug}/policy", "/departments/alpha/policy", {"max_rpm": 30},
      ONLY_INFRA),
     ("GET", "/api/v1/audit", "/audit", None, ONLY_INFRA),
+    # Infra or a service identity with the "policies" right (none of these three has it); an
+    # invalid file gets as far as validation: 422.
+    ("POST", "/api/v1/policies/plan", "/policies/plan", {"files": {"alpha": "x: [1"}},
+     expect(403, infra=422)),
+    ("POST", "/api/v1/policies/apply", "/policies/apply",
+     {"files": {"alpha": "x: [1"}, "commit": "0" * 40}, expect(403, infra=422)),
     # The CI's OIDC token is the credential, not an Entra token: everyone, anonymous included,
     # gets the same answer (a JSON body instead of the form: 422).
     ("POST", "/api/v1/token-exchange", "/token-exchange", {"grant_type": "x"},
