@@ -24,6 +24,7 @@ demo:
 lint: $(BIN)/python
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 # What the tests need beyond the venv: the LiteLLM proxy in its own venv, Chromium for Playwright.

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from portal.admin import AuditedModelAdmin
+from portal.admin import AuditedModelAdmin, ReadOnlyAdmin
 
 from . import policies
 from .models import ChatAccount, Delegation, Policy, PolicyStage, PolicyVersion, ReviewCampaign
@@ -64,3 +64,9 @@ class ReviewCampaignAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class RequestAdmin(ReadOnlyAdmin):
+    """Requests of every kind are read-only in the admin, for infra and superusers alike:
+    status, owner, decisions and limits change only through the workflow (locked, checked,
+    audited). Each kind's app registers its model with a subclass."""

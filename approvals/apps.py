@@ -10,13 +10,18 @@ class ApprovalsConfig(AppConfig):
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from portal import context_processors
+        from portal import home as portal_home
         from tenants import directory
         from tenants.models import Membership
+        from tenants.signals import member_left
 
-        from . import pending, policies
+        from . import home, leavers, pending, policies
         from .models import Delegation, RequestStage, StageDecision
 
         context_processors.PENDING_COUNT[:] = [pending.nav_count]
+        portal_home.register(25, "approvals/home/approver.html", home.approver)
+        # A leaver's open requests of every kind stop (each kind's app ends what is live).
+        member_left.connect(leavers.on_member_left, dispatch_uid="approvals.cancel_open")
         # The directory sync reads the members of every group a stage names as approvers.
         directory.watch_groups(policies.approver_groups)
 

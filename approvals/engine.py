@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from portal import audit
 from tenants.models import User
 
-from . import delegation, notify, registry
+from . import decisions, delegation, notify, registry
 from .models import ApproverKind, Condition, Policy, Quorum, RequestStage, StageDecision
 from .models import StageState as S
 
@@ -338,9 +338,11 @@ def decide(
             if is_staged(obj) or not obj.is_pending:
                 raise ValidationError(_("This request has already been decided."))
             if approve:
-                kind.approve(obj, actor=actor, comment=comment, request=request, **(lowered or {}))
+                decisions.finish_approval(
+                    obj, actor=actor, comment=comment, request=request, **(lowered or {})
+                )
                 return "approved"
-            kind.reject(obj, actor=actor, comment=comment, request=request)
+            decisions.finish_rejection(obj, actor=actor, comment=comment, request=request)
             return "rejected"
         if not obj.is_pending:
             raise ValidationError(_("This request has already been decided."))
@@ -358,9 +360,9 @@ def decide(
         lowered = {k: v for k, v in (lowered or {}).items() if v is not None}
         if final and approve:
             merged = merged_lowered(obj, lowered)
-            kind.approve(obj, actor=actor, comment=comment, request=request, **merged)
+            decisions.finish_approval(obj, actor=actor, comment=comment, request=request, **merged)
         elif final:
-            kind.reject(obj, actor=actor, comment=comment, request=request)
+            decisions.finish_rejection(obj, actor=actor, comment=comment, request=request)
         StageDecision.objects.create(
             stage=stage,
             actor=actor,

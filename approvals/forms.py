@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from portal import csv_safe
 from tenants.models import Department, User
 
+from . import engine
 from .review_models import ReviewCampaign
 
 
@@ -68,3 +69,72 @@ class CampaignForm(forms.Form):
 class ReviewDecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("keep", _("Keep")), ("revoke", _("Revoke"))])
     reason = forms.CharField(label=_("Reason"), max_length=2000)
+
+
+class DecisionForm(forms.Form):
+    """A lead's decision. Approval may lower (never raise) what was asked for."""
+
+    decision = forms.ChoiceField(
+        label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
+    )
+    comment = forms.CharField(
+        label=_("Comment"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Required to reject. When you lower a value, say why: the requester sees it."),
+    )
+    max_budget = forms.DecimalField(
+        label=_("Budget (USD)"), required=False, min_value=0, decimal_places=2
+    )
+    rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
+    tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
+    lifetime_days = forms.IntegerField(label=_("Lifetime (days)"), required=False, min_value=1)
+    monthly_budget = forms.DecimalField(
+        label=_("Monthly budget (USD)"), required=False, min_value=0, decimal_places=2
+    )
+
+    # The stage the page showed: the decision counts for that stage only, never a later one
+    # (a tab left open, a form sent twice).
+    stage = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days", "monthly_budget")
+
+    def __init__(self, *args, obj, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.obj = obj
+        current = engine.current_stage(obj) if obj.pk else None
+        self.fields["stage"].initial = current.pk if current else None
+        for name in self.LOWERABLE:
+            asked = getattr(obj, name, None)
+            # Only what this kind of request asks for: a budget request has no lifetime.
+            if asked is None or asked <= 0:
+                del self.fields[name]
+                continue
+            self.fields[name].initial = asked
+            self.fields[name].widget.attrs["max"] = asked
+            self.fields[name].help_text = _("Asked for: %(value)s. You may lower it.") % {
+                "value": asked
+            }
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == "reject" and not (data.get("comment") or "").strip():
+            self.add_error("comment", _("Say why the request is rejected."))
+        for name in self.LOWERABLE:
+            value = data.get(name)
+            if name in self.fields and value is not None and value > getattr(self.obj, name):
+                self.add_error(name, _("You can lower what was asked for, not raise it."))
+        return data
+
+    def shown(self) -> engine.Shown | None:
+        stage = self.cleaned_data.get("stage")
+        return engine.Shown(stage) if stage else None
+
+    def lowered(self) -> dict:
+        return {
+            name: self.cleaned_data[name]
+            for name in self.LOWERABLE
+            if name in self.fields
+            and self.cleaned_data.get(name) is not None
+            and self.cleaned_data[name] != getattr(self.obj, name)
+        }

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from portal import audit_display
+from portal import audit, audit_display
 from portal.models import AuditEvent
 from portal.templatetags.portal_ui import when
 
@@ -32,7 +32,7 @@ def lowered_changes(obj) -> list[audit_display.Change]:
     event = (
         AuditEvent.objects.filter(
             action=f"{obj._meta.model_name}.approved",
-            object_type=obj._meta.label_lower,
+            object_type__in=audit.labels_of(type(obj)),
             object_id=str(obj.pk),
         )
         .order_by("-created_at")

@@ -25,7 +25,7 @@ from . import registry
 MAX_IDS = 500
 
 
-def _kinds_in_queue(user):
+def kinds_in_queue(user):
     """(label, kind) of each registered kind that ``user``'s queue shows (budgets: infra)."""
     return [
         (label, kind)
@@ -47,7 +47,7 @@ def ids_for(user) -> dict[str, list[int] | None]:
     if ids is None:
         ids = {}
         # Kinds outside the user's queue are left out: ``pending`` asks the engine if need be.
-        for label, kind in _kinds_in_queue(user):
+        for label, kind in kinds_in_queue(user):
             qs = kind.model.objects.pending_for(user).order_by("created_at", "pk")
             found = list(qs.values_list("pk", flat=True)[: MAX_IDS + 1])
             ids[label] = found if len(found) <= MAX_IDS else None
@@ -77,9 +77,9 @@ def forget(sender, **kwargs) -> None:
 
 def queues(user) -> list:
     """What waits for ``user``, one queryset per kind in the user's queue (the home panel)."""
-    return [pending(kind.model, user) for _, kind in _kinds_in_queue(user)]
+    return [pending(kind.model, user) for _, kind in kinds_in_queue(user)]
 
 
 def nav_count(user) -> int:
     """The navigation's number: every kind the user's queue shows."""
-    return sum(count(kind.model, user) for _, kind in _kinds_in_queue(user))
+    return sum(count(kind.model, user) for _, kind in kinds_in_queue(user))

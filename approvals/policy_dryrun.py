@@ -61,7 +61,7 @@ def recorded_route(obj, emails: dict[int, str]):
 
 def planned_route(obj, kind: registry.Kind, department: Department, rules: list[dict], emails):
     """How ``obj`` would be routed at submit under ``department``'s thresholds and ``rules``:
-    the order ``keys.workflow.submit`` follows (auto-approval, else the applicable stages,
+    the order ``approvals.workflow.submit`` follows (auto-approval, else the applicable stages,
     else a single decision)."""
     if engine.auto_approves_under(obj, department, rules):
         return AUTO

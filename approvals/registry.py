@@ -1,7 +1,8 @@
 """Every kind of request the engine decides, and every kind of grant an access review covers.
 
-The apps above this one (keys, costs) register their kinds from ``AppConfig.ready()``; the
-engine never imports them. A kind is found by its model label (``keys.virtualkey``).
+The apps above this one (keys, projects, costs) register their kinds from
+``AppConfig.ready()``; the engine never imports them. A kind is found by its model label
+(``keys.virtualkey``).
 """
 
 from __future__ import annotations
@@ -15,23 +16,30 @@ from django.db import models
 
 @dataclass(frozen=True)
 class Kind:
-    """How the engine reads and finishes one kind of request.
+    """What is specific to one kind of request; the rest (submit, stages, decisions,
+    cancellation, expiry, provisioning retries) is the engine's.
 
     ``facts(obj)`` returns what stage conditions and auto-approval look at: ``budget``
     (Decimal or None), ``lifetime_days`` (int or None), ``models`` (list), ``retention_days``
     (int or None), ``service_account`` (bool). ``auto_approval``: whether the department's
     auto-approval thresholds apply to this kind at all (``engine.auto_approves``).
-    ``approve``/``reject`` are the kind's own final paths (they lock the row, check
-    ``can_decide`` and audit); ``expire`` ends a request nobody decided in time.
+    ``tasks`` holds its Celery tasks by name: ``provision`` (run once approved), ``cleanup``
+    (after an open request stopped; optional) and any the kind looks up for itself.
+    ``resume(cutoff)`` (optional) re-enqueues the kind's own lost work and returns how many.
     """
 
     model: type[models.Model]
     facts: Callable[[Any], dict]
-    approve: Callable[..., None]
-    reject: Callable[..., None]
-    expire: Callable[..., None]
+    # A short name for URLs (``/operations/retry/key/1/``); the model's name by default.
+    slug: str = ""
+    # Active requests of this kind end at ``expires_at`` (their owners are reminded before).
+    expires: bool = False
+    tasks: dict[str, Any] = field(default_factory=dict)
     # Whose approval queue (and navigation count) shows this kind; None: everyone's.
     queued_for: Callable[[Any], bool] | None = None
+    resume: Callable[[Any], int] | None = None  # (cutoff) -> count
+    # The queue's columns for this kind: obj -> short text of what is asked ("gpt-4o, USD 50").
+    summary: Callable[[Any], str] | None = None
     auto_approval: bool = False
 
 
@@ -56,7 +64,12 @@ def label(model_or_obj) -> str:
 
 
 def register(model: type[models.Model], **hooks) -> None:
+    hooks.setdefault("slug", model._meta.model_name)
     KINDS[label(model)] = Kind(model=model, **hooks)
+
+
+def model_for_slug(slug: str) -> type[models.Model] | None:
+    return next((kind.model for kind in KINDS.values() if kind.slug == slug), None)
 
 
 def register_reviewable(model: type[models.Model], **hooks) -> None:
@@ -65,6 +78,16 @@ def register_reviewable(model: type[models.Model], **hooks) -> None:
 
 def kind_of(obj) -> Kind | None:
     return KINDS.get(label(obj))
+
+
+def task(obj_or_model, name: str):
+    """The kind's Celery task ``name`` (None when the kind has none)."""
+    kind = KINDS.get(label(obj_or_model))
+    return kind.tasks.get(name) if kind else None
+
+
+def request_models() -> list[type[models.Model]]:
+    return [kind.model for kind in KINDS.values()]
 
 
 def model_for(kind_label: str) -> type[models.Model] | None:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from portal import audit
 
-from . import engine, notify, registry
+from . import decisions, engine, notify
 from .models import RequestStage
 from .models import StageState as S
 
@@ -185,9 +185,8 @@ def expire(stage: RequestStage, now) -> int:
         stage.refresh_from_db()
         if stage.state != S.ACTIVE or not obj.is_pending:
             return 0
-        kind = registry.kind_of(obj)
         try:
-            kind.expire(obj, reason=f"approval stage '{stage.name}' expired")
+            decisions.expire_pending(obj, reason=f"approval stage '{stage.name}' expired")
         except ValidationError:
             return 0
         engine.close_open_stages(obj, S.EXPIRED, now=now)

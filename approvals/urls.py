@@ -1,13 +1,19 @@
 from django.urls import path
 
-from . import views, views_chat, views_reviews
+from . import views, views_chat, views_operations, views_reviews
 
 urlpatterns = [
-    path("approvals/inbox/", views.inbox, name="approvals_inbox"),
+    path("approvals/", views.queue, name="approval_queue"),
+    path("approvals/inbox/", views.old_queue, name="approvals_inbox"),
     path("approvals/bulk/", views.bulk_decide, name="approvals_bulk"),
     path("approvals/delegations/", views.delegations, name="delegations"),
     path("approvals/delegations/<int:pk>/end/", views.end_delegation, name="end_delegation"),
     path("approvals/sla/", views.sla_report, name="approvals_sla"),
+    path(
+        "operations/retry/<str:kind>/<int:pk>/",
+        views_operations.retry_request,
+        name="retry_request",
+    ),
     path("approvals/slack/interactions/", views_chat.slack_interactions, name="slack_interactions"),
     path("reviews/", views_reviews.review_list, name="reviews"),
     path("reviews/<int:pk>/", views_reviews.review_campaign, name="review_campaign"),

@@ -1,56 +1,47 @@
-"""Approvers' pages: every request waiting for you (with bulk decisions), delegations, and
-infra's SLA figures."""
+"""Approvers' pages: the one queue of every request waiting for you (with bulk decisions),
+delegations, and infra's SLA figures."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from portal.pagination import Paginator
 from tenants.access import infra_required
 
 from . import delegation, engine, registry, sla
+from . import queue as queue_rows
 from .forms import BulkDecisionForm, DelegationForm
 from .models import Delegation, RequestStage
 from .models import StageState as S
 
-BULK_CAP = 200
 
-
-def waiting_for(user) -> list[dict]:
-    """Every kind's requests whose decision waits for ``user``, oldest first."""
-    rows = []
-    for kind_label, kind in registry.KINDS.items():
-        qs = kind.model._default_manager.pending_for(user).select_related("department", "requester")
-        for obj in qs.order_by("created_at")[:BULK_CAP]:
-            stage = engine.current_stage(obj)
-            voter = engine.counted_for(stage, obj, user) if stage else None
-            rows.append(
-                {
-                    # The row decides the stage it shows, never a later one.
-                    "value": f"{kind_label}:{obj.pk}" + (f":{stage.pk}" if stage else ""),
-                    "obj": obj,
-                    "stage": stage,
-                    "for": voter if voter and voter.pk != user.pk else None,
-                }
-            )
-    rows.sort(key=lambda r: r["obj"].created_at)
-    return rows
-
-
-def inbox(request):
-    rows = waiting_for(request.user)
-    page = Paginator(rows, settings.PAGE_SIZE).get_page(request.GET.get("page"))
+def queue(request):
+    """The one approval queue: every kind the user decides, filtered and sorted, with the
+    current stage and whose place the user stands in; several can be decided at once."""
+    listq = queue_rows.list_query(request)
+    # Read only when the template's cached fragment is out of date (see queue.html).
+    page = SimpleLazyObject(lambda: queue_rows.page(request, listq))
     context = {
+        "listq": listq,
         "page": page,
         "form": BulkDecisionForm(),
-        "covering": delegation.delegators_of(request.user),
+        "covering": lambda: delegation.delegators_of(request.user),  # in the cached part
     }
-    return render(request, "approvals/inbox.html", context)
+    return render(request, "approvals/queue.html", context)
+
+
+def old_queue(request):
+    """``/approvals/inbox/`` was the second list; it is the queue now (the query string kept)."""
+    url = reverse("approval_queue")
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponsePermanentRedirect(f"{url}?{query}" if query else url)
 
 
 @require_POST
@@ -60,7 +51,7 @@ def bulk_decide(request):
     if not form.is_valid():
         for error in form.errors.values():
             messages.error(request, " ".join(error))
-        return redirect("approvals_inbox")
+        return redirect("approval_queue")
     approve = form.cleaned_data["decision"] == "approve"
     comment = form.cleaned_data["comment"]
     done, refused = 0, []
@@ -84,7 +75,7 @@ def bulk_decide(request):
         messages.success(request, _("%(count)d request(s) decided.") % {"count": done})
     if refused:
         messages.error(request, _("Not decided: %(list)s") % {"list": "; ".join(refused)})
-    return redirect("approvals_inbox")
+    return redirect("approval_queue")
 
 
 def delegations(request):

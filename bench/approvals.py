@@ -46,8 +46,8 @@ def seed(args, open_requests: int, rng):
     from django.contrib.contenttypes.models import ContentType
     from django.utils import timezone
 
+    from approvals.lifecycle import Status
     from approvals.models import RequestStage
-    from keys.lifecycle import Status
     from keys.models import VirtualKey
     from tenants.models import Department, Membership, User
     from tests.approvals_helpers import INFRA_OVER_50, LEADS, make_policy
@@ -143,9 +143,8 @@ def main() -> None:
     setup_django(url, args.db, "")
     rng = random.Random(42)
     try:
-        from approvals import sla
-        from keys import workflow
-        from keys.lifecycle import Status
+        from approvals import sla, workflow
+        from approvals.lifecycle import Status
         from keys.models import VirtualKey
         from tenants.models import User
 

@@ -32,7 +32,7 @@ PROVIDERS = ["azure", "bedrock", "vertex_ai", "openai"]
 
 
 def seed_org(args, rng):
-    from keys.lifecycle import Status
+    from approvals.lifecycle import Status
     from keys.models import VirtualKey
     from tenants.models import Department, Membership, User
 

@@ -100,7 +100,7 @@ def main() -> None:
 def run(issuer, count: int) -> tuple[list[float], list[float], list[float]]:
     from django.test import Client
 
-    from keys import workflow
+    from approvals import workflow
     from pipelines import services
     from pipelines.models import PipelineIdentity
     from portal.integrations.litellm import LiteLLMClient

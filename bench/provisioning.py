@@ -6,7 +6,7 @@
 Creates ``portal_bench_provisioning`` on the server of ``DATABASE_URL``, starts the LiteLLM
 proxy (scripts/litellm-proxy, its own fresh database) and one worker, then for each key:
 a developer's request is approved through the same code path as the approval form
-(``keys.workflow.approve``; the clock starts before it), and the clock stops when the key is
+(``approvals.workflow.approve``; the clock starts before it), and the clock stops when the key is
 *active* in the portal's database (team, user, membership and key created in LiteLLM, secret
 stored encrypted). The first key also creates the department's team and the user in LiteLLM;
 later keys find them. Prints median, p95 and max, then drops what it made.
@@ -85,8 +85,8 @@ def main() -> None:
 
 
 def run(count: int) -> list[float]:
-    from keys import workflow
-    from keys.lifecycle import Status
+    from approvals import workflow
+    from approvals.lifecycle import Status
     from keys.models import VirtualKey
     from tenants.models import Department, Membership, User
 

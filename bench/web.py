@@ -75,10 +75,11 @@ def seed(args) -> dict:
     """The cost benchmark's org and spend, plus what the list pages show; sessions per role."""
     from django.db import connection
 
+    from approvals.lifecycle import Status
     from costs.ingest import refresh_all
-    from keys.lifecycle import Status
-    from keys.models import TuningProject, VirtualKey
+    from keys.models import VirtualKey
     from portal.days import utc_today
+    from projects.models import TuningProject
 
     bench_costs = cost_benchmark()
     rng = random.Random(args.seed)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from keys.admin import RequestAdmin
+from approvals.admin import RequestAdmin
 from portal.admin import AuditedModelAdmin
 
 from .models import BudgetAlert, BudgetRequest, IngestionState, MemberBudget

@@ -27,7 +27,7 @@ from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal import audit
 from portal.days import utc_day, utc_today

@@ -7,8 +7,8 @@ class CostsConfig(AppConfig):
     verbose_name = _("Costs")
 
     def ready(self) -> None:
-        from keys import panels
-        from keys.lifecycle import register_tasks
+        from approvals import panels, registry
+        from keys import panels as key_panels
         from keys.signals import key_rotated
         from portal import home as portal_home
         from portal import metrics
@@ -21,7 +21,6 @@ class CostsConfig(AppConfig):
         from .models import BudgetRequest
         from .tasks import apply_budget_request
 
-        register_tasks(BudgetRequest, provision=apply_budget_request)
         metrics.register_requests(BudgetRequest)
         metrics.register_collector(costs_metrics.collect)
         department_budget_changed.connect(push_budget_after_commit, dispatch_uid="costs.push")
@@ -29,24 +28,21 @@ class CostsConfig(AppConfig):
         key_rotated.connect(reattribute_rotated, dispatch_uid="costs.reattribute")
         page_cache.connect()
 
-        # What the decision page, the key page, the approval queue and the home page show
+        # What the decision page, the key page and the home page show
         # about money.
         panels.register(panels.DECISION, decision_panel.panel)
-        panels.register(panels.KEY_DETAIL, key_usage.panel)
-        panels.register(panels.APPROVAL_QUEUE, budget_approvals.queue_panel)
+        key_panels.register(key_panels.KEY_DETAIL, key_usage.panel)
         portal_home.register(10, "costs/home/my_keys.html", costs_home.my_keys)
         portal_home.register(30, "costs/home/departments.html", costs_home.departments)
         portal_home.register(35, "costs/home/anomalies.html", costs_home.anomalies)
         portal_home.register(50, "costs/home/organisation.html", costs_home.organisation)
-        from approvals import registry
-        from keys import workflow
-
+        # Budget requests are a kind of request: the engine decides them, this app applies.
         registry.register(
             BudgetRequest,
             facts=budget_facts,
-            approve=workflow.finish_approval,
-            reject=workflow.finish_rejection,
-            expire=workflow.expire_pending,
+            slug="budget",
+            tasks={"provision": apply_budget_request},
+            summary=budget_approvals.summary,
             queued_for=lambda user: user.is_infra,  # budgets are infra's call
         )
 

@@ -1,26 +1,25 @@
-"""Budget requests in the approval queue and on the decision page that ``keys`` serves.
+"""Budget requests in the approval queue and on the decision page that ``approvals`` serves.
 
-``CostsConfig`` registers :func:`queue_panel` with the queue; :func:`decide_budget` renders
-the shared decision page under ``approval_urls``."""
+``CostsConfig`` registers :func:`summary` with the queue; :func:`decide_budget` renders the
+shared decision page under ``approval_urls``."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 
-from approvals import pending
-from keys.views import decide
+from approvals.views_decide import decide
+from portal.templatetags.portal_ui import money_text
 
 from .models import BudgetRequest
 
 
-def queue_panel(user, ctx: dict) -> dict:
-    """Budget requests in the approval queue: infra's call, from what waits for the user."""
-    if not user.is_infra:
-        return {}
-    waiting = pending.pending(BudgetRequest, user).select_related("department", "requester")
-    return {"budgets": waiting.order_by("created_at")[: settings.PAGE_SIZE]}
+def summary(obj: BudgetRequest) -> str:
+    """What a budget request asks, in the approval queue."""
+    return _("USD %(old)s → %(new)s a month") % {
+        "old": money_text(obj.previous_budget),
+        "new": money_text(obj.monthly_budget),
+    }
 
 
 def approved_message(obj: BudgetRequest) -> str:

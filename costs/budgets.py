@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from keys import workflow
-from keys.lifecycle import Status
+from approvals import workflow
+from approvals.lifecycle import Status
 from keys.services import ensure_team, team_id_for
 from portal import audit
 from portal.integrations.litellm import LiteLLMClient

@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal.days import utc_today
 

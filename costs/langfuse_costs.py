@@ -23,8 +23,8 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
-from keys.models import ProjectMetricsDay
 from portal.days import utc_day, utc_day_of
+from projects.models import ProjectMetricsDay
 
 from . import periods
 from .models import DailySpend

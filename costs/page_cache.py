@@ -94,7 +94,7 @@ def _owned_by_department(sender, instance, **kwargs) -> None:
 
 
 def _project_metrics_changed(sender, instance, **kwargs) -> None:
-    from keys.models import TuningProject
+    from projects.models import TuningProject
 
     department = TuningProject.objects.filter(pk=instance.project_id).values("department_id")
     for row in department:
@@ -109,7 +109,8 @@ def _key_changed(sender, instance, **kwargs) -> None:
 
 def connect() -> None:
     """Connect the signals (``CostsConfig.ready``)."""
-    from keys.models import ProjectMetricsDay, TuningProject, VirtualKey
+    from keys.models import VirtualKey
+    from projects.models import ProjectMetricsDay, TuningProject
     from tenants.models import Department
 
     from .models import BudgetAlert, BudgetRequest, MemberBudget, SoftBudget

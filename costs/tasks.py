@@ -10,6 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from approvals.tasks import retry_countdown, run_provisioning
 from portal.days import utc_today
 from portal.integrations.errors import Unavailable
 
@@ -102,8 +103,6 @@ def detect_anomalies() -> int:
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def apply_budget_request(self, budget_request_id: int) -> None:
     """Apply an approved budget request: the department's budget, then LiteLLM's."""
-    from keys.tasks import run_provisioning
-
     from .models import BudgetRequest
 
     run_provisioning(self, BudgetRequest, budget_request_id, budgets.apply)
@@ -117,8 +116,6 @@ def push_department_budget(self, department_id: int) -> str:
     try:
         return budgets.push_to_litellm(Department.objects.get(pk=department_id))
     except Unavailable as exc:
-        from keys.tasks import retry_countdown
-
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
 
 
@@ -128,8 +125,6 @@ def push_member_budget(self, department_id: int, user_id: int) -> str:
     try:
         return member_budgets.push(department_id, user_id)
     except Unavailable as exc:
-        from keys.tasks import retry_countdown
-
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
 
 

@@ -1,13 +1,8 @@
 from django.contrib import admin
 
-from portal.admin import ReadOnlyAdmin
+from approvals.admin import RequestAdmin
 
-from .models import ReconcileRun, TuningProject, VirtualKey
-
-
-class RequestAdmin(ReadOnlyAdmin):
-    """Requests are read-only in the admin, for infra and superusers alike: status, owner,
-    decisions and limits change only through the workflow (locked, checked, audited)."""
+from .models import ReconcileRun, VirtualKey
 
 
 @admin.register(VirtualKey)
@@ -24,13 +19,6 @@ class VirtualKeyAdmin(RequestAdmin):
     list_filter = ["status", "kind", "department"]
     search_fields = ["name", "requester__email", "litellm_key_id"]
     # The encrypted secret is never shown (editable=False keeps it off the form).
-
-
-@admin.register(TuningProject)
-class TuningProjectAdmin(RequestAdmin):
-    list_display = ["name", "requester", "department", "status", "fulfilment", "expires_at"]
-    list_filter = ["status", "fulfilment", "department"]
-    search_fields = ["name", "requester__email", "langfuse_project_id"]
 
 
 @admin.register(ReconcileRun)

@@ -1,6 +1,6 @@
-"""What the approval engine needs to know about keys and tuning projects, registered in
-``KeysConfig.ready()``: the facts stage conditions read, the final approve/reject/expire paths,
-and how an access review takes a grant back."""
+"""What the approval engine needs to know about virtual keys, registered in
+``KeysConfig.ready()``: the facts stage conditions read, the Celery tasks that provision and
+clean up, and how an access review takes a grant back."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import registry
+from approvals.lifecycle import Status
+from portal.templatetags.portal_ui import money_text
 
-from . import leavers, services, workflow
-from .lifecycle import Status
-from .models import TuningProject, VirtualKey
+from . import leavers, services, tasks
+from .models import VirtualKey
 
 
 def key_facts(key: VirtualKey) -> dict:
@@ -24,22 +25,13 @@ def key_facts(key: VirtualKey) -> dict:
     }
 
 
-def project_facts(project: TuningProject) -> dict:
-    return {
-        "budget": None,
-        "lifetime_days": project.lifetime_days,
-        "models": [],
-        "retention_days": project.retention_days,
-        "service_account": False,
-    }
+def key_summary(key: VirtualKey) -> str:
+    """What a key request asks, in the approval queue."""
+    return f"{', '.join(key.llm_models)} · USD {money_text(key.max_budget)} · {key.lifetime_days}d"
 
 
 def live_keys(departments):
     return VirtualKey.objects.filter(status=Status.ACTIVE, department__in=departments)
-
-
-def live_projects(departments):
-    return TuningProject.objects.filter(status=Status.ACTIVE, department__in=departments)
 
 
 def suspend_key(key: VirtualKey, *, actor) -> None:
@@ -64,25 +56,18 @@ def revoke_key(key: VirtualKey, *, actor) -> None:
         services.revoke(key, actor=actor)
 
 
-def end_project(project: TuningProject, *, actor) -> None:
-    """Langfuse has no suspended state: either way, a tuning project's lease ends."""
-    from .projects import request_teardown
-
-    with transaction.atomic():
-        request_teardown(project, status=Status.REVOKED, actor=actor)
-
-
 def register() -> None:
-    for model, facts in ((VirtualKey, key_facts), (TuningProject, project_facts)):
-        registry.register(
-            model,
-            facts=facts,
-            approve=workflow.finish_approval,
-            reject=workflow.finish_rejection,
-            expire=workflow.expire_pending,
-            auto_approval=model is VirtualKey,  # tuning projects always wait for someone
-        )
-    registry.register_reviewable(VirtualKey, live=live_keys, revoke=revoke_key, suspend=suspend_key)
-    registry.register_reviewable(
-        TuningProject, live=live_projects, revoke=end_project, suspend=end_project
+    registry.register(
+        VirtualKey,
+        facts=key_facts,
+        slug="key",
+        summary=key_summary,
+        expires=True,
+        auto_approval=True,  # the department's thresholds apply (never to tuning projects)
+        tasks={
+            "provision": tasks.provision_key,
+            "cleanup": tasks.purge_key,
+            "block": tasks.block_suspended_key,
+        },
     )
+    registry.register_reviewable(VirtualKey, live=live_keys, revoke=revoke_key, suspend=suspend_key)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from approvals.lifecycle import Status
 from portal.integrations.litellm import LiteLLMClient
 
-from .lifecycle import Status
 from .models import VirtualKey
 from .services import ensure_key, ensure_membership, ensure_team, ensure_user, team_id_for
 

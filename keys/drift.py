@@ -13,12 +13,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from approvals.lifecycle import Status
 from portal import audit
 from portal.integrations.errors import NotFound
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
-from .lifecycle import Status
 from .models import VirtualKey
 from .services import team_id_for
 

@@ -6,16 +6,13 @@ import re
 
 from django import forms
 from django.template.defaultfilters import floatformat
-from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
-from approvals import engine
 from catalogue import services as catalogue
 from portal import csv_safe
 from tenants.models import Department
 
-from .lifecycle import Status
-from .models import TuningProject, VirtualKey
+from .models import VirtualKey
 
 TAG = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,39}$")
 MAX_TAGS = 5
@@ -182,159 +179,3 @@ class KeyRequestForm(forms.ModelForm):
             if value is not None and value <= 0:
                 self.add_error(field, _("Must be greater than zero."))
         return data
-
-
-class DecisionForm(forms.Form):
-    """A lead's decision. Approval may lower (never raise) what was asked for."""
-
-    decision = forms.ChoiceField(
-        label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
-    )
-    comment = forms.CharField(
-        label=_("Comment"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=_("Required to reject. When you lower a value, say why: the requester sees it."),
-    )
-    max_budget = forms.DecimalField(
-        label=_("Budget (USD)"), required=False, min_value=0, decimal_places=2
-    )
-    rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
-    tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
-    lifetime_days = forms.IntegerField(label=_("Lifetime (days)"), required=False, min_value=1)
-    monthly_budget = forms.DecimalField(
-        label=_("Monthly budget (USD)"), required=False, min_value=0, decimal_places=2
-    )
-
-    # The stage the page showed: the decision counts for that stage only, never a later one
-    # (a tab left open, a form sent twice).
-    stage = forms.IntegerField(required=False, widget=forms.HiddenInput)
-
-    LOWERABLE = ("max_budget", "rpm_limit", "tpm_limit", "lifetime_days", "monthly_budget")
-
-    def __init__(self, *args, obj, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.obj = obj
-        current = engine.current_stage(obj) if obj.pk else None
-        self.fields["stage"].initial = current.pk if current else None
-        for name in self.LOWERABLE:
-            asked = getattr(obj, name, None)
-            # Only what this kind of request asks for: a budget request has no lifetime.
-            if asked is None or asked <= 0:
-                del self.fields[name]
-                continue
-            self.fields[name].initial = asked
-            self.fields[name].widget.attrs["max"] = asked
-            self.fields[name].help_text = _("Asked for: %(value)s. You may lower it.") % {
-                "value": asked
-            }
-
-    def clean(self):
-        data = super().clean()
-        if data.get("decision") == "reject" and not (data.get("comment") or "").strip():
-            self.add_error("comment", _("Say why the request is rejected."))
-        for name in self.LOWERABLE:
-            value = data.get(name)
-            if name in self.fields and value is not None and value > getattr(self.obj, name):
-                self.add_error(name, _("You can lower what was asked for, not raise it."))
-        return data
-
-    def shown(self) -> engine.Shown | None:
-        stage = self.cleaned_data.get("stage")
-        return engine.Shown(stage) if stage else None
-
-    def lowered(self) -> dict:
-        return {
-            name: self.cleaned_data[name]
-            for name in self.LOWERABLE
-            if name in self.fields
-            and self.cleaned_data.get(name) is not None
-            and self.cleaned_data[name] != getattr(self.obj, name)
-        }
-
-
-class ProjectRequestForm(forms.ModelForm):
-    department = forms.ModelChoiceField(queryset=Department.objects.none(), label=_("Department"))
-
-    class Meta:
-        model = TuningProject
-        fields = [
-            "department",
-            "name",
-            "purpose",
-            "lifetime_days",
-            "retention_days",
-            "route_key",
-            "justification",
-        ]
-        widgets = {
-            "purpose": forms.Textarea(attrs={"rows": 2}),
-            "justification": forms.Textarea(attrs={"rows": 3}),
-        }
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["name"].validators.append(csv_safe.refuse_formula_start)
-        departments = Department.objects.filter(memberships__user=user).order_by("name")
-        self.fields["department"].queryset = departments
-        self.fields["route_key"].queryset = VirtualKey.objects.filter(
-            requester=user, status=Status.ACTIVE
-        )
-        self.fields["route_key"].required = False
-        self.fields["justification"].required = True
-        if len(departments) == 1 and not self.is_bound:
-            self.initial.setdefault("department", departments[0].pk)
-            self.initial.setdefault(
-                "lifetime_days", min(14, departments[0].max_project_lifetime_days)
-            )
-
-    def clean_name(self):
-        name = self.cleaned_data["name"].strip()
-        if len(slugify(name)) < 3:
-            raise forms.ValidationError(_("Use at least three letters or digits."))
-        return name
-
-    def clean(self):
-        data = super().clean()
-        dept = data.get("department")
-        lifetime = data.get("lifetime_days")
-        if dept and lifetime is not None:
-            if lifetime <= 0:
-                self.add_error("lifetime_days", _("Must be greater than zero."))
-            elif lifetime > dept.max_project_lifetime_days:
-                self.add_error(
-                    "lifetime_days",
-                    _("The department's policy allows at most %(limit)s days.")
-                    % {"limit": dept.max_project_lifetime_days},
-                )
-        retention = data.get("retention_days")
-        if retention is not None and 0 < retention < 3:
-            self.add_error(
-                "retention_days", _("Langfuse keeps data at least 3 days (or 0: forever).")
-            )
-        route_key = data.get("route_key")
-        if route_key and dept and route_key.department_id != dept.pk:
-            self.add_error("route_key", _("Choose a key of the same department."))
-        return data
-
-
-class ManualFulfilmentForm(forms.Form):
-    """What infra enters after creating the project by hand in Langfuse."""
-
-    langfuse_project_id = forms.CharField(label=_("Langfuse project id"), max_length=128)
-    public_key = forms.CharField(label=_("Public key (pk-lf-…)"), max_length=128)
-    secret_key = forms.CharField(
-        label=_("Secret key (sk-lf-…)"), max_length=256, widget=forms.PasswordInput
-    )
-
-    def clean_public_key(self):
-        value = self.cleaned_data["public_key"].strip()
-        if not value.startswith("pk-lf-"):
-            raise forms.ValidationError(_("A Langfuse public key starts with pk-lf-."))
-        return value
-
-    def clean_secret_key(self):
-        value = self.cleaned_data["secret_key"].strip()
-        if not value.startswith("sk-lf-"):
-            raise forms.ValidationError(_("A Langfuse secret key starts with sk-lf-."))
-        return value

@@ -1,17 +1,16 @@
-"""Home-page panels about requests: what waits for me, what waits for my decision, and
-what waits for infra (failures, manual fulfilments, drift)."""
+"""Home-page panels about keys: what waits for me, and what waits for infra (failures,
+manual fulfilments, drift). What waits for my decision: ``approvals.home``."""
 
 from __future__ import annotations
 
 import datetime
 
-from django.db.models import Q
 from django.utils import timezone
 
-from approvals import pending
+from approvals.lifecycle import Status
 
-from .lifecycle import Status
-from .models import ReconcileRun, TuningProject, VirtualKey
+from . import panels
+from .models import ReconcileRun, VirtualKey
 
 EXPIRING_DAYS = 14
 SHOWN = 5
@@ -36,36 +35,15 @@ def developer(user) -> dict | None:
     }
 
 
-def approver(user) -> dict | None:
-    """Every kind of request the approvals pages list (the engine's registry: keys, tuning
-    projects, budget requests…), counted as the navigation badge counts them."""
-    count = pending.nav_count(user)
-    leads = any(m.role == m.Role.LEAD for m in user.memberships_once())
-    if not (count or user.is_infra or leads):
-        return None
-    waiting = []
-    for qs in pending.queues(user) if count else []:
-        waiting += qs.select_related("requester", "department").order_by("created_at")[:SHOWN]
-    waiting.sort(key=lambda r: r.created_at)
-    return {"waiting": waiting[:SHOWN], "count": count}
-
-
 def infra(user) -> dict | None:
     if not user.is_infra:
         return None
     run = ReconcileRun.objects.first()
-    manual = TuningProject.objects.filter(
-        Q(status=Status.MANUAL)
-        | Q(
-            fulfilment=TuningProject.Fulfilment.MANUAL,
-            ended_at__isnull=False,
-            torn_down_at__isnull=True,
-        )
-    )
-    return {
+    data = {
         "failed_keys": VirtualKey.objects.filter(status=Status.FAILED).count(),
-        "failed_projects": TuningProject.objects.filter(status=Status.FAILED).count(),
-        "manual": manual.count(),
+        "failed_projects": 0,
+        "manual": 0,  # the tuning projects' app fills these (keys.panels.HOME_INFRA)
         "reconcile": run,
         "drift": len(run.findings) if run else 0,
     }
+    return panels.run(panels.HOME_INFRA, user, data)

@@ -1,4 +1,4 @@
-"""Leavers: what happens to the keys and tuning projects of someone who left a department.
+"""Leavers: what happens to the keys of someone who left a department.
 
 The directory sync calls :func:`offboard` inside its transaction. Active keys move to
 *suspended* at once (suspended_at set, blocked_at not yet: "marked for blocking"); the
@@ -14,20 +14,20 @@ import contextlib
 import datetime
 import logging
 
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from approvals import registry
+from approvals.lifecycle import Status
 from portal import audit
 from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.litellm import LiteLLMClient
 
 from . import notify
-from .lifecycle import OPEN_STATUSES, TASKS, Request, Status
-from .models import TuningProject, VirtualKey
+from .models import VirtualKey
 
 BLOCKED = audit.action("virtualkey.blocked")
 
@@ -40,23 +40,13 @@ def grace_days() -> int:
 
 # --- suspend (in the sync's transaction) ----------------------------------------------------
 def offboard(user, *, reason: str, departments=(), actor=None) -> dict:
-    """Stop everything of a leaver's: open requests of every kind are cancelled (whatever
-    already reached LiteLLM or Langfuse is removed after the commit), active keys are
-    suspended, active tuning projects end.
+    """Suspend a leaver's active personal keys (their open requests of every kind are
+    cancelled by ``approvals.leavers``, their tuning projects end in ``projects.leavers``).
 
     Runs in the caller's transaction; LiteLLM is called after the commit. Returns what was
-    done: ``{"keys": [aliases], "projects": [names], "requests": [labels]}``.
+    done: ``{"keys": [aliases]}``.
     """
     now = timezone.now()
-    cancelled = []
-    for model in request_models():
-        for obj in model.objects.filter(requester=user, status__in=OPEN_STATUSES):
-            try:
-                obj.cancel_for_leaver(actor=actor, reason=f"requester left: {reason}")
-            except ValidationError:
-                continue  # moved on meanwhile (checked under the row lock)
-            obj.enqueue_cleanup()
-            cancelled.append(obj)
     keys = []
     personal = VirtualKey.objects.filter(requester=user, status=Status.ACTIVE).exclude(
         kind=VirtualKey.Kind.SERVICE  # team-owned: outlives its requester
@@ -75,31 +65,13 @@ def offboard(user, *, reason: str, departments=(), actor=None) -> dict:
         keys.append(key)
         # robust: a failure here must not look like a failure of the committed sync.
         transaction.on_commit(lambda pk=key.pk: block_or_retry(pk), robust=True)
-    projects = list(TuningProject.objects.filter(requester=user, status=Status.ACTIVE))
-    from .projects import request_teardown
-
-    for project in projects:
-        request_teardown(project, status=Status.REVOKED, actor=actor)
-    affected = {d.pk: d for d in departments}
-    for obj in [*keys, *projects, *cancelled]:
-        affected.setdefault(obj.department_id, obj.department)
-    if keys or projects:
-        notify.owner_left(user, keys, projects, list(affected.values()), reason=reason)
-    return {
-        "keys": [k.alias for k in keys],
-        "projects": [p.project_name for p in projects],
-        "requests": [f"{obj._meta.model_name} {obj.pk}" for obj in cancelled],
-    }
+    if keys:
+        notify.owner_left(user, keys, [], notify.affected(departments, keys), reason=reason)
+    return {"keys": [k.alias for k in keys]}
 
 
 def on_member_left(sender, *, user, reason: str, departments=(), actor=None, **kwargs) -> dict:
     return offboard(user, reason=reason, departments=departments, actor=actor)
-
-
-def request_models() -> list[type]:
-    """Every kind of request, whichever app defines it (budget requests live in costs, which
-    this app must not import)."""
-    return [m for m in apps.get_models() if issubclass(m, Request)]
 
 
 # --- block (after commit; retried) ----------------------------------------------------------
@@ -125,7 +97,7 @@ def block_or_retry(key_id: int) -> None:
         block(key_id)
     except Exception as exc:  # LiteLLM down, refused or not configured: retry, never skip
         log.warning("block failed, will retry", extra={"key": key_id, "error": str(exc)})
-        retry = TASKS[VirtualKey]["block"]
+        retry = registry.task(VirtualKey, "block")
         retry.apply_async((key_id,), countdown=settings.PROVISION_RETRY_BASE_SECONDS)
 
 

@@ -1,14 +1,16 @@
-"""Registries through which apps above ``keys`` add to its pages without being imported:
-``costs`` registers spend panels for the decision page and the key page, and its budget
-requests for the approval queue."""
+"""Registries of the keys pages, filled by apps beside keys from their ``AppConfig.ready()``:
+``costs`` adds the key's spend; ``projects`` adds its work to infra's operations page, to
+the home page's operations card and to reconcile."""
 
 from __future__ import annotations
 
 from portal.panels import Panel, register, run
 
-__all__ = ["APPROVAL_QUEUE", "DECISION", "KEY_DETAIL", "register", "run"]
+__all__ = ["HOME_INFRA", "KEY_DETAIL", "OPERATIONS", "RECONCILE", "register", "run"]
 
-DECISION: list[Panel] = []
 KEY_DETAIL: list[Panel] = []
-# The approval queue's panels take the user whose queue it is.
-APPROVAL_QUEUE: list[Panel] = []
+# These take the user whose page it is.
+OPERATIONS: list[Panel] = []
+HOME_INFRA: list[Panel] = []
+# Functions that return more reconcile findings (list of dicts); they raise IntegrationError.
+RECONCILE: list = []

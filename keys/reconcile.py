@@ -1,4 +1,5 @@
-"""Reconcile: compare the portal's keys and tuning projects with LiteLLM and Langfuse.
+"""Reconcile: compare the portal's keys with LiteLLM (and, through ``keys.panels.RECONCILE``,
+what other apps compare: tuning projects with Langfuse).
 
 Drift is reported to infra; with ``RECONCILE_BLOCK_UNKNOWN_KEYS`` live keys in managed teams
 that the portal does not know are blocked too.
@@ -12,13 +13,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from approvals.lifecycle import LIVE_STATUSES, Status
 from portal import audit
 from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department
 
 from . import drift as drift_module
-from .lifecycle import LIVE_STATUSES, Status
+from . import panels
 from .models import ReconcileRun, VirtualKey
 
 DRIFT = audit.action("virtualkey.drift")
@@ -70,11 +72,9 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
                         findings.append(finding)
     except IntegrationError as exc:
         run.error = str(exc)
-    if settings.LANGFUSE_HOST:
-        from .projects import reconcile_findings  # Langfuse is optional
-
+    for more_findings in panels.RECONCILE:  # tuning projects against Langfuse
         try:
-            findings.extend(reconcile_findings())
+            findings.extend(more_findings())
         except IntegrationError as exc:
             run.error = f"{run.error} {exc}".strip()
     run.findings = findings

@@ -12,16 +12,15 @@ from collections.abc import Iterable
 
 from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timesince
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from portal.templatetags.portal_ui import day, money, when
+from portal.templatetags.portal_ui import day
 
-from .models import TuningProject, VirtualKey
+from .models import VirtualKey
 
 
-def _labels(rows: Iterable, method: str) -> dict[str, str]:
+def labels(rows: Iterable, method: str) -> dict[str, str]:
     """A display method's text for each value seen (e.g. a status's label), asked once."""
     labels: dict[str, str] = {}
     for row in rows:
@@ -31,7 +30,7 @@ def _labels(rows: Iterable, method: str) -> dict[str, str]:
 
 def my_keys(keys: Iterable[VirtualKey]) -> SafeString:
     keys = list(keys)
-    status = _labels(keys, "get_status_display")
+    status = labels(keys, "get_status_display")
     service = format_html(' <span class="role">{}</span>', _("service"))
     waiting = format_html(
         ' <span class="badge" title="{}">!</span>', _("Secret waiting to be revealed")
@@ -57,83 +56,5 @@ def my_keys(keys: Iterable[VirtualKey]) -> SafeString:
                 day(k.expires_at),
             )
             for k in keys
-        ),
-    )
-
-
-def my_projects(projects: Iterable[TuningProject]) -> SafeString:
-    projects = list(projects)
-    status = _labels(projects, "get_status_display")
-    return format_html_join(
-        "\n",
-        '<tr><td><a href="{}">{}</a><br><span class="muted">{}</span></td><td>{}</td>'
-        '<td><span class="status {}">{}</span>{}</td><td>{}</td><td>{}</td></tr>',
-        (
-            (
-                p.get_absolute_url(),
-                p.name,
-                p.project_name,
-                p.department.name,
-                p.status,
-                status[p.status],
-                mark_safe(' <span class="badge">!</span>') if p.secret_waiting else "",
-                format_html("<code>{}</code>", p.public_key) if p.public_key else "",
-                day(p.expires_at),
-            )
-            for p in projects
-        ),
-    )
-
-
-def _waiting(request) -> SafeString:
-    """When a request was made and how long it has waited (the queue's first cell)."""
-    return format_html(
-        '{}<br><span class="muted age">{}</span>',
-        when(request.created_at),
-        _("waiting %(age)s") % {"age": timesince(request.created_at)},
-    )
-
-
-def queue_keys(keys: Iterable[VirtualKey]) -> SafeString:
-    decide = _("Decide")
-    return format_html_join(
-        "\n",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-        '<td class="num">{}</td><td>{}d</td>'
-        '<td><a class="button primary" href="{}">{}</a></td></tr>',
-        (
-            (
-                _waiting(k),
-                k.requester,
-                k.department.name,
-                k.name,
-                ", ".join(k.llm_models),
-                money(k.max_budget),
-                k.lifetime_days,
-                k.decide_url(),
-                decide,
-            )
-            for k in keys
-        ),
-    )
-
-
-def queue_projects(projects: Iterable[TuningProject]) -> SafeString:
-    decide = _("Decide")
-    return format_html_join(
-        "\n",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}d</td>"
-        '<td><a class="button primary" href="{}">{}</a></td></tr>',
-        (
-            (
-                _waiting(p),
-                p.requester,
-                p.department.name,
-                p.name,
-                p.lifetime_days,
-                p.decide_url(),
-                decide,
-            )
-            for p in projects
         ),
     )

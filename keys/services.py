@@ -15,13 +15,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from approvals import mail
+from approvals.lifecycle import ENDED_STATUSES, Status
 from portal import audit
 from portal.integrations.errors import Conflict, NotFound
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
-from . import notify, signals
-from .lifecycle import ENDED_STATUSES, Status
+from . import signals
 from .models import KeyToken, VirtualKey
 
 ROTATED = audit.action("virtualkey.rotated")
@@ -161,7 +162,7 @@ def provision(key_id: int) -> None:
         key = _locked(key_id)
         if key.status == Status.PROVISIONING and key.litellm_key_id:
             key.mark_active()
-            notify.key_ready(key)
+            mail.key_ready(key)
             log.info("key provisioned", extra={"key": key_id, "alias": key.alias})
 
 
@@ -252,7 +253,7 @@ def _end(key_id: int, status: str, *, actor: User | None, request=None, check=No
             ended_at=timezone.now(),
             secret_encrypted="",
         )
-        notify.ended(key)
+        mail.ended(key)
 
 
 def revoke(key: VirtualKey, *, actor: User, request=None) -> None:

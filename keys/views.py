@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,34 +13,21 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
+from approvals import timeline, workflow
+from approvals.lifecycle import Status
+from approvals.pages import error_text, perform, report_progress, reveal_once
+from approvals.views_decide import decide
 from catalogue import services as catalogue
 from portal.http import id_or_404
 from portal.integrations.errors import IntegrationError
-from portal.integrations.explain import explain
-from portal.pagination import Paginator
+from portal.pagination import page_of
 from tenants.access import infra_required
 
-from . import (
-    decision,
-    drift_views,
-    lists,
-    panels,
-    rows,
-    services,
-    setup_snippets,
-    timeline,
-    workflow,
-)
-from .forms import DecisionForm, KeyRequestForm
-from .lifecycle import Status
-from .models import ReconcileRun, TuningProject, VirtualKey
-
-
-def _paginate(request, qs):
-    return Paginator(qs, settings.PAGE_SIZE).get_page(request.GET.get("page"))
+from . import drift_views, lists, panels, rows, services, setup_snippets
+from .forms import KeyRequestForm
+from .models import ReconcileRun, VirtualKey
 
 
 def _visible_key(request, pk) -> VirtualKey:
@@ -63,7 +49,7 @@ def my_keys(request):
         .only(*ROW_FIELDS, "kind", "llm_models", "max_budget", "budget_duration", "secret_last4")
     )
     keys = listq.apply(request, keys)
-    page = SimpleLazyObject(lambda: _paginate(request, keys))  # read only if not cached
+    page = SimpleLazyObject(lambda: page_of(request, keys))  # read only if not cached
     context = {"page": page, "rows": lambda: rows.my_keys(page), "listq": listq}
     return render(request, "keys/my_keys.html", context)
 
@@ -124,71 +110,6 @@ def key_detail(request, pk):
     context["missing_models"] = catalogue.missing(key.llm_models or [])
     panels.run(panels.KEY_DETAIL, key, context)
     return render(request, "keys/key_detail.html", context)
-
-
-def _error_text(raw) -> str:
-    """An infra error for a message: the explanation, then the service's own text."""
-    e = explain(str(raw or ""))
-    return f"{e} ({e.raw})" if e else _("no reason given")
-
-
-def report_progress(request, obj, *, submitted: bool = False) -> None:
-    """One message that says where a request stands *now* (re-read after the commit, when an
-    in-process worker may already have finished or failed), never a stale promise."""
-    obj.refresh_from_db()
-    status = obj.status
-    if status == Status.SUBMITTED:
-        messages.success(request, _("Request submitted. Your department's leads have been told."))
-    elif status == Status.FAILED:
-        messages.error(
-            request,
-            _(
-                "Approved, but setting it up failed: %(error)s. "
-                "The platform team sees it and can retry."
-            )
-            % {"error": _error_text(obj.last_error)},
-        )
-    elif status == Status.ACTIVE:
-        messages.success(request, _("Approved and ready."))
-    elif status == Status.MANUAL:
-        messages.info(request, _("Approved. The platform team will set it up by hand."))
-    elif submitted:
-        messages.success(
-            request,
-            _(
-                "Approved automatically by your department's policy. "
-                "A worker is setting it up; this page updates itself."
-            ),
-        )
-    else:
-        messages.success(request, _("Approved. A worker is setting it up."))
-
-
-@sensitive_variables("secret", "extra", "response")
-def reveal_once(request, obj, template: str, context: dict, *, with_secret=None):
-    """Show ``obj``'s secret to its owner once (never cached), or say why not.
-    ``with_secret(secret)`` adds what is built from the secret (the setup snippets)."""
-    secret = workflow.reveal(type(obj), obj.pk, user=request.user, request=request)
-    if secret is None:
-        messages.error(request, _("This secret has already been shown once, or is not yours."))
-        return redirect(obj)
-    extra = with_secret(secret) if with_secret else {}
-    response = render(request, template, {**context, **extra, "secret": secret})
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def perform(request, obj, action, *, failed: str, done: str):
-    """Run a state change; report a refusal or a service failure on the page, never a 500."""
-    try:
-        action()
-    except ValidationError as exc:
-        messages.error(request, failed % {"error": " ".join(exc.messages)})
-    except IntegrationError as exc:
-        messages.error(request, failed % {"error": _error_text(exc)})
-    else:
-        messages.success(request, done)
-    return redirect(obj)
 
 
 @require_POST
@@ -268,46 +189,6 @@ def cancel_request(request, pk):
     return redirect(key)
 
 
-# What the queue's rows show (the rest of a request is not read): who, where, when, what.
-def decide(request, obj, approved_message=None):
-    """The decision page of one request; ``approved_message(obj)``, where given, replaces the
-    provisioning progress after a final approval (an app above ``keys`` decides its own kinds
-    through this page)."""
-    if not obj.can_view(request.user):
-        raise Http404
-    if not obj.can_decide(request.user):
-        raise PermissionDenied
-    # A chat card's Approve / Reject buttons open this page with the choice made.
-    initial = {"decision": request.GET.get("decision", "")}
-    form = DecisionForm(request.POST or None, obj=obj, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        comment = form.cleaned_data["comment"]
-        try:
-            if form.cleaned_data["decision"] == "approve":
-                result = workflow.approve(
-                    obj, actor=request.user, comment=comment, request=request,
-                    shown=form.shown(), **form.lowered(),
-                )  # fmt: skip
-                if result != "approved":  # one vote in a stage of several approvers
-                    messages.success(
-                        request,
-                        _("Your approval is recorded. The request moves on when its stage is."),
-                    )
-                elif approved_message is not None:
-                    messages.success(request, approved_message(obj))
-                else:
-                    report_progress(request, obj)
-            else:
-                workflow.reject(
-                    obj, actor=request.user, comment=comment, request=request, shown=form.shown()
-                )
-                messages.success(request, _("Rejected. The requester has been told."))
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        return redirect("approval_queue")
-    return render(request, "keys/decide.html", {"obj": obj, "form": form, **decision.context(obj)})
-
-
 def decide_key(request, pk):
     return decide(
         request,
@@ -315,33 +196,21 @@ def decide_key(request, pk):
     )
 
 
-def decide_project(request, pk):
-    return decide(
-        request,
-        get_object_or_404(TuningProject.objects.select_related("department", "requester"), pk=pk),
-    )
-
-
 @infra_required
 def operations(request):
-    """Infra's desk: failed provisioning with a retry button, tuning projects to fulfil or
-    delete by hand, and the last reconcile's drift."""
+    """Infra's desk: failed provisioning with a retry button, the last reconcile's drift, and
+    what other apps add (tuning projects to fulfil or delete by hand)."""
     failed = VirtualKey.objects.filter(status=Status.FAILED).select_related(
         "department", "requester"
     )
-    needs_infra = Q(status__in=[Status.FAILED, Status.MANUAL]) | Q(
-        fulfilment=TuningProject.Fulfilment.MANUAL,
-        ended_at__isnull=False,
-        torn_down_at__isnull=True,
-    )
-    projects = TuningProject.objects.filter(needs_infra).select_related("department", "requester")
     reconcile = ReconcileRun.objects.first()
     context = {
-        "page": _paginate(request, failed),
-        "projects": projects[: settings.PAGE_SIZE],
+        "page": page_of(request, failed),
+        "projects": [],  # filled by the tuning projects' app (keys.panels.OPERATIONS)
         "reconcile": reconcile,
         **drift_views.reconcile_state(request, reconcile),
     }
+    panels.run(panels.OPERATIONS, request.user, context)
     if request.htmx and request.GET.get("part") == "reconcile":
         return render(request, "keys/_reconcile.html", context)
     return render(request, "keys/operations.html", context)
@@ -356,13 +225,13 @@ def run_reconcile(request):
     try:
         reconcile_keys.delay()
     except IntegrationError as exc:  # in-process (demo): the run itself failed
-        messages.error(request, _("Reconcile failed: %(error)s") % {"error": _error_text(exc)})
+        messages.error(request, _("Reconcile failed: %(error)s") % {"error": error_text(exc)})
         return redirect("operations")
     run = ReconcileRun.objects.filter(started_at__gte=started).first()
     if run and run.finished_at:
         if run.error:
             messages.error(
-                request, _("Reconcile failed: %(error)s") % {"error": _error_text(run.error)}
+                request, _("Reconcile failed: %(error)s") % {"error": error_text(run.error)}
             )
         else:
             messages.success(
@@ -379,34 +248,4 @@ def run_reconcile(request):
             request, _("Reconcile started. Its findings appear below when it finishes.")
         )
         return redirect(f"{reverse('operations')}?waiting={int(started.timestamp())}")
-    return redirect("operations")
-
-
-@require_POST
-@infra_required
-def retry_request(request, kind, pk):
-    model = {"key": VirtualKey, "project": TuningProject}.get(kind)
-    if model is None:
-        raise Http404
-    obj = get_object_or_404(model, pk=pk)
-    try:
-        workflow.retry_failed(obj, actor=request.user, request=request)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("operations")
-    obj.refresh_from_db()
-    if obj.status == Status.FAILED:
-        messages.error(
-            request,
-            _("Retried %(name)s: it failed again: %(error)s")
-            % {"name": obj.name, "error": _error_text(obj.last_error)},
-        )
-    elif obj.status == Status.ACTIVE:
-        messages.success(request, _("Retried %(name)s: it is active now.") % {"name": obj.name})
-    else:
-        messages.success(
-            request,
-            _("Retried %(name)s: a worker is setting it up (status: %(status)s).")
-            % {"name": obj.name, "status": obj.get_status_display()},
-        )
     return redirect("operations")

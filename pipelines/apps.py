@@ -13,25 +13,17 @@ class PipelinesConfig(AppConfig):
 
         from . import department_panel, spend
         from .models import PipelineIdentity
-        from .requests import (
-            expire_pending,
-            finish_approval,
-            finish_rejection,
-            register_tasks,
-            registry,
-        )
+        from .requests import registry
         from .tasks import provision_identity
 
-        register_tasks(PipelineIdentity, provision=provision_identity)
         metrics.register_requests(PipelineIdentity)
         cost_tags.register_pipelines(names=spend.names, runs=spend.runs)
         tenant_panels.register(tenant_panels.DEPARTMENT_DETAIL, department_panel.panel)
         registry.register(
             PipelineIdentity,
             facts=identity_facts,
-            approve=finish_approval,
-            reject=finish_rejection,
-            expire=expire_pending,
+            slug="pipeline",
+            tasks={"provision": provision_identity},
         )
 
 

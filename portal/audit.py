@@ -14,6 +14,7 @@ import sys
 import uuid
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import models
 from django.http import HttpRequest
@@ -100,6 +101,39 @@ def _valid_ip(value: str | None) -> str | None:
         return str(ipaddress.ip_address(value)) if value else None
     except ValueError:
         return None
+
+
+# Labels models had before they moved to another app, {old label: model}: events keep the
+# label they were written with (the log is append-only), and readers ask for both. Filled
+# from the new app's ``AppConfig.ready()``.
+FORMER_LABELS: dict[str, type[models.Model]] = {}
+
+
+def register_former_label(model: type[models.Model], old_label: str) -> None:
+    FORMER_LABELS[old_label] = model
+
+
+def labels_of(model: type[models.Model]) -> list[str]:
+    """Every ``object_type`` the events of ``model`` may carry: its label, then former ones."""
+    former = [old for old, moved in FORMER_LABELS.items() if moved is model]
+    return [model._meta.label_lower, *former]
+
+
+def labels_for(object_type: str) -> list[str]:
+    """An ``object_type`` filter's labels: a moved model's current label finds its old events
+    too (and an old label finds the new ones)."""
+    model = FORMER_LABELS.get(object_type)
+    if model is None:
+        try:
+            model = apps.get_model(object_type)
+        except (LookupError, ValueError):
+            return [object_type]
+    return labels_of(model)
+
+
+def model_for(object_type: str) -> type[models.Model]:
+    """The model an event's ``object_type`` names (raises LookupError or ValueError)."""
+    return FORMER_LABELS.get(object_type) or apps.get_model(object_type)
 
 
 def record(

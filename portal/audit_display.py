@@ -7,12 +7,12 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from . import audit
 from .templatetags.portal_ui import money_text
 
 OBJECTS = {
@@ -76,7 +76,7 @@ class Change:
 
 def _field(object_type: str, name: str):
     try:
-        return apps.get_model(object_type)._meta.get_field(name)
+        return audit.model_for(object_type)._meta.get_field(name)
     except (LookupError, ValueError, FieldDoesNotExist):
         return None
 

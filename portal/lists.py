@@ -30,20 +30,27 @@ class ListQuery:
     default_sort: str
     values: dict = field(default_factory=dict)
 
-    def apply(self, request, qs: QuerySet) -> QuerySet:
-        q = (request.GET.get("q") or "").strip()[:100]
-        self.values = {"q": q}
-        if q and self.search_fields:
-            qs = qs.filter(reduce(or_, (Q(**{f"{f}__icontains": q}) for f in self.search_fields)))
+    def read(self, request) -> dict:
+        """The search, filters and sort the query string asks for (unknown values dropped)."""
+        self.values = {"q": (request.GET.get("q") or "").strip()[:100]}
         for flt in self.filters:
             value = request.GET.get(flt.name, "")
             if value in {v for v, _label in flt.choices}:
-                qs = qs.filter(**{flt.lookup: value})
                 self.values[flt.name] = value
         sort = request.GET.get("sort", "")
-        sort = sort if sort in self.sorts else self.default_sort
-        self.values["sort"] = sort
-        return qs.order_by(*self.sorts[sort][1])
+        self.values["sort"] = sort if sort in self.sorts else self.default_sort
+        return self.values
+
+    def apply(self, request, qs: QuerySet) -> QuerySet:
+        values = self.read(request)
+        if values["q"] and self.search_fields:
+            qs = qs.filter(
+                reduce(or_, (Q(**{f"{f}__icontains": values["q"]}) for f in self.search_fields))
+            )
+        for flt in self.filters:
+            if flt.name in values and flt.lookup:  # without a lookup the page applies it
+                qs = qs.filter(**{flt.lookup: values[flt.name]})
+        return qs.order_by(*self.sorts[values["sort"]][1])
 
     @property
     def active(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core import paginator
 
 
@@ -17,3 +18,8 @@ class Paginator(paginator.Paginator):
                 self.count = len(rows)  # fills the cached property
             return self._get_page(rows[: self.per_page], 1, self)
         return super().get_page(number)
+
+
+def page_of(request, object_list):
+    """The page of ``object_list`` the request asks for (``?page=``), PAGE_SIZE rows."""
+    return Paginator(object_list, settings.PAGE_SIZE).get_page(request.GET.get("page"))

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "approvals",
     "catalogue",
     "keys",
+    "projects",
     "costs",
     "pipelines",
     "api",
@@ -222,7 +223,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers a task whose worker died only after this many seconds; the resume job
-# (keys.tasks.resume_stalled) picks such work up sooner, from the database.
+# (approvals.tasks.resume_stalled) picks such work up sooner, from the database.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
@@ -382,11 +383,11 @@ REMIND_DAYS_BEFORE_EXPIRY = env.int("REMIND_DAYS_BEFORE_EXPIRY", default=7)
 PROVISION_STALL_SECONDS = env.int("PROVISION_STALL_SECONDS", default=600)
 CELERY_BEAT_SCHEDULE = {
     "expire-keys": {"task": "keys.tasks.expire_keys", "schedule": 300},
-    "remind-expiring": {"task": "keys.tasks.remind_expiring", "schedule": 3600},
+    "remind-expiring": {"task": "approvals.tasks.remind_expiring", "schedule": 3600},
     "reconcile-keys": {"task": "keys.tasks.reconcile_keys", "schedule": 3600},
-    "resume-stalled": {"task": "keys.tasks.resume_stalled", "schedule": 120},
-    "expire-projects": {"task": "keys.tasks.expire_projects", "schedule": 300},
-    "pull-project-metrics": {"task": "keys.tasks.pull_project_metrics", "schedule": 3600},
+    "resume-stalled": {"task": "approvals.tasks.resume_stalled", "schedule": 120},
+    "expire-projects": {"task": "projects.tasks.expire_projects", "schedule": 300},
+    "pull-project-metrics": {"task": "projects.tasks.pull_project_metrics", "schedule": 3600},
     "refresh-catalogue": {"task": "catalogue.tasks.refresh_catalogue", "schedule": 3600},
     "ingest-spend": {
         "task": "costs.tasks.ingest_spend",

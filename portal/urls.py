@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("approvals.urls")),
     path("", include("catalogue.urls")),
     path("", include("keys.urls")),
+    path("", include("projects.urls")),
     path("", include("costs.approval_urls")),
     path("", include("pipelines.urls")),
     path("costs/", include("costs.urls")),

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from portal.pagination import Paginator
 
-from . import audit_display, csv_safe
+from . import audit, audit_display, csv_safe
 from . import home as home_panels
 from .access import infra_required
 from .demo import demo_status
@@ -95,7 +95,7 @@ def audit_log(request):
     if filters["actor"]:
         events = events.filter(actor_label=filters["actor"])
     if filters["object_type"]:
-        events = events.filter(object_type=filters["object_type"])
+        events = events.filter(object_type__in=audit.labels_for(filters["object_type"]))
     if filters["since"]:
         events = events.filter(created_at__date__gte=form.cleaned_data["since"])
     if request.GET.get("format") == "csv":

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from approvals import policies
+from approvals import policies, workflow
 from approvals.models import Policy, PolicyStage
-from keys import workflow
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
+from projects.models import TuningProject
 
 
 def make_policy(department, *stages: dict, actor=None) -> Policy:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
 from portal.context_processors import bump_now
+from projects.models import TuningProject
 
 
 def make_key(org, **fields) -> VirtualKey:

@@ -8,8 +8,9 @@ import time
 import httpx
 import pytest
 
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
 from portal.celery import app as celery_app
+from projects.models import TuningProject
 
 from .doubles.langfuse import LangfuseDouble
 from .faults import FaultProxy

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from django.test import Client
 
-from keys import workflow
+from approvals import workflow
 from pipelines import services
 from pipelines.models import PipelineIdentity
 

@@ -16,11 +16,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from approvals.lifecycle import Status
 from approvals.models import Delegation, ReviewCampaign, ReviewItem
 from costs.models import BudgetRequest
-from keys.lifecycle import Status
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
 from pipelines.models import PipelineIdentity
+from projects.models import TuningProject
 from tenants.models import Department, Membership, SyncRun
 
 from .conftest import make_department, make_user

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
+from approvals.lifecycle import Status
 from costs.models import BudgetRequest
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 
 from .api_support import KEY_BODY

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 
 from .doubles.entra_api import EntraApiDouble
 from .integration import chat, keys_with_alias, wait_for_status

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.db import connection
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from approvals.lifecycle import Status
 from costs.ingest import upsert_daily
-from keys.lifecycle import Status
-from keys.models import TuningProject
 from portal.models import AuditEvent
+from projects.models import TuningProject
 
 from .factories import after_commit
 from .test_costs_support import make_key, row

@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
+from approvals.lifecycle import Status
 from costs.models import BudgetRequest
-from keys.lifecycle import Status
 
 from .factories import make_key, make_project
 

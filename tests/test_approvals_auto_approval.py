@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from approvals import engine
+from approvals.lifecycle import Status
 from approvals.models import Condition
 from costs import budgets
-from keys.lifecycle import Status
 
 from .approvals_helpers import LEADS, make_policy, submit_key, submit_project
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.models import VirtualKey
 
 from .approvals_helpers import INFRA_OVER_50, LEADS, make_policy
@@ -42,15 +42,14 @@ def test_two_stage_approval_in_the_browser(browser, live_server, org, tmp_path):
 
     infra = signed_in_page(browser, live_server, org["infra"])
     infra.set_viewport_size({"width": 390, "height": 844})
-    infra.goto(f"{live_server.url}/approvals/")
-    infra.click("#approval-links a[href='/approvals/inbox/']")
-    infra.wait_for_url(re.compile(r"/approvals/inbox/$"))
+    infra.goto(f"{live_server.url}/approvals/inbox/")  # the old address: the one queue now
+    infra.wait_for_url(re.compile(r"/approvals/$"))
     assert fits_phone(infra)
-    infra.check(f"input[name=items][value='keys.virtualkey:{key.pk}']")
+    infra.check(f"input[name=items][value^='keys.virtualkey:{key.pk}:']")  # and its stage
     infra.select_option("#id_decision", "approve")
     infra.screenshot(path=str(tmp_path / "inbox-390.png"), full_page=True)
     infra.click("#bulk-form button[type=submit]")
-    infra.wait_for_url(re.compile(r"/approvals/inbox/$"))
+    infra.wait_for_url(re.compile(r"/approvals/$"))
     assert "1 request(s) decided." in infra.content()
     key.refresh_from_db()
     assert key.status == Status.APPROVED

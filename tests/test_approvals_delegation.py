@@ -7,10 +7,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from approvals import delegation, engine
+from approvals import delegation, engine, workflow
+from approvals.lifecycle import Status
 from approvals.models import StageDecision
-from keys import workflow
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 from tenants.models import Membership

@@ -8,10 +8,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from approvals import delegation, engine, policies
+from approvals import delegation, engine, policies, workflow
+from approvals.lifecycle import Status
 from approvals.models import Policy, StageDecision
-from keys import workflow
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 from tenants.models import Membership

@@ -6,10 +6,9 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from approvals import engine
+from approvals import engine, workflow
+from approvals.lifecycle import Status
 from approvals.models import PolicyVersion, RequestStage, StageDecision
-from keys import workflow
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 from tenants import directory

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from approvals import engine
-from keys import workflow
-from keys.lifecycle import Status
+from approvals import engine, workflow
+from approvals.lifecycle import Status
 from tenants import directory
 from tenants.models import SyncRun, User
 

@@ -6,10 +6,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from approvals import delegation, engine
+from approvals import delegation, engine, workflow
+from approvals.lifecycle import Status
 from approvals.models import StageDecision
-from keys import workflow
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 from tenants.models import Membership

@@ -14,9 +14,9 @@ from django.core import mail
 from django.utils import timezone
 
 from approvals import reviews, tasks
+from approvals.lifecycle import Status
 from approvals.review_models import ReviewCampaign, ReviewItem
 from keys import services
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal import crypto
 from portal.models import AuditEvent

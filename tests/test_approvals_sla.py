@@ -11,10 +11,9 @@ import time_machine
 from django.conf import settings
 from django.core import mail
 
-from approvals import engine, sla, tasks
+from approvals import engine, sla, tasks, workflow
+from approvals.lifecycle import Status
 from approvals.models import RequestStage
-from keys import workflow
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 

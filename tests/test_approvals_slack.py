@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from approvals import engine
+from approvals.lifecycle import Status
 from approvals.models import ChatAccount, Policy
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 from tenants.models import Membership
 

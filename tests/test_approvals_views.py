@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from approvals import engine
+from approvals.lifecycle import Status
 from approvals.models import Delegation, Policy
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 
@@ -56,7 +56,7 @@ def test_a_bulk_row_decides_only_the_stage_it_showed(client, org):
     )
     key = submit_key(org)
     client.force_login(org["lead_a"])
-    page = client.get("/approvals/inbox/").content.decode()
+    page = client.get("/approvals/").content.decode()
     value = f"keys.virtualkey:{key.pk}:{engine.current_stage(key).pk}"
     assert f'value="{value}"' in page
     client.post("/approvals/bulk/", {"items": [value], "decision": "approve"})
@@ -96,7 +96,7 @@ def test_bulk_decisions_check_each_request(client, org):
     own = submit_key(org, requester="lead_a")
     other_dept = submit_key(org, requester="dev_b", department="b")
     client.force_login(org["lead_a"])
-    page = client.get("/approvals/inbox/").content.decode()
+    page = client.get("/approvals/").content.decode()
     for key in theirs:  # each row names the stage it shows
         assert f'value="keys.virtualkey:{key.pk}:{engine.current_stage(key).pk}"' in page
     assert f'value="keys.virtualkey:{own.pk}:' not in page
@@ -158,7 +158,7 @@ def test_sla_page_is_infras_and_shows_median_and_p90(client, org):
     assert 'id="time-in-stage"' in html and "Alpha" in html
 
 
-@pytest.mark.parametrize("path", ["/approvals/inbox/", "/approvals/delegations/", "/reviews/"])
+@pytest.mark.parametrize("path", ["/approvals/", "/approvals/delegations/", "/reviews/"])
 def test_pages_render_in_japanese(client, org, path):
     client.force_login(org["lead_a"])
     response = client.get(path, HTTP_ACCEPT_LANGUAGE="ja")

@@ -92,7 +92,7 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     # tests/test_metrics.py); without it the route is not there for anyone.
     "metrics":              ("404   404 404 404 404 404 404", "405   405 405 405 405 405 405"),
     # Approvals: each person's own inbox and delegations; infra's SLA page.
-    "approvals_inbox":      ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    "approvals_inbox":      ("login 3xx 3xx 3xx 3xx 3xx 3xx", "login 3xx 3xx 3xx 3xx 3xx 3xx"),
     "approvals_bulk":       ("login 405 405 405 405 405 405", "login 3xx 3xx 3xx 3xx 3xx 3xx"),
     "delegations":          ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
     # The lead delegated to other_dev: either of them, or infra, may end it.

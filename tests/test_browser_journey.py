@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.models import VirtualKey
 
 from .browser import request_key, signed_in_page

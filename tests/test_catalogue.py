@@ -10,11 +10,11 @@ import time_machine
 from django.conf import settings
 from django.utils import timezone
 
+from approvals.lifecycle import Status
 from catalogue import services
 from catalogue.models import CatalogueModel
 from costs.estimate import monthly_estimate
 from costs.models import DailySpend
-from keys.lifecycle import Status
 
 from .approvals_helpers import make_policy
 from .factories import make_key

@@ -4,10 +4,10 @@ from decimal import Decimal
 
 import pytest
 
+from approvals.lifecycle import Status
 from costs import budgets
 from costs.models import BudgetRequest
 from costs.tasks import apply_budget_request, push_department_budget
-from keys.lifecycle import Status
 from portal.integrations.litellm import LiteLLMClient
 from portal.models import AuditEvent
 

@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from approvals.lifecycle import Status
 from costs import alerts, langfuse_costs, page_cache
 from costs.ingest import upsert_daily
-from keys.lifecycle import Status
-from keys.models import ProjectMetricsDay, TuningProject
+from projects.models import ProjectMetricsDay, TuningProject
 
 from . import test_costs_support as support
 from .test_costs_support import DAY, row

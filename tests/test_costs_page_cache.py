@@ -102,9 +102,9 @@ def test_my_spend_is_cached_per_person_and_follows_ingestion_and_my_keys(cached,
 def test_the_department_pages_other_sections_are_cached_and_follow_their_rows(cached, client):
     from decimal import Decimal
 
+    from approvals.lifecycle import Status
     from costs.models import BudgetAlert
-    from keys.lifecycle import Status
-    from keys.models import ProjectMetricsDay, TuningProject
+    from projects.models import ProjectMetricsDay, TuningProject
 
     from .test_costs_support import DAY
 

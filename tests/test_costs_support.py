@@ -42,7 +42,7 @@ def row(
 
 
 def make_key(requester, department, key_hash, **extra):
-    from keys.lifecycle import Status
+    from approvals.lifecycle import Status
     from keys.models import VirtualKey
 
     fields = {

@@ -8,12 +8,12 @@ import uuid
 import pytest
 from django.core import mail
 
+from approvals.lifecycle import Status
 from costs import alerts
 from costs.ingest import upsert_daily
 from costs.models import SoftBudget
 from keys import services
 from keys.forms import KeyRequestForm
-from keys.lifecycle import Status
 from portal.integrations.litellm import LiteLLMClient
 
 from . import test_costs_support as support

@@ -39,11 +39,12 @@ from django.test import Client
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
+from approvals.lifecycle import Status
 from approvals.review_models import ReviewItem
 from costs.ingest import upsert_daily
-from keys.lifecycle import Status
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
 from portal import audit
+from projects.models import TuningProject
 from tenants.models import Department
 
 from .api_support import KEY_BODY, Api

@@ -64,7 +64,7 @@ def test_a_tuning_project_is_made_in_the_demos_langfuse(browser, demo_with_langf
     lead = sign_in(browser, demo, "sato.haruka@demo.example")
     lead.goto("/approvals/")
     pk = project_path.strip("/").split("/")[-1]
-    lead.click(f"#project-queue a[href='/approvals/projects/{pk}/']")
+    lead.click(f"#approval-queue a.button[href='/approvals/projects/{pk}/']")
     lead.click("#decision-form #approve")
     lead.wait_for_url(re.compile(r"/approvals/$"))
 

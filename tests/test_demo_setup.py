@@ -7,11 +7,12 @@ import io
 import pytest
 from django.core.management import call_command
 
+from approvals.lifecycle import Status
 from costs.models import DailySpend, IngestionState
-from keys import projects
-from keys.lifecycle import Status
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
 from portal.days import utc_day, utc_today
+from projects import services as projects
+from projects.models import TuningProject
 from tenants.models import User
 
 pytestmark = pytest.mark.django_db

@@ -6,10 +6,11 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from keys.lifecycle import Status
-from keys.models import TuningProject, VirtualKey
+from approvals.lifecycle import Status
+from keys.models import VirtualKey
 from portal.integrations.graph import GraphClient
 from portal.models import AuditEvent
+from projects.models import TuningProject
 from tenants import directory
 from tenants.models import Membership, SyncRun, User
 

@@ -9,8 +9,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from approvals.lifecycle import Status
 from keys import leavers, services, tasks
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal import crypto
 from portal.celery import app as celery_app

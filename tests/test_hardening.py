@@ -8,14 +8,15 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from keys import leavers, workflow
-from keys.lifecycle import Status
+from approvals import workflow
+from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal import crypto
 from portal.integrations.litellm import LiteLLMClient
 from portal.models import AuditEvent
 from tenants import directory
 from tenants.models import Membership, User
+from tenants.signals import member_left
 
 from . import factories
 from .integration import chat, keys_with_alias, wait_for
@@ -76,7 +77,7 @@ def test_break_glass_superuser_sign_in_is_audited(client):
 def leave(user, department) -> None:
     with transaction.atomic():  # as the directory sync does
         Membership.objects.filter(user=user, department=department).delete()
-        leavers.offboard(user, reason="removed from every group")
+        member_left.send(sender=User, user=user, reason="removed from every group")
 
 
 @pytest.mark.litellm

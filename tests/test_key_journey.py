@@ -5,8 +5,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from approvals import tasks as approval_tasks
+from approvals.lifecycle import Status
 from keys import tasks
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 
 from .integration import (
@@ -134,7 +135,7 @@ def test_worker_killed_after_litellm_made_the_key_finishes_with_one_key(
     settings.PROVISION_STALL_SECONDS = 0
     second = start_worker()
     try:
-        assert tasks.resume_stalled() == 1
+        assert approval_tasks.resume_stalled() == 1
         key = wait_for_status(key.pk, Status.ACTIVE, worker=second)
     finally:
         second.stop()

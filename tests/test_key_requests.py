@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 
-from keys import workflow
-from keys.lifecycle import Status
+from approvals import workflow
+from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from django.utils.html import escape
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from keys.setup_snippets import snippets
 
 from .factories import make_key

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from approvals.lifecycle import Status
 from keys import drift, reconcile, services
-from keys.lifecycle import Status
 from keys.models import ReconcileRun, VirtualKey
 from portal.integrations.litellm import LiteLLMClient
 from portal.models import AuditEvent

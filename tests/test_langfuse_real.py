@@ -12,13 +12,14 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from keys import projects, tasks
-from keys.lifecycle import Status
-from keys.models import ProjectMetricsDay, TuningProject
+from approvals.lifecycle import Status
 from portal import crypto
 from portal.celery import app as celery_app
 from portal.integrations.errors import IntegrationError
 from portal.integrations.langfuse import EntitlementMissing
+from projects import services as projects
+from projects import tasks
+from projects.models import ProjectMetricsDay, TuningProject
 
 from . import integration
 from .factories import make_project

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import yaml
 
-from keys.lifecycle import Status
+from approvals.lifecycle import Status
 from portal.celery import app as celery_app
 
 from .integration import chat, start_worker
@@ -107,8 +107,8 @@ def test_routed_key_traces_go_to_the_tuning_project_until_teardown(
     assert len(observations(host, prod_key.public_key, prod_key.secret_key)) == 1
 
     # Metrics of the tuning project (LiteLLM's tokens and cost) equal Langfuse's own numbers.
-    from keys import projects
-    from keys.models import ProjectMetricsDay
+    from projects import services as projects
+    from projects.models import ProjectMetricsDay
 
     totals = usage_totals(rows)
     assert totals["total_tokens"] > 0 and totals["cost"] > 0

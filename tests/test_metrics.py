@@ -10,8 +10,8 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from approvals.lifecycle import Status
 from costs.models import IngestionState
-from keys.lifecycle import Status
 from keys.models import VirtualKey
 from portal import metrics
 from portal.integrations.errors import Unavailable

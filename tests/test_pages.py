@@ -143,5 +143,5 @@ def test_approval_page_title_is_only_the_title(org, client):
     client.force_login(org["infra"])
     html = client.get("/approvals/").content.decode()
     title = html[html.index("<title>") : html.index("</title>")]
-    assert "<table" not in title and "budget-queue" not in title
-    assert 'id="budget-queue"' in html[html.index("</title>") :]
+    assert "<table" not in title and "approval-queue" not in title
+    assert 'id="approval-queue"' in html[html.index("</title>") :]

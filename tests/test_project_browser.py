@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from keys.lifecycle import Status
-from keys.models import TuningProject
+from approvals.lifecycle import Status
 from portal.celery import app as celery_app
+from projects.models import TuningProject
 
 from .browser import request_project, signed_in_page
 from .integration import start_worker, wait_project_status
@@ -34,7 +34,7 @@ def request_in_browser(browser, live_server, org, name: str):
 def approve_in_browser(browser, live_server, org, project):
     lead = signed_in_page(browser, live_server, org["lead_a"])
     lead.goto(f"{live_server.url}/approvals/")
-    lead.click(f"#project-queue a[href='{project.decide_url()}']")
+    lead.click(f"#approval-queue a.button[href='{project.decide_url()}']")
     lead.click("#decision-form #approve")
     lead.wait_for_url(re.compile(r"/approvals/$"))
     lead.context.close()

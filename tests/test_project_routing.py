@@ -7,10 +7,11 @@ import subprocess
 import httpx
 import pytest
 
-from keys.lifecycle import Status
-from keys.models import TuningProject, VirtualKey
+from approvals.lifecycle import Status
+from keys.models import VirtualKey
 from portal.celery import app as celery_app
 from portal.integrations.litellm import LiteLLMClient
+from projects.models import TuningProject
 
 from . import integration
 from .integration import (

@@ -16,12 +16,14 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 
+from approvals import workflow
+from approvals.lifecycle import Status
 from costs.models import BudgetRequest
-from keys import leavers, reconcile, services, workflow
-from keys.lifecycle import Status
+from keys import leavers, reconcile, services
 from keys.models import VirtualKey
 from portal.models import AuditEvent
-from tenants.models import Membership
+from tenants.models import Membership, User
+from tenants.signals import member_left
 
 from .conftest import make_user
 from .factories import make_project
@@ -170,7 +172,7 @@ def test_a_leaver_request_is_not_approved(org):
         def offboard(dev=dev):
             with transaction.atomic():  # as the directory sync runs it
                 Membership.objects.filter(user=dev).delete()
-                leavers.offboard(dev, reason="removed from every group")
+                member_left.send(sender=User, user=dev, reason="removed from every group")
 
         race(lambda k=lead_copy: workflow.approve(k, actor=org["lead_a"]), offboard)
         key.refresh_from_db()

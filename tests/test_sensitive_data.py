@@ -5,8 +5,8 @@ import pytest
 from django.core.signals import got_request_exception
 from django.views.debug import SafeExceptionReporterFilter
 
-from keys.lifecycle import Status
-from keys.models import TuningProject
+from approvals.lifecycle import Status
+from projects.models import TuningProject
 
 from .routes import build_world
 
@@ -50,10 +50,10 @@ def frame_variables(request, tb, function: str) -> dict:
 def test_reveal_keeps_the_secret_out_of_error_reports(client, monkeypatch):
     world = build_world()
     client.force_login(world["dev"])
-    from keys import views
+    from approvals import pages
 
     request, tb = failing_request(
-        client, "post", f"/keys/{world['active'].pk}/reveal/", {}, monkeypatch, views, "render"
+        client, "post", f"/keys/{world['active'].pk}/reveal/", {}, monkeypatch, pages, "render"
     )
     variables = frame_variables(request, tb, "reveal_once")
     assert "sk-matrix-secret-0001" not in repr(variables)

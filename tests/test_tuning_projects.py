@@ -7,11 +7,14 @@ import re
 import pytest
 from django.utils import timezone
 
-from keys import projects, reconcile, tasks
-from keys.lifecycle import Status
-from keys.models import ProjectMetricsDay, TuningProject
+from approvals import tasks as approval_tasks
+from approvals.lifecycle import Status
+from keys import reconcile
 from portal.days import utc_today
 from portal.models import AuditEvent
+from projects import services as projects
+from projects import tasks
+from projects.models import ProjectMetricsDay, TuningProject
 
 from . import integration
 from .factories import make_project
@@ -225,8 +228,8 @@ def test_owner_is_reminded_once_before_the_lease_ends(org, langfuse, mailoutbox,
     settings.REMIND_DAYS_BEFORE_EXPIRY = 10
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("django.db.transaction.on_commit", lambda fn: fn())
-        assert tasks.remind_expiring() == 1
-        assert tasks.remind_expiring() == 0
+        assert approval_tasks.remind_expiring() == 1
+        assert approval_tasks.remind_expiring() == 0
     assert [m.to for m in mailoutbox] == [["dev_a@example.com"]]
     assert project.name in mailoutbox[0].subject
 

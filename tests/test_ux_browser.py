@@ -15,11 +15,11 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import trans_real
 
+from approvals.lifecycle import Status
 from catalogue.models import CatalogueModel
 from costs import budgets, periods
 from costs.ingest import upsert_daily
 from costs.models import SpendAnomaly
-from keys.lifecycle import Status
 from portal import audit
 from portal.days import utc_today
 

@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from approvals.lifecycle import Status
 from costs import budgets
 from costs.ingest import upsert_daily
 from costs.models import SpendAnomaly
-from keys.lifecycle import Status
 from portal.days import utc_today
 
 from . import test_costs_support as support
@@ -118,7 +118,7 @@ def test_approver_panel_counts_every_kind_the_approvals_pages_list(home_org, cli
     assert badge == "2"
     assert f'<span class="badge">{badge}</span>' in queue
     assert "→ 2500" in queue and "(budget request)" in queue and "waiting-key" in queue
-    inbox = client.get("/approvals/inbox/").content.decode()
+    inbox = client.get("/approvals/").content.decode()
     assert inbox.count('name="items"') == 2
 
 

@@ -9,11 +9,12 @@ import pytest
 from django.utils import translation
 
 from approvals import chat, engine, views_chat
+from approvals.forms import DecisionForm
+from approvals.lifecycle import Status
 from approvals.models import ChatAccount, StageDecision
 from costs import budgets
 from costs.models import BudgetRequest
-from keys.forms import DecisionForm, KeyRequestForm
-from keys.lifecycle import Status
+from keys.forms import KeyRequestForm
 from keys.models import ReconcileRun, VirtualKey
 from portal.celery import app as celery_app
 from portal.integrations.explain import explain

@@ -8,7 +8,8 @@ from ninja import Query, Router
 from ninja.decorators import decorate_view
 from ninja.pagination import paginate
 
-from keys import services, workflow
+from approvals import workflow
+from keys import services
 from keys.forms import KeyRequestForm
 from keys.models import VirtualKey
 from keys.setup_snippets import snippets

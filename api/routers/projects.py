@@ -9,10 +9,11 @@ from ninja import Query, Router
 from ninja.decorators import decorate_view
 from ninja.pagination import paginate
 
-from keys import projects, workflow
-from keys.forms import ProjectRequestForm
-from keys.lifecycle import Status
-from keys.models import TuningProject
+from approvals import workflow
+from approvals.lifecycle import Status
+from projects import services as projects
+from projects.forms import ProjectRequestForm
+from projects.models import TuningProject
 from tenants.models import Department
 
 from ..common import form_problem, owner_only, people_only, visible

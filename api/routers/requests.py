@@ -8,10 +8,11 @@ from ninja import Path, Query, Router
 from ninja.decorators import decorate_view
 from ninja.pagination import paginate
 
+from approvals import workflow
+from approvals.forms import DecisionForm
 from costs.models import BudgetRequest
-from keys import workflow
-from keys.forms import DecisionForm
-from keys.models import TuningProject, VirtualKey
+from keys.models import VirtualKey
+from projects.models import TuningProject
 
 from ..common import form_problem, people_only, visible
 from ..idempotency import idempotent

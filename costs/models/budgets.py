@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from approvals import engine
-from keys.lifecycle import LifecycleQuerySet, Request
+from approvals.lifecycle import LifecycleQuerySet, Request
 from tenants.models import User
 
 from .spend import SPEND

@@ -130,8 +130,8 @@ class Command(BaseCommand):
     def _keys(self, departments) -> list:
         """Keys in use for a while, with a history that adds up: requested, approved by the
         department's lead, active, revealed by their owner, within the department's policy."""
+        from approvals.lifecycle import Status
         from costs.demo import fake_token
-        from keys.lifecycle import Status
         from keys.models import VirtualKey
 
         keys = []

@@ -1,4 +1,4 @@
-"""The request lifecycle shared by virtual keys and tuning projects.
+"""The request lifecycle every kind shares (keys, tuning projects, budget requests…).
 
 draft → submitted → approved → provisioning → active → expired
             ↘ rejected / cancelled     ↘ failed (retryable)  ↘ revoked
@@ -15,11 +15,11 @@ from django.db.models.signals import class_prepared
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from approvals import delegation, engine
 from portal import audit
 from portal.choices import ChoiceLabels
 from portal.model_fields import optional_person
 
+from . import delegation, engine, registry
 from .secrets import OneTimeSecret
 
 
@@ -64,15 +64,7 @@ def action_for(obj: models.Model, verb: str) -> str:
     return audit.declared(f"{obj._meta.model_name}.{verb}")
 
 
-class_prepared.connect(_declare_actions, dispatch_uid="keys.lifecycle.declare_actions")
-
-# The Celery tasks of each kind of request, registered by its app in ``AppConfig.ready()``
-# (models do not import tasks): {model: {"provision": task, "cleanup": task}}.
-TASKS: dict[type, dict] = {}
-
-
-def register_tasks(model: type, **tasks) -> None:
-    TASKS[model] = tasks
+class_prepared.connect(_declare_actions, dispatch_uid="approvals.lifecycle.declare_actions")
 
 
 class LifecycleQuerySet(models.QuerySet):
@@ -382,13 +374,13 @@ class Request(ChoiceLabels, models.Model):
 
     def enqueue_provisioning(self) -> None:
         """Hand the request to a worker once the approval is committed, never before."""
-        task = TASKS[type(self)]["provision"]
+        task = registry.task(self, "provision")
         transaction.on_commit(lambda: task.delay(self.pk))
 
     def enqueue_cleanup(self) -> None:
         """After an open request was stopped: remove whatever already reached LiteLLM or
         Langfuse (a no-op for kinds that leave nothing behind)."""
-        task = TASKS[type(self)].get("cleanup")
+        task = registry.task(self, "cleanup")
         if task is not None:
             transaction.on_commit(lambda: task.delay(self.pk))
 

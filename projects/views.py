@@ -13,14 +13,19 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
+from approvals import workflow
+from approvals.lifecycle import Status
+from approvals.pages import reveal_once
+from approvals.views_decide import decide
+from keys.views import ROW_FIELDS
 from portal.http import id_or_404
+from portal.pagination import page_of
 from tenants.access import infra_required
 
-from . import lists, projects, rows, workflow
+from . import lists, rows
+from . import services as projects
 from .forms import ManualFulfilmentForm, ProjectRequestForm
-from .lifecycle import Status
 from .models import TuningProject
-from .views import ROW_FIELDS, _paginate, reveal_once
 
 
 def _visible_project(request, pk) -> TuningProject:
@@ -40,9 +45,9 @@ def my_projects(request):
         .only(*ROW_FIELDS, "public_key")
     )
     qs = listq.apply(request, qs)
-    page = SimpleLazyObject(lambda: _paginate(request, qs))  # read only if not cached
+    page = SimpleLazyObject(lambda: page_of(request, qs))  # read only if not cached
     context = {"page": page, "rows": lambda: rows.my_projects(page), "listq": listq}
-    return render(request, "keys/my_projects.html", context)
+    return render(request, "projects/my_projects.html", context)
 
 
 def request_project(request):
@@ -66,7 +71,7 @@ def request_project(request):
         workflow.submit(project, request=request)
         messages.success(request, _("Request submitted. Your department's leads have been told."))
         return redirect(project)
-    return render(request, "keys/project_request_form.html", {"form": form})
+    return render(request, "projects/project_request_form.html", {"form": form})
 
 
 @never_cache
@@ -82,8 +87,8 @@ def project_detail(request, pk):
         "demo_mode": settings.DEMO_MODE,
     }
     if request.htmx and request.GET.get("part") == "status":
-        return render(request, "keys/_project_status.html", context)
-    return render(request, "keys/project_detail.html", context)
+        return render(request, "projects/_project_status.html", context)
+    return render(request, "projects/project_detail.html", context)
 
 
 @require_POST
@@ -91,7 +96,7 @@ def project_detail(request, pk):
 def reveal_project(request, pk):
     project = _visible_project(request, pk)
     context = {"project": project, "langfuse_host": settings.LANGFUSE_HOST}
-    return reveal_once(request, project, "keys/project_reveal.html", context)
+    return reveal_once(request, project, "projects/project_reveal.html", context)
 
 
 @sensitive_post_parameters("secret_key")
@@ -140,3 +145,8 @@ def end_project(request, pk):
         )
         messages.success(request, _("The project is being deleted."))
     return redirect(project)
+
+
+def decide_project(request, pk):
+    qs = TuningProject.objects.select_related("department", "requester")
+    return decide(request, get_object_or_404(qs, pk=pk))

@@ -18,14 +18,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from approvals import mail
+from approvals.lifecycle import ENDED_STATUSES, Status
+from keys.models import VirtualKey
 from portal import audit, crypto
 from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.langfuse import EntitlementMissing, LangfuseClient
 from portal.integrations.litellm import LiteLLMClient
 
 from . import notify
-from .lifecycle import ENDED_STATUSES, Status
-from .models import ProjectMetricsDay, TuningProject, VirtualKey
+from .models import ProjectMetricsDay, TuningProject
 
 FULFILLED_MANUALLY = audit.action("tuningproject.fulfilled_manually")
 TORN_DOWN = audit.action("tuningproject.torn_down")
@@ -69,7 +71,7 @@ def provision(project_id: int) -> None:
         project = _locked(project_id)
         if project.status == Status.PROVISIONING:
             project.mark_active()
-            notify.key_ready(project)
+            mail.key_ready(project)
 
 
 def ensure_project(client: LangfuseClient, project_id: int) -> str:
@@ -265,7 +267,7 @@ def fulfil_manually(
         # developer's, so traces stay in the production project. Say so on the page.
         project.record_step("routing", "not possible: fulfilled by hand")
     project.mark_active()
-    notify.key_ready(project)
+    mail.key_ready(project)
 
 
 # --- end of the lease --------------------------------------------------------------------------
@@ -282,7 +284,7 @@ def request_teardown(project: TuningProject, *, status: str, actor=None, request
         ended_at=timezone.now(),
         secret_encrypted="",
     )
-    notify.ended(project)
+    mail.ended(project)
     if project.fulfilment == TuningProject.Fulfilment.AUTOMATIC:
         project.enqueue_cleanup()
 

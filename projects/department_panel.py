@@ -1,4 +1,4 @@
-"""The department page's tuning projects, registered with ``tenants`` by ``KeysConfig``."""
+"""The department page's tuning projects, registered with ``tenants`` by ``ProjectsConfig``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import datetime
 from django.conf import settings
 from django.db.models import Q, Sum
 
+from approvals.lifecycle import Status
 from portal.days import utc_today
 
-from .lifecycle import Status
 from .models import TuningProject
 
 

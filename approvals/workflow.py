@@ -1,16 +1,21 @@
-"""Submit, decide and retry: the same for virtual keys and tuning projects."""
+"""Submit, decide, cancel, retry and reveal: the same for every kind of request."""
 
 from __future__ import annotations
 
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from approvals import delegation, engine
 from portal import audit
 from tenants.models import User
 
-from . import notify
+from . import engine, mail
+from .decisions import expire_pending, finish_approval, finish_rejection, record_stand_in
 from .lifecycle import REVEALED, Request, Status, action_for
+
+__all__ = [
+    "approve", "cancel", "expire_pending", "finish_approval", "finish_rejection",
+    "record_stand_in", "reject", "retry_failed", "reveal", "submit",
+]  # fmt: skip
 
 
 def submit(obj: Request, *, request=None) -> Request:
@@ -47,7 +52,7 @@ def _submit(obj: Request, manager, *, request=None) -> Request:
     if obj.auto_approvable():  # the policy's first rule; never past a conditional stage
         approve(obj, actor=obj.requester, auto=True, request=request)
     elif not engine.start(obj):  # the department's approval stages, if its policy has any
-        notify.request_submitted(obj)
+        mail.request_submitted(obj)
     return obj
 
 
@@ -75,17 +80,6 @@ def approve(
     return "approved"
 
 
-def finish_approval(
-    obj: Request, *, actor: User, comment: str = "", auto: bool = False, request=None, **lowered
-) -> None:
-    """The request's own approval (after its last stage): status, audit, provisioning."""
-    obj.approve(actor, comment=comment, auto=auto, request=request, **lowered)
-    if not auto:
-        record_stand_in(obj, actor, request)
-    notify.request_decided(obj)
-    obj.enqueue_provisioning()
-
-
 @transaction.atomic
 def reject(
     obj: Request,
@@ -105,32 +99,6 @@ def reject(
         )  # fmt: skip
     finish_rejection(obj, actor=actor, comment=comment, request=request)
     return "rejected"
-
-
-def finish_rejection(obj: Request, *, actor: User, comment: str, request=None) -> None:
-    obj.reject(actor, comment=comment, request=request)
-    record_stand_in(obj, actor, request)
-    notify.request_decided(obj)
-
-
-def record_stand_in(obj: Request, actor: User, request=None) -> None:
-    """A request without stages decided by a delegate: say for whom, in the audit log (staged
-    requests record it on the vote)."""
-    if engine.is_staged(obj) or obj.decides_alone(actor):
-        return
-    for_whom = [
-        person.email
-        for person in delegation.delegators_of(actor)
-        if person.pk != obj.requester_id and obj.decides_alone(person)
-    ]
-    audit.record(
-        delegation.USED, obj, actor=actor, request=request, after={"on_behalf_of": for_whom}
-    )
-
-
-def expire_pending(obj: Request, *, reason: str) -> None:
-    """The approval SLA ran out: the request ends (the engine tells the requester)."""
-    obj.expire_pending(reason=reason)
 
 
 @transaction.atomic

@@ -1,0 +1,22 @@
+"""The home page's approver panel: what waits for my decision, every kind, read from the
+same cached list as the navigation's count and the approval queue."""
+
+from __future__ import annotations
+
+from . import pending
+
+SHOWN = 5
+
+
+def approver(user) -> dict | None:
+    """Every kind of request the approvals pages list (the engine's registry: keys, tuning
+    projects, budget requests…), counted as the navigation badge counts them."""
+    count = pending.nav_count(user)
+    leads = any(m.role == m.Role.LEAD for m in user.memberships_once())
+    if not (count or user.is_infra or leads):
+        return None
+    waiting = []
+    for qs in pending.queues(user) if count else []:
+        waiting += qs.select_related("requester", "department").order_by("created_at")[:SHOWN]
+    waiting.sort(key=lambda r: r.created_at)
+    return {"waiting": waiting[:SHOWN], "count": count}
