@@ -27,6 +27,12 @@ class CostsConfig(AppConfig):
         member_budget_changed.connect(push_member_after_commit, dispatch_uid="costs.push_member")
         key_rotated.connect(reattribute_rotated, dispatch_uid="costs.reattribute")
         page_cache.connect()
+        # Pipeline identities' run keys are not portal keys: costs (above pipelines) asks them.
+        from pipelines import spend as pipeline_spend
+
+        from . import tags as cost_tags
+
+        cost_tags.register_pipelines(names=pipeline_spend.names, runs=pipeline_spend.runs)
 
         # What the decision page, the key page and the home page show
         # about money.

@@ -7,17 +7,15 @@ class PipelinesConfig(AppConfig):
     verbose_name = _("Pipeline identities")
 
     def ready(self) -> None:
-        from costs import tags as cost_tags
         from portal import metrics
         from tenants import panels as tenant_panels
 
-        from . import department_panel, spend
+        from . import department_panel
         from .models import PipelineIdentity
         from .requests import registry
         from .tasks import provision_identity
 
         metrics.register_requests(PipelineIdentity)
-        cost_tags.register_pipelines(names=spend.names, runs=spend.runs)
         tenant_panels.register(tenant_panels.DEPARTMENT_DETAIL, department_panel.panel)
         registry.register(
             PipelineIdentity,
