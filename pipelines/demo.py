@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from keys import workflow
+from approvals import workflow
 
 from . import services
 from .models import PipelineIdentity
