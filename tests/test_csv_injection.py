@@ -75,6 +75,7 @@ CLI_NO_CSV = {
     ("keys", "extend"): "prints the extension request as `keys show` prints a key",
     ("projects", "end"): "needs Langfuse; prints the project as `projects show` does",
     ("requests", "approve"): "prints the request as `requests reject` does (run below)",
+    ("exchange",): "prints a key and the proxy's URL as shell exports or JSON, never CSV",
 }
 
 
