@@ -149,7 +149,7 @@ def make_team_match(department_id: int, *, actor: User, request=None) -> list[di
 def _audited(action: str, obj, fixed: list[dict[str, str]], *, actor, request) -> list:
     """One audit row for a fix: LiteLLM's values before, the portal's after."""
     audit.record(
-        action,
+        audit.declared(action),
         obj,
         actor=actor,
         request=request,

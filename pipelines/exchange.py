@@ -30,8 +30,8 @@ from .models import PipelineExchange, PipelineIdentity, SeenToken
 from .requests import team_id_for
 
 Outcome = PipelineExchange.Outcome
-ISSUED = "pipelineexchange.issued"
-REFUSED = "pipelineexchange.refused"
+ISSUED = audit.action("pipelineexchange.issued")
+REFUSED = audit.action("pipelineexchange.refused")
 
 # HTTP status of each refusal (the API's problem document).
 STATUS = {
