@@ -6,6 +6,10 @@ import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
+# Before any portal module is imported: ``portal/__init__`` loads Celery, which would settle
+# on portal.settings (no test secrets) if it were first.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
 
 def server_url() -> str:
     url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal")
