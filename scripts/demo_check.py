@@ -113,7 +113,7 @@ def reveal(client: Client, key_url: str, timeout: float = 120) -> str:
         time.sleep(1)
     status, text, _ = client.post(match.group(1), {"csrfmiddlewaretoken": csrf(page)})
     assert status == 200, status
-    snippet = re.search(r'<pre id="snippet-curl">(.*?)</pre>', text, re.S).group(1)
+    snippet = re.search(r'<pre id="snippet-curl"[^>]*>(.*?)</pre>', text, re.S).group(1)
     return html.unescape(snippet)
 
 
