@@ -23,6 +23,15 @@ def with_db(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
+def litellm_database_url(url: str) -> str:
+    """A fresh database name for a benchmark's own LiteLLM proxy, on the same server."""
+    import uuid
+
+    parts = urlsplit(url)
+    name = f"/litellm_bench_{uuid.uuid4().hex[:8]}"
+    return urlunsplit(("postgresql", parts.netloc, name, "", ""))
+
+
 def admin_connect(url: str):
     import psycopg
 

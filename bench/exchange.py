@@ -22,13 +22,13 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchdb import create_database, drop_database, server_url, setup_django  # noqa: E402
+from benchdb import create_database, drop_database, litellm_database_url, server_url, setup_django  # noqa: E402
 from timing import summary  # noqa: E402
 
 TARGET_P95_MS = 150.0
@@ -54,10 +54,7 @@ def main() -> None:
     from tests.doubles.ci_oidc import GitHubActionsIssuer
     from tests.litellm_proxy import LiteLLMProxy
 
-    parts = urlsplit(url)
-    litellm_db = urlunsplit(
-        ("postgresql", parts.netloc, f"/litellm_bench_{uuid.uuid4().hex[:8]}", "", "")
-    )
+    litellm_db = litellm_database_url(url)
     proxy = LiteLLMProxy(database_url=litellm_db)
     issuer = GitHubActionsIssuer()
     try:

@@ -21,12 +21,12 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchdb import create_database, drop_database, server_url, setup_django  # noqa: E402
+from benchdb import create_database, drop_database, litellm_database_url, server_url, setup_django  # noqa: E402
 
 
 def main() -> None:
@@ -48,10 +48,7 @@ def main() -> None:
     from tests.litellm_proxy import LiteLLMProxy
     from tests.workers import Worker
 
-    parts = urlsplit(url)
-    litellm_db = urlunsplit(
-        ("postgresql", parts.netloc, f"/litellm_bench_{uuid.uuid4().hex[:8]}", "", "")
-    )
+    litellm_db = litellm_database_url(url)
     proxy = LiteLLMProxy(database_url=litellm_db)
     worker = None
     try:
