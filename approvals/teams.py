@@ -18,12 +18,13 @@ token's ``serviceurl`` claim equal to the activity's ``serviceUrl``.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from urllib.parse import quote
 
 import httpx
 import jwt
 from django.conf import settings
-from django.core.cache import cache
 from django.utils.translation import gettext as _
 
 from portal.jwks import KeySource, KeysUnavailable, UnknownKey
@@ -35,7 +36,8 @@ CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 ERROR_TYPE = "application/vnd.microsoft.error"
 LEEWAY_SECONDS = 300  # the Bot Framework's own clock tolerance
 VERBS = {"approve": True, "reject": False}
-BOT_TOKEN_CACHE = "teams-bot:token"
+_tokens: dict[tuple[str, str], tuple[str, float]] = {}  # (token URL, app id) → token, until
+_tokens_lock = threading.Lock()
 
 
 def bot_configured() -> bool:
@@ -163,24 +165,29 @@ def post_teams(payload: dict) -> None:
 
 def _bot_token() -> str:
     """The bot's own token for the connector (client credentials, scope
-    ``https://api.botframework.com/.default``), kept until five minutes before it expires."""
-    token = cache.get(BOT_TOKEN_CACHE)
-    if token is None:
-        response = httpx.post(
-            settings.TEAMS_BOT_TOKEN_URL,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": settings.TEAMS_BOT_APP_ID,
-                "client_secret": settings.TEAMS_BOT_APP_PASSWORD,
-                "scope": "https://api.botframework.com/.default",
-            },
-            timeout=5,
-        )
-        response.raise_for_status()
-        data = response.json()
-        token = str(data["access_token"])
-        ttl = max(int(data.get("expires_in", 3600)) - LEEWAY_SECONDS, 0)
-        cache.set(BOT_TOKEN_CACHE, token, timeout=ttl)
+    ``https://api.botframework.com/.default``), kept in this process only (never in the shared
+    cache: it is a secret) until five minutes before it expires."""
+    key = (settings.TEAMS_BOT_TOKEN_URL, settings.TEAMS_BOT_APP_ID)
+    with _tokens_lock:
+        token, until = _tokens.get(key, ("", 0.0))
+    if token and until > time.monotonic():
+        return token
+    response = httpx.post(
+        settings.TEAMS_BOT_TOKEN_URL,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": settings.TEAMS_BOT_APP_ID,
+            "client_secret": settings.TEAMS_BOT_APP_PASSWORD,
+            "scope": "https://api.botframework.com/.default",
+        },
+        timeout=5,
+    )
+    response.raise_for_status()
+    data = response.json()
+    token = str(data["access_token"])
+    ttl = int(data.get("expires_in", 3600)) - LEEWAY_SECONDS
+    with _tokens_lock:
+        _tokens[key] = (token, time.monotonic() + ttl)
     return token
 
 

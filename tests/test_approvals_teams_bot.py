@@ -202,6 +202,7 @@ def test_keys_rotated_mid_test_are_refetched_and_the_old_key_is_refused(org, bot
     old_token = bot.token(key=old)
     answered(bot.press(bot.endpoint, posted, "approve", aad_object_id="oid-lead_a"))
     assert bot.jwks_fetches == 2  # the new kid was unknown: fetched again, once
+    assert len(bot.access_tokens) == 1  # the bot's own token served both posts
     assert VirtualKey.objects.get(pk=first.pk).status == Status.APPROVED
     assert VirtualKey.objects.get(pk=second.pk).status == Status.APPROVED
     third = submit_key(org, name="third")
