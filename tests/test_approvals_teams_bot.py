@@ -329,3 +329,24 @@ def test_a_bot_that_cannot_post_keeps_the_link_card(org, settings):
     key = submit_key(org)
     posted = chat.teams_card(key, engine.current_stage(key))["attachments"][0]["content"]
     assert [a["type"] for a in posted["actions"]] == ["Action.OpenUrl", "Action.OpenUrl"]
+
+
+@pytest.mark.parametrize("where", ["http-not-allowed", "metadata-down"])
+def test_keys_that_cannot_be_fetched_refuse_the_press(org, bot, settings, where):
+    make_policy(org["a"], LEADS)
+    key = submit_key(org)
+    posted = card(bot)
+    if where == "http-not-allowed":
+        settings.TEAMS_BOT_ALLOW_HTTP_METADATA = False  # keys come over HTTPS only
+    else:
+        settings.TEAMS_BOT_OPENID_METADATA_URL = f"{bot.base_url}/v1/missing"
+    refused(bot, key, bot.press(bot.endpoint, posted, "approve", aad_object_id="oid-lead_a"))
+    assert bot.jwks_fetches == 0
+
+
+def test_a_bot_that_cannot_post_leaves_the_request_waiting(org, bot, settings, caplog):
+    settings.TEAMS_BOT_APP_PASSWORD = "not-the-secret"
+    make_policy(org["a"], LEADS)
+    key = submit_key(org)
+    wait_for(lambda: "chat post failed" in caplog.text, timeout=10)
+    assert bot.posted == [] and engine.current_stage(key).name == "Lead"
