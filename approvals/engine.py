@@ -1,5 +1,6 @@
-"""The approval engine: stages from a department's policy, decisions per stage under the
-request row's lock, and the hand-over to the kind's own approve/reject path at the end.
+"""The approval engine: stages from a department's policy (which apply, and who approves
+them: ``routing``), decisions per stage under the request row's lock, and the hand-over to the
+kind's own approve/reject path at the end.
 
 Every entry point that changes a request locks the request row first (``select_for_update``
 in the same transaction as the check), so two approvers deciding at once are serialised and
