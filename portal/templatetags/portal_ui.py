@@ -6,12 +6,15 @@ the unrounded figure in ``title`` (shown on hover); counts get the locale's grou
 
 from __future__ import annotations
 
+import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
+from django.utils.translation import gettext, gettext_lazy
 
 from portal.integrations.explain import explain
 
@@ -93,6 +96,24 @@ def when(value):
     if not value:
         return "—"
     return when_text(value)
+
+
+AGES = {
+    "waiting": gettext_lazy("waiting %(age)s"),
+    "for": gettext_lazy("for %(age)s"),
+    "ago": gettext_lazy("%(age)s ago"),
+}
+
+
+@register.filter
+def age(value, phrase: str = "ago") -> str:
+    """How long ago ``value`` was, as a phrase (``waiting 3 hours``, ``5 minutes ago``); under a
+    minute it is "just now", never "0 minutes"."""
+    if not value:
+        return "—"
+    if timezone.now() - value < datetime.timedelta(minutes=1):
+        return gettext("just now")
+    return AGES[phrase] % {"age": timesince(value)}
 
 
 @register.filter
