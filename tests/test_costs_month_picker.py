@@ -106,6 +106,10 @@ def test_the_arrows_move_picker_links_headings_and_address_together(
     assert tab.inner_text("#daily-heading") == f"{before}, day by day (cumulative)"
     assert tab.inner_text("#month-next") == f"{this} →"
     assert before in tab.inner_text("#costs-body .kpis")
+    # The swapped tables are laid out as the page's own (one card per row on a phone).
+    assert (
+        tab.locator("#costs-body table").count() == tab.locator("#costs-body table.stack").count()
+    )
     tab.screenshot(path=str(SHOTS / f"developer-month-picker-past-en-{width}.png"), full_page=True)
     tab.click("#month-next")
     tab.wait_for_url(re.compile(rf"\?month={this}$"))
