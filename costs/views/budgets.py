@@ -23,8 +23,10 @@ from ..forms import BudgetRequestForm, MemberBudgetForm
 from ..member_budgets import set_member_budget as save_member_budget
 from ..models import BudgetAlert, MemberBudget
 from ..reports import month_context
+from .dashboards import refuse_future
 
 
+@refuse_future
 def member_budgets(request, slug: str):
     """Members of a department with their optional monthly budgets (lead or infra)."""
     dept = department_for_lead(request.user, slug)
