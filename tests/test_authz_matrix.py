@@ -119,7 +119,10 @@ def post_data(name: str, world: dict) -> dict:
         "decide_budget": decision,
         "decide_pipeline_identity": decision,
         "costs_member_budget": {"member": world["dev"].pk, "monthly_budget": "5"},
-        "costs_budget_request": {"monthly_budget": "1500", "justification": "Less work."},
+        "costs_budget_request": {
+            "budget-monthly_budget": "1500",
+            "budget-justification": "Less work.",
+        },
         "set_language": {"language": "ja", "next": "/"},
         "review_item": {"decision": "keep", "reason": "Still used."},
     }.get(name, {})

@@ -190,6 +190,13 @@ def check_page(page, url, name, lang, axe_source, english_msgids) -> list[str]:
         AXE_TAGS,
     )
     problems += [f"{name} axe {v}" for v in violations]
+    # A label's `for` finds the first element with its id: every id must be unique.
+    duplicated = page.evaluate(
+        """() => { const seen = {}; document.querySelectorAll('[id]')
+             .forEach(e => { seen[e.id] = (seen[e.id] || 0) + 1; });
+             return Object.keys(seen).filter(k => seen[k] > 1); }"""
+    )
+    problems += [f"{name}: id {i!r} used more than once" for i in duplicated]
     if lang == "ja":
         # Visible text, without the language picker's own names and the code samples.
         text = page.evaluate(
