@@ -124,6 +124,14 @@ class DecisionForm(forms.Form):
             value = data.get(name)
             if name in self.fields and value is not None and value > getattr(self.obj, name):
                 self.add_error(name, _("You can lower what was asked for, not raise it."))
+        lowering = data.get("decision") == "approve" and any(
+            name in self.fields
+            and data.get(name) is not None
+            and data[name] < getattr(self.obj, name)
+            for name in self.LOWERABLE
+        )
+        if lowering and not (data.get("comment") or "").strip():
+            self.add_error("comment", _("Say why you lower what was asked for."))
         return data
 
     def shown(self) -> engine.Shown | None:

@@ -14,7 +14,7 @@ class CostsConfig(AppConfig):
         from portal import metrics
         from tenants.signals import department_budget_changed
 
-        from . import budget_approvals, decision_panel, key_usage, page_cache
+        from . import budget_approvals, decision_panel, estimate, key_usage, page_cache
         from . import home as costs_home
         from . import metrics as costs_metrics
         from .member_budgets import member_budget_changed
@@ -37,6 +37,7 @@ class CostsConfig(AppConfig):
         # What the decision page, the key page and the home page show
         # about money.
         panels.register(panels.DECISION, decision_panel.panel)
+        panels.register(panels.DECISION, estimate.decision_panel)
         key_panels.register(key_panels.KEY_DETAIL, key_usage.panel)
         portal_home.register(10, "costs/home/my_keys.html", costs_home.my_keys)
         portal_home.register(30, "costs/home/departments.html", costs_home.departments)

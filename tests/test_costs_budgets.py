@@ -63,7 +63,10 @@ def test_infra_may_lower_when_approving(client, org, litellm):
         org["a"], lead=org["lead_a"], monthly_budget=Decimal("5000"), justification="more"
     )
     client.force_login(org["infra"])
-    client.post(f"/approvals/budgets/{req.pk}/", {"decision": "approve", "monthly_budget": "3000"})
+    client.post(
+        f"/approvals/budgets/{req.pk}/",
+        {"decision": "approve", "monthly_budget": "3000", "comment": "3000 first."},
+    )
     apply_budget_request.apply(args=[req.pk])
     org["a"].refresh_from_db()
     assert org["a"].monthly_budget == Decimal("3000")
