@@ -56,7 +56,10 @@ class CampaignForm(forms.Form):
         label=_("Name"), max_length=120, validators=[csv_safe.refuse_formula_start]
     )
     departments = forms.ModelMultipleChoiceField(
-        label=_("Departments"), queryset=Department.objects.all()
+        label=_("Departments"),
+        queryset=Department.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Tick each department whose live keys and projects its leads review."),
     )
     deadline = forms.DateTimeField(
         label=_("Deadline"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
