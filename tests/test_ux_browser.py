@@ -302,6 +302,20 @@ def test_sign_in_language_picker_switches_to_japanese(live_server, browser):
     page.context.close()
 
 
+def test_signed_out_on_a_phone_the_language_can_be_switched(live_server, browser):
+    page = open_as(browser, live_server, None, "en")
+    page.set_viewport_size({"width": PHONE, "height": 844})
+    page.goto(live_server.url + "/accounts/login/")
+    picker = page.locator("select[name=language]")
+    assert picker.is_visible()
+    box = picker.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "ja")
+    assert page.get_attribute("html", "lang") == "ja"
+    page.context.close()
+
+
 def test_the_checks_themselves_catch_problems(browser, axe_source, english_msgids):
     """The accessibility and translation checks are not vacuous: a page with known faults
     fails them."""
