@@ -38,7 +38,7 @@ def test_versions_name_their_author_and_changes(client, org):
 
 def test_without_a_policy_the_page_says_who_decides(client, org):
     client.force_login(org["lead_a"])
-    assert "the department&#x27;s leads decide every request" in versions_section(client)
+    assert "the department's leads decide every request" in versions_section(client)
 
 
 def test_the_audit_log_links_a_policy_change_to_the_department(client, org):
