@@ -9,17 +9,22 @@ class ApprovalsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
-        from portal import context_processors
+        from portal import audit_display, context_processors
         from portal import home as portal_home
         from tenants import directory
+        from tenants import panels as tenant_panels
         from tenants.models import Membership
         from tenants.signals import member_left
 
-        from . import home, leavers, pending, policies
+        from . import home, leavers, pending, policies, policy_history
         from .models import Delegation, RequestStage, StageDecision
 
         context_processors.PENDING_COUNT[:] = [pending.nav_count]
         portal_home.register(25, "approvals/home/approver.html", home.approver)
+        # The department page shows the policy's versions; the audit log links to them.
+        tenant_panels.register(tenant_panels.DEPARTMENT_DETAIL, policy_history.panel)
+        for object_type in ("approvals.policy", "tenants.department"):
+            audit_display.LINKS[object_type] = policy_history.link_policy_events
         # A leaver's open requests of every kind stop (each kind's app ends what is live).
         member_left.connect(leavers.on_member_left, dispatch_uid="approvals.cancel_open")
         # The directory sync reads the members of every group a stage names as approvers.

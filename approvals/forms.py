@@ -56,7 +56,10 @@ class CampaignForm(forms.Form):
         label=_("Name"), max_length=120, validators=[csv_safe.refuse_formula_start]
     )
     departments = forms.ModelMultipleChoiceField(
-        label=_("Departments"), queryset=Department.objects.all()
+        label=_("Departments"),
+        queryset=Department.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Tick each department whose live keys and projects its leads review."),
     )
     deadline = forms.DateTimeField(
         label=_("Deadline"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
@@ -124,6 +127,14 @@ class DecisionForm(forms.Form):
             value = data.get(name)
             if name in self.fields and value is not None and value > getattr(self.obj, name):
                 self.add_error(name, _("You can lower what was asked for, not raise it."))
+        lowering = data.get("decision") == "approve" and any(
+            name in self.fields
+            and data.get(name) is not None
+            and data[name] < getattr(self.obj, name)
+            for name in self.LOWERABLE
+        )
+        if lowering and not (data.get("comment") or "").strip():
+            self.add_error("comment", _("Say why you lower what was asked for."))
         return data
 
     def shown(self) -> engine.Shown | None:

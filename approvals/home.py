@@ -3,7 +3,10 @@ same cached list as the navigation's count and the approval queue."""
 
 from __future__ import annotations
 
-from . import pending
+from django.db.models import Count
+
+from . import pending, reviews
+from .review_models import ReviewItem
 
 SHOWN = 5
 
@@ -19,4 +22,13 @@ def approver(user) -> dict | None:
     for qs in pending.queues(user) if count else []:
         waiting += qs.select_related("requester", "department").order_by("created_at")[:SHOWN]
     waiting.sort(key=lambda r: r.created_at)
-    return {"waiting": waiting[:SHOWN], "count": count}
+    return {"waiting": waiting[:SHOWN], "count": count, "reviews": open_reviews(user)}
+
+
+def open_reviews(user) -> list[dict]:
+    """The open access reviews with items waiting for this lead (or infra), and how many."""
+    pending = reviews.items_for(user).filter(decision=ReviewItem.Decision.PENDING)
+    rows = pending.values("campaign", "campaign__name", "campaign__deadline").annotate(
+        items=Count("pk")
+    )
+    return list(rows.order_by("campaign__deadline")[:SHOWN])

@@ -47,7 +47,7 @@ def report_progress(request, obj, *, submitted: bool = False) -> None:
             request,
             _(
                 "Approved automatically by your department's policy. "
-                "A worker is setting it up; this page updates itself."
+                "Where it stands shows below, as it happens."
             ),
         )
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -91,3 +92,8 @@ class ReviewItem(AboutRequest):
 
     def __str__(self) -> str:
         return self.label
+
+    @property
+    def kind_label(self) -> str:
+        """The grant's kind in the page's language (Django caches content types)."""
+        return ContentType.objects.get_for_id(self.content_type_id).model_class()._meta.verbose_name

@@ -30,6 +30,39 @@ ITEM_APPLIED = audit.action("reviewitem.applied")
 
 D, OUT = ReviewItem.Decision, ReviewItem.Outcome
 
+# What a reviewer needs beside each item (its expiry, last use, spend): each function takes the
+# page's items and sets attributes on them in a bounded number of queries. The kinds' apps and
+# ``costs`` register theirs from their ``AppConfig.ready()``.
+ITEM_FACTS: list = []
+
+
+def register_facts(add) -> None:
+    if add not in ITEM_FACTS:
+        ITEM_FACTS.append(add)
+
+
+def with_facts(items: list[ReviewItem]) -> list[ReviewItem]:
+    for add in ITEM_FACTS:
+        add(items)
+    return items
+
+
+def grant_facts(items: list[ReviewItem]) -> None:
+    """Every grant's expiry, read in one query per kind."""
+    by_type: dict[int, list[ReviewItem]] = {}
+    for item in items:
+        item.last_used = item.spend_30d = None  # known only where a kind's app says
+        by_type.setdefault(item.content_type_id, []).append(item)
+    for type_id, group in by_type.items():
+        model = ContentType.objects.get_for_id(type_id).model_class()
+        grants = model._default_manager.in_bulk([i.object_id for i in group])
+        for item in group:
+            grant = grants.get(item.object_id)
+            item.expires_at = getattr(grant, "expires_at", None)
+
+
+register_facts(grant_facts)
+
 
 @transaction.atomic
 def start(
@@ -57,7 +90,7 @@ def start(
                     campaign=campaign,
                     content_type=ct,
                     object_id=obj.pk,
-                    label=f"{obj._meta.verbose_name}: {obj}"[:200],
+                    label=str(obj)[:200],  # the kind is shown beside it, translated
                     department=obj.department,
                     owner=obj.requester,
                 )
@@ -110,6 +143,20 @@ def decide(item: ReviewItem, *, actor: User, keep: bool, reason: str, request=No
         )  # fmt: skip
     if not keep:
         apply(item, revoke=True, actor=actor)
+
+
+def keep_remaining(campaign: ReviewCampaign, *, actor: User, reason: str, request=None) -> int:
+    """Keep every item of ``campaign`` the actor may still review, each decided on its own
+    (its lock, its checks, its audit row). Returns how many were kept."""
+    pending = items_for(actor).filter(campaign=campaign, decision=D.PENDING)
+    kept = 0
+    for item in pending.order_by("pk"):
+        try:
+            decide(item, actor=actor, keep=True, reason=reason, request=request)
+        except ValidationError:
+            continue  # decided meanwhile, or the campaign closed: left as it is
+        kept += 1
+    return kept
 
 
 def apply(item: ReviewItem, *, revoke: bool, actor: User | None) -> str:
@@ -228,12 +275,13 @@ CSV_HEADER = [
 
 
 def csv_rows(campaign: ReviewCampaign):
-    items = campaign.items.select_related("department", "owner", "decided_by").order_by("pk")
+    items = campaign.items.select_related("department", "owner", "decided_by", "content_type")
+    items = items.order_by("pk")
     for item in items.iterator():
         yield [
             campaign.name,
             item.department.name,
-            item.label,
+            f"{item.content_type.model_class()._meta.verbose_name}: {item.label}",
             item.owner.email,
             item.decision,
             item.reason,

@@ -19,5 +19,6 @@ urlpatterns = [
     path("reviews/", views_reviews.review_list, name="reviews"),
     path("reviews/<int:pk>/", views_reviews.review_campaign, name="review_campaign"),
     path("reviews/<int:pk>/report.csv", views_reviews.review_csv, name="review_csv"),
+    path("reviews/<int:pk>/keep/", views_reviews.keep_remaining, name="review_keep_remaining"),
     path("reviews/items/<int:pk>/", views_reviews.review_item, name="review_item"),
 ]

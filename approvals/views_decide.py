@@ -9,7 +9,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from . import decision, workflow
+from . import decision, why, workflow
 from .forms import DecisionForm
 from .pages import report_progress
 
@@ -50,5 +50,7 @@ def decide(request, obj, approved_message=None):
             messages.error(request, " ".join(exc.messages))
         return redirect("approval_queue")
     return render(
-        request, "approvals/decide.html", {"obj": obj, "form": form, **decision.context(obj)}
+        request,
+        "approvals/decide.html",
+        {"obj": obj, "form": form, **decision.context(obj), **why.context(obj, request.user)},
     )

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from portal import csv_safe
@@ -52,9 +53,14 @@ def review_campaign(request, pk):
     state = request.GET.get("show", "pending")
     if state == "pending":
         items = items.filter(decision=ReviewItem.Decision.PENDING)
+    page = Paginator(items, settings.PAGE_SIZE).get_page(request.GET.get("page"))
+    reviews.with_facts(page.object_list)
     context = {
         "campaign": campaign,
-        "page": Paginator(items, settings.PAGE_SIZE).get_page(request.GET.get("page")),
+        "page": page,
+        "remaining": reviews.items_for(request.user)
+        .filter(campaign=campaign, decision=ReviewItem.Decision.PENDING)
+        .count(),
         "progress": reviews.progress(campaign) if request.user.is_infra else None,
         "show": state,
         "form": ReviewDecisionForm(),
@@ -85,6 +91,24 @@ def review_item(request, pk):
             (_("%(item)s kept.") if keep else _("%(item)s revoked.")) % {"item": item.label},
         )
     return redirect(item.campaign)
+
+
+@require_POST
+def keep_remaining(request, pk):
+    """Keep every item still waiting for this reviewer in the campaign, with one reason."""
+    campaign = get_object_or_404(ReviewCampaign, pk=pk)
+    if not reviews.items_for(request.user).filter(campaign=campaign).exists():
+        raise Http404
+    reason = (request.POST.get("reason") or "").replace("\x00", "").strip()[:2000]
+    if not reason:
+        messages.error(request, _("Give a reason for keeping them."))
+        return redirect(campaign)
+    kept = reviews.keep_remaining(campaign, actor=request.user, reason=reason, request=request)
+    messages.success(
+        request,
+        ngettext("%(count)d item kept.", "%(count)d items kept.", kept) % {"count": kept},
+    )
+    return redirect(campaign)
 
 
 @infra_required

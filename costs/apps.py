@@ -7,14 +7,14 @@ class CostsConfig(AppConfig):
     verbose_name = _("Costs")
 
     def ready(self) -> None:
-        from approvals import panels, registry
+        from approvals import panels, registry, reviews
         from keys import panels as key_panels
         from keys.signals import key_rotated
         from portal import home as portal_home
         from portal import metrics
         from tenants.signals import department_budget_changed
 
-        from . import budget_approvals, decision_panel, key_usage, page_cache
+        from . import budget_approvals, decision_panel, estimate, key_usage, page_cache
         from . import home as costs_home
         from . import metrics as costs_metrics
         from .member_budgets import member_budget_changed
@@ -37,7 +37,9 @@ class CostsConfig(AppConfig):
         # What the decision page, the key page and the home page show
         # about money.
         panels.register(panels.DECISION, decision_panel.panel)
+        panels.register(panels.DECISION, estimate.decision_panel)
         key_panels.register(key_panels.KEY_DETAIL, key_usage.panel)
+        reviews.register_facts(key_usage.review_facts)
         portal_home.register(10, "costs/home/my_keys.html", costs_home.my_keys)
         portal_home.register(30, "costs/home/departments.html", costs_home.departments)
         portal_home.register(35, "costs/home/anomalies.html", costs_home.anomalies)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from approvals import workflow
-from approvals.lifecycle import Status
+from approvals.lifecycle import OPEN_STATUSES, Status
 from keys.services import ensure_team, team_id_for
 from portal import audit
 from portal.integrations.litellm import LiteLLMClient
@@ -34,18 +35,34 @@ def push_to_litellm(department: Department) -> str:
         return "updated"
 
 
+class BudgetRequestRefused(ValueError):
+    """A request that would change nothing, or a second one while the first still waits."""
+
+
 def request_budget(
     department: Department, *, lead: User, monthly_budget: Decimal, justification: str, request=None
 ) -> BudgetRequest:
-    obj = BudgetRequest(
-        requester=lead,
-        department=department,
-        monthly_budget=monthly_budget,
-        previous_budget=department.monthly_budget,
-        justification=justification,
-        lifetime_days=0,  # a budget change does not expire
-    )
-    return workflow.submit(obj, request=request)
+    # Under the department's row lock: of two requests sent at once, the second sees the first.
+    with transaction.atomic():
+        department = Department.objects.select_for_update().get(pk=department.pk)
+        if department.monthly_budget is not None and monthly_budget == department.monthly_budget:
+            raise BudgetRequestRefused(
+                _("USD %(budget)s is already the monthly budget: ask for a different amount.")
+                % {"budget": department.monthly_budget}
+            )
+        if BudgetRequest.objects.filter(department=department, status__in=OPEN_STATUSES).exists():
+            raise BudgetRequestRefused(
+                _("A budget request for this department is still waiting: wait for its decision.")
+            )
+        obj = BudgetRequest(
+            requester=lead,
+            department=department,
+            monthly_budget=monthly_budget,
+            previous_budget=department.monthly_budget,
+            justification=justification,
+            lifetime_days=0,  # a budget change does not expire
+        )
+        return workflow.submit(obj, request=request)
 
 
 def apply(budget_request_id: int) -> None:

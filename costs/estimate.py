@@ -61,6 +61,15 @@ def monthly_estimate(user, models: list[str], today: datetime.date | None = None
     )
 
 
+def decision_panel(obj, ctx: dict) -> dict:
+    """Beside the worst case (a key spending its whole budget), what a month of the
+    requester's own recent use would cost on the models asked for."""
+    models = list(getattr(obj, "llm_models", None) or [])
+    if not models or getattr(obj, "max_budget", None) is None:
+        return {}
+    return {"expected": monthly_estimate(obj.requester, models)}
+
+
 @require_GET
 @login_required
 def estimate(request):

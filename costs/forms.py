@@ -29,9 +29,19 @@ class MemberBudgetForm(forms.Form):
 
 
 class BudgetRequestForm(forms.Form):
+    # The department page also holds the soft-budget form, whose field has the same name.
+    PREFIX = "budget"
+
     monthly_budget = forms.DecimalField(
         label=_("New monthly budget (USD)"), min_value=0, max_digits=12, decimal_places=2
     )
     justification = forms.CharField(
         label=_("Why"), max_length=4000, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+    def __init__(self, *args, current: Decimal | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if current is not None:  # not pre-filled: a request must ask for something new
+            self.fields["monthly_budget"].help_text = _(
+                "Now USD %(budget)s. Ask for a different amount."
+            ) % {"budget": current}

@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from django.db.models import Max, Sum
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Max, Q, Sum
 
+from keys.models import VirtualKey
 from portal.days import utc_day, utc_today
 
 from . import periods
@@ -50,3 +52,27 @@ def panel(key, ctx: dict) -> dict:
             "days": days,
         }
     }
+
+
+def review_facts(items) -> None:
+    """An access review's key items: last use (a UTC day) and spend over the last 30 UTC
+    days, for the page's items in one query."""
+    key_type = ContentType.objects.get_for_model(VirtualKey).pk
+    keys = {i.object_id: i for i in items if i.content_type_id == key_type}
+    if not keys:
+        return
+    for item in keys.values():
+        item.last_used, item.spend_30d = None, Decimal(0)
+    since = utc_today() - datetime.timedelta(days=DAYS - 1)
+    rows = (
+        DailySpend.objects.filter(key_id__in=list(keys))
+        .values("key_id")
+        .annotate(
+            last=Max("day", filter=Q(requests__gt=0)),
+            spend=Sum("spend", filter=Q(day__gte=since)),
+        )
+        .order_by()
+    )
+    for row in rows:
+        item = keys[row["key_id"]]
+        item.last_used, item.spend_30d = row["last"], row["spend"] or Decimal(0)

@@ -183,3 +183,18 @@ def changes(event, names: Names | None = None, *, with_id: bool = False) -> list
 def changes_text(event, names: Names | None = None) -> str:
     """For the CSV: field names, and related objects by name with their id."""
     return "; ".join(f"{c.field}: {c.old} → {c.new}" for c in changes(event, names, with_id=True))
+
+
+# Where an event's object can be seen, by object type: the apps that own the pages register a
+# function that sets ``event.link`` on the page's events of that type (a bounded query each).
+LINKS: dict = {}
+
+
+def link_events(events) -> None:
+    by_type: dict[str, list] = {}
+    for event in events:
+        event.link = ""
+        by_type.setdefault(event.object_type, []).append(event)
+    for object_type, group in by_type.items():
+        if object_type in LINKS:
+            LINKS[object_type](group)

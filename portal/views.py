@@ -102,6 +102,7 @@ def audit_log(request):
         return _audit_csv(events)
     page = Paginator(events, settings.PAGE_SIZE).get_page(request.GET.get("page"))
     names = audit_display.related_names(page.object_list)
+    audit_display.link_events(page.object_list)
     for event in page.object_list:
         event.label = audit_display.action_label(event.action)
         event.changes = audit_display.changes(event, names)

@@ -83,6 +83,14 @@ class ProjectRequestForm(forms.ModelForm):
 class ManualFulfilmentForm(forms.Form):
     """What infra enters after creating the project by hand in Langfuse."""
 
+    langfuse_host = forms.URLField(
+        label=_("Langfuse host"),
+        assume_scheme="https",
+        max_length=300,
+        help_text=_(
+            "The address the developer's SDK sends traces to, e.g. https://langfuse.example.com."
+        ),
+    )
     langfuse_project_id = forms.CharField(label=_("Langfuse project id"), max_length=128)
     public_key = forms.CharField(label=_("Public key (pk-lf-…)"), max_length=128)
     secret_key = forms.CharField(

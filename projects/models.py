@@ -5,6 +5,7 @@ changed Django's state only (migrations ``keys.0005`` and ``projects.0001``)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils.text import slugify
@@ -46,6 +47,9 @@ class TuningProject(OneTimeSecret, Request):
         _("fulfilment"), max_length=16, choices=Fulfilment.choices, default=Fulfilment.AUTOMATIC
     )
     langfuse_project_id = models.CharField(_("Langfuse project id"), max_length=128, blank=True)
+    # Where the developer's SDK sends traces: the portal's Langfuse, unless infra handed over a
+    # project made by hand on another host.
+    langfuse_host = models.URLField(_("Langfuse host"), max_length=300, blank=True)
     public_key = models.CharField(_("public key"), max_length=128, blank=True)
     langfuse_api_key_id = models.CharField(max_length=128, blank=True)
     portal_public_key = models.CharField(max_length=128, blank=True)
@@ -79,6 +83,11 @@ class TuningProject(OneTimeSecret, Request):
 
     def portal_secret(self) -> str:
         return crypto.decrypt(self.portal_secret_encrypted) if self.portal_secret_encrypted else ""
+
+    @property
+    def sdk_host(self) -> str:
+        """The Langfuse the developer's key pair belongs to."""
+        return self.langfuse_host or settings.LANGFUSE_HOST
 
     @property
     def project_name(self) -> str:

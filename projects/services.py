@@ -233,6 +233,7 @@ def fulfil_manually(
     *,
     actor,
     request=None,
+    langfuse_host: str,
     langfuse_project_id: str,
     public_key: str,
     secret_key: str,
@@ -240,11 +241,13 @@ def fulfil_manually(
     project = _locked(project.pk)
     if project.status != Status.MANUAL:
         raise ValidationError(_("Only a project waiting for manual fulfilment can be fulfilled."))
+    project.langfuse_host = langfuse_host
     project.langfuse_project_id = langfuse_project_id
     project.public_key = public_key
     project.store_secret(secret_key)
     project.save(
         update_fields=[
+            "langfuse_host",
             "langfuse_project_id",
             "public_key",
             "secret_encrypted",
@@ -258,7 +261,11 @@ def fulfil_manually(
         project,
         actor=actor,
         request=request,
-        after={"langfuse_project_id": langfuse_project_id, "public_key": public_key},
+        after={
+            "langfuse_host": langfuse_host,
+            "langfuse_project_id": langfuse_project_id,
+            "public_key": public_key,
+        },
     )
     project.transition(
         Status.PROVISIONING, allowed_from=[Status.MANUAL], actor=actor, request=request

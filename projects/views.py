@@ -83,8 +83,13 @@ def project_detail(request, pk):
         "is_owner": project.requester_id == request.user.pk,
         "can_decide": project.is_pending and project.can_decide(request.user),
         "metrics": project.metrics.order_by("-day")[:31],
-        "langfuse_host": settings.LANGFUSE_HOST,
-        "manual_form": ManualFulfilmentForm() if request.user.is_infra else None,
+        "langfuse_host": project.sdk_host,
+        "portal_langfuse": settings.LANGFUSE_HOST,
+        "manual_form": (
+            ManualFulfilmentForm(initial={"langfuse_host": settings.LANGFUSE_HOST})
+            if request.user.is_infra
+            else None
+        ),
         "demo_mode": settings.DEMO_MODE,
     }
     if request.htmx and request.GET.get("part") == "status":
@@ -96,7 +101,7 @@ def project_detail(request, pk):
 @never_cache
 def reveal_project(request, pk):
     project = _visible_project(request, pk)
-    context = {"project": project, "langfuse_host": settings.LANGFUSE_HOST}
+    context = {"project": project, "langfuse_host": project.sdk_host}
     return reveal_once(request, project, "projects/project_reveal.html", context)
 
 

@@ -259,6 +259,7 @@ def route_args(route: Route, world: dict) -> dict[str, object]:
         "review_campaign": world["campaign"],
         "review_csv": world["campaign"],
         "review_item": world["review_item"],
+        "review_keep_remaining": world["campaign"],
     }
     values: dict[str, object] = {}
     for param, _converter in route.converters:

@@ -37,7 +37,7 @@ def test_a_request_goes_through_the_workflow_and_a_lead_approves_it(
         decided = api.post(
             org["lead_a"],
             f"/requests/key/{key['id']}/decision",
-            {"decision": "approve", "max_budget": "10"},
+            {"decision": "approve", "max_budget": "10", "comment": "10 to start."},
         )
     assert decided.status_code == 200, decided.content
     assert decided.json()["status"] == "approved"

@@ -109,6 +109,7 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     "review_campaign":      ("login 404 404 200 404 404 200", "login 404 404 200 404 404 200"),
     "review_csv":           ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
     "review_item":          ("login 405 405 405 405 405 405", "login 404 404 3xx 404 404 3xx"),
+    "review_keep_remaining": ("login 405 405 405 405 405 405", "login 404 404 3xx 404 404 3xx"),
 }
 # fmt: on
 
@@ -122,9 +123,13 @@ def post_data(name: str, world: dict) -> dict:
         "decide_budget": decision,
         "decide_pipeline_identity": decision,
         "costs_member_budget": {"member": world["dev"].pk, "monthly_budget": "5"},
-        "costs_budget_request": {"monthly_budget": "1500", "justification": "Less work."},
+        "costs_budget_request": {
+            "budget-monthly_budget": "1500",
+            "budget-justification": "Less work.",
+        },
         "set_language": {"language": "ja", "next": "/"},
         "review_item": {"decision": "keep", "reason": "Still used."},
+        "review_keep_remaining": {"reason": "Still used."},
     }.get(name, {})
 
 

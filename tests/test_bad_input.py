@@ -26,6 +26,8 @@ from django.db import transaction
 from django.test import Client
 from django.urls import Resolver404, resolve
 
+from costs.models import BudgetRequest
+
 from .routes import build_world, portal_routes, route_args
 
 pytestmark = pytest.mark.django_db
@@ -251,10 +253,22 @@ def test_forms_are_found(world):
         "decide_project",
         "decide_budget",
         "costs_member_budget",
-        "costs_budget_request",
         "fulfil_project",
         "set_language",
     } <= targets, sorted(targets)
+
+
+def test_the_budget_request_form_refuses_bad_values(world):
+    """Its form is hidden while the world's budget request waits: sent anyway, every bad value
+    is a message on the page, never a 500, and no second request."""
+    client = world["clients"]["lead"]
+    before = BudgetRequest.objects.count()
+    for value in MALFORMED:
+        for field in ("budget-monthly_budget", "budget-justification"):
+            data = {"budget-monthly_budget": "1500", "budget-justification": "More.", field: value}
+            response = client.post("/costs/departments/alpha/budget-request/", data)
+            assert response.status_code == 302, (field, value)
+    assert BudgetRequest.objects.count() == before
 
 
 def test_every_form_field(world):

@@ -1,8 +1,11 @@
 """Department budgets reach LiteLLM; leads ask for more, infra decides."""
 
+import re
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from approvals.lifecycle import Status
 from costs import budgets
@@ -29,7 +32,7 @@ def test_lead_asks_infra_approves_litellm_enforces(
     client.force_login(org["lead_a"])
     response = client.post(
         "/costs/departments/alpha/budget-request/",
-        {"monthly_budget": "2500", "justification": "Pilot with the support team."},
+        {"budget-monthly_budget": "2500", "budget-justification": "Pilot with the support team."},
     )
     assert response.status_code == 302
     req = BudgetRequest.objects.get()
@@ -60,7 +63,10 @@ def test_infra_may_lower_when_approving(client, org, litellm):
         org["a"], lead=org["lead_a"], monthly_budget=Decimal("5000"), justification="more"
     )
     client.force_login(org["infra"])
-    client.post(f"/approvals/budgets/{req.pk}/", {"decision": "approve", "monthly_budget": "3000"})
+    client.post(
+        f"/approvals/budgets/{req.pk}/",
+        {"decision": "approve", "monthly_budget": "3000", "comment": "3000 first."},
+    )
     apply_budget_request.apply(args=[req.pk])
     org["a"].refresh_from_db()
     assert org["a"].monthly_budget == Decimal("3000")
@@ -77,11 +83,15 @@ def test_budget_edited_by_infra_is_pushed_to_litellm(org, litellm):
 
 def test_only_a_lead_of_the_department_can_ask(client, org):
     client.force_login(org["dev_a"])
-    response = client.post("/costs/departments/alpha/budget-request/", {"monthly_budget": "1"})
+    response = client.post(
+        "/costs/departments/alpha/budget-request/", {"budget-monthly_budget": "1"}
+    )
     assert response.status_code == 404
     client.force_login(org["lead_b"])
     assert (
-        client.post("/costs/departments/alpha/budget-request/", {"monthly_budget": "1"}).status_code
+        client.post(
+            "/costs/departments/alpha/budget-request/", {"budget-monthly_budget": "1"}
+        ).status_code
         == 404
     )
     assert not BudgetRequest.objects.exists()
@@ -94,7 +104,73 @@ def test_budget_request_is_sent_to_infra_who_decide_it(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             "/costs/departments/alpha/budget-request/",
-            {"monthly_budget": "2500", "justification": "Pilot with the support team."},
+            {
+                "budget-monthly_budget": "2500",
+                "budget-justification": "Pilot with the support team.",
+            },
         )
     assert response.status_code == 302
     assert {r for m in mailoutbox for r in m.to} == {"infra@example.com"}
+
+
+def lead_asks(client, amount: str, why: str = "More work."):
+    return client.post(
+        "/costs/departments/alpha/budget-request/",
+        {"budget-monthly_budget": amount, "budget-justification": why},
+        follow=True,
+    )
+
+
+def test_a_request_that_changes_nothing_is_refused(client, org):
+    client.force_login(org["lead_a"])
+    page = lead_asks(client, "1000.00").content.decode()  # alpha's budget is 1000
+    assert "is already the monthly budget" in page
+    assert not BudgetRequest.objects.exists()
+
+
+def test_a_second_request_waits_for_the_first(client, org):
+    client.force_login(org["lead_a"])
+    lead_asks(client, "2500")
+    page = lead_asks(client, "3000").content.decode()
+    assert "still waiting" in page
+    assert list(BudgetRequest.objects.values_list("monthly_budget", flat=True)) == [2500]
+    # The page says the request waits instead of offering the form again.
+    assert 'name="budget-monthly_budget"' not in page
+    assert "is waiting for the platform team" in page
+
+
+def test_the_form_is_not_prefilled_and_its_ids_are_its_own(client, org):
+    client.force_login(org["lead_a"])
+    page = client.get("/costs/departments/alpha/").content.decode()
+    assert 'id="id_budget-monthly_budget"' in page
+    assert page.count('id="id_monthly_budget"') <= 1  # the soft-budget form's field
+    field = re.search(r'<input[^>]*name="budget-monthly_budget"[^>]*>', page).group(0)
+    assert "value=" not in field
+    assert "Now USD 1000" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_at_once_make_one(org):
+    """Two leads' requests released together: the department's row lock lets one through."""
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def ask(amount):
+        barrier.wait()
+        try:
+            budgets.request_budget(
+                org["a"], lead=org["lead_a"], monthly_budget=Decimal(amount), justification="x"
+            )
+            outcomes.append("sent")
+        except budgets.BudgetRequestRefused:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask, args=(a,)) for a in ("2000", "3000")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["refused", "sent"]
+    assert BudgetRequest.objects.count() == 1

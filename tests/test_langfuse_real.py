@@ -269,6 +269,7 @@ def test_without_licence_real_403_then_manual_fulfilment(
     response = client.post(
         f"/projects/{project.pk}/fulfil/",
         {
+            "langfuse_host": langfuse_server.url,
             "langfuse_project_id": by_hand.id,
             "public_key": key.public_key,
             "secret_key": key.secret_key,

@@ -66,6 +66,7 @@ def test_manual_fulfilment_keeps_the_secret_out_of_error_reports(client, monkeyp
     assert project.status == Status.MANUAL
     client.force_login(world["infra"])
     data = {
+        "langfuse_host": "https://langfuse.example.com",
         "langfuse_project_id": "lf-by-hand",
         "public_key": "pk-lf-hand",
         "secret_key": "sk-lf-typed-by-infra",

@@ -112,6 +112,7 @@ def test_without_entitlement_goes_to_manual_fulfilment(org, client, langfuse, pr
     response = client.post(
         f"/projects/{project.pk}/fulfil/",
         {
+            "langfuse_host": "https://langfuse.example.com",
             "langfuse_project_id": "proj-by-hand",
             "public_key": "pk-lf-hand",
             "secret_key": "sk-lf-hand-1234",
@@ -124,7 +125,10 @@ def test_without_entitlement_goes_to_manual_fulfilment(org, client, langfuse, pr
     assert "sk-lf-hand-1234" not in str(list(AuditEvent.objects.values_list("after", flat=True)))
 
     client.force_login(org["dev_a"])
-    assert reveal(client, project) == "sk-lf-hand-1234"
+    html = client.post(f"/projects/{project.pk}/reveal/").content.decode()
+    # The snippet's three variables are all filled: the host is the one infra handed over.
+    assert "LANGFUSE_HOST=https://langfuse.example.com" in html
+    assert re.search(r'<span id="secret">sk-lf-hand-1234</span>', html)
 
     # Expiry hands a manual project back to infra, who confirm the deletion by hand.
     TuningProject.objects.filter(pk=project.pk).update(expires_at=timezone.now())

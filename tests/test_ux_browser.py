@@ -190,6 +190,13 @@ def check_page(page, url, name, lang, axe_source, english_msgids) -> list[str]:
         AXE_TAGS,
     )
     problems += [f"{name} axe {v}" for v in violations]
+    # A label's `for` finds the first element with its id: every id must be unique.
+    duplicated = page.evaluate(
+        """() => { const seen = {}; document.querySelectorAll('[id]')
+             .forEach(e => { seen[e.id] = (seen[e.id] || 0) + 1; });
+             return Object.keys(seen).filter(k => seen[k] > 1); }"""
+    )
+    problems += [f"{name}: id {i!r} used more than once" for i in duplicated]
     if lang == "ja":
         # Visible text, without the language picker's own names and the code samples.
         text = page.evaluate(
@@ -292,6 +299,20 @@ def test_sign_in_language_picker_switches_to_japanese(live_server, browser):
     page.wait_for_load_state()
     assert page.get_attribute("html", "lang") == "ja"
     assert "/i18n/setlang/" not in page.url
+    page.context.close()
+
+
+def test_signed_out_on_a_phone_the_language_can_be_switched(live_server, browser):
+    page = open_as(browser, live_server, None, "en")
+    page.set_viewport_size({"width": PHONE, "height": 844})
+    page.goto(live_server.url + "/accounts/login/")
+    picker = page.locator("select[name=language]")
+    assert picker.is_visible()
+    box = picker.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "ja")
+    assert page.get_attribute("html", "lang") == "ja"
     page.context.close()
 
 

@@ -96,16 +96,23 @@ def budget_request(request, slug: str):
     dept = department_for_lead(request.user, slug)
     if not request.user.is_lead_of(dept):
         raise PermissionDenied  # infra change budgets directly
-    form = BudgetRequestForm(request.POST)
+    form = BudgetRequestForm(request.POST, prefix=BudgetRequestForm.PREFIX)
     if form.is_valid():
-        budgets.request_budget(
-            dept,
-            lead=request.user,
-            monthly_budget=form.cleaned_data["monthly_budget"],
-            justification=form.cleaned_data["justification"],
-            request=request,
-        )
-        messages.success(request, _("Budget request sent to the platform team."))
+        try:
+            budgets.request_budget(
+                dept,
+                lead=request.user,
+                monthly_budget=form.cleaned_data["monthly_budget"],
+                justification=form.cleaned_data["justification"],
+                request=request,
+            )
+        except budgets.BudgetRequestRefused as refused:
+            messages.error(request, str(refused))
+        else:
+            messages.success(
+                request,
+                _("Budget request sent to the platform team. Its decision appears below."),
+            )
     else:
         errors_as_messages(request, form)
     return redirect("costs_department", slug=dept.slug)

@@ -202,7 +202,7 @@ def department_figures(dept, ctx: dict, pages: dict[str, int]) -> dict:
         # The forms' fields (their CSRF token is the page's): the same for every lead.
         forms={
             "soft_budget": SoftBudgetForm(department=dept),
-            "budget": BudgetRequestForm(initial={"monthly_budget": budget}),
+            "budget": BudgetRequestForm(prefix=BudgetRequestForm.PREFIX, current=budget),
         },
         actual=actual,
         litellm_actual=litellm,

@@ -20,6 +20,7 @@ _TIMEOUT = re.compile(r"timed out|timeout", re.I)
 _UNREACHABLE = re.compile(r"unreachable|connect(ion)? ?(error|refused)|name or service", re.I)
 _LICENCE = re.compile(r"licen[cs]e|enterprise|current plan|premium", re.I)
 _DUPLICATE = re.compile(r"already exists|duplicate", re.I)
+_BY_HAND = re.compile(r"creates it by hand", re.I)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,11 @@ def explain(raw: str | None) -> Explanation | None:
     status = int(match.group(1)) if match else None
     values = {"service": service}
     retry = _("The platform team sees this on their operations page and retries it.")
-    if _NOT_CONFIGURED.search(raw):
+    if _BY_HAND.search(raw):  # not a fault to retry: the way this installation works
+        what = _("%(service)s cannot be set up automatically here.")
+        why = _("The portal has no connection to its admin API.")
+        todo = _("The platform team sets it up by hand and hands it over on the request's page.")
+    elif _NOT_CONFIGURED.search(raw):
         values["service"] = known or _("a service")
         what = _("The portal is not connected to %(service)s.")
         why = _("Its address or credentials are not configured.")
