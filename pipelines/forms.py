@@ -27,7 +27,8 @@ PINNING = {
     "github": ("repository", "sub", "job_workflow_ref"),
     "azure_devops": ("sub", "def_id", "rpo_uri"),
     "gitlab": ("project_path", "sub"),
-    "kubernetes": ("sub",),
+    # A cluster's service accounts, or another issuer by its URL (GitHub Enterprise Server).
+    "kubernetes": ("sub", "repository", "project_path"),
     "entra": ("sub", "oid", "appid", "azp"),
 }
 KIND_DETAIL = {  # what the "issuer detail" field holds for each kind ('' : nothing)
