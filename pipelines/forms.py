@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from keys.forms import model_choices
+from keys.forms import choose_department, model_choices
 from portal import csv_safe
 from tenants.models import Department
 
@@ -123,11 +123,7 @@ class IdentityRequestForm(forms.ModelForm):
         self.fields["audience"].validators.append(csv_safe.refuse_formula_start)
         self.fields["justification"].required = True
         self.user = user
-        mine = list(Department.objects.filter(memberships__user=user).order_by("name"))
-        self.fields["department"].queryset = Department.objects.filter(
-            pk__in=[d.pk for d in mine]
-        ).order_by("name")
-        self.policy = self._chosen(mine, department)
+        self.policy = choose_department(self, user, department)
         dept = self.policy
         self.fields["llm_models"].choices = model_choices(
             sorted(dept.allowed_models) if dept else []
@@ -146,12 +142,6 @@ class IdentityRequestForm(forms.ModelForm):
             if not self.is_bound:
                 self.initial.setdefault("department", dept.pk)
                 self.initial.setdefault("lifetime_days", min(90, dept.max_key_lifetime_days))
-
-    def _chosen(self, departments, wanted):
-        by_pk = {str(d.pk): d for d in departments}
-        raw = self.data.get("department") if self.is_bound else wanted
-        chosen = by_pk.get(str(getattr(raw, "pk", raw)))
-        return chosen or (departments[0] if departments else None)
 
     def clean_issuer_detail(self) -> str:
         detail = (self.cleaned_data.get("issuer_detail") or "").strip()

@@ -6,17 +6,16 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
-from django.db import connections
 
-from pipelines import disabling
+from pipelines import disabling, tasks
 from pipelines.models import PipelineExchange, PipelineIdentity
 from portal.models import AuditEvent
 
 from .integration import chat, wait_for, wait_for_row
 from .pipelines_support import AUDIENCE, exchange, litellm_keys, make_identity
+from .test_races import race
 
 pytestmark = [pytest.mark.litellm, pytest.mark.django_db(transaction=True)]
 
@@ -84,38 +83,17 @@ def test_requested_approved_trusted_then_disabled_by_the_lead(org, api, litellm,
     assert api.post(org["dev_a"], f"/pipelines/{pk}/disable").status_code == 409
 
 
-def race(*actions):
-    barrier = threading.Barrier(len(actions))
-    results: list = [None] * len(actions)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = actions[i]()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each side got
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
-
-
 def test_disable_races_exchange_and_no_key_outlives_the_identity(org, litellm, github):
     outcomes = set()
     for round_ in range(4):
         identity = make_identity(org, github.issuer, name=f"race-{round_}")
         token = github.token(audience=AUDIENCE)
         copy = PipelineIdentity.objects.get(pk=identity.pk)
-        answer, disabled = race(
+        (answer, _), (_, refused) = race(
             lambda t=token: exchange(t),
             lambda c=copy: disabling.disable(c, actor=org["dev_a"]),
         )
-        assert disabled is None, disabled  # disabling never fails against an exchange
+        assert refused is None, refused  # disabling never fails against an exchange
         identity.refresh_from_db()
         assert identity.status == "revoked"
         outcomes.add(answer.status_code)
@@ -168,3 +146,18 @@ def test_the_cli_requests_lists_shows_and_disables(org, api, litellm, github, li
     assert disabled.returncode == 0, disabled.stderr
     active.refresh_from_db()
     assert active.status == "revoked" and active.last_error == "moved"
+
+
+def test_the_sweep_deletes_what_a_lost_removal_left(org, litellm, github):
+    """The removal task never ran (no worker here): the sweep deletes the disabled identity's
+    live key, keeping its spend."""
+    identity = make_identity(org, github.issuer)
+    secret = exchange(github.token(audience=AUDIENCE)).json()["access_token"]
+    assert chat(litellm.base_url, secret).status_code == 200
+    disabling.disable(identity, actor=org["infra"])
+    assert tasks.disabled_with_keys() == [identity.pk]
+    result = tasks.sweep_pipeline_keys()
+    assert result["removed"] == 1 and tasks.disabled_with_keys() == []
+    assert litellm_keys(litellm, identity) == []
+    wait_for(lambda: chat(litellm.base_url, secret).status_code in (400, 401), timeout=60,
+             interval=0.5, message="the swept key still answers")  # fmt: skip
