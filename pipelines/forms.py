@@ -101,9 +101,10 @@ class IdentityRequestForm(forms.ModelForm):
     claim_rules = ClaimRulesField(
         label=_("Claims that must match"),
         max_length=3000,
-        help_text=_("One claim = pattern per line; * matches within a path segment, ** across "
-                    "them. GitHub: repository, ref, environment, job_workflow_ref."),
-    )  # fmt: skip
+        help_text=_(
+            "One claim = pattern per line; * matches within a path segment, ** across them."
+        ),
+    )
     llm_models = forms.MultipleChoiceField(
         label=_("Models"), widget=forms.CheckboxSelectMultiple, choices=()
     )

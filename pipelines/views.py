@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from keys.lists import requests_for
 from portal.pagination import page_of
 
-from . import disabling
+from . import claims, disabling
 from .forms import IdentityRequestForm
 from .models import PipelineIdentity
 from .requests import decide, perform, report_progress, submit
@@ -49,7 +49,8 @@ def request_identity(request):
         submit(identity, request=request)
         report_progress(request, identity, submitted=True)
         return redirect(identity)
-    return render(request, "pipelines/request_form.html", {"form": form})
+    known = [(kind, label, claims.KNOWN_CLAIMS[kind]) for kind, label in claims.ISSUER_KINDS]
+    return render(request, "pipelines/request_form.html", {"form": form, "known_claims": known})
 
 
 def identity_detail(request, pk: int):
