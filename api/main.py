@@ -7,7 +7,7 @@ from ninja import NinjaAPI
 
 from . import problems
 from .auth import EntraBearer
-from .routers import admin, costs, exchange, keys, policies, projects, requests
+from .routers import admin, costs, exchange, keys, pipelines, policies, projects, requests
 from .throttling import IdentityRateThrottle
 
 PROBLEM_SCHEMA = {
@@ -72,6 +72,7 @@ api.add_router("/projects", projects.router)
 api.add_router("/requests", requests.router)
 api.add_router("/costs", costs.router)
 api.add_router("/policies", policies.router)
+api.add_router("/pipelines", pipelines.router)
 api.add_router("/", admin.router)
 api.add_router("/", exchange.router)
 

@@ -184,3 +184,53 @@ class CostTableOut(Schema):
 class SeriesOut(Schema):
     month: str
     series: list[dict]
+
+
+class PipelineIdentityOut(Schema):
+    id: int
+    name: str
+    status: str
+    department: str = Field(..., alias="department.slug")
+    requester: str = Field(..., alias="requester.email")
+    issuer: str
+    issuer_kind: str
+    audience: str
+    claim_rules: dict[str, str | list[str]]
+    llm_models: list[str]
+    run_budget: Decimal
+    run_lifetime_seconds: int
+    daily_budget: Decimal
+    max_live_keys: int
+    lifetime_days: int
+    justification: str
+    created_at: datetime.datetime
+    decided_at: datetime.datetime | None = None
+    decision_comment: str
+    activated_at: datetime.datetime | None = None
+    expires_at: datetime.datetime | None = None
+    ended_at: datetime.datetime | None = None
+    last_error: str
+
+
+class PipelineIdentityIn(Schema):
+    department: str = Field(..., description="Department slug (one of yours).")
+    name: str
+    issuer_kind: str = Field(..., description="github | azure_devops | gitlab | kubernetes | entra")
+    issuer_detail: str = Field(
+        "",
+        description="Azure DevOps: organisation id; Entra: tenant id; GitLab or Kubernetes: "
+        "the issuer URL. Empty for GitHub.",
+    )
+    audience: str
+    claim_rules: dict[str, str] = Field(
+        ...,
+        description='Claims that must match, e.g. {"repository": "org/app", '
+        '"ref": "refs/heads/main"}; * and ** are wildcards.',
+    )
+    llm_models: list[str]
+    run_budget: Decimal
+    run_lifetime_seconds: int = 3600
+    daily_budget: Decimal
+    max_live_keys: int = 5
+    lifetime_days: int
+    justification: str

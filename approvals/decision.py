@@ -51,6 +51,7 @@ def context(obj) -> dict:
     )
     ctx = {
         "checks": [],
+        "facts": [],  # (label, text): what a kind asks beyond the checks (a pipeline's trust)
         "disallowed": disallowed_models(obj),
         "requester_keys": [],
         "history": history,

@@ -65,6 +65,22 @@ def model_choices(names: list[str]) -> list[tuple[str, str]]:
     return choices
 
 
+def choose_department(form: forms.BaseForm, user, wanted=None) -> Department | None:
+    """Offer the user's departments in ``form``'s ``department`` field; return the one chosen
+    so far (posted, else ``wanted``, e.g. a GET parameter when the picker changes, else the
+    initial one), which drives the models and limits. Defaults to the first of the user's."""
+    departments = list(Department.objects.filter(memberships__user=user).order_by("name"))
+    form.fields["department"].queryset = Department.objects.filter(
+        pk__in=[d.pk for d in departments]
+    ).order_by("name")
+    by_pk = {str(d.pk): d for d in departments}
+    raw = form.data.get("department") if form.is_bound else wanted
+    if raw is None and form.initial.get("department") is not None:
+        raw = form.initial["department"]
+    chosen = by_pk.get(str(getattr(raw, "pk", raw)))
+    return chosen or (departments[0] if departments else None)
+
+
 class KeyRequestForm(forms.ModelForm):
     department = forms.ModelChoiceField(queryset=Department.objects.none(), label=_("Department"))
     llm_models = forms.MultipleChoiceField(
@@ -103,11 +119,7 @@ class KeyRequestForm(forms.ModelForm):
         # A name is an identifier the owner chooses: nothing a spreadsheet would run as a formula.
         self.fields["name"].validators.append(csv_safe.refuse_formula_start)
         self.user = user
-        departments = list(Department.objects.filter(memberships__user=user).order_by("name"))
-        self.fields["department"].queryset = Department.objects.filter(
-            pk__in=[d.pk for d in departments]
-        ).order_by("name")
-        self.policy = self._chosen(departments, department)
+        self.policy = choose_department(self, user, department)
         dept = self.policy
         # Only the chosen department's models: a model another department allows cannot be
         # ticked here.
@@ -122,14 +134,6 @@ class KeyRequestForm(forms.ModelForm):
         self.fields["justification"].required = True
         if dept:
             self._show_policy(dept)
-
-    def _chosen(self, departments, wanted):
-        by_pk = {str(d.pk): d for d in departments}
-        raw = self.data.get("department") if self.is_bound else wanted
-        if raw is None and self.initial.get("department") is not None:
-            raw = self.initial["department"]
-        chosen = by_pk.get(str(getattr(raw, "pk", raw)))
-        return chosen or (departments[0] if departments else None)
 
     def _show_policy(self, dept) -> None:
         """The policy's limits up front, as help text and as the inputs' bounds."""

@@ -97,6 +97,14 @@ def _verify(token: str, facts: dict) -> tuple[dict, PipelineIdentity]:
         candidates = list(PipelineIdentity.objects.trusting(issuer).select_related("department"))
         if not candidates:
             raise Refused(Outcome.UNKNOWN_ISSUER, "No pipeline identity trusts this issuer.")
+        if not any(c.trusted_now() for c in candidates):
+            # Nothing fetched from an issuer no approved identity trusts yet (a requested one
+            # names any URL): refused before its discovery document is read.
+            states = ", ".join(sorted({str(c.get_status_display()) for c in candidates}))
+            raise Refused(
+                Outcome.IDENTITY_INACTIVE,
+                f"No active pipeline identity trusts this issuer ({states}).",
+            )
         token_claims = oidc.verify(token, issuer, header)
     except oidc.TokenError as exc:
         raise Refused(exc.outcome, exc.detail) from None

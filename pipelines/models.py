@@ -84,6 +84,9 @@ class PipelineIdentity(Request):
     def issuer_kind(self) -> str:
         return claims.issuer_kind(self.issuer)
 
+    def get_issuer_kind_display(self) -> str:
+        return str(dict(claims.ISSUER_KINDS).get(self.issuer_kind, self.issuer_kind))
+
     def get_absolute_url(self) -> str:
         return reverse("pipeline_identity", args=[self.pk])
 

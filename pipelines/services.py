@@ -142,10 +142,10 @@ def reconcile(identity: PipelineIdentity) -> list[str]:
     api = client()
     with transaction.atomic():  # the exchange's lock: no key is being minted meanwhile
         PipelineIdentity.objects.locked(identity.pk)
-        return _delete_stray(api, identity)
+        return delete_stray(api, identity)
 
 
-def _delete_stray(api: LiteLLMClient, identity: PipelineIdentity) -> list[str]:
+def delete_stray(api: LiteLLMClient, identity: PipelineIdentity) -> list[str]:
     live = set(identity.exchanges.live().values_list("key_hash", flat=True))
     stray = []
     page = 1

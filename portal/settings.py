@@ -465,6 +465,9 @@ PIPELINES_ALLOW_HTTP_ISSUERS = env.bool("PIPELINES_ALLOW_HTTP_ISSUERS", default=
 PIPELINES_SPEND_CACHE_SECONDS = env.int("PIPELINES_SPEND_CACHE_SECONDS", default=30)
 # Exchanges per source address and per identity.
 PIPELINES_RATE_LIMIT = env("PIPELINES_RATE_LIMIT", default="60/m")
+# What a requested identity may ask for: a run key's lifetime (seconds), live keys at once.
+PIPELINES_MAX_RUN_LIFETIME_SECONDS = env.int("PIPELINES_MAX_RUN_LIFETIME_SECONDS", default=3600)
+PIPELINES_MAX_LIVE_KEYS = env.int("PIPELINES_MAX_LIVE_KEYS", default=20)
 CELERY_BEAT_SCHEDULE["sweep-pipeline-keys"] = {
     "task": "pipelines.tasks.sweep_pipeline_keys",
     "schedule": 300,

@@ -101,6 +101,7 @@ def build_world() -> dict:
       ``infra`` is the platform team.
       A third project waits for infra to fulfil it by hand.
     * ``lead`` asked for a new monthly budget for alpha (infra decides).
+    * ``dev`` requested a pipeline identity (pending, leads decide) and owns an active one.
     """
     alpha = make_department("alpha")
     beta = make_department("beta")
@@ -191,6 +192,19 @@ def build_world() -> dict:
         audience="https://portal.example.com",
         claim_rules={"repository": "octo-org/octo-repo"},
     )
+    pipeline_live = PipelineIdentity.objects.create(
+        requester=people["dev"],
+        department=alpha,
+        justification="CI evaluation.",
+        lifetime_days=365,
+        name="search-ci",
+        issuer="https://token.actions.githubusercontent.com",
+        audience="https://portal.example.com",
+        claim_rules={"repository": "octo-org/search"},
+        status=Status.ACTIVE,
+        activated_at=now,
+        expires_at=now + datetime.timedelta(days=365),
+    )
     run = SyncRun.objects.create(triggered_by=people["infra"], status=SyncRun.Status.OK)
     # The lead will be away in ten days (not yet active, so no one decides for them today);
     # an open access review of alpha covers dev's active key.
@@ -227,6 +241,7 @@ def build_world() -> dict:
         "manual_project": manual_project,
         "budget": budget,
         "pipeline": pipeline,
+        "pipeline_live": pipeline_live,
         "run": run,
         "delegation": delegation,
         "campaign": campaign,
@@ -248,6 +263,7 @@ def route_args(route: Route, world: dict) -> dict[str, object]:
         "decide_budget": world["budget"],
         "pipeline_identity": world["pipeline"],
         "decide_pipeline_identity": world["pipeline"],
+        "disable_pipeline_identity": world["pipeline_live"],
         "retry_request": world["failed"],
         "project_detail": world["project"],
         "reveal_project": world["project"],

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from approvals.lifecycle import Status
 from keys.models import VirtualKey
+from pipelines.models import PipelineIdentity
 
 from .api_support import KEY_BODY
 from .factories import make_budget_request, make_project
@@ -46,6 +47,18 @@ ONLY_INFRA = expect(403, infra=200)
 LEAD_OR_INFRA = expect(404, lead_a=200, infra=200, sp_costs=200, sp_keys=403, sp_none=403)
 COSTS_ME = expect(200, sp_keys=403, sp_none=403)
 DECIDE = {"decision": "approve"}
+PIPELINE_BODY = {
+    "department": "alpha",
+    "name": "payments-ci",
+    "issuer_kind": "github",
+    "audience": "https://portal.example.com",
+    "claim_rules": {"repository": "octo-org/payments", "ref": "refs/heads/main"},
+    "llm_models": ["gpt-4o-mini"],
+    "run_budget": "1",
+    "daily_budget": "5",
+    "lifetime_days": 30,
+    "justification": "CI evaluation",
+}
 
 # (method, documented path, concrete path, body, expected statuses)
 MATRIX = [
@@ -110,6 +123,17 @@ MATRIX = [
      expect(403, infra=422)),
     ("POST", "/api/v1/policies/apply", "/policies/apply",
      {"files": {"alpha": "x: [1"}, "commit": "0" * 40}, expect(403, infra=422)),
+    # Pipeline identities: people only; the owner, alpha's lead and infra see and disable
+    # dev_a's; a request names one of the caller's departments (infra and beta have not alpha).
+    ("GET", "/api/v1/pipelines", "/pipelines", None, expect(200, **SP_403)),
+    ("GET", "/api/v1/pipelines/{identity_id}", "/pipelines/{pipeline}", None,
+     expect(404, **VIEWERS_ONLY, **SP_403)),
+    ("POST", "/api/v1/pipelines", "/pipelines", PIPELINE_BODY,
+     expect(422, dev_a=201, lead_a=201, **SP_403)),
+    ("POST", "/api/v1/pipelines/{identity_id}/disable", "/pipelines/{pipeline}/disable", None,
+     expect(404, **VIEWERS_ONLY, **SP_403)),
+    ("POST", None, "/requests/pipeline/{pipeline_pending}/decision",
+     DECIDE, expect(404, dev_a=403, lead_a=200, infra=200, **SP_403)),
     # The CI's OIDC token is the credential, not an Entra token: everyone, anonymous included,
     # gets the same answer (a JSON body instead of the form: 422).
     ("POST", "/api/v1/token-exchange", "/token-exchange", {"grant_type": "x"},
@@ -135,7 +159,19 @@ def world(org) -> dict[str, int]:
     pending = VirtualKey.objects.create(name="pending", **common)
     project = make_project(org, name="eval")
     budget = make_budget_request(org)
-    return {"live": live.pk, "pending": pending.pk, "project": project.pk, "budget": budget.pk}
+    pipeline = {
+        "requester": org["dev_a"],
+        "department": org["a"],
+        "issuer": "https://token.actions.githubusercontent.com",
+        "audience": "https://portal.example.com",
+        "claim_rules": {"repository": "octo-org/app"},
+        "lifetime_days": 30,
+        "justification": "ci",
+    }
+    active = PipelineIdentity.objects.create(name="app-ci", status=Status.ACTIVE, **pipeline)
+    waiting = PipelineIdentity.objects.create(name="app-ci-2", **pipeline)
+    return {"live": live.pk, "pending": pending.pk, "project": project.pk, "budget": budget.pk,
+            "pipeline": active.pk, "pipeline_pending": waiting.pk}  # fmt: skip
 
 
 def test_the_matrix_covers_every_documented_operation():

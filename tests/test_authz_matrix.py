@@ -53,6 +53,12 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     # A pending pipeline identity without a named approver: the leads (and infra) decide.
     "pipeline_identity":    ("login 200 404 200 404 404 200", "login 200 404 200 404 404 200"),
     "decide_pipeline_identity": ("login 403 404 200 404 404 200", "login 403 404 3xx 404 404 3xx"),
+    # Anyone signed in lists the identities they may see and may request one (a page saying
+    # they need a department when they have none; an empty form answers with its errors).
+    "pipeline_identities":  ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    "request_pipeline_identity": ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    # The owner, alpha's lead and infra disable dev's active identity; nobody else sees it.
+    "disable_pipeline_identity": ("login 405 405 405 405 405 405", "login 3xx 404 3xx 404 404 3xx"),
     "operations":           ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
     "run_reconcile":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
     "retry_request":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),

@@ -43,6 +43,7 @@ from approvals.lifecycle import Status
 from approvals.review_models import ReviewItem
 from costs.ingest import upsert_daily
 from keys.models import VirtualKey
+from pipelines.models import PipelineIdentity
 from portal import audit
 from projects.models import TuningProject
 from tenants.models import Department
@@ -76,6 +77,8 @@ CLI_NO_CSV = {
     ("projects", "end"): "needs Langfuse; prints the project as `projects show` does",
     ("requests", "approve"): "prints the request as `requests reject` does (run below)",
     ("exchange",): "prints a key and the proxy's URL as shell exports or JSON, never CSV",
+    ("pipelines", "request"): "the identity form; tests/test_pipelines_disable.py runs it",
+    ("pipelines", "disable"): "prints the identity as `pipelines show` does (run below)",
 }
 
 
@@ -141,6 +144,8 @@ def seed(world: dict) -> dict:
     VirtualKey.objects.filter(pk=world["active"].pk).update(name=PAYLOADS[5])
     for name, payload in (("project", 2), ("pending_project", 3), ("manual_project", 4)):
         TuningProject.objects.filter(pk=world[name].pk).update(name=PAYLOADS[payload])
+    for name, payload in (("pipeline", 6), ("pipeline_live", 1)):
+        PipelineIdentity.objects.filter(pk=world[name].pk).update(name=PAYLOADS[payload])
     # The lead's queue and the developer's own requests: a name the form now refuses.
     pending = VirtualKey.objects.get(pk=world["pending"].pk)
     pending.name, pending.approver = PAYLOADS[0], world["lead"]
@@ -293,6 +298,8 @@ def cli_csvs(api, world, live_server, objects) -> dict[str, str]:
         ("projects", "cancel"): ("dev", [str(world["pending_project"].pk)]),
         ("requests", "list"): ("lead", ["--queue"]),
         ("requests", "reject"): ("lead", [str(objects["pending"].pk), "--comment", "no"]),
+        ("pipelines", "list"): ("lead", ["--all"]),
+        ("pipelines", "show"): ("dev", [str(world["pipeline"].pk)]),
         ("costs", "me"): ("dev", ["--table", "keys"]),
         ("costs", "department"): ("lead", [world["alpha"].slug, "--table", "keys"]),
         ("costs", "org"): ("infra", ["--table", "unattributed"]),

@@ -20,6 +20,7 @@ from catalogue.models import CatalogueModel
 from costs import budgets, periods
 from costs.ingest import upsert_daily
 from costs.models import SpendAnomaly
+from pipelines.models import PipelineIdentity
 from portal import audit
 from portal.days import utc_today
 
@@ -122,7 +123,19 @@ def console(org):
             input_price=Decimal(inp), output_price=Decimal(out), seen_at=timezone.now(),
         )  # fmt: skip
     assert month <= today
-    return {**org, "active": active, "failed": failed, "pending": pending}
+    trust = {"issuer": "https://token.actions.githubusercontent.com",
+             "audience": "https://portal.example.com", "llm_models": ["gpt-4o-mini"],
+             "requester": org["dev_a"], "department": org["a"], "lifetime_days": 90,
+             "justification": "Evaluation on every push to main."}  # fmt: skip
+    pipeline = PipelineIdentity.objects.create(
+        name="payments-eval", status=Status.ACTIVE, activated_at=timezone.now(),
+        claim_rules={"repository": "octo-org/payments", "ref": "refs/heads/main"}, **trust,
+    )  # fmt: skip
+    waiting = PipelineIdentity.objects.create(
+        name="search-eval", claim_rules={"repository": "octo-org/search"}, **trust
+    )
+    return {**org, "active": active, "failed": failed, "pending": pending,
+            "pipeline": pipeline, "pipeline_pending": waiting}  # fmt: skip
 
 
 def pages(c) -> dict[str, list[tuple[str, str]]]:
@@ -136,11 +149,15 @@ def pages(c) -> dict[str, list[tuple[str, str]]]:
             ("key-failed", f"/keys/{c['failed'].pk}/"),
             ("projects", "/projects/"),
             ("my-spend", "/costs/me/"),
+            ("pipelines", "/pipelines/"),
+            ("request-pipeline", "/pipelines/new/"),
+            ("pipeline", f"/pipelines/{c['pipeline'].pk}/"),
         ],
         "lead": [
             ("home", "/"),
             ("approvals", "/approvals/"),
             ("decide-key", f"/approvals/keys/{c['pending'].pk}/"),
+            ("decide-pipeline", f"/approvals/pipelines/{c['pipeline_pending'].pk}/"),
             ("department-costs", "/costs/departments/alpha/"),
             ("member-budgets", "/costs/departments/alpha/member-budgets/"),
             ("departments", "/departments/"),

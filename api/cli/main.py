@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import exchange, session
+from . import exchange, pipelines, session
 from .client import ApiError, Client
 from .output import client_settings, emit
 
 KEY_COLUMNS = ["id", "name", "kind", "status", "department", "secret_last4", "expires_at"]
 PROJECT_COLUMNS = ["id", "name", "status", "department", "fulfilment", "expires_at"]
+KINDS = ["key", "project", "budget", "pipeline"]  # what `requests` lists and decides
 REQUEST_COLUMNS = ["kind", "id", "name", "status", "department", "requester", "created_at"]
 
 
@@ -148,12 +149,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     rlist = requests.add_parser("list")
     rlist.add_argument("--queue", action="store_true", help="waiting for my decision")
-    rlist.add_argument("--kind", choices=["key", "project", "budget"], default="key")
+    rlist.add_argument("--kind", choices=KINDS, default="key")
     for name in ("approve", "reject"):
         decide = requests.add_parser(name)
         decide.add_argument("id", type=int)
-        decide.add_argument("--kind", choices=["key", "project", "budget"], default="key")
+        decide.add_argument("--kind", choices=KINDS, default="key")
         decide.add_argument("--comment", required=name == "reject")
+
+    pipelines.add_parser(sub)
 
     ex = sub.add_parser("exchange", help="In CI: the job's OIDC token for a short-lived key")
     ex.add_argument("--audience", help="the token's audience (default: the portal's URL)")
@@ -192,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "whoami":
             emit(client.get("/me"), args.output)
         else:
-            {"keys": _keys, "projects": _projects, "requests": _requests, "costs": _costs}[
-                args.command
-            ](client, args)
+            commands = {"keys": _keys, "projects": _projects, "requests": _requests,
+                        "costs": _costs, "pipelines": pipelines.run}  # fmt: skip
+            commands[args.command](client, args)
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
