@@ -11,6 +11,10 @@ from .output import client_settings, emit
 
 KEY_COLUMNS = ["id", "name", "kind", "status", "department", "secret_last4", "expires_at"]
 PROJECT_COLUMNS = ["id", "name", "status", "department", "fulfilment", "expires_at"]
+ACCESS_COLUMNS = [
+    "id", "model_name", "change", "status", "department", "requester", "expected_monthly_spend",
+    "created_at",
+]  # fmt: skip
 REQUEST_COLUMNS = ["kind", "id", "name", "status", "department", "requester", "created_at"]
 
 
@@ -49,6 +53,7 @@ KEY_FIELDS = dict(
     kind="kind", llm_models="model", max_budget="budget", budget_duration="budget_period",
     rpm_limit="rpm", tpm_limit="tpm",
 )  # fmt: skip
+KINDS = ["key", "project", "budget", "model"]
 PROJECT_FIELDS = dict(purpose="purpose", retention_days="retention_days", route_key="route_key")
 
 
@@ -64,6 +69,26 @@ def _keys(client: Client, args) -> None:
 
 def _projects(client: Client, args) -> None:
     return _granted(client, args, "/projects", PROJECT_COLUMNS, PROJECT_FIELDS, _print_settings)
+
+
+def _models(client: Client, args) -> None:
+    """Model access requests: ask to add or remove a model for a department."""
+    path = "/model-access"
+    if args.action == "list":
+        scope = "visible" if args.all else "mine"
+        return emit(client.all(path, scope=scope), args.output, ACCESS_COLUMNS)
+    if args.action == "show":
+        return emit(client.get(f"{path}/{args.id}"), args.output, ACCESS_COLUMNS)
+    if args.action == "request":
+        body = {
+            "department": args.department,
+            "model_name": args.model,
+            "change": "remove" if args.remove else "add",
+            "expected_monthly_spend": args.spend,
+            "justification": args.justification,
+        }
+        return emit(client.post(path, body), args.output, ACCESS_COLUMNS)
+    return emit(client.post(f"{path}/{args.id}/cancel"), args.output, ACCESS_COLUMNS)
 
 
 def _requests(client: Client, args) -> None:
@@ -143,16 +168,29 @@ def _parser() -> argparse.ArgumentParser:
     preq.add_argument("--retention-days", type=int)
     preq.add_argument("--route-key", type=int)
 
+    models = sub.add_parser("models", help="Model access requests").add_subparsers(
+        dest="action", required=True
+    )
+    models.add_parser("list").add_argument("--all", action="store_true", help="all you may see")
+    for name in ("show", "cancel"):
+        models.add_parser(name).add_argument("id", type=int)
+    mreq = models.add_parser("request", help="ask to add (or --remove) a model")
+    mreq.add_argument("--department", required=True)
+    mreq.add_argument("--model", required=True)
+    mreq.add_argument("--remove", action="store_true", help="ask to remove it instead")
+    mreq.add_argument("--spend", default="0", help="expected monthly spend, USD")
+    mreq.add_argument("--justification", required=True)
+
     requests = sub.add_parser("requests", help="Requests and approvals").add_subparsers(
         dest="action", required=True
     )
     rlist = requests.add_parser("list")
     rlist.add_argument("--queue", action="store_true", help="waiting for my decision")
-    rlist.add_argument("--kind", choices=["key", "project", "budget"], default="key")
+    rlist.add_argument("--kind", choices=KINDS, default="key")
     for name in ("approve", "reject"):
         decide = requests.add_parser(name)
         decide.add_argument("id", type=int)
-        decide.add_argument("--kind", choices=["key", "project", "budget"], default="key")
+        decide.add_argument("--kind", choices=KINDS, default="key")
         decide.add_argument("--comment", required=name == "reject")
 
     ex = sub.add_parser("exchange", help="In CI: the job's OIDC token for a short-lived key")
@@ -192,9 +230,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "whoami":
             emit(client.get("/me"), args.output)
         else:
-            {"keys": _keys, "projects": _projects, "requests": _requests, "costs": _costs}[
-                args.command
-            ](client, args)
+            commands = {
+                "keys": _keys,
+                "projects": _projects,
+                "models": _models,
+                "requests": _requests,
+                "costs": _costs,
+            }
+            commands[args.command](client, args)
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ from approvals import workflow
 from approvals.forms import DecisionForm
 from costs.models import BudgetRequest
 from keys.models import VirtualKey
+from modelaccess.models import ModelAccessRequest
 from projects.models import TuningProject
 
 from ..common import form_problem, people_only, visible
@@ -20,8 +21,13 @@ from ..pagination import PortalCursor
 from ..schemas import DecisionIn, RequestOut
 
 router = Router(tags=["requests"])
-KINDS = {"key": VirtualKey, "project": TuningProject, "budget": BudgetRequest}
-KIND_PATTERN = "^(key|project|budget)$"
+KINDS = {
+    "key": VirtualKey,
+    "project": TuningProject,
+    "budget": BudgetRequest,
+    "model": ModelAccessRequest,
+}
+KIND_PATTERN = "^(key|project|budget|model)$"
 
 
 def _out(kind: str, obj) -> dict:
