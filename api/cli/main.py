@@ -18,15 +18,20 @@ ACCESS_COLUMNS = [
 REQUEST_COLUMNS = ["kind", "id", "name", "status", "department", "requester", "created_at"]
 
 
+def _list_or_show(client: Client, args, path: str, columns: list[str]) -> None:
+    """``list`` (``--all``: everything the user may see) or ``show ID`` of one kind."""
+    if args.action == "list":
+        scope = "visible" if args.all else "mine"
+        return emit(client.all(path, scope=scope), args.output, columns)
+    return emit(client.get(f"{path}/{args.id}"), args.output, columns)
+
+
 def _granted(client: Client, args, path: str, columns: list[str], fields: dict, reveal) -> None:
     """The actions keys and projects share: list, show, request, reveal, extend and the rest
     (a POST to ``{path}/{id}/{action}``). ``fields`` maps the request's own fields to arguments;
     ``reveal(secret)`` prints a revealed secret."""
-    if args.action == "list":
-        scope = "visible" if args.all else "mine"
-        return emit(client.all(path, scope=scope), args.output, columns)
-    if args.action == "show":
-        return emit(client.get(f"{path}/{args.id}"), args.output, columns)
+    if args.action in ("list", "show"):
+        return _list_or_show(client, args, path, columns)
     if args.action == "request":
         body = {
             "department": args.department,
@@ -74,11 +79,8 @@ def _projects(client: Client, args) -> None:
 def _models(client: Client, args) -> None:
     """Model access requests: ask to add or remove a model for a department."""
     path = "/model-access"
-    if args.action == "list":
-        scope = "visible" if args.all else "mine"
-        return emit(client.all(path, scope=scope), args.output, ACCESS_COLUMNS)
-    if args.action == "show":
-        return emit(client.get(f"{path}/{args.id}"), args.output, ACCESS_COLUMNS)
+    if args.action in ("list", "show"):
+        return _list_or_show(client, args, path, ACCESS_COLUMNS)
     if args.action == "request":
         body = {
             "department": args.department,
