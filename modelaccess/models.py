@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from approvals.lifecycle import OPEN_STATUSES, LifecycleQuerySet, Request
+from tenants.models import User
 
 
 class ModelAccessQuerySet(LifecycleQuerySet):
@@ -67,6 +68,10 @@ class ModelAccessRequest(Request):
 
     def decides_alone(self, user) -> bool:
         return user.is_infra  # without stages: infra's call
+
+    def deciders(self):
+        """Who is told about a request without stages: infra, who decide it."""
+        return User.objects.filter(is_infra=True, is_active=True).exclude(pk=self.requester_id)
 
     def allowed_after(self, allowed: list[str]) -> list[str]:
         """The department's allowed models once this request is applied to ``allowed``."""

@@ -58,7 +58,9 @@ def team_models(litellm, team_id="portal-alpha") -> list[str]:
 
 # --- the form ---------------------------------------------------------------------------------
 @pytest.mark.litellm
-def test_developer_asks_from_the_catalogue_and_infra_decides(refreshed, org, client):
+def test_developer_asks_from_the_catalogue_and_infra_decides(
+    refreshed, org, client, mailoutbox, django_capture_on_commit_callbacks
+):
     client.force_login(org["dev_a"])
     html = client.get("/models/").content.decode()
     rows = {row.split("</th>")[0]: row for row in html.split('<th scope="row">')[1:]}
@@ -67,17 +69,19 @@ def test_developer_asks_from_the_catalogue_and_infra_decides(refreshed, org, cli
     assert "/models/request/?" not in rows["gpt-4o-mini"]
     page = client.get(f"/models/request/?model_name=gpt-4o&department={org['a'].pk}")
     assert page.status_code == 200 and 'id="model-access-form"' in page.content.decode()
-    response = client.post(
-        "/models/request/",
-        {
-            "department": org["a"].pk,
-            "model_name": "gpt-4o",
-            "change": "add",
-            "expected_monthly_spend": "40",
-            "justification": "Longer answers.",
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/models/request/",
+            {
+                "department": org["a"].pk,
+                "model_name": "gpt-4o",
+                "change": "add",
+                "expected_monthly_spend": "40",
+                "justification": "Longer answers.",
+            },
+        )
     obj = ModelAccessRequest.objects.get()
+    assert [m.to for m in mailoutbox] == [[org["infra"].email]]  # infra decides: infra is told
     assert response.status_code == 302 and response.url == f"/models/requests/{obj.pk}/"
     assert obj.status == Status.SUBMITTED and obj.allowed_when_asked == sorted(
         org["a"].allowed_models
