@@ -303,3 +303,16 @@ def test_a_rejected_request_changes_nothing(org):
     obj.refresh_from_db()
     org["a"].refresh_from_db()
     assert obj.status == Status.REJECTED and "gpt-4o" not in org["a"].allowed_models
+
+
+def test_the_demo_seeds_one_request_waiting_for_infra(settings):
+    import io
+
+    from django.core.management import call_command
+
+    settings.LITELLM_BASE_URL = ""
+    for _ in range(2):  # safe to run twice
+        call_command("seed_demo", stdout=io.StringIO())
+    obj = ModelAccessRequest.objects.get()
+    assert (obj.department.slug, obj.model_name, obj.status) == ("sales", "gpt-4o", "submitted")
+    assert obj.requester.email.startswith("david.miller@")
