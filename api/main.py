@@ -7,7 +7,17 @@ from ninja import NinjaAPI
 
 from . import problems
 from .auth import EntraBearer
-from .routers import admin, costs, exchange, keys, pipelines, policies, projects, requests
+from .routers import (
+    admin,
+    costs,
+    exchange,
+    keys,
+    model_access,
+    pipelines,
+    policies,
+    projects,
+    requests,
+)
 from .throttling import IdentityRateThrottle
 
 PROBLEM_SCHEMA = {
@@ -69,6 +79,7 @@ api = PortalAPI(
 problems.install(api)
 api.add_router("/keys", keys.router)
 api.add_router("/projects", projects.router)
+api.add_router("/model-access", model_access.router)
 api.add_router("/requests", requests.router)
 api.add_router("/costs", costs.router)
 api.add_router("/policies", policies.router)

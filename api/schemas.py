@@ -233,4 +233,28 @@ class PipelineIdentityIn(Schema):
     daily_budget: Decimal
     max_live_keys: int = 5
     lifetime_days: int
+
+
+class ModelAccessOut(Schema):
+    id: int
+    model_name: str
+    change: str = Field(..., description="add | remove")
+    status: str
+    department: str = Field(..., alias="department.slug")
+    requester: str = Field(..., alias="requester.email")
+    expected_monthly_spend: Decimal
+    allowed_when_asked: list[str]
+    justification: str
+    decision_comment: str
+    created_at: datetime.datetime
+    decided_at: datetime.datetime | None = None
+    activated_at: datetime.datetime | None = None
+    last_error: str
+
+
+class ModelAccessIn(Schema):
+    department: str = Field(..., description="the department's slug")
+    model_name: str
+    change: str = Field("add", description="add | remove")
+    expected_monthly_spend: Decimal = Decimal(0)
     justification: str

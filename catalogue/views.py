@@ -3,10 +3,15 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
+from portal.panels import Panel, run
 from tenants.models import Department
 
 from . import services
 from .models import CatalogueModel
+
+PAGE: list[Panel] = []
+"""What apps above add to ``/models/`` (the model access requests' link), from their
+``AppConfig.ready()``: each panel takes the user and the context so far."""
 
 
 @login_required
@@ -22,16 +27,14 @@ def catalogue(request):
                 "model": model,
                 "allowed_in": [d for d in departments if model.name in d.allowed_models],
                 "premium_in": [d for d in departments if model.name in premium.get(d.pk, ())],
+                "lacking_in": [d for d in departments if model.name not in d.allowed_models],
             }
         )
-    return render(
-        request,
-        "catalogue/models.html",
-        {
-            "rows": rows,
-            "refreshed": CatalogueModel.objects.order_by("-seen_at")
-            .values_list("seen_at", flat=True)
-            .first(),
-            "departments": departments,
-        },
-    )
+    context = {
+        "rows": rows,
+        "refreshed": CatalogueModel.objects.order_by("-seen_at")
+        .values_list("seen_at", flat=True)
+        .first(),
+        "departments": departments,
+    }
+    return render(request, "catalogue/models.html", run(PAGE, request.user, context))

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "projects",
     "costs",
     "pipelines",
+    "modelaccess",
     "api",
 ]
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("favicon.ico", views.favicon, name="favicon"),
     path("", include("tenants.urls")),
     path("", include("approvals.urls")),
+    path("", include("modelaccess.urls")),  # before /models/ of the catalogue
     path("", include("catalogue.urls")),
     path("", include("keys.urls")),
     path("", include("projects.urls")),

@@ -20,6 +20,7 @@ from approvals.lifecycle import Status
 from approvals.models import Delegation, ReviewCampaign, ReviewItem
 from costs.models import BudgetRequest
 from keys.models import VirtualKey
+from modelaccess.models import ModelAccessRequest
 from pipelines.models import PipelineIdentity
 from projects.models import TuningProject
 from tenants.models import Department, Membership, SyncRun
@@ -102,6 +103,7 @@ def build_world() -> dict:
       A third project waits for infra to fulfil it by hand.
     * ``lead`` asked for a new monthly budget for alpha (infra decides).
     * ``dev`` requested a pipeline identity (pending, leads decide) and owns an active one.
+    * ``dev`` asked for gpt-4o for alpha (a model access request; infra decides).
     """
     alpha = make_department("alpha")
     beta = make_department("beta")
@@ -182,6 +184,14 @@ def build_world() -> dict:
         monthly_budget=Decimal("2000"),
         previous_budget=alpha.monthly_budget,
     )
+    model_access = ModelAccessRequest.objects.create(
+        requester=people["dev"],
+        department=alpha,
+        justification="Longer context.",
+        lifetime_days=0,
+        model_name="gpt-4o",
+        expected_monthly_spend=Decimal("40"),
+    )
     pipeline = PipelineIdentity.objects.create(
         requester=people["dev"],
         department=alpha,
@@ -240,6 +250,7 @@ def build_world() -> dict:
         "pending_project": pending_project,
         "manual_project": manual_project,
         "budget": budget,
+        "model_access": model_access,
         "pipeline": pipeline,
         "pipeline_live": pipeline_live,
         "run": run,
@@ -261,6 +272,9 @@ def route_args(route: Route, world: dict) -> dict[str, object]:
         "decide_key": world["pending"],
         "decide_project": world["pending_project"],
         "decide_budget": world["budget"],
+        "model_access_detail": world["model_access"],
+        "model_access_cancel": world["model_access"],
+        "decide_model_access": world["model_access"],
         "pipeline_identity": world["pipeline"],
         "decide_pipeline_identity": world["pipeline"],
         "disable_pipeline_identity": world["pipeline_live"],

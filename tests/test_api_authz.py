@@ -9,9 +9,12 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from approvals.lifecycle import Status
+from catalogue.models import CatalogueModel
 from keys.models import VirtualKey
+from modelaccess.models import ModelAccessRequest
 from pipelines.models import PipelineIdentity
 
 from .api_support import KEY_BODY
@@ -60,6 +63,14 @@ PIPELINE_BODY = {
     "justification": "CI evaluation",
 }
 
+ACCESS_BODY = {
+    "department": "alpha",
+    "model_name": "gpt-4o",
+    "change": "add",
+    "expected_monthly_spend": "20",
+    "justification": "longer answers",
+}
+
 # (method, documented path, concrete path, body, expected statuses)
 MATRIX = [
     ("GET", "/api/v1/me", "/me", None, expect(200)),
@@ -90,6 +101,14 @@ MATRIX = [
      expect(404, dev_a=409, lead_a=403, infra=409, **SP_403)),
     ("POST", "/api/v1/projects/{project_id}/cancel", "/projects/{project}/cancel", None,
      expect(404, dev_a=200, lead_a=403, infra=403, **SP_403)),
+    ("GET", "/api/v1/model-access", "/model-access", None, expect(200, **SP_403)),
+    ("GET", "/api/v1/model-access/{request_id}", "/model-access/{model}", None,
+     expect(404, **VIEWERS_ONLY, **SP_403)),
+    # Members of alpha ask; anyone else's department field is refused by the form.
+    ("POST", "/api/v1/model-access", "/model-access", ACCESS_BODY,
+     expect(422, dev_a=201, lead_a=201, **SP_403)),
+    ("POST", "/api/v1/model-access/{request_id}/cancel", "/model-access/{model}/cancel", None,
+     expect(404, dev_a=200, lead_a=403, infra=403, **SP_403)),
     ("GET", "/api/v1/requests/mine", "/requests/mine?kind=project", None, expect(200, **SP_403)),
     ("GET", "/api/v1/requests/queue", "/requests/queue?kind=budget", None, expect(200, **SP_403)),
     ("POST", "/api/v1/requests/{kind}/{request_id}/decision", "/requests/key/{pending}/decision",
@@ -98,6 +117,9 @@ MATRIX = [
      DECIDE, expect(404, dev_a=403, lead_a=200, infra=200, **SP_403)),
     ("POST", None, "/requests/budget/{budget}/decision",
      DECIDE, expect(404, lead_a=403, infra=200, **SP_403)),
+    # Model access without stages: infra decides; dev_a asked, alpha's lead sees it.
+    ("POST", None, "/requests/model/{model}/decision",
+     DECIDE, expect(404, dev_a=403, lead_a=403, infra=200, **SP_403)),
     ("GET", "/api/v1/costs/me", "/costs/me", None, COSTS_ME),
     ("GET", "/api/v1/costs/me/daily", "/costs/me/daily", None, COSTS_ME),
     ("GET", "/api/v1/costs/departments/{slug}", "/costs/departments/alpha", None, LEAD_OR_INFRA),
@@ -170,8 +192,24 @@ def world(org) -> dict[str, int]:
     }
     active = PipelineIdentity.objects.create(name="app-ci", status=Status.ACTIVE, **pipeline)
     waiting = PipelineIdentity.objects.create(name="app-ci-2", **pipeline)
-    return {"live": live.pk, "pending": pending.pk, "project": project.pk, "budget": budget.pk,
-            "pipeline": active.pk, "pipeline_pending": waiting.pk}  # fmt: skip
+    CatalogueModel.objects.create(name="gpt-4o", seen_at=timezone.now())
+    model = ModelAccessRequest.objects.create(
+        requester=org["dev_a"],
+        department=org["a"],
+        model_name="gemini-1.5-flash",
+        expected_monthly_spend=Decimal("5"),
+        lifetime_days=0,
+        justification="cheap",
+    )
+    return {
+        "live": live.pk,
+        "pending": pending.pk,
+        "project": project.pk,
+        "budget": budget.pk,
+        "pipeline": active.pk,
+        "pipeline_pending": waiting.pk,
+        "model": model.pk,
+    }
 
 
 def test_the_matrix_covers_every_documented_operation():

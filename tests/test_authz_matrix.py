@@ -64,6 +64,12 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     "retry_request":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
     "fix_drift":            ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
     "model_catalogue":      ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    # Model access: any member asks (an empty form is a page with errors); dev's request for
+    # alpha is seen by dev, alpha's lead and infra; without stages infra decides.
+    "model_access_request": ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
+    "model_access_detail":  ("login 200 404 200 404 404 200", "login 200 404 200 404 404 200"),
+    "model_access_cancel":  ("login 405 405 405 405 405 405", "login 3xx 404 403 404 404 403"),
+    "decide_model_access":  ("login 403 404 403 404 404 200", "login 403 404 403 404 404 3xx"),
     # The estimate reads only the signed-in person's own use.
     "costs_estimate":       ("login 200 200 200 200 200 200", "login 405 405 405 405 405 405"),
     "my_projects":          ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
@@ -127,6 +133,7 @@ def post_data(name: str, world: dict) -> dict:
         "decide_key": decision,
         "decide_project": decision,
         "decide_budget": decision,
+        "decide_model_access": decision,
         "decide_pipeline_identity": decision,
         "costs_member_budget": {"member": world["dev"].pk, "monthly_budget": "5"},
         "costs_budget_request": {

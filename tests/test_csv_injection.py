@@ -43,6 +43,7 @@ from approvals.lifecycle import Status
 from approvals.review_models import ReviewItem
 from costs.ingest import upsert_daily
 from keys.models import VirtualKey
+from modelaccess.models import ModelAccessRequest
 from pipelines.models import PipelineIdentity
 from portal import audit
 from projects.models import TuningProject
@@ -151,7 +152,9 @@ def seed(world: dict) -> dict:
     pending.name, pending.approver = PAYLOADS[0], world["lead"]
     pending.save()
     Department.objects.filter(pk=alpha.pk).update(approver_rule="lead_group")
-    return {"pending": pending}
+    access = world["model_access"]
+    ModelAccessRequest.objects.filter(pk=access.pk).update(model_name=PAYLOADS[1])
+    return {"pending": pending, "model_access": access}
 
 
 # -- pages ---------------------------------------------------------------------------------------
@@ -296,6 +299,9 @@ def cli_csvs(api, world, live_server, objects) -> dict[str, str]:
         ("projects", "list"): ("dev", []),
         ("projects", "show"): ("dev", [str(project)]),
         ("projects", "cancel"): ("dev", [str(world["pending_project"].pk)]),
+        ("models", "list"): ("dev", ["--all"]),
+        ("models", "show"): ("dev", [str(objects["model_access"].pk)]),
+        ("models", "cancel"): ("dev", [str(objects["model_access"].pk)]),
         ("requests", "list"): ("lead", ["--queue"]),
         ("requests", "reject"): ("lead", [str(objects["pending"].pk), "--comment", "no"]),
         ("pipelines", "list"): ("lead", ["--all"]),
@@ -311,6 +317,7 @@ def cli_csvs(api, world, live_server, objects) -> dict[str, str]:
                   "--justification", "x")  # fmt: skip
     assert refused.returncode == 1 and b"name" in refused.stderr, refused.stderr
     runs[("keys", "request")] = None
+    runs[("models", "request")] = None  # a model LiteLLM serves, from a list: no free text
     runs[("projects", "request")] = None  # the same form: test_names_that_start_like_a_formula_...
     commands = cli_commands()
     unclassified = [c for c in commands if c not in runs and c not in CLI_NO_CSV]

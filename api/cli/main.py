@@ -11,19 +11,28 @@ from .output import client_settings, emit
 
 KEY_COLUMNS = ["id", "name", "kind", "status", "department", "secret_last4", "expires_at"]
 PROJECT_COLUMNS = ["id", "name", "status", "department", "fulfilment", "expires_at"]
-KINDS = ["key", "project", "budget", "pipeline"]  # what `requests` lists and decides
+KINDS = ["key", "project", "budget", "pipeline", "model"]  # what `requests` lists and decides
+ACCESS_COLUMNS = [
+    "id", "model_name", "change", "status", "department", "requester", "expected_monthly_spend",
+    "created_at",
+]  # fmt: skip
 REQUEST_COLUMNS = ["kind", "id", "name", "status", "department", "requester", "created_at"]
+
+
+def _list_or_show(client: Client, args, path: str, columns: list[str]) -> None:
+    """``list`` (``--all``: everything the user may see) or ``show ID`` of one kind."""
+    if args.action == "list":
+        scope = "visible" if args.all else "mine"
+        return emit(client.all(path, scope=scope), args.output, columns)
+    return emit(client.get(f"{path}/{args.id}"), args.output, columns)
 
 
 def _granted(client: Client, args, path: str, columns: list[str], fields: dict, reveal) -> None:
     """The actions keys and projects share: list, show, request, reveal, extend and the rest
     (a POST to ``{path}/{id}/{action}``). ``fields`` maps the request's own fields to arguments;
     ``reveal(secret)`` prints a revealed secret."""
-    if args.action == "list":
-        scope = "visible" if args.all else "mine"
-        return emit(client.all(path, scope=scope), args.output, columns)
-    if args.action == "show":
-        return emit(client.get(f"{path}/{args.id}"), args.output, columns)
+    if args.action in ("list", "show"):
+        return _list_or_show(client, args, path, columns)
     if args.action == "request":
         body = {
             "department": args.department,
@@ -65,6 +74,23 @@ def _keys(client: Client, args) -> None:
 
 def _projects(client: Client, args) -> None:
     return _granted(client, args, "/projects", PROJECT_COLUMNS, PROJECT_FIELDS, _print_settings)
+
+
+def _models(client: Client, args) -> None:
+    """Model access requests: ask to add or remove a model for a department."""
+    path = "/model-access"
+    if args.action in ("list", "show"):
+        return _list_or_show(client, args, path, ACCESS_COLUMNS)
+    if args.action == "request":
+        body = {
+            "department": args.department,
+            "model_name": args.model,
+            "change": "remove" if args.remove else "add",
+            "expected_monthly_spend": args.spend,
+            "justification": args.justification,
+        }
+        return emit(client.post(path, body), args.output, ACCESS_COLUMNS)
+    return emit(client.post(f"{path}/{args.id}/cancel"), args.output, ACCESS_COLUMNS)
 
 
 def _requests(client: Client, args) -> None:
@@ -144,6 +170,19 @@ def _parser() -> argparse.ArgumentParser:
     preq.add_argument("--retention-days", type=int)
     preq.add_argument("--route-key", type=int)
 
+    models = sub.add_parser("models", help="Model access requests").add_subparsers(
+        dest="action", required=True
+    )
+    models.add_parser("list").add_argument("--all", action="store_true", help="all you may see")
+    for name in ("show", "cancel"):
+        models.add_parser(name).add_argument("id", type=int)
+    mreq = models.add_parser("request", help="ask to add (or --remove) a model")
+    mreq.add_argument("--department", required=True)
+    mreq.add_argument("--model", required=True)
+    mreq.add_argument("--remove", action="store_true", help="ask to remove it instead")
+    mreq.add_argument("--spend", default="0", help="expected monthly spend, USD")
+    mreq.add_argument("--justification", required=True)
+
     requests = sub.add_parser("requests", help="Requests and approvals").add_subparsers(
         dest="action", required=True
     )
@@ -195,8 +234,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "whoami":
             emit(client.get("/me"), args.output)
         else:
-            commands = {"keys": _keys, "projects": _projects, "requests": _requests,
-                        "costs": _costs, "pipelines": pipelines.run}  # fmt: skip
+            commands = {
+                "keys": _keys,
+                "projects": _projects,
+                "models": _models,
+                "requests": _requests,
+                "costs": _costs,
+                "pipelines": pipelines.run,
+            }
             commands[args.command](client, args)
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ from approvals import workflow
 from approvals.forms import DecisionForm
 from costs.models import BudgetRequest
 from keys.models import VirtualKey
+from modelaccess.models import ModelAccessRequest
 from pipelines.models import PipelineIdentity
 from projects.models import TuningProject
 
@@ -21,9 +22,14 @@ from ..pagination import PortalCursor
 from ..schemas import DecisionIn, RequestOut
 
 router = Router(tags=["requests"])
-KINDS = {"key": VirtualKey, "project": TuningProject, "budget": BudgetRequest,
-         "pipeline": PipelineIdentity}  # fmt: skip
-KIND_PATTERN = "^(key|project|budget|pipeline)$"
+KINDS = {
+    "key": VirtualKey,
+    "project": TuningProject,
+    "budget": BudgetRequest,
+    "pipeline": PipelineIdentity,
+    "model": ModelAccessRequest,
+}
+KIND_PATTERN = "^(key|project|budget|pipeline|model)$"
 
 
 def _out(kind: str, obj) -> dict:

@@ -81,6 +81,7 @@ class Command(BaseCommand):
             departments = self._organisation()
             keys = self._keys(departments)
             spend_rows = self._spend(keys)
+            self._model_access(departments)
         made = self._in_litellm(keys)
         self._pipeline(departments)
         self.stdout.write(
@@ -217,6 +218,13 @@ class Command(BaseCommand):
         except IntegrationError as exc:
             self.stderr.write(f"The model catalogue could not be read from LiteLLM: {exc}")
         return f"in LiteLLM, {len(replaced)} made now"
+
+    def _model_access(self, departments) -> None:
+        """Sales asks for gpt-4o: a model access request waiting for infra."""
+        from modelaccess.demo import seed_request
+
+        seller = User.objects.get(username=f"david.miller@{DEMO_EMAIL_DOMAIN}")
+        seed_request(departments["sales"], seller, "gpt-4o")
 
     def _pipeline(self, departments) -> None:
         """The demo pipeline identity, when `make demo` runs its CI issuer."""
