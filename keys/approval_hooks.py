@@ -11,8 +11,8 @@ from approvals import registry
 from approvals.lifecycle import Status
 from portal.templatetags.portal_ui import money_text
 
-from . import leavers, services, tasks
-from .models import VirtualKey
+from . import extensions, leavers, services, tasks
+from .models import KeyExtension, VirtualKey
 
 
 def key_facts(key: VirtualKey) -> dict:
@@ -69,5 +69,13 @@ def register() -> None:
             "cleanup": tasks.purge_key,
             "block": tasks.block_suspended_key,
         },
+    )
+    registry.register(
+        KeyExtension,
+        facts=extensions.facts,
+        slug="extension",
+        summary=extensions.summary,
+        auto_approval=True,  # as a new key of that lifetime and the key's budget
+        tasks={"provision": tasks.extend_key},
     )
     registry.register_reviewable(VirtualKey, live=live_keys, revoke=revoke_key, suspend=suspend_key)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from approvals.lifecycle import Status
 from approvals.models import Delegation, ReviewCampaign, ReviewItem
 from costs.models import BudgetRequest
-from keys.models import VirtualKey
+from keys.models import KeyExtension, VirtualKey
 from pipelines.models import PipelineIdentity
 from projects.models import TuningProject
 from tenants.models import Department, Membership, SyncRun
@@ -181,6 +181,15 @@ def build_world() -> dict:
         audience="https://portal.example.com",
         claim_rules={"repository": "octo-org/octo-repo"},
     )
+    # dev asked for more days on the suspended key before it was suspended: the leads decide.
+    extension = KeyExtension.objects.create(
+        key=suspended,
+        requester=people["dev"],
+        department=alpha,
+        justification="More time.",
+        lifetime_days=7,
+        new_expires_at=now + datetime.timedelta(days=37),
+    )
     run = SyncRun.objects.create(triggered_by=people["infra"], status=SyncRun.Status.OK)
     # The lead will be away in ten days (not yet active, so no one decides for them today);
     # an open access review of alpha covers dev's active key.
@@ -216,6 +225,7 @@ def build_world() -> dict:
         "pending_project": pending_project,
         "manual_project": manual_project,
         "budget": budget,
+        "extension": extension,
         "pipeline": pipeline,
         "run": run,
         "delegation": delegation,
@@ -236,6 +246,8 @@ def route_args(route: Route, world: dict) -> dict[str, object]:
         "decide_key": world["pending"],
         "decide_project": world["pending_project"],
         "decide_budget": world["budget"],
+        "extend_key": world["active"],
+        "decide_extension": world["extension"],
         "pipeline_identity": world["pipeline"],
         "decide_pipeline_identity": world["pipeline"],
         "retry_request": world["failed"],
