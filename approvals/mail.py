@@ -40,8 +40,10 @@ def _send(recipients: list[str], template: str, context) -> None:
         )
 
 
-def webhook_text(department, text: Callable[[], str]) -> str:
+def webhook_text(department, text: Callable[[], str] | str) -> str:
     """``text()`` in the department's language (the portal's default when it has none)."""
+    if isinstance(text, str):
+        return text
     with translation.override(languages.of_department(department)):
         return text()
 
@@ -56,7 +58,7 @@ def _webhook(text: str) -> None:
 
 
 def on_commit(
-    template: str, recipients: list[str], context, webhook: Callable[[], str] | None = None,
+    template: str, recipients: list[str], context, webhook: Callable[[], str] | str | None = None,
     department=None,
 ) -> None:  # fmt: skip
     """Send after the commit; ``webhook()`` is the chat text, written in ``department``'s

@@ -50,13 +50,16 @@ def extend_key(request, pk):
         "blocked": blocked,
         "waiting": key.extension_requests.filter(status=Status.SUBMITTED).first(),
         "new_expiry": form.new_expiry(),
-        "auto": auto_approves(
-            KeyExtension(key=key, department=key.department, lifetime_days=form["days"].value())
-        )
-        if str(form["days"].value() or "").isdigit()
-        else False,
+        "auto": _auto_approves(key, form["days"].value()),
     }
     return render(request, "keys/extend.html", context)
+
+
+def _auto_approves(key: VirtualKey, days) -> bool:
+    """Whether an extension by ``days`` (as typed) would pass without an approver."""
+    if not str(days or "").isdigit():
+        return False
+    return auto_approves(KeyExtension(key=key, department=key.department, lifetime_days=int(days)))
 
 
 def progress(ext: KeyExtension) -> str:

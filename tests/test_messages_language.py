@@ -23,12 +23,14 @@ from costs import alerts, anomalies
 from costs.forecast import Forecast
 from costs.models import BudgetAlert, SpendAnomaly
 from keys import drift
+from keys import notify as keys_notify
 from keys.models import VirtualKey
+from projects import notify as projects_notify
 from tenants import languages
 from tenants.models import User
 
 from .doubles.teams import TeamsWebhookDouble
-from .factories import make_key
+from .factories import make_key, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -207,6 +209,7 @@ def test_request_mails_in_the_recipients_language(
 def test_request_webhooks_in_the_departments_language(
     org, key, webhook, catalogue_fragments, django_capture_on_commit_callbacks
 ):
+    project = make_project(org)
     for language in ("en", "ja"):
         org["a"].language = language
         org["a"].save()
@@ -214,7 +217,9 @@ def test_request_webhooks_in_the_departments_language(
         with django_capture_on_commit_callbacks(execute=True):
             approval_mail.request_submitted(key)
             approval_mail.provisioning_failed(key)
-    en, ja = webhook.received[:2], webhook.received[2:]
+            keys_notify.owner_left(org["dev_a"], [key], [], [org["a"]], reason="left")
+            projects_notify.manual_fulfilment_needed(project)
+    en, ja = webhook.received[:4], webhook.received[4:]
     for en_post, ja_post in zip(en, ja, strict=True):
         assert_japanese(ja_post["text"], en_post["text"], catalogue_fragments)
 

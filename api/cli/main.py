@@ -150,11 +150,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     rlist = requests.add_parser("list")
     rlist.add_argument("--queue", action="store_true", help="waiting for my decision")
-    rlist.add_argument("--kind", choices=["key", "project", "budget"], default="key")
+    rlist.add_argument("--kind", choices=["key", "project", "budget", "extension"], default="key")
     for name in ("approve", "reject"):
         decide = requests.add_parser(name)
         decide.add_argument("id", type=int)
-        decide.add_argument("--kind", choices=["key", "project", "budget"], default="key")
+        decide.add_argument(
+            "--kind", choices=["key", "project", "budget", "extension"], default="key"
+        )
         decide.add_argument("--comment", required=name == "reject")
 
     ex = sub.add_parser("exchange", help="In CI: the job's OIDC token for a short-lived key")

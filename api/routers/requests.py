@@ -11,7 +11,7 @@ from ninja.pagination import paginate
 from approvals import workflow
 from approvals.forms import DecisionForm
 from costs.models import BudgetRequest
-from keys.models import VirtualKey
+from keys.models import KeyExtension, VirtualKey
 from projects.models import TuningProject
 
 from ..common import form_problem, people_only, visible
@@ -20,8 +20,13 @@ from ..pagination import PortalCursor
 from ..schemas import DecisionIn, RequestOut
 
 router = Router(tags=["requests"])
-KINDS = {"key": VirtualKey, "project": TuningProject, "budget": BudgetRequest}
-KIND_PATTERN = "^(key|project|budget)$"
+KINDS = {
+    "key": VirtualKey,
+    "project": TuningProject,
+    "budget": BudgetRequest,
+    "extension": KeyExtension,
+}
+KIND_PATTERN = "^(key|project|budget|extension)$"
 
 
 def _out(kind: str, obj) -> dict:
