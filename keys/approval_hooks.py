@@ -25,6 +25,12 @@ def key_facts(key: VirtualKey) -> dict:
     }
 
 
+def extension_facts(ext: KeyExtension) -> dict:
+    """An extension is judged as a new key of the days asked for, with the key's budget,
+    models and kind."""
+    return {**key_facts(ext.key), "lifetime_days": ext.lifetime_days}
+
+
 def key_summary(key: VirtualKey) -> str:
     """What a key request asks, in the approval queue."""
     return f"{', '.join(key.llm_models)} · USD {money_text(key.max_budget)} · {key.lifetime_days}d"
@@ -72,7 +78,7 @@ def register() -> None:
     )
     registry.register(
         KeyExtension,
-        facts=extensions.facts,
+        facts=extension_facts,
         slug="extension",
         summary=extensions.summary,
         auto_approval=True,  # as a new key of that lifetime and the key's budget

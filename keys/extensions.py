@@ -34,19 +34,6 @@ EXTENDED = audit.action("virtualkey.extended")
 log = logging.getLogger(__name__)
 
 
-def facts(ext: KeyExtension) -> dict:
-    """What auto-approval and stage conditions read: the key's budget, models and kind, and
-    the days asked for as the lifetime (as for a new key of that length)."""
-    key = ext.key
-    return {
-        "budget": key.max_budget,
-        "lifetime_days": ext.lifetime_days,
-        "models": list(key.llm_models or []),
-        "retention_days": None,
-        "service_account": key.kind == VirtualKey.Kind.SERVICE,
-    }
-
-
 def summary(ext: KeyExtension) -> str:
     """What an extension asks, in the approval queue."""
     return _("%(key)s · +%(days)s days · USD %(budget)s") % {
