@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -17,6 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from portal import webhook as infra_webhook
 from tenants import languages
 
 from . import notify as approval_notify
@@ -48,15 +48,6 @@ def webhook_text(department, text: Callable[[], str] | str) -> str:
         return text()
 
 
-def _webhook(text: str) -> None:
-    if not settings.NOTIFY_WEBHOOK_URL:
-        return
-    try:  # Teams and Slack incoming webhooks both accept {"text": ...}
-        httpx.post(settings.NOTIFY_WEBHOOK_URL, json={"text": text}, timeout=5).raise_for_status()
-    except httpx.HTTPError as exc:
-        log.warning("webhook failed", extra={"error": str(exc)})
-
-
 def on_commit(
     template: str, recipients: list[str], context, webhook: Callable[[], str] | str | None = None,
     department=None,
@@ -70,7 +61,7 @@ def on_commit(
         except Exception:  # a mail outage must not undo or block the change it reports
             log.exception("mail failed", extra={"template": template})
         if webhook is not None:
-            _webhook(webhook_text(department, webhook))
+            infra_webhook.post(webhook_text(department, webhook), about=template)
 
     transaction.on_commit(send)
 

@@ -39,8 +39,9 @@ def steps(obj) -> list[Step]:
         out.append(Step(_("Secret revealed"), obj.secret_revealed_at, str(obj.requester)))
     rotations = AuditEvent.objects.filter(
         action=f"{obj._meta.model_name}.rotated", object_id=str(obj.pk)
-    ).values_list("created_at", "actor_label")
-    out += [Step(_("Rotated"), when, who) for when, who in rotations]
+    ).select_related("actor")
+    # The person by name, as in every other step (the label, an e-mail, if they are gone).
+    out += [Step(_("Rotated"), e.created_at, str(e.actor or e.actor_label)) for e in rotations]
     if obj.ended_at:
         out.append(Step(obj.get_status_display(), obj.ended_at))
     elif obj.expires_at:

@@ -18,15 +18,13 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchdb import create_database, drop_database, litellm_database_url, server_url, setup_django  # noqa: E402
+from benchdb import department_with_lead, portal_with_litellm  # noqa: E402
 
 
 def main() -> None:
@@ -40,36 +38,16 @@ def main() -> None:
     if args.small:
         args.keys = 3
 
-    url = server_url()
-    create_database(url, args.db)
-    setup_django(url, args.db, "")
-    from django.conf import settings
-
-    from tests.litellm_proxy import LiteLLMProxy
-    from tests.workers import Worker
-
-    litellm_db = litellm_database_url(url)
-    proxy = LiteLLMProxy(database_url=litellm_db)
-    worker = None
-    try:
-        proxy.start()
-        print(f"LiteLLM proxy ready in {proxy.start_seconds:.1f} s")
-        settings.LITELLM_BASE_URL = proxy.base_url
-        settings.LITELLM_MASTER_KEY = proxy.master_key
-        worker = Worker().start()
+    with portal_with_litellm(args.db):
         from portal.celery import app as celery_app
+        from tests.workers import Worker
 
-        celery_app.conf.task_default_queue = worker.queue
-        timings = run(args.keys)
-    finally:
-        if worker:
+        worker = Worker().start()
+        try:
+            celery_app.conf.task_default_queue = worker.queue
+            timings = run(args.keys)
+        finally:
             worker.stop()
-        proxy.stop()
-        drop_database(url, urlsplit(litellm_db).path.lstrip("/"))
-        from django.db import connections
-
-        connections.close_all()
-        drop_database(url, args.db)
 
     print(f"\napproval → active, {len(timings)} keys, one worker (solo pool):")
     print(f"  first key (creates team and user): {timings[0] * 1000:8.0f} ms")
@@ -85,23 +63,8 @@ def run(count: int) -> list[float]:
     from approvals import workflow
     from approvals.lifecycle import Status
     from keys.models import VirtualKey
-    from tenants.models import Department, Membership, User
 
-    dept = Department.objects.create(
-        name="Bench",
-        slug="bench",
-        cost_centre="CC-B",
-        allowed_models=["gpt-4o-mini"],
-        monthly_budget=Decimal("1000"),
-    )
-    dev = User.objects.create(
-        username="dev@bench.example", email="dev@bench.example", entra_oid=str(uuid.uuid4())
-    )
-    lead = User.objects.create(
-        username="lead@bench.example", email="lead@bench.example", entra_oid=str(uuid.uuid4())
-    )
-    Membership.objects.create(user=dev, department=dept, role="member")
-    Membership.objects.create(user=lead, department=dept, role="lead")
+    dept, dev, lead = department_with_lead()
     timings = []
     for i in range(count):
         key = VirtualKey.objects.create(

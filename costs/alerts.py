@@ -19,7 +19,6 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -30,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from approvals.lifecycle import Status
 from keys.models import VirtualKey
-from portal import audit
+from portal import audit, webhook
 from portal.days import utc_day, utc_today
 from tenants import languages
 from tenants.models import Department, Membership
@@ -332,9 +331,6 @@ def _notify_on_commit(alert: BudgetAlert, recipients: list[str], fc=None, langfu
         if settings.NOTIFY_WEBHOOK_URL:
             with translation.override(languages.of_department(alert.department)):
                 text = describe(alert, fc, langfuse)
-            try:
-                httpx.post(settings.NOTIFY_WEBHOOK_URL, json={"text": text}, timeout=5)
-            except httpx.HTTPError as exc:
-                log.warning("alert webhook failed", extra={"error": str(exc)})
+            webhook.post(text, about="budget alert")
 
     transaction.on_commit(send)

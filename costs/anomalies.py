@@ -23,7 +23,6 @@ import statistics
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -32,7 +31,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from keys.models import VirtualKey
-from portal import audit
+from portal import audit, webhook
 from portal.days import utc_today
 from tenants import languages
 from tenants.models import Membership
@@ -298,7 +297,4 @@ def _announce(anomaly: SpendAnomaly) -> None:
     if settings.NOTIFY_WEBHOOK_URL:
         with translation.override(languages.of_department(anomaly.department)):
             text = describe(anomaly)
-        try:
-            httpx.post(settings.NOTIFY_WEBHOOK_URL, json={"text": text}, timeout=5)
-        except httpx.HTTPError as exc:
-            log.warning("anomaly webhook failed", extra={"error": str(exc)})
+        webhook.post(text, about="spend anomaly")

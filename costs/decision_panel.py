@@ -9,8 +9,8 @@ from django.db.models import Sum
 
 from portal.days import utc_month_start
 
-from . import langfuse_costs
-from .models import BudgetRequest, MonthlyKeySpend, MonthlySpend
+from . import figures
+from .models import BudgetRequest, MonthlyKeySpend
 
 
 def panel(obj, ctx: dict) -> dict:
@@ -24,28 +24,24 @@ def panel(obj, ctx: dict) -> dict:
     )
     for key in keys:
         key.month_spend = spend.get(key.pk) or Decimal(0)
-    requester_total = MonthlyKeySpend.objects.filter(
-        month=month, key__requester_id=obj.requester_id
-    ).aggregate(total=Sum("spend"))["total"] or Decimal(0)
+    # The figures of the requester's costs page and the department's (``costs.figures``).
+    requester_total = figures.person_month(obj.requester, month)
     dept = obj.department
-    actual = MonthlySpend.objects.filter(month=month, department=dept).aggregate(
-        total=Sum("spend")
-    )["total"] or Decimal(0)
-    # The tuning projects' Langfuse cost LiteLLM has not counted is part of the actual.
-    actual += langfuse_costs.department_month(dept, month)[1]
+    actual = figures.department_month(dept, month)
     budget = dept.monthly_budget or Decimal(0)
     if isinstance(obj, BudgetRequest):
         budget_after = obj.monthly_budget
-        left_after = obj.monthly_budget - actual
+        left_after = figures.left(obj.monthly_budget, actual)
     else:
         budget_after = budget
         ask = getattr(obj, "max_budget", None) or Decimal(0)
-        left_after = budget - actual - ask  # if the new key spent all of its budget this month
+        # If the new key spent all of its budget this month.
+        left_after = figures.left(budget, actual) - ask
     return {
         "requester_month_spend": requester_total,
         "dept_budget": budget,
         "dept_actual": actual,
-        "dept_left": budget - actual,
+        "dept_left": figures.left(budget, actual),
         "dept_budget_after": budget_after,
         "dept_left_after": left_after,
     }

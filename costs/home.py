@@ -14,7 +14,7 @@ from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal.days import utc_today
 
-from . import forecast, langfuse_costs, periods
+from . import figures, forecast, periods
 from .models import IngestionState, MonthlyKeySpend, MonthlySpend, SpendAnomaly
 
 SHOWN = 10
@@ -50,18 +50,9 @@ def my_keys(user) -> dict | None:
     return {"keys": keys}
 
 
-def _department_month(department, month, prev, today, langfuse: dict) -> dict:
-    totals = dict(
-        MonthlySpend.objects.filter(department=department, month__in=[month, prev])
-        .values_list("month")
-        .annotate(total=Sum("spend"))
-        .order_by()
-    )
-    for m in (month, prev):  # the tuning projects' Langfuse cost LiteLLM has not counted
-        if (department.pk, m) in langfuse:
-            totals[m] = (totals.get(m) or Decimal(0)) + langfuse[(department.pk, m)]
-    actual = totals.get(month) or Decimal(0)
-    fc = forecast.month_end(actual, month, today, totals.get(prev))
+def _department_month(department, month, prev, today, actuals: dict) -> dict:
+    actual = actuals.get((department.pk, month)) or Decimal(0)
+    fc = forecast.month_end(actual, month, today, actuals.get((department.pk, prev)))
     near = MonthlyKeySpend.objects.filter(
         department=department,
         month=month,
@@ -85,8 +76,8 @@ def departments(user) -> dict | None:
     if not led:
         return None
     today, month, prev = _month()
-    langfuse = langfuse_costs.by_department_month(prev, periods.next_month(month), led)
-    return {"rows": [_department_month(d, month, prev, today, langfuse) for d in led]}
+    actuals = figures.department_months(led, [prev, month])  # as the department page's
+    return {"rows": [_department_month(d, month, prev, today, actuals) for d in led]}
 
 
 def organisation(user) -> dict | None:

@@ -7,6 +7,8 @@ import calendar
 import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.core.exceptions import BadRequest
+
 from portal.days import utc_month_start
 
 
@@ -25,6 +27,10 @@ def add_months(month: datetime.date, n: int) -> datetime.date:
 
 def days_in_month(month: datetime.date) -> int:
     return calendar.monthrange(month.year, month.month)[1]
+
+
+class FutureMonth(BadRequest):
+    """A month after this one was asked for: nothing has been spent in it yet."""
 
 
 def parse_month(value: str | None, default: datetime.date | None = None) -> datetime.date:

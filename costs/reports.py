@@ -84,15 +84,23 @@ METRIC_COLUMNS = [
 
 
 def month_context(request) -> dict:
+    """The month asked for (``?month=YYYY-MM``, default this UTC month) and its neighbours.
+    A month after this one raises ``periods.FutureMonth``: nothing is spent in it yet."""
     today = utc_today()
+    this_month = periods.month_start(today)
     month = periods.parse_month(request.GET.get("month"))
+    if month > this_month:
+        raise periods.FutureMonth(month.strftime("%Y-%m"))
     return {
         "today": today,
         "month": month,
         "month_value": month.strftime("%Y-%m"),
+        "this_month": this_month.strftime("%Y-%m"),
+        "is_this_month": month == this_month,
         "month_end": periods.next_month(month) - datetime.timedelta(days=1),
         "prev_month": periods.add_months(month, -1).strftime("%Y-%m"),
-        "next_month": periods.add_months(month, 1).strftime("%Y-%m"),
+        # No link to a month that has not started.
+        "next_month": periods.add_months(month, 1).strftime("%Y-%m") if month < this_month else "",
     }
 
 

@@ -8,7 +8,6 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
-from approvals.engine import auto_approves
 from approvals.lifecycle import Status
 from approvals.views_decide import decide
 from portal.integrations.errors import IntegrationError
@@ -59,7 +58,8 @@ def _auto_approves(key: VirtualKey, days) -> bool:
     """Whether an extension by ``days`` (as typed) would pass without an approver."""
     if not str(days or "").isdigit():
         return False
-    return auto_approves(KeyExtension(key=key, department=key.department, lifetime_days=int(days)))
+    ext = KeyExtension(key=key, department=key.department, lifetime_days=int(days))
+    return ext.auto_approvable()
 
 
 def progress(ext: KeyExtension) -> str:

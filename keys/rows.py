@@ -28,13 +28,20 @@ def labels(rows: Iterable, method: str) -> dict[str, str]:
     return labels
 
 
+def secret_waiting_badge() -> SafeString:
+    """The "!" beside a request whose secret waits to be revealed, said in words too (phones
+    show no tooltips)."""
+    return format_html(
+        ' <span class="secret-waiting"><span class="badge" aria-hidden="true">!</span> {}</span>',
+        _("Secret waiting to be revealed"),
+    )
+
+
 def my_keys(keys: Iterable[VirtualKey]) -> SafeString:
     keys = list(keys)
     status = labels(keys, "get_status_display")
     service = format_html(' <span class="role">{}</span>', _("service"))
-    waiting = format_html(
-        ' <span class="badge" title="{}">!</span>', _("Secret waiting to be revealed")
-    )
+    waiting = secret_waiting_badge()
     return format_html_join(
         "\n",
         '<tr><td><a href="{}">{}</a>{}</td><td>{}</td>'

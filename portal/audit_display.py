@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from . import audit
-from .templatetags.portal_ui import money_text
+from .templatetags.portal_ui import money_text, when_text
 
 OBJECTS = {
     "virtualkey": _("Virtual key"),
@@ -137,7 +137,7 @@ def show(value: Any) -> str:
         if parsed is not None:
             if timezone.is_naive(parsed):
                 parsed = timezone.make_aware(parsed, datetime.UTC)
-            return formats.date_format(timezone.localtime(parsed), "SHORT_DATETIME_FORMAT")
+            return when_text(parsed)
     return str(value)
 
 

@@ -24,6 +24,7 @@ class ProjectsConfig(AppConfig):
         audit.register_former_label(TuningProject, "keys.tuningproject")
         key_panels.register(key_panels.OPERATIONS, panels.operations)
         key_panels.register(key_panels.HOME_INFRA, panels.home_infra)
+        key_panels.register(key_panels.HOME_DEVELOPER, panels.home_developer)
         key_panels.register(key_panels.RECONCILE, panels.reconcile_findings)
         approval_panels.register(approval_panels.DECISION, panels.decision)
         tenant_panels.register(tenant_panels.DEPARTMENT_DETAIL, department_panel.panel)

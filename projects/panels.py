@@ -1,5 +1,6 @@
 """What tuning projects add to pages of other apps, registered in ``ProjectsConfig.ready()``:
-infra's operations page and home card, reconcile, and the department page."""
+infra's operations page and home card, the developer's requests, reconcile, and the
+department page."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from django.utils.translation import gettext_lazy as _
 
 from approvals.decision import PolicyCheck
 from approvals.lifecycle import Status
+from keys.home import SHOWN, WAITING
 
-from . import services
+from . import reconcile
 from .models import TuningProject
 
 # Waiting for infra: failed, or to be fulfilled or deleted by hand in Langfuse.
@@ -32,9 +34,17 @@ def home_infra(user, ctx: dict) -> dict:
     }
 
 
+def home_developer(user, ctx: dict) -> dict:
+    """The developer's waiting and failed tuning projects, beside their keys on the home page."""
+    mine = TuningProject.objects.filter(requester=user).select_related("department")
+    waiting = mine.filter(status__in=WAITING).order_by("-created_at")[:SHOWN]
+    failed = mine.filter(status=Status.FAILED).order_by("-updated_at")[:SHOWN]
+    return {"pending": [*ctx["pending"], *waiting], "failed": [*ctx["failed"], *failed]}
+
+
 def reconcile_findings() -> list[dict]:
     """Langfuse is optional: without it there is nothing to compare."""
-    return services.reconcile_findings() if settings.LANGFUSE_HOST else []
+    return reconcile.reconcile_findings() if settings.LANGFUSE_HOST else []
 
 
 def decision(obj, ctx: dict) -> dict:

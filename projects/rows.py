@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
-from keys.rows import labels
+from keys.rows import labels, secret_waiting_badge
 from portal.templatetags.portal_ui import day
 
 from .models import TuningProject
@@ -16,6 +16,7 @@ from .models import TuningProject
 def my_projects(projects: Iterable[TuningProject]) -> SafeString:
     projects = list(projects)
     status = labels(projects, "get_status_display")
+    waiting = secret_waiting_badge()
     return format_html_join(
         "\n",
         '<tr><td><a href="{}">{}</a><br><span class="muted">{}</span></td><td>{}</td>'
@@ -28,7 +29,7 @@ def my_projects(projects: Iterable[TuningProject]) -> SafeString:
                 p.department.name,
                 p.status,
                 status[p.status],
-                mark_safe(' <span class="badge">!</span>') if p.secret_waiting else "",
+                waiting if p.secret_waiting else "",
                 format_html("<code>{}</code>", p.public_key) if p.public_key else "",
                 day(p.expires_at),
             )

@@ -11,8 +11,9 @@ from decimal import Decimal
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from ninja import Query, Router
+from ninja.errors import HttpError
 
-from costs import exports, reports
+from costs import exports, periods, reports
 from costs.models import MonthlySpend, TeamDaySpend
 from costs.org_reports import chargeback_months, chargeback_table, org_tables
 from costs.tables import csv_response
@@ -26,6 +27,14 @@ router = Router(tags=["costs"])
 FORMAT = Query("json", pattern="^(json|csv)$")
 MONTH = Query(None, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (default: this month)")
 CSV = {"responses": {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}}
+
+
+def _month(request) -> dict:
+    """``reports.month_context``; a month that has not started is a 400."""
+    try:
+        return reports.month_context(request)
+    except periods.FutureMonth as exc:
+        raise HttpError(400, f"{exc} has not started: no spend yet.") from exc
 
 
 def _json(value):
@@ -65,7 +74,7 @@ def my_costs(
     format: str = FORMAT,  # noqa: A002
 ):
     require_right(request, RIGHT_COSTS)
-    ctx = reports.month_context(request)
+    ctx = _month(request)
     tables = reports.mine_tables(request.user, ctx["month"])
     return _answer(tables, table, ctx, "my-spend", format)
 
@@ -73,7 +82,7 @@ def my_costs(
 @router.get("/me/daily", response=SeriesOut, summary="My spend per day")
 def my_daily(request, month: str | None = MONTH):
     require_right(request, RIGHT_COSTS)
-    ctx = reports.month_context(request)
+    ctx = _month(request)
     series = reports.daily_series(reports.mine_daily(request.user, ctx["month"]), ctx["month"])
     return {"month": ctx["month_value"], "series": series}
 
@@ -92,7 +101,7 @@ def department_costs(
     format: str = FORMAT,  # noqa: A002
 ):
     dept = _department(request, slug)
-    ctx = reports.month_context(request)
+    ctx = _month(request)
     tables = reports.department_tables(dept, ctx["month"])
     return _answer(tables, table, ctx, dept.slug, format)
 
@@ -100,7 +109,7 @@ def department_costs(
 @router.get("/departments/{slug}/daily", response=SeriesOut, summary="Department per day")
 def department_daily(request, slug: str, month: str | None = MONTH):
     dept = _department(request, slug)
-    ctx = reports.month_context(request)
+    ctx = _month(request)
     series = reports.daily_series(TeamDaySpend.objects.filter(department=dept), ctx["month"])
     return {"month": ctx["month_value"], "series": series}
 
@@ -109,7 +118,7 @@ def department_daily(request, slug: str, month: str | None = MONTH):
 def department_monthly(request, slug: str, month: str | None = MONTH):
     """The last twelve months up to ``month``, and the department's budget."""
     dept = _department(request, slug)
-    ctx = reports.month_context(request)
+    ctx = _month(request)
     trend, _actual = reports.trend(MonthlySpend.objects.filter(department=dept), ctx["month"])
     return {"month": ctx["month_value"], "series": trend}
 
@@ -130,14 +139,14 @@ def org_costs(
     format: str = FORMAT,  # noqa: A002
 ):
     _infra(request)
-    ctx = reports.month_context(request)
+    ctx = _month(request)
     return _answer(org_tables(ctx["month"], ctx["today"]), table, ctx, "org", format)
 
 
 @router.get("/org/monthly", response=SeriesOut, summary="Organisation per month (infra)")
 def org_monthly(request, month: str | None = MONTH):
     _infra(request)
-    ctx = reports.month_context(request)
+    ctx = _month(request)
     trend, _actual = reports.trend(MonthlySpend.objects.all(), ctx["month"])
     return {"month": ctx["month_value"], "series": trend}
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from portal.forms import errors_as_messages
 from portal.pagination import Paginator
 from tenants.access import department_for_lead
 from tenants.models import Membership
@@ -22,8 +23,10 @@ from ..forms import BudgetRequestForm, MemberBudgetForm
 from ..member_budgets import set_member_budget as save_member_budget
 from ..models import BudgetAlert, MemberBudget
 from ..reports import month_context
+from .dashboards import refuse_future
 
 
+@refuse_future
 def member_budgets(request, slug: str):
     """Members of a department with their optional monthly budgets (lead or infra)."""
     dept = department_for_lead(request.user, slug)
@@ -104,6 +107,5 @@ def budget_request(request, slug: str):
         )
         messages.success(request, _("Budget request sent to the platform team."))
     else:
-        for errors in form.errors.values():
-            messages.error(request, " ".join(errors))
+        errors_as_messages(request, form)
     return redirect("costs_department", slug=dept.slug)

@@ -9,18 +9,23 @@ are kept by ``costs.page_cache`` until their data changes.
 from __future__ import annotations
 
 import datetime
+import functools
 from decimal import Decimal
 
-from django.http import Http404
+from django.contrib import messages
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.html import json_script
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from tenants.access import department_for_lead, infra_required
 
 from .. import completeness, forecast, langfuse_costs, page_cache, periods, reports, soft_budgets
+from ..figures import left as budget_left
+from ..figures import person_month
 from ..forms import BudgetRequestForm
 from ..models import BudgetAlert, BudgetRequest, IngestionState, MonthlySpend, TeamDaySpend
 from ..org_reports import org_tables
@@ -99,6 +104,26 @@ def _figures(request, ctx, kpis: str, parts: tuple, scopes, build) -> dict:
     return {**figures, **safe}
 
 
+def refuse_future(view):
+    """A month that has not started is refused: back to this month, saying why."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except periods.FutureMonth as exc:
+            messages.warning(
+                request,
+                _("%(month)s has not started, so nothing is spent in it yet: this month is shown.")
+                % {"month": exc},
+            )
+            if request.headers.get("HX-Request"):
+                return HttpResponse(headers={"HX-Redirect": request.path})
+            return redirect(request.path)
+
+    return wrapper
+
+
 def index(request):
     if request.user.is_infra:
         return redirect("costs_org")
@@ -123,13 +148,14 @@ def mine_figures(user, ctx: dict, pages: dict[str, int]) -> dict:
     _paginate(tables, pages)
     base = reports.mine_daily(user, month)
     # Summed unrounded: a call worth USD 0.000093 must not read as zero.
-    actual = base.aggregate(total=reports.total("spend"))["total"]
+    actual = person_month(user, month)
     figures = {"tables": tables, "today": ctx["today"], "month": month, "actual": actual}
     reports.set_forecast(figures, actual, reports.mine_previous_month(user, month))
     figures["chart"] = {"daily": reports.daily_series(base, month), "budget": None}
     return figures
 
 
+@refuse_future
 def mine(request, table: str | None = None):
     ctx = reports.month_context(request)
     answer = _table_only(
@@ -183,7 +209,7 @@ def department_figures(dept, ctx: dict, pages: dict[str, int]) -> dict:
         langfuse_actual=langfuse,
         budget=budget,
         pct=periods.percent(actual, budget),
-        remaining=budget - actual if budget else None,
+        remaining=budget_left(budget, actual) if budget else None,
         chart={
             "trend": trend,
             "daily": langfuse_costs.add_to_daily(daily, langfuse_days),
@@ -210,6 +236,7 @@ DEPARTMENT_SECTIONS = (
 )  # fmt: skip
 
 
+@refuse_future
 def department(request, slug: str, table: str | None = None):
     dept = department_for_lead(request.user, slug)
     ctx = reports.month_context(request)
@@ -261,6 +288,7 @@ def org_figures(ctx: dict, pages: dict[str, int]) -> dict:
 
 
 @infra_required
+@refuse_future
 def org(request, table: str | None = None):
     ctx = reports.month_context(request)
     ctx["csv_query"] = f"?month={ctx['month_value']}"

@@ -6,12 +6,15 @@ the unrounded figure in ``title`` (shown on hover); counts get the locale's grou
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
+from django.utils.translation import gettext, gettext_lazy
 
 from portal.integrations.explain import explain
 
@@ -34,6 +37,8 @@ def money_text(value) -> str:
     else:
         # Two significant digits: 0.000093 → 6 places, 0.0042 → 4 places.
         places = min(-amount.adjusted() + 1, 10)
+    # Rounded half up here, once (Django's number_format would cut the digits off).
+    amount = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return formats.number_format(amount, places, use_l10n=True, force_grouping=True)
 
 
@@ -76,24 +81,62 @@ def num(value):
     return formats.number_format(value, 0, use_l10n=True, force_grouping=True)
 
 
-@register.filter
-def when(value):
-    """A date and time in the portal's time zone, in the locale's short format."""
+def _local_format(value, format_name: str) -> str:
+    """``value`` (an aware time: in the portal's time zone) in the locale's ``format_name``."""
     if not value:
         return "—"
     if hasattr(value, "tzinfo") and timezone.is_aware(value):
         value = timezone.localtime(value)
+    return formats.date_format(value, format_name)
+
+
+def when_text(value) -> str:
+    """A date and time in the portal's time zone, in the locale's short format, with the
+    zone's name (``8 Dec 2026 04:03 JST``): spend days are UTC days, so a time says its zone."""
+    if hasattr(value, "tzinfo") and timezone.is_aware(value):
+        value = timezone.localtime(value)
+        return f"{formats.date_format(value, 'SHORT_DATETIME_FORMAT')} {value.tzname()}"
     return formats.date_format(value, "SHORT_DATETIME_FORMAT")
+
+
+@register.filter
+def when(value):
+    """A date and time in the portal's time zone (``when_text``)."""
+    if not value:
+        return "—"
+    return when_text(value)
+
+
+AGES = {
+    "waiting": gettext_lazy("waiting %(age)s"),
+    "for": gettext_lazy("for %(age)s"),
+    "ago": gettext_lazy("%(age)s ago"),
+}
+
+
+@register.filter
+def age(value, phrase: str = "ago") -> str:
+    """How long ago ``value`` was, as a phrase (``waiting 3 hours``, ``5 minutes ago``); under a
+    minute it is "just now", never "0 minutes"."""
+    if not value:
+        return "—"
+    if timezone.now() - value < datetime.timedelta(minutes=1):
+        return gettext("just now")
+    return AGES[phrase] % {"age": timesince(value)}
+
+
+@register.filter
+def utc_day(value):
+    """A UTC day (spend, usage, anomalies), saying so: ``7 Dec 2026 UTC``."""
+    if not value:
+        return "—"
+    return f"{formats.date_format(value, 'SHORT_DATE_FORMAT')} UTC"
 
 
 @register.filter
 def day(value):
     """A date in the locale's short format."""
-    if not value:
-        return "—"
-    if hasattr(value, "tzinfo") and timezone.is_aware(value):
-        value = timezone.localtime(value)
-    return formats.date_format(value, "SHORT_DATE_FORMAT")
+    return _local_format(value, "SHORT_DATE_FORMAT")
 
 
 @register.simple_tag(takes_context=True)
