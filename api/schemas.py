@@ -50,8 +50,23 @@ class KeyRequestIn(Schema):
 
 
 class ExtendIn(Schema):
-    lifetime_days: int
+    lifetime_days: int = Field(..., description="Days added to the key's current expiry.")
     justification: str
+
+
+class ExtensionOut(Schema):
+    """An extension of a key: the same key and secret, a later expiry once approved."""
+
+    id: int
+    key_id: int
+    status: str
+    lifetime_days: int
+    previous_expires_at: datetime.datetime | None = None
+    new_expires_at: datetime.datetime
+    auto_approved: bool
+    justification: str
+    created_at: datetime.datetime
+    decided_at: datetime.datetime | None = None
 
 
 class SecretOut(Schema):

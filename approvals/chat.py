@@ -26,6 +26,8 @@ from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from tenants import languages
+
 from . import engine, notify, registry
 from .engine import Shown
 from .models import Policy
@@ -149,7 +151,7 @@ def announce_on_commit(obj, stage) -> None:
     """Post the stage to the configured channels once the transaction commits."""
     if not (settings.SLACK_BOT_TOKEN and settings.SLACK_CHANNEL) and not teams_enabled():
         return
-    with translation.override(settings.LANGUAGE_CODE):
+    with translation.override(languages.of_department(obj.department)):  # a shared channel
         slack = slack_message(obj, stage) if settings.SLACK_BOT_TOKEN else None
         teams = teams_card(obj, stage) if teams_enabled() else None
 

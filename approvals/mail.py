@@ -7,40 +7,61 @@ Never include a key's secret. Sent after the transaction commits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 from portal import webhook as infra_webhook
+from tenants import languages
 
 from . import notify as approval_notify
 
 log = logging.getLogger(__name__)
 
 
-def _send(recipients: list[str], template: str, context: dict) -> None:
-    recipients = [r for r in recipients if r]
-    if not recipients:
-        return
-    context = {"site_url": settings.SITE_URL, **context}
-    with translation.override(settings.LANGUAGE_CODE):
-        subject = render_to_string(f"{template}_subject.txt", context).strip()
-        body = render_to_string(f"{template}.txt", context)
-    send_mail(subject, body, None, recipients, fail_silently=False)
-    log.info("mail sent", extra={"template": template, "recipients": len(recipients)})
+def _send(recipients: list[str], template: str, context) -> None:
+    """One e-mail per language among the recipients, each rendered in that language.
+    ``context``: a dict, or a function returning one (called in each language, for values
+    that are text themselves)."""
+    for language, group in languages.by_language(recipients).items():
+        with translation.override(language):
+            values = context() if callable(context) else context
+            values = {"site_url": settings.SITE_URL, **values}
+            subject = render_to_string(f"{template}_subject.txt", values).strip()
+            body = render_to_string(f"{template}.txt", values)
+        send_mail(subject, body, None, group, fail_silently=False)
+        log.info(
+            "mail sent", extra={"template": template, "recipients": len(group), "lang": language}
+        )
 
 
-def on_commit(template: str, recipients: list[str], context: dict, webhook: str = "") -> None:
+def webhook_text(department, text: Callable[[], str] | str) -> str:
+    """``text()`` in the department's language (the portal's default when it has none)."""
+    if isinstance(text, str):
+        return text
+    with translation.override(languages.of_department(department)):
+        return text()
+
+
+def on_commit(
+    template: str, recipients: list[str], context, webhook: Callable[[], str] | str | None = None,
+    department=None,
+) -> None:  # fmt: skip
+    """Send after the commit; ``webhook()`` is the chat text, written in ``department``'s
+    language."""
+
     def send():
         try:
             _send(recipients, template, context)
         except Exception:  # a mail outage must not undo or block the change it reports
             log.exception("mail failed", extra={"template": template})
-        if webhook:
-            infra_webhook.post(webhook, about=template)
+        if webhook is not None:
+            infra_webhook.post(webhook_text(department, webhook), about=template)
 
     transaction.on_commit(send)
 
@@ -58,16 +79,23 @@ def request_submitted(obj) -> None:
         "approvals/email/submitted",
         deciders,
         {"obj": obj},
-        webhook=f"New request '{obj}' from {obj.requester} in {obj.department} waits for approval.",
+        webhook=lambda: (
+            _("New request '%(name)s' from %(who)s in %(dept)s waits for approval.")
+            % {"name": obj, "who": obj.requester, "dept": obj.department}
+        ),
+        department=obj.department,
     )
 
 
 def request_decided(obj) -> None:
     """Tell the requester; an approval that lowered values says old → new, and why."""
-    with translation.override(settings.LANGUAGE_CODE):
-        changes = approval_notify.lowered_changes(obj) if obj.decided_at else []
-    reasons = approval_notify.lowered_reasons(obj) if changes else []
-    context = {"obj": obj, "changes": changes, "reasons": reasons}
+    decided = bool(obj.decided_at)
+
+    def context() -> dict:  # the changed fields' labels in each reader's language
+        changes = approval_notify.lowered_changes(obj) if decided else []
+        reasons = approval_notify.lowered_reasons(obj) if changes else []
+        return {"obj": obj, "changes": changes, "reasons": reasons}
+
     on_commit("approvals/email/decided", [obj.requester.email], context)
 
 
@@ -80,7 +108,11 @@ def provisioning_failed(obj) -> None:
         "approvals/email/failed",
         [obj.requester.email],
         {"obj": obj},
-        webhook=f"Provisioning of '{obj}' failed: {obj.last_error}",
+        webhook=lambda: (
+            _("Provisioning of '%(name)s' failed: %(error)s")
+            % {"name": obj, "error": obj.last_error}
+        ),
+        department=obj.department,
     )
 
 

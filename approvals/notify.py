@@ -4,6 +4,7 @@ concerned, and the chat channels (Slack buttons, a Teams card) where configured.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -15,6 +16,7 @@ from django.utils.translation import gettext as _
 from portal import audit, audit_display
 from portal.models import AuditEvent
 from portal.templatetags.portal_ui import when
+from tenants import languages
 
 from .models import StageDecision
 
@@ -76,15 +78,20 @@ def _link(obj) -> str:
     return f"{settings.SITE_URL}{url}"
 
 
-def mail_on_commit(recipients: list[str], subject: str, body: str) -> None:
+def mail_on_commit(recipients: list[str], compose: Callable[[], tuple[str, str]]) -> None:
+    """Send ``compose()`` (subject, body) after the commit: one e-mail per language among the
+    recipients, each composed in that language."""
     recipients = sorted({r for r in recipients if r})
     if not recipients:
         return
 
     def send() -> None:
         try:
-            send_mail(subject, body, None, recipients, fail_silently=False)
-            log.info("approval mail sent", extra={"recipients": len(recipients)})
+            for language, group in languages.by_language(recipients).items():
+                with translation.override(language):
+                    subject, body = compose()
+                send_mail(subject, body, None, group, fail_silently=False)
+                log.info("approval mail sent", extra={"recipients": len(group), "lang": language})
         except Exception:  # a mail outage must not undo the decision it reports
             log.exception("approval mail failed")
 
@@ -94,7 +101,7 @@ def mail_on_commit(recipients: list[str], subject: str, body: str) -> None:
 def stage_started(obj, stage, approvers) -> None:
     from . import chat
 
-    with translation.override(settings.LANGUAGE_CODE):
+    def compose() -> tuple[str, str]:
         subject = _("Approval needed: %(name)s") % {"name": obj}
         body = _(
             "%(requester)s asked for %(name)s in %(department)s. Stage: %(stage)s.\n"
@@ -106,46 +113,56 @@ def stage_started(obj, stage, approvers) -> None:
             "stage": stage.name,
             "link": _link(obj),
         }
-    mail_on_commit([u.email for u in approvers], subject, body)
+        return subject, body
+
+    mail_on_commit([u.email for u in approvers], compose)
     chat.announce_on_commit(obj, stage)
 
 
 def reminder(obj, stage, approvers) -> None:
-    with translation.override(settings.LANGUAGE_CODE):
+    def compose() -> tuple[str, str]:
         subject = _("Reminder: %(name)s still waits for your approval") % {"name": obj}
         body = _("Stage %(stage)s has waited since %(since)s.\nDecide here: %(link)s") % {
             "stage": stage.name,
             "since": when(stage.started_at),
             "link": _link(obj),
         }
-    mail_on_commit([u.email for u in approvers], subject, body)
+        return subject, body
+
+    mail_on_commit([u.email for u in approvers], compose)
 
 
 def escalated(obj, stage, fallback) -> None:
-    with translation.override(settings.LANGUAGE_CODE):
+    def compose() -> tuple[str, str]:
         subject = _("Escalated to you: %(name)s") % {"name": obj}
         body = _(
             "Nobody decided stage %(stage)s in time, so it now waits for you too.\n"
             "Decide here: %(link)s"
         ) % {"stage": stage.name, "link": _link(obj)}
-    mail_on_commit([u.email for u in fallback], subject, body)
+        return subject, body
+
+    mail_on_commit([u.email for u in fallback], compose)
 
 
 def expired(obj, stage) -> None:
-    with translation.override(settings.LANGUAGE_CODE):
+    def compose() -> tuple[str, str]:
         subject = _("Your request %(name)s expired") % {"name": obj}
         body = _(
             "Nobody decided stage %(stage)s in time, so your request has expired. "
             "You can submit it again.\n%(link)s"
         ) % {"stage": stage.name, "link": f"{settings.SITE_URL}{obj.get_absolute_url()}"}
-    mail_on_commit([obj.requester.email], subject, body)
+        return subject, body
+
+    mail_on_commit([obj.requester.email], compose)
 
 
 def review_reminder(campaign, reviewers: list[str]) -> None:
-    with translation.override(settings.LANGUAGE_CODE):
+    def compose() -> tuple[str, str]:
         subject = _("Access review %(name)s: items wait for you") % {"name": campaign}
         body = _("Keep or revoke each item before %(deadline)s:\n%(link)s") % {
             "deadline": campaign.deadline,
             "link": f"{settings.SITE_URL}{campaign.get_absolute_url()}",
         }
-    mail_on_commit(reviewers, subject, body)
+        return subject, body
+
+    mail_on_commit(reviewers, compose)

@@ -25,11 +25,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal import audit, webhook
 from portal.days import utc_day, utc_today
+from tenants import languages
 from tenants.models import Department, Membership
 
 from . import forecast, langfuse_costs, periods, soft_budgets
@@ -64,6 +66,7 @@ class Candidate:
     budget: Decimal
     user_id: int | None = None
     key_id: int | None = None
+    langfuse: Decimal = Decimal(0)  # the part of ``spend`` that is Langfuse cost
 
     @property
     def forecast(self) -> Decimal:
@@ -124,12 +127,16 @@ def candidates(today: datetime.date) -> list[Candidate]:
     for dept_id, budget in Department.objects.filter(monthly_budget__gt=0).values_list(
         "pk", "monthly_budget"
     ):
-        spend = (dept_spend.get(dept_id) or Decimal(0)) + langfuse.get((dept_id, month), 0)
+        from_langfuse = Decimal(langfuse.get((dept_id, month), 0))
+        spend = (dept_spend.get(dept_id) or Decimal(0)) + from_langfuse
         before = dept_prev.get(dept_id)
         if (dept_id, prev) in langfuse:
             before = (before or Decimal(0)) + langfuse[(dept_id, prev)]
         fc = month_forecast(spend, today, before)
-        found += _crossed("department", f"department:{dept_id}", month, dept_id, spend, fc, budget)
+        found += _crossed(
+            "department", f"department:{dept_id}", month, dept_id, spend, fc, budget,
+            langfuse=from_langfuse,
+        )  # fmt: skip
 
     member_spend, member_prev = _by_month(
         MonthlyUserSpend.objects.filter(user__isnull=False), month, prev, "department", "user"
@@ -241,9 +248,10 @@ def evaluate(today: datetime.date | None = None) -> list[BudgetAlert]:
                         "forecast_high": c.fc.high if c.fc else None,
                         "budget": c.budget,
                         "period": c.period,
+                        "langfuse": c.langfuse,
                     },
                 )
-                _notify_on_commit(alert, recipients, c.fc)
+                _notify_on_commit(alert, recipients, c.fc, c.langfuse)
         except IntegrityError:  # another worker fired it first
             continue
         fired.append(alert)
@@ -260,44 +268,69 @@ def _lead_emails(department_ids: set[int]) -> dict[int, list[str]]:
     return out
 
 
-def describe(alert: BudgetAlert, fc: forecast.Forecast | None = None) -> str:
-    """The alert in one sentence; ``fc`` (when known) adds the forecast's range."""
+def describe(alert: BudgetAlert, fc: forecast.Forecast | None = None, langfuse=None) -> str:
+    """The alert in one sentence, in the active language; ``fc`` (when known) adds the
+    forecast's range, ``langfuse`` (when above 0) how much of the spend is Langfuse cost."""
+    name = alert.subject.split(":", 3)[-1]  # "soft:model:<dept>:<model>": names may hold ":"
     what = {
-        "department": str(alert.department),
-        "member": f"{alert.user} ({alert.department})",
-        "key": f"{alert.key} ({alert.department})",
-        # "soft:model:<department>:<model>": a model or tag may hold ":" itself.
-        "model": f"model {alert.subject.split(':', 3)[-1]} ({alert.department})",
-        "tag": f"tag {alert.subject.split(':', 3)[-1]} ({alert.department})",
-    }[alert.scope]
+        "department": lambda: str(alert.department),
+        "member": lambda: f"{alert.user} ({alert.department})",
+        "key": lambda: f"{alert.key} ({alert.department})",
+        "model": lambda: _("model %(name)s (%(dept)s)") % {"name": name, "dept": alert.department},
+        "tag": lambda: _("tag %(name)s (%(dept)s)") % {"name": name, "dept": alert.department},
+    }[alert.scope]()
     if alert.subject.startswith("soft:"):
-        what += " (soft budget)"
+        what = _("%(what)s (soft budget)") % {"what": what}
     if alert.kind == BudgetAlert.Kind.FORECAST:
         span = ""
         if fc is not None and fc.is_range:
-            span = f" (between ${fc.low:.2f} and ${fc.high:.2f})"
-        return (
-            f"Budget forecast: {what} is on course for ${alert.forecast:.2f}{span} this month, "
-            f"over its budget of ${alert.budget:.2f} (spent ${alert.spend:.2f} so far)."
-        )
-    return (
-        f"Budget alert: {what} has spent ${alert.spend:.2f}, {alert.threshold}% or more of its "
-        f"budget of ${alert.budget:.2f}."
-    )
+            span = _(" (between $%(low).2f and $%(high).2f)") % {"low": fc.low, "high": fc.high}
+        text = _(
+            "Budget forecast: %(what)s is on course for $%(forecast).2f%(span)s this month, "
+            "over its budget of $%(budget).2f (spent $%(spend).2f so far)."
+        ) % {
+            "what": what,
+            "forecast": alert.forecast,
+            "span": span,
+            "budget": alert.budget,
+            "spend": alert.spend,
+        }
+    else:
+        text = _(
+            "Budget alert: %(what)s has spent $%(spend).2f, %(threshold)s%% or more of its "
+            "budget of $%(budget).2f."
+        ) % {
+            "what": what,
+            "spend": alert.spend,
+            "threshold": alert.threshold,
+            "budget": alert.budget,
+        }
+    if langfuse:
+        text += " " + _(
+            "$%(langfuse).2f of the spend is tuning projects' cost reported by Langfuse "
+            "(the rest is LiteLLM's)."
+        ) % {"langfuse": langfuse}
+    return text
 
 
-def _notify_on_commit(alert: BudgetAlert, recipients: list[str], fc=None) -> None:
+def _notify_on_commit(alert: BudgetAlert, recipients: list[str], fc=None, langfuse=None) -> None:
+    """After the commit: one e-mail per language among the recipients, each written in it;
+    the webhook in the department's language."""
+
     def send():
-        text = describe(alert, fc)
-        if recipients:
-            try:
-                with translation.override(settings.LANGUAGE_CODE):
+        try:
+            for language, group in languages.by_language(recipients).items():
+                with translation.override(language):
+                    text = describe(alert, fc, langfuse)
                     context = {"alert": alert, "text": text, "site_url": settings.SITE_URL}
                     subject = render_to_string("costs/email/alert_subject.txt", context).strip()
                     body = render_to_string("costs/email/alert.txt", context)
-                send_mail(subject, body, None, recipients, fail_silently=False)
-            except Exception:  # a mail outage must not undo the alert
-                log.exception("alert mail failed", extra={"alert": alert.pk})
-        webhook.post(text, about="budget alert")
+                send_mail(subject, body, None, group, fail_silently=False)
+        except Exception:  # a mail outage must not undo the alert
+            log.exception("alert mail failed", extra={"alert": alert.pk})
+        if settings.NOTIFY_WEBHOOK_URL:
+            with translation.override(languages.of_department(alert.department)):
+                text = describe(alert, fc, langfuse)
+            webhook.post(text, about="budget alert")
 
     transaction.on_commit(send)

@@ -27,10 +27,13 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Min, Sum
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from keys.models import VirtualKey
 from portal import audit, webhook
 from portal.days import utc_today
+from tenants import languages
 from tenants.models import Membership
 
 from .models import DailySpend, SpendAnomaly, TeamDaySpend
@@ -252,21 +255,46 @@ def _recipients(department_id: int | None, key: VirtualKey | None) -> list[str]:
 
 
 def describe(a: SpendAnomaly) -> str:
-    what = str(a.department) if a.scope == "department" else f"key {a.key or a.key_hash[-8:]}"
-    top = f"; top model {a.top_model} (${a.top_model_spend:.2f})" if a.top_model else ""
+    """The anomaly in one sentence, in the active language."""
+    if a.scope == "department":
+        what = str(a.department)
+    else:
+        what = _("key %(name)s") % {"name": a.key or a.key_hash[-8:]}
+    top = ""
+    if a.top_model:
+        top = _("; top model %(model)s ($%(spend).2f)") % {
+            "model": a.top_model,
+            "spend": a.top_model_spend,
+        }
     if a.scope == "department" and a.top_key_hash:
-        top += f", top key {a.top_key_name or a.top_key_hash[-8:]} (${a.top_key_spend:.2f})"
-    return (
-        f"Spend anomaly on {a.day}: {what} spent ${a.spend:.2f} against a usual "
-        f"${a.baseline:.2f} for such a day (alert above ${a.limit:.2f}){top}."
-    )
+        top += _(", top key %(key)s ($%(spend).2f)") % {
+            "key": a.top_key_name or a.top_key_hash[-8:],
+            "spend": a.top_key_spend,
+        }
+    return _(
+        "Spend anomaly on %(day)s: %(what)s spent $%(spend).2f against a usual $%(baseline).2f "
+        "for such a day (alert above $%(limit).2f)%(top)s."
+    ) % {
+        "day": a.day,
+        "what": what,
+        "spend": a.spend,
+        "baseline": a.baseline,
+        "limit": a.limit,
+        "top": top,
+    }
 
 
 def _announce(anomaly: SpendAnomaly) -> None:
-    text = describe(anomaly)
-    if anomaly.recipients:
-        try:
-            send_mail(f"[GenAI portal] {text[:120]}", text, None, anomaly.recipients)
-        except Exception:  # a mail outage must not undo the record
-            log.exception("anomaly mail failed", extra={"anomaly": anomaly.pk})
-    webhook.post(text, about="spend anomaly")
+    """One e-mail per language among the recipients; the webhook in the department's."""
+    try:
+        for language, group in languages.by_language(anomaly.recipients).items():
+            with translation.override(language):
+                text = describe(anomaly)
+                subject = _("[GenAI Portal] %(text)s") % {"text": text[:120]}
+            send_mail(subject, text, None, group)
+    except Exception:  # a mail outage must not undo the record
+        log.exception("anomaly mail failed", extra={"anomaly": anomaly.pk})
+    if settings.NOTIFY_WEBHOOK_URL:
+        with translation.override(languages.of_department(anomaly.department)):
+            text = describe(anomaly)
+        webhook.post(text, about="spend anomaly")

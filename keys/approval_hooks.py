@@ -11,8 +11,8 @@ from approvals import registry
 from approvals.lifecycle import Status
 from portal.templatetags.portal_ui import money_text
 
-from . import leavers, services, tasks
-from .models import VirtualKey
+from . import extensions, leavers, services, tasks
+from .models import KeyExtension, VirtualKey
 
 
 def key_facts(key: VirtualKey) -> dict:
@@ -23,6 +23,12 @@ def key_facts(key: VirtualKey) -> dict:
         "retention_days": None,
         "service_account": key.kind == VirtualKey.Kind.SERVICE,
     }
+
+
+def extension_facts(ext: KeyExtension) -> dict:
+    """An extension is judged as a new key of the days asked for, with the key's budget,
+    models and kind."""
+    return {**key_facts(ext.key), "lifetime_days": ext.lifetime_days}
 
 
 def key_summary(key: VirtualKey) -> str:
@@ -69,5 +75,13 @@ def register() -> None:
             "cleanup": tasks.purge_key,
             "block": tasks.block_suspended_key,
         },
+    )
+    registry.register(
+        KeyExtension,
+        facts=extension_facts,
+        slug="extension",
+        summary=extensions.summary,
+        auto_approval=True,  # as a new key of that lifetime and the key's budget
+        tasks={"provision": tasks.extend_key},
     )
     registry.register_reviewable(VirtualKey, live=live_keys, revoke=revoke_key, suspend=suspend_key)

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from approvals.decision import PolicyCheck
 from approvals.lifecycle import Status
 
-from .models import VirtualKey
+from .models import KeyExtension, VirtualKey
 
 
 def policy_checks(obj) -> list[PolicyCheck]:
@@ -19,6 +19,11 @@ def policy_checks(obj) -> list[PolicyCheck]:
             PolicyCheck(_("Requests per minute"), obj.rpm_limit, dept.max_rpm),
             PolicyCheck(_("Tokens per minute"), obj.tpm_limit, dept.max_tpm),
             PolicyCheck(_("Lifetime (days)"), obj.lifetime_days, dept.max_key_lifetime_days),
+        ]
+    if isinstance(obj, KeyExtension):
+        return [
+            PolicyCheck(_("Days added"), obj.lifetime_days, dept.max_key_lifetime_days),
+            PolicyCheck(_("Budget (USD)"), obj.key.max_budget, dept.max_key_budget),
         ]
     return []
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from approvals.lifecycle import Status
 from portal import audit
@@ -81,9 +82,15 @@ def team_mismatches(department: Department, team: dict[str, Any]) -> list[dict[s
 
 
 def describe(mismatches: list[dict[str, str]]) -> str:
-    return "; ".join(
-        f"{m['field']}: LiteLLM {m['litellm']}, portal {m['portal']}" for m in mismatches
-    )
+    """The drift in one line, in the active language (``{"field": "deleted"}``: the key is
+    gone from LiteLLM)."""
+    parts = []
+    for m in mismatches:
+        if m["field"] == "deleted":
+            parts.append(_("deleted in LiteLLM outside the portal"))
+        else:
+            parts.append(f"{m['field']}: " + _("LiteLLM %(litellm)s, portal %(portal)s") % m)
+    return "; ".join(parts)
 
 
 @transaction.atomic
@@ -118,7 +125,7 @@ def make_key_match(key_id: int, *, actor: User, request=None) -> list[dict[str, 
         client.update_key(key.litellm_key_id, **update)
     if "blocked" in fields:
         client.unblock_key(key.litellm_key_id)
-    VirtualKey.objects.filter(pk=key.pk).update(drift="")
+    VirtualKey.objects.filter(pk=key.pk).update(drift="", drift_fields=[])
     return _audited(KEY_FIXED, key, fixed, actor=actor, request=request)
 
 

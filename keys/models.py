@@ -47,6 +47,9 @@ class VirtualKey(OneTimeSecret, Request):
     drift = models.CharField(
         _("drift"), max_length=200, blank=True, help_text=_("What reconcile found out of band.")
     )
+    # The same finding as data ({"field", "portal", "litellm"} each), so each reader sees it in
+    # their own language; ``drift`` keeps the text in the portal's default language.
+    drift_fields = models.JSONField(_("drift fields"), default=list, blank=True)
     # Leavers (directory sync): suspended_at starts the grace period; blocked_at is set once
     # LiteLLM confirmed the block. Suspended but not blocked = marked for blocking, retried.
     suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
@@ -100,6 +103,10 @@ class VirtualKey(OneTimeSecret, Request):
     def decide_url(self) -> str:
         return reverse("decide_key", args=[self.pk])
 
+    def extend_url(self) -> str:
+        """Where the owner asks for more time (the expiry reminder links here)."""
+        return reverse("extend_key", args=[self.pk])
+
 
 class KeyToken(models.Model):
     """A LiteLLM token a key had before a rotation. LiteLLM keeps reporting spend under the
@@ -135,3 +142,6 @@ class ReconcileRun(models.Model):
 
     def __str__(self) -> str:
         return f"reconcile {self.started_at:%Y-%m-%d %H:%M} ({len(self.findings)} findings)"
+
+
+from .extension_models import KeyExtension  # noqa: E402,F401  (one app, one models module)

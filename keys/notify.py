@@ -4,6 +4,7 @@ notifications (``approvals.mail``)."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from approvals.mail import on_commit
 
@@ -28,8 +29,14 @@ def owner_left(user, keys, projects, departments, *, reason: str) -> None:
             "reason": reason,
             "grace_days": getattr(settings, "LEAVER_GRACE_DAYS", 30),
         },
-        webhook=f"{user} left ({reason}): {len(keys)} key(s) suspended, "
-        f"{len(projects)} tuning project(s) ended.",
+        webhook=lambda: (
+            _(
+                "%(person)s left (%(reason)s): %(keys)s key(s) suspended, "
+                "%(projects)s tuning project(s) ended."
+            )
+            % {"person": user, "reason": reason, "keys": len(keys), "projects": len(projects)}
+        ),
+        department=departments[0] if len(departments) == 1 else None,
     )
 
 

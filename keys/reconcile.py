@@ -11,7 +11,7 @@ import re
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from approvals.lifecycle import LIVE_STATUSES, Status
 from portal import audit
@@ -45,20 +45,22 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
             findings.extend(_team_drift(client, department))
             for key in VirtualKey.objects.filter(department=department, status=Status.ACTIVE):
                 found = remote.get(key.litellm_key_id)
-                drift, finding = "", None
+                fields, finding = [], None
                 if found is None:
-                    drift = "deleted in LiteLLM outside the portal"
+                    fields = [{"field": "deleted"}]
                     finding = _finding("deleted", department, key.alias, key.litellm_key_id)
                 elif mismatches := drift_module.key_mismatches(key, found):
-                    drift = drift_module.describe(mismatches)[:200]  # the finding has all
+                    fields = mismatches
                     only_blocked = [m["field"] for m in mismatches] == ["blocked"]
                     kind = "blocked" if only_blocked else "mismatch"
                     finding = _finding(kind, department, key.alias, key.litellm_key_id)
                     finding.update(key_id=key.pk, fields=mismatches)
                 if finding:
                     findings.append(finding)
-                if drift != key.drift:
-                    VirtualKey.objects.filter(pk=key.pk).update(drift=drift)
+                with translation.override(settings.LANGUAGE_CODE):  # pages use the fields
+                    drift = drift_module.describe(fields)[:200]  # the finding has all
+                if drift != key.drift or fields != key.drift_fields:
+                    VirtualKey.objects.filter(pk=key.pk).update(drift=drift, drift_fields=fields)
                     audit.record(DRIFT, key, before={"drift": key.drift}, after={"drift": drift})
             believed_live = set(
                 VirtualKey.objects.filter(

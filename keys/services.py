@@ -195,8 +195,8 @@ def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     client.update_key(old, key_alias=f"{key.alias}-rotating")  # aliases are unique
     response = _generate(client, key, alias=key.alias, spend=spend, carry=carry)
     client.delete_keys(keys=[old])
-    key.drift = ""
-    _keep(key, response, "drift")
+    key.drift, key.drift_fields = "", []
+    _keep(key, response, "drift", "drift_fields")
     # LiteLLM goes on reporting the old token's spend under the old token: it stays the key's.
     KeyToken.objects.get_or_create(token=old, defaults={"key": key})
     audit.record(

@@ -12,8 +12,8 @@ from approvals.lifecycle import Status
 from approvals.tasks import retry_countdown, run_provisioning
 from portal.integrations.errors import IntegrationError, Unavailable
 
-from . import reconcile, services
-from .models import VirtualKey
+from . import extensions, reconcile, services
+from .models import KeyExtension, VirtualKey
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 def provision_key(self, key_id: int) -> None:
     """Provision one virtual key in LiteLLM."""
     run_provisioning(self, VirtualKey, key_id, services.provision)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def extend_key(self, extension_id: int) -> None:
+    """Move an approved extension's key to its new expiry in LiteLLM and in the portal."""
+    run_provisioning(self, KeyExtension, extension_id, extensions.apply)
 
 
 @shared_task

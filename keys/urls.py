@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import drift_views, views
+from . import drift_views, extension_views, views
 
 urlpatterns = [
     path("keys/", views.my_keys, name="my_keys"),
@@ -11,6 +11,12 @@ urlpatterns = [
     path("keys/<int:pk>/revoke/", views.revoke_key, name="revoke_key"),
     path("keys/<int:pk>/cancel/", views.cancel_request, name="cancel_request"),
     path("keys/<int:pk>/unblock/", views.unblock_key, name="unblock_key"),
+    path("keys/<int:pk>/extend/", extension_views.extend_key, name="extend_key"),
+    path(
+        "approvals/extensions/<int:pk>/",
+        extension_views.decide_extension,
+        name="decide_extension",
+    ),
     path("approvals/keys/<int:pk>/", views.decide_key, name="decide_key"),
     path("operations/", views.operations, name="operations"),
     path("operations/reconcile/", views.run_reconcile, name="run_reconcile"),

@@ -1,7 +1,5 @@
 from django.contrib import admin
-from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
-from django.views.i18n import set_language
 
 from . import views
 
@@ -13,8 +11,6 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit_log"),
     path("", include("tenants.auth_urls")),  # before allauth: the same names, Entra's views
     path("accounts/", include("allauth.urls")),
-    # The language picker works on the sign-in page too.
-    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("", include("tenants.urls")),
     path("", include("approvals.urls")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from approvals.mail import on_commit
 from tenants.models import User
 
@@ -12,5 +14,6 @@ def manual_fulfilment_needed(obj) -> None:
         "projects/email/manual",
         infra,
         {"obj": obj},
-        webhook=f"Tuning project '{obj}' needs manual fulfilment.",
+        webhook=lambda: _("Tuning project '%(name)s' needs manual fulfilment.") % {"name": obj},
+        department=obj.department,
     )

@@ -4,7 +4,7 @@ so the routes are the same whatever the settings were when this module was first
 
 from django.urls import path
 
-from . import demo, entra
+from . import demo, entra, languages
 
 urlpatterns = [
     path("demo/sign-in/", demo.demo_sign_in, name="demo_sign_in"),
@@ -14,4 +14,5 @@ urlpatterns = [
         entra.callback,
         name="openid_connect_callback",
     ),
+    path("i18n/setlang/", languages.set_language, name="set_language"),
 ]

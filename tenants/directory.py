@@ -30,6 +30,7 @@ from portal import audit
 from portal.integrations.errors import IntegrationError, NotFound
 from portal.integrations.graph import GraphClient, GraphUser
 
+from . import languages
 from .models import Department, Membership, SyncRun, User
 from .services import INFRA_CHANGED, SIGNED_IN, _change, apply_groups, graph_configured
 from .signals import member_left
@@ -221,6 +222,8 @@ def apply(snapshot: Snapshot, *, actor: User | None = None) -> list[dict]:
         )
         if person is not None or entra_roles or set(user.entra_groups) & set(snapshot.watched):
             apply_groups(user, sorted(groups), actor=actor, changes=changes)
+        if person is not None:
+            languages.fill_from_entra(user, person.preferred_language)
         if person is not None and user.groups_overage:
             User.objects.filter(pk=user.pk).update(groups_overage=False)
         if disabled and user.is_active:

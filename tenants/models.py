@@ -32,6 +32,9 @@ class User(AbstractUser):
         default=False,
         help_text=_("Platform administrator (from the Entra infra group)."),
     )
+    # The language messages to this person are written in: set by the language picker and
+    # from Entra's ``preferredLanguage``; blank: the portal's default (``LANGUAGE_CODE``).
+    language = models.CharField(_("language"), max_length=8, blank=True, choices=settings.LANGUAGES)
 
     class Meta:
         ordering = ["display_name", "username"]
@@ -123,6 +126,9 @@ class Department(models.Model):
     auto_approve_max_lifetime_days = models.PositiveIntegerField(
         _("auto-approve up to lifetime (days)"), default=0
     )
+    # The language of messages to the department as a whole (its chat webhook); blank: the
+    # portal's default.
+    language = models.CharField(_("language"), max_length=8, blank=True, choices=settings.LANGUAGES)
 
     class ApproverRule(models.TextChoices):
         LEAD_GROUP = "lead_group", _("the department's leads")

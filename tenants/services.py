@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from portal import audit
 
+from . import languages
 from .models import Department, Membership, User
 
 SIGNED_IN = audit.action("user.signed_in")
@@ -39,6 +40,8 @@ def apply_sign_in_claims(user: User, claims: dict, *, request: HttpRequest | Non
     overage = "groups" not in claims and "groups" in (claims.get("_claim_names") or {})
     user.groups_overage = overage
     user.save()
+    # Entra's preferred language (the optional ``xms_pl`` claim), unless chosen in the portal.
+    languages.fill_from_entra(user, claims.get("xms_pl") or claims.get("preferredLanguage"))
     after = audit.snapshot(user, ["email", "display_name", "entra_tenant_id", "groups_overage"])
     audit.record(SIGNED_IN, user, actor=user, request=request, before=before, after=after)
     if not overage:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from approvals.lifecycle import Status
 from approvals.models import Delegation, ReviewCampaign, ReviewItem
 from costs.models import BudgetRequest
-from keys.models import VirtualKey
+from keys.models import KeyExtension, VirtualKey
 from modelaccess.models import ModelAccessRequest
 from pipelines.models import PipelineIdentity
 from projects.models import TuningProject
@@ -215,6 +215,15 @@ def build_world() -> dict:
         activated_at=now,
         expires_at=now + datetime.timedelta(days=365),
     )
+    # dev asked for more days on the suspended key before it was suspended: the leads decide.
+    extension = KeyExtension.objects.create(
+        key=suspended,
+        requester=people["dev"],
+        department=alpha,
+        justification="More time.",
+        lifetime_days=7,
+        new_expires_at=now + datetime.timedelta(days=37),
+    )
     run = SyncRun.objects.create(triggered_by=people["infra"], status=SyncRun.Status.OK)
     # The lead will be away in ten days (not yet active, so no one decides for them today);
     # an open access review of alpha covers dev's active key.
@@ -251,6 +260,7 @@ def build_world() -> dict:
         "manual_project": manual_project,
         "budget": budget,
         "model_access": model_access,
+        "extension": extension,
         "pipeline": pipeline,
         "pipeline_live": pipeline_live,
         "run": run,
@@ -275,6 +285,8 @@ def route_args(route: Route, world: dict) -> dict[str, object]:
         "model_access_detail": world["model_access"],
         "model_access_cancel": world["model_access"],
         "decide_model_access": world["model_access"],
+        "extend_key": world["active"],
+        "decide_extension": world["extension"],
         "pipeline_identity": world["pipeline"],
         "decide_pipeline_identity": world["pipeline"],
         "disable_pipeline_identity": world["pipeline_live"],

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from approvals.lifecycle import Status
+from keys.models import KeyExtension, VirtualKey
 
 from .doubles.entra_api import EntraApiDouble
-from .integration import chat, keys_with_alias, wait_for_status
+from .integration import chat, keys_with_alias, wait_for_row, wait_for_status
 
 pytestmark = [pytest.mark.litellm, pytest.mark.django_db(transaction=True)]
 
@@ -107,6 +108,21 @@ def test_the_key_journey_from_the_terminal(org, entra_tls, litellm, worker, live
     assert chat(litellm.base_url, secret).status_code == 200
     again = dev("keys", "reveal", str(key_id), ok=False)
     assert again.returncode == 1 and "410" in again.stderr
+
+    # Extend: the same key and secret, a later expiry once the lead approves.
+    extension = json.loads(
+        dev(
+            "-o", "json", "keys", "extend", str(key_id), "--days", "7",
+            "--justification", "pilot runs longer",
+        ).stdout
+    )  # fmt: skip
+    assert extension["status"] == "submitted" and extension["key_id"] == key_id
+    lead("requests", "approve", str(extension["id"]), "--kind", "extension")
+    extended = wait_for_row(
+        KeyExtension, extension["id"], lambda e: e.status == Status.ACTIVE, 60, worker
+    )
+    assert VirtualKey.objects.get(pk=key_id).expires_at == extended.new_expires_at
+    assert chat(litellm.base_url, secret).status_code == 200  # the same secret still works
 
     dev("keys", "rotate", str(key_id))
     rotated = json.loads(dev("-o", "json", "keys", "reveal", str(key_id)).stdout)["secret"]

@@ -7,13 +7,14 @@ import threading
 import pytest
 import time_machine
 from django.db import connection
+from django.utils import timezone
 
 from approvals.lifecycle import Status
 from keys.models import VirtualKey
 from portal.models import AuditEvent
 
 from .api_support import KEY_BODY
-from .factories import after_commit
+from .factories import after_commit, make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -112,12 +113,22 @@ def test_cancel_and_extend(api, org):
     key = request_key(api, org["dev_a"])
     assert api.post(org["lead_a"], f"/keys/{key['id']}/cancel").status_code == 403
     assert api.post(org["dev_a"], f"/keys/{key['id']}/cancel").json()["status"] == "cancelled"
-    extension = api.post(
-        org["dev_a"], f"/keys/{key['id']}/extend", {"lifetime_days": 10, "justification": "more"}
-    )
+    body = {"lifetime_days": 10, "justification": "more"}
+    refused = api.post(org["dev_a"], f"/keys/{key['id']}/extend", body)
+    assert refused.status_code == 409  # only a live key is extended
+    live = make_key(org, status="active", litellm_key_id="tok-api", expires_at=timezone.now())
+    extension = api.post(org["dev_a"], f"/keys/{live.pk}/extend", body)
     assert extension.status_code == 201, extension.content
-    assert extension.json()["extends_id"] == key["id"]
+    assert extension.json()["key_id"] == live.pk and extension.json()["status"] == "submitted"
     assert extension.json()["lifetime_days"] == 10
+    assert VirtualKey.objects.count() == 2  # no new key: the same one, a later expiry
+    second = api.post(org["dev_a"], f"/keys/{live.pk}/extend", {**body, "lifetime_days": 0})
+    assert second.status_code == 409  # one extension waits already
+    queue = api.get(org["lead_a"], "/requests/queue?kind=extension").json()["results"]
+    assert [r["id"] for r in queue] == [extension.json()["id"]]
+    approve = {"decision": "approve"}
+    path = f"/requests/extension/{extension.json()['id']}/decision"
+    assert api.post(org["dev_a"], path, approve).status_code == 403  # never their own
 
 
 def test_revoking_a_pending_request_is_refused_by_the_state_machine(api, org):

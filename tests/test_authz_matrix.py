@@ -42,6 +42,10 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     "rotate_key":           ("login 405 405 405 405 405 405", "login 3xx 404 403 404 404 403"),
     "revoke_key":           ("login 405 405 405 405 405 405", "login 3xx 404 3xx 404 404 3xx"),
     "cancel_request":       ("login 405 405 405 405 405 405", "login 3xx 404 403 404 403 403"),
+    # Only the owner extends; a lead or infra who may see the key is told no (403).
+    "extend_key":           ("login 200 404 403 404 404 403", "login 3xx 404 403 404 404 403"),
+    # A pending extension without a named approver: the leads (and infra) decide.
+    "decide_extension":     ("login 403 404 200 404 404 200", "login 403 404 3xx 404 404 3xx"),
     "unblock_key":          ("login 405 405 405 405 405 405", "login 403 404 3xx 404 404 3xx"),
     "approval_queue":       ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
     # The pending key names dev's manager as approver: the manager (and infra) decide, not lead.
@@ -134,6 +138,8 @@ def post_data(name: str, world: dict) -> dict:
         "decide_project": decision,
         "decide_budget": decision,
         "decide_model_access": decision,
+        "decide_extension": decision,
+        "extend_key": {"days": "7", "justification": "More time."},
         "decide_pipeline_identity": decision,
         "costs_member_budget": {"member": world["dev"].pk, "monthly_budget": "5"},
         "costs_budget_request": {

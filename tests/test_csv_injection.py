@@ -74,7 +74,7 @@ CLI_NO_CSV = {
     ("projects", "reveal"): "prints the secret and client settings (or JSON), never CSV",
     ("keys", "rotate"): "needs the LiteLLM proxy; prints the key as `keys show` does",
     ("keys", "revoke"): "needs the LiteLLM proxy; prints the key as `keys show` does",
-    ("keys", "extend"): "prints the extension request as `keys show` prints a key",
+    ("keys", "extend"): "prints the extension's id, status, days and new expiry: no user text",
     ("projects", "end"): "needs Langfuse; prints the project as `projects show` does",
     ("requests", "approve"): "prints the request as `requests reject` does (run below)",
     ("exchange",): "prints a key and the proxy's URL as shell exports or JSON, never CSV",

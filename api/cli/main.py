@@ -11,11 +11,19 @@ from .output import client_settings, emit
 
 KEY_COLUMNS = ["id", "name", "kind", "status", "department", "secret_last4", "expires_at"]
 PROJECT_COLUMNS = ["id", "name", "status", "department", "fulfilment", "expires_at"]
-KINDS = ["key", "project", "budget", "pipeline", "model"]  # what `requests` lists and decides
+KINDS = [
+    "key",
+    "project",
+    "budget",
+    "pipeline",
+    "model",
+    "extension",
+]  # what `requests` lists and decides
 ACCESS_COLUMNS = [
     "id", "model_name", "change", "status", "department", "requester", "expected_monthly_spend",
     "created_at",
 ]  # fmt: skip
+EXTENSION_COLUMNS = ["id", "key_id", "status", "lifetime_days", "new_expires_at"]
 REQUEST_COLUMNS = ["kind", "id", "name", "status", "department", "requester", "created_at"]
 
 
@@ -49,7 +57,8 @@ def _granted(client: Client, args, path: str, columns: list[str], fields: dict, 
         return reveal(secret)
     if args.action == "extend":
         body = {"lifetime_days": args.days, "justification": args.justification}
-        return emit(client.post(f"{path}/{args.id}/extend", body), args.output, columns)
+        shown = EXTENSION_COLUMNS if path == "/keys" else columns
+        return emit(client.post(f"{path}/{args.id}/extend", body), args.output, shown)
     # rotate | revoke | end | cancel
     return emit(client.post(f"{path}/{args.id}/{args.action}"), args.output, columns)
 

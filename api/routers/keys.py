@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 from ninja import Query, Router
 from ninja.decorators import decorate_view
 from ninja.pagination import paginate
 
 from approvals import workflow
-from keys import services
+from keys import extensions, services
+from keys.extension_forms import ExtensionForm
 from keys.forms import KeyRequestForm
-from keys.models import VirtualKey
+from keys.models import KeyExtension, VirtualKey
 from keys.setup_snippets import snippets
 from tenants.models import Department
 
@@ -19,7 +21,7 @@ from ..common import RIGHT_KEYS, form_problem, owner_only, require_right, visibl
 from ..idempotency import idempotent
 from ..pagination import PortalCursor
 from ..problems import Problem
-from ..schemas import ExtendIn, KeyOut, KeyRequestIn, SecretOut
+from ..schemas import ExtendIn, ExtensionOut, KeyOut, KeyRequestIn, SecretOut
 
 router = Router(tags=["keys"])
 RELATED = ("department", "requester")
@@ -43,7 +45,7 @@ def get_key(request, key_id: int):
     return visible(VirtualKey, key_id, request.user, *RELATED)
 
 
-def submit_key(request, data: dict, *, extends: VirtualKey | None = None) -> JsonResponse:
+def submit_key(request, data: dict) -> JsonResponse:
     """Validate with the page's form (the department's policy) and submit through the workflow."""
     who = require_right(request, RIGHT_KEYS)
     if who.service is not None:
@@ -55,7 +57,6 @@ def submit_key(request, data: dict, *, extends: VirtualKey | None = None) -> Jso
         raise form_problem(form)
     key = form.save(commit=False)
     key.requester = request.user
-    key.extends = extends
     workflow.submit(key, request=request)
     key = VirtualKey.objects.select_related(*RELATED).get(pk=key.pk)
     return JsonResponse(
@@ -73,26 +74,32 @@ def request_key(request, payload: KeyRequestIn):
     return submit_key(request, payload.model_dump())
 
 
-@router.post("/{int:key_id}/extend", response={201: KeyOut}, summary="Request an extension")
+@router.post("/{int:key_id}/extend", response={201: ExtensionOut}, summary="Extend a key")
 @decorate_view(idempotent)
 def extend_key(request, key_id: int, payload: ExtendIn):
-    """A new request with the key's settings and a new lifetime (as the page's prefill)."""
+    """More days on the same key (same secret): decided like a request by the department's
+    policy (auto-approved within its rule, else its approvers); once approved the key's
+    expiry moves in LiteLLM and here. Owner only; the key must be active."""
     require_right(request, RIGHT_KEYS)
     key = visible(VirtualKey, key_id, request.user, *RELATED)
     owner_only(key, request.user)
-    data = {
-        "department": key.department.slug,
-        "name": key.name,
-        "kind": key.kind,
-        "llm_models": key.llm_models,
-        "max_budget": key.max_budget,
-        "budget_duration": key.budget_duration,
-        "rpm_limit": key.rpm_limit,
-        "tpm_limit": key.tpm_limit,
-        "lifetime_days": payload.lifetime_days,
-        "justification": payload.justification,
-    }
-    return submit_key(request, data, extends=key)
+    refused = extensions.refusal(key, request.user)
+    if refused:
+        raise ValidationError(refused)  # 409: not in a state to extend
+    data = {"days": payload.lifetime_days, "justification": payload.justification}
+    form = ExtensionForm(data, key=key, user=request.user)
+    if not form.is_valid():
+        raise form_problem(form)
+    ext = extensions.request_extension(
+        key, actor=request.user, days=payload.lifetime_days,
+        justification=payload.justification, request=request,
+    )  # fmt: skip
+    ext = KeyExtension.objects.select_related("key").get(pk=ext.pk)
+    return JsonResponse(
+        ExtensionOut.from_orm(ext).model_dump(mode="json"),
+        status=201,
+        headers={"Location": f"/api/v1/keys/{key.pk}"},
+    )
 
 
 def litellm_settings(secret: str) -> tuple[str, dict[str, str]]:

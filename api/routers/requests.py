@@ -11,7 +11,7 @@ from ninja.pagination import paginate
 from approvals import workflow
 from approvals.forms import DecisionForm
 from costs.models import BudgetRequest
-from keys.models import VirtualKey
+from keys.models import KeyExtension, VirtualKey
 from modelaccess.models import ModelAccessRequest
 from pipelines.models import PipelineIdentity
 from projects.models import TuningProject
@@ -28,8 +28,9 @@ KINDS = {
     "budget": BudgetRequest,
     "pipeline": PipelineIdentity,
     "model": ModelAccessRequest,
+    "extension": KeyExtension,
 }
-KIND_PATTERN = "^(key|project|budget|pipeline|model)$"
+KIND_PATTERN = "^(key|project|budget|pipeline|model|extension)$"
 
 
 def _out(kind: str, obj) -> dict:

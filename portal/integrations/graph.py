@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 SERVICE = "Microsoft Graph"
 DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
-USER_SELECT = "id,displayName,mail,userPrincipalName,accountEnabled"
+USER_SELECT = "id,displayName,mail,userPrincipalName,accountEnabled,preferredLanguage"
 USER_TYPE = "#microsoft.graph.user"
 RETRY_STATUSES = frozenset({429, 503, 504})
 #: msal error codes that mean the app registration or its secret is wrong (retrying won't help).
@@ -43,6 +43,7 @@ class GraphUser:
     mail: str | None
     user_principal_name: str | None
     account_enabled: bool | None
+    preferred_language: str | None = None  # "ja-JP"; None when Entra holds none
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> GraphUser:
@@ -52,6 +53,7 @@ class GraphUser:
             mail=data.get("mail"),
             user_principal_name=data.get("userPrincipalName"),
             account_enabled=data.get("accountEnabled"),
+            preferred_language=data.get("preferredLanguage"),
         )
 
     @property
