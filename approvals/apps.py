@@ -19,6 +19,7 @@ class ApprovalsConfig(AppConfig):
         from .models import Delegation, RequestStage, StageDecision
 
         context_processors.PENDING_COUNT[:] = [pending.nav_count]
+        context_processors.AFFECTED[:] = [pending.affected]
         portal_home.register(25, "approvals/home/approver.html", home.approver)
         # A leaver's open requests of every kind stop (each kind's app ends what is live).
         member_left.connect(leavers.on_member_left, dispatch_uid="approvals.cancel_open")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from keys.models import VirtualKey
-from portal.context_processors import bump_now
+from portal.context_processors import Bump
 from projects.models import TuningProject
 
 
@@ -44,4 +44,4 @@ def make_project(org, **fields) -> TuningProject:
 def after_commit(callbacks: list) -> list:
     """What a transaction left to do after its commit, without the navigation cache's second
     version bump (``portal.context_processors.bump``), which every saved request adds."""
-    return [c for c in callbacks if c is not bump_now]
+    return [c for c in callbacks if not isinstance(c, Bump)]
