@@ -403,9 +403,9 @@ def report(args, f: dict, timer: Timer, total: float) -> Verdicts:
         )
         verdicts.add(f"{label}, p95", m["p95"], TARGETS[target] if target else None)
     for label, key in (
-        ("ingestion, new rows (incl. monthly refresh)", "ingest_insert_rate"),
-        ("ingestion, re-read upsert (incl. refresh)", "ingest_update_rate"),
-        ("ingestion, typical re-read (today grew)", "ingest_typical_rate"),
+        ("upsert alone: new rows (incl. monthly refresh)", "ingest_insert_rate"),
+        ("upsert alone: re-read, every row grown", "ingest_update_rate"),
+        ("upsert alone: typical re-read (today grew)", "ingest_typical_rate"),
     ):
         verdicts.add(label, f[key], TARGETS["ingest"], higher=True, unit="rows/s")
     verdicts.add(

@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 from benchdb import create_database, drop_database, server_url, with_db
 from costs_data import cached_databases
+from ingest_e2e import ingest_end_to_end, report_ingest
 from timing import timed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,6 +201,8 @@ def compare_litellm(args, dept, asked, timer) -> dict:
                 if abs(totals["spend"] - expected) > 0.01 + 1e-6 * expected:
                     print(f"  warning: LiteLLM {key} spend {totals['spend']:.2f} ≠ {expected:.2f}")
                 out[key].update(totals, rows=portal.count())
+        with timer("ingestion end to end from the proxy (last 3 days)"):
+            out["ingest"] = ingest_end_to_end(proxy, asked["30d"][1], 3)
     finally:
         proxy.stop()
         drop_database(url, name)
@@ -248,6 +251,7 @@ def report_litellm(f: dict, verdicts) -> None:
                 higher=True,
                 unit="×",
             )
+    report_ingest(lite["ingest"], verdicts)
     print(
         "Ratios are against the portal's pages with their figures NOT cached (the first view "
         "after a change);\nLiteLLM's warm answers are its best. The portal has no 12-month "

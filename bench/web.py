@@ -11,7 +11,7 @@ their monthly rollups) plus what the list pages show (a developer's keys and tun
 requests waiting for a lead), collects static files and starts
 ``gunicorn portal.wsgi --workers 3`` with ``DEBUG=0`` on PostgreSQL and Redis (``REDIS_URL``).
 Signed-in sessions are made the way sign-in makes them. Each page is read by ``--people``
-people of its role in turn (developers and leads of different departments, several infra
+people of its role in turn (developers and leads of different departments; five infra
 people): ``--clients`` concurrent keep-alive connections ask for it for ``--seconds`` with wrk
 (Debian package ``wrk``; bench/web.lua sends each request as the next person and counts
 answers other than 200, and every answer must be 200). wrk is written in C: on a 2-core
@@ -73,6 +73,17 @@ TARGETS = {  # (req/s at least, p95 ms at most) per profile and kind of page
     ("cold", "dashboard"): (80.0, None),
 }
 MIXED_SHARE = 80.0  # % of the warm req/s, every page
+PAGES = (  # role, page, kind, path
+    ("developer", "home", "list", "/"),
+    ("developer", "my keys", "list", "/keys/"),
+    ("developer", "my projects", "list", "/projects/"),
+    ("developer", "my costs", "dashboard", "/costs/me/?month={month}"),
+    ("lead", "approvals", "list", "/approvals/"),
+    ("lead", "department dashboard", "dashboard", "/costs/departments/{slug}/"),
+    ("infra", "approvals", "list", "/approvals/"),
+    ("infra", "org dashboard", "dashboard", "/costs/org/?month={month}"),
+)
+INFRA_PEOPLE = 5  # infra is a small team: its pages are read by five people in turn
 
 
 def parse_args():
@@ -180,7 +191,7 @@ def seed(args) -> dict:
     User.objects.bulk_create(  # infra is a team: its pages are read by several people
         User(username=f"infra{n}@bench.example", email=f"infra{n}@bench.example",
              entra_oid=f"oid-infra-{n}", is_infra=True, display_name=f"Infra {n}")
-        for n in range(1, args.people)
+        for n in range(1, INFRA_PEOPLE)
     )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -215,40 +226,26 @@ def plan(args) -> dict:
         .exclude(pk__in=[developer.pk, *(u.pk for u, _ in leads)])
         .order_by("pk")[: args.people - 1]
     )
-    infra = list(User.objects.filter(is_infra=True).order_by("pk")[: args.people])
+    infra = list(
+        User.objects.filter(is_infra=True).order_by("pk")[: min(args.people, INFRA_PEOPLE)]
+    )
     sessions = {u.pk: session_for(u) for u in {*developers, *(u for u, _ in leads), *infra}}
 
-    def each(users, path):
-        return [(sessions[u.pk], path(u)) for u in users]
-
-    lead_users = [u for u, _ in leads]
+    readers = {"developer": developers, "lead": [u for u, _ in leads], "infra": infra}
     slugs = {u.pk: slug for u, slug in leads}
     return {
         "pages": [
-            ("developer", "home", "list", each(developers, lambda u: "/")),
-            ("developer", "my keys", "list", each(developers, lambda u: "/keys/")),
-            ("developer", "my projects", "list", each(developers, lambda u: "/projects/")),
             (
-                "developer",
-                "my costs",
-                "dashboard",
-                each(developers, lambda u: f"/costs/me/?month={month}"),
-            ),  # fmt: skip
-            ("lead", "approvals", "list", each(lead_users, lambda u: "/approvals/")),
-            (
-                "lead",
-                "department dashboard",
-                "dashboard",
-                each(lead_users, lambda u: f"/costs/departments/{slugs[u.pk]}/"),
-            ),  # fmt: skip
-            ("infra", "approvals", "list", each(infra, lambda u: "/approvals/")),
-            (
-                "infra",
-                "org dashboard",
-                "dashboard",
-                each(infra, lambda u: f"/costs/org/?month={month}"),
-            ),  # fmt: skip
-        ],
+                role,
+                label,
+                kind,
+                [
+                    (sessions[u.pk], path.format(month=month, slug=slugs.get(u.pk, "")))
+                    for u in readers[role]
+                ],
+            )
+            for role, label, kind, path in PAGES
+        ],  # fmt: skip
         "sizes": (people, dept.slug),
         "people": {"developer": len(developers), "lead": len(leads), "infra": len(infra)},
     }
