@@ -90,6 +90,11 @@ def parse_args():
     p.add_argument("--keys", type=int, default=20000)
     p.add_argument("--days", type=int, default=365)
     p.add_argument("--samples", type=int, default=40, help="requests measured per page")
+    p.add_argument(
+        "--scale", type=int, default=1,
+        help="the organisation N times over (users, departments, keys; --scale 20: 100,000 "
+        "people, 1,000 departments, 400,000 keys)",
+    )  # fmt: skip
     p.add_argument("--small", action="store_true", help="CI size: 300 users, 8 departments, ...")
     p.add_argument(
         "--check", action="store_true", help="exit 1 if a target is missed (full size only)"
@@ -121,6 +126,11 @@ def parse_args():
         "--drop-data", action="store_true", help="drop every cached dataset database and stop"
     )
     args = p.parse_args()
+    args.users, args.departments, args.keys = (
+        args.users * args.scale,
+        args.departments * args.scale,
+        args.keys * args.scale,
+    )
     if args.small:
         args.users, args.departments, args.models, args.keys, args.days = 300, 8, 12, 1200, 120
         args.samples = min(args.samples, 15)

@@ -9,6 +9,7 @@ targets are printed for information and never fail the run.
 
 from __future__ import annotations
 
+import resource
 import sys
 from dataclasses import dataclass
 
@@ -80,6 +81,8 @@ class Verdicts:
         """Print the table; the exit status ``--check`` asks for (0 unless a full-size miss)."""
         print()
         print(self.table())
+        print(f"peak RSS: this process {peak_rss_mb():,.0f} MB, its largest child "
+              f"{peak_rss_mb(children=True):,.0f} MB")  # fmt: skip
         missed = self.missed()
         if missed and self.full:
             print(f"{len(missed)} target(s) MISSED")
@@ -92,3 +95,10 @@ class Verdicts:
         status = self.finish(check)
         if status:
             sys.exit(status)
+
+
+def peak_rss_mb(*, children: bool = False) -> float:
+    """Peak resident memory (Linux reports kilobytes) of this process or of its largest
+    waited-for child."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024

@@ -102,6 +102,11 @@ def parse_args():
         "--write-rate", type=float, default=1.0,
         help="mixed: new requests, decisions and spend batches a second (each)",
     )  # fmt: skip
+    p.add_argument(
+        "--scale", type=int, default=1,
+        help="the organisation N times over (users, departments, keys; --scale 20: 100,000 "
+        "people, 1,000 departments, 400,000 keys)",
+    )  # fmt: skip
     p.add_argument("--small", action="store_true", help="CI size: a small org, 2 s a page")
     p.add_argument(
         "--check", action="store_true", help="exit 1 if a target is missed (full size only)"
@@ -114,6 +119,11 @@ def parse_args():
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--app-dir", default=str(ROOT), help="the checkout gunicorn runs")
     args = p.parse_args()
+    args.users, args.departments, args.keys = (
+        args.users * args.scale,
+        args.departments * args.scale,
+        args.keys * args.scale,
+    )
     args.profiles = [x for x in PROFILES if x in args.profile.split(",")]
     if "mixed" in args.profiles and "warm" not in args.profiles:
         p.error("the mixed profile is compared with the warm one: --profile warm,mixed")
