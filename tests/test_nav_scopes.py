@@ -134,3 +134,16 @@ def test_a_membership_moves_everyone(org):
     before = version(org["lead_b"])
     Membership.objects.create(user=org["nobody"], department=org["a"], role="member")
     assert version(org["lead_b"]) != before
+
+
+def test_an_approver_added_to_a_waiting_stage_sees_the_request_at_once(org):
+    from approvals.models import RequestStage
+
+    make_policy(org["a"], LEADS)
+    submit_key(org, name="more-hands")
+    dev_b = signed_in(org["dev_b"])
+    assert "more-hands" not in dev_b.get("/approvals/").content.decode()  # cached, empty
+    before_lead_b = version(org["lead_b"])
+    RequestStage.objects.get(state="active").approvers.add(org["dev_b"])  # the group grew
+    assert ">more-hands (portal-" in dev_b.get("/approvals/").content.decode()
+    assert version(org["lead_b"]) == before_lead_b
