@@ -167,8 +167,9 @@ def load(base: str, visits: list[tuple[str, str]], clients: int, seconds: float,
     lines.write_text("".join(f"{session} {path}\n" for session, path in visits))
     url = base + visits[0][1]
     warm = wrk_run(url, headers, clients, min(1.0, seconds / 4), lines)
-    drained(access)
+    before = drained(access)
     m = wrk_run(url, headers, clients, seconds, lines)
+    served = drained(access) - before  # with those wrk left in flight when its time was up
     lines.unlink()
     bad = {}
     for run in (warm, m):
@@ -179,6 +180,7 @@ def load(base: str, visits: list[tuple[str, str]], clients: int, seconds: float,
     return {
         "requests": m["requests"],
         "rps": m["requests"] / (m["duration_us"] / 1e6),
+        "served": served / (m["duration_us"] / 1e6),
         "p50": m["p50_us"] / 1000,
         "p95": m["p95_us"] / 1000,
         "bad": bad,
