@@ -243,7 +243,8 @@ def upsert_daily(
         raw.execute(f"ANALYZE {STAGING} (day{', key_hash' if duplicates else ''})")
         raw.execute(_statement(duplicates=duplicates))
         result.rows, result.changed = raw.fetchone()
-        scopes = {context_processors.INFRA}  # infra's home shows the ingestion's health
+        # Infra's home shows the organisation's month and the ingestion's health.
+        scopes = {context_processors.ORG}
         if result.changed:
             people, departments = concerned(raw)
             # The figures of the departments and the people the batch is about, and the org's.
@@ -254,9 +255,9 @@ def upsert_daily(
             )
             scopes |= {context_processors.department_scope(d) for d in departments}
             scopes |= {context_processors.user_scope(u) for u in people}
-    # The home page's money panels are cached until spend moves: the departments and the
-    # people the batch is about (``portal.context_processors``).
-    context_processors.bump(*scopes)
+    # The home page's money panels are cached until the spend they show moves: the
+    # departments' and the people's the batch is about (``portal.context_processors``).
+    context_processors.bump(*(context_processors.spend_scope(s) for s in scopes))
     return result
 
 

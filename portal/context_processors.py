@@ -11,7 +11,11 @@ changes can alter what the user sees, read together once per request:
   the department (its leads decide its requests without stages), its spend (their home page's
   department panels). A member's pages show their own requests and what waits for them by
   name (``user:<id>``), so the department's other requests leave them cached;
-- ``infra`` (infra only): any request anywhere, any spend (infra's queue is everyone's).
+- ``infra`` (infra only): any request anywhere (infra's queue is everyone's).
+
+Spend has versions of its own (``spend_version_for``: the person's keys, the departments they
+lead, the organisation's for infra), which only the home page's money panels read: an ingestion
+moves those of the departments and people its rows are about and leaves every list cached.
 
 A saved request moves its department's, its requester's, its approvers' and infra's versions
 (``forget_pending``; the approvals app adds the stage approvers and delegates through
@@ -97,6 +101,25 @@ def version_for(user) -> str:
         return ".".join([base_version_for(user), *(f"{d}-{v}" for d, v in pairs)])
 
     return _memo(user, "_nav_version", make)
+
+
+def spend_scope(scope: str) -> str:
+    """The money version of a scope: moved by spend ingestion, read by the home page's money
+    panels only, so an ingestion leaves the lists and the approval queue cached."""
+    return f"spend:{scope}"
+
+
+def spend_version_for(user) -> str:
+    """The versions of the spend the user's home panels show: their own keys', the
+    departments they lead and, for infra, the organisation's."""
+
+    def make() -> str:
+        led = sorted({m.department_id for m in user.memberships_once() if m.role == "lead"})
+        scopes = [user_scope(user.pk), *(department_scope(d) for d in led)]
+        scopes += [ORG] if user.is_infra else []
+        return ".".join(map(str, versions([spend_scope(s) for s in scopes])))
+
+    return _memo(user, "_nav_spend", make)
 
 
 class Bump:

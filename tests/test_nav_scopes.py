@@ -25,6 +25,10 @@ def version(user) -> str:
     return context_processors.version_for(User.objects.get(pk=user.pk))  # a new request's user
 
 
+def spend_version(user) -> str:
+    return context_processors.spend_version_for(User.objects.get(pk=user.pk))
+
+
 def signed_in(user) -> Client:
     client = Client()
     client.force_login(user)
@@ -118,14 +122,32 @@ def test_spend_moves_its_department_and_the_key_owner_only(org):
     key = submit_key(org, name="spender")
     workflow.approve(key, actor=org["lead_a"])
     VirtualKey.objects.filter(pk=key.pk).update(litellm_key_id="tok-a", status=Status.ACTIVE)
-    before = {name: version(org[name]) for name in ("lead_a", "dev_a", "lead_b", "infra")}
+    names = ("lead_a", "dev_a", "lead_b", "infra")
+    before = {name: (version(org[name]), spend_version(org[name])) for name in names}
     upsert_daily(
         [SpendRow(utc_today(), "team-a", "oid-dev_a", "tok-a", "gpt-4o-mini", "openai",
                   Decimal("1.5"), 10, 10, 1, 1, 0)]
     )  # fmt: skip
-    after = {name: version(org[name]) for name in before}
+    after = {name: (version(org[name]), spend_version(org[name])) for name in names}
     assert after["lead_b"] == before["lead_b"]
-    assert all(after[n] != before[n] for n in ("lead_a", "dev_a", "infra"))
+    # The home panels' money moves for those it concerns; no list or queue is dropped.
+    assert all(after[n][1] != before[n][1] for n in ("lead_a", "dev_a", "infra"))
+    assert all(after[n][0] == before[n][0] for n in names)
+
+
+def test_the_home_page_shows_new_spend_at_once(org):
+    org["a"].litellm_team_id = "team-a"
+    org["a"].save()
+    key = submit_key(org, name="spender")
+    workflow.approve(key, actor=org["lead_a"])
+    VirtualKey.objects.filter(pk=key.pk).update(litellm_key_id="tok-a", status=Status.ACTIVE)
+    dev_a = signed_in(org["dev_a"])
+    assert "1.50" not in dev_a.get("/").content.decode()
+    upsert_daily(
+        [SpendRow(utc_today(), "team-a", "oid-dev_a", "tok-a", "gpt-4o-mini", "openai",
+                  Decimal("1.5"), 10, 10, 1, 1, 0)]
+    )  # fmt: skip
+    assert "1.50" in dev_a.get("/").content.decode()
 
 
 def test_a_membership_moves_everyone(org):
