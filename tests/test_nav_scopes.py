@@ -116,18 +116,27 @@ def test_a_delegate_sees_what_waits_for_the_delegator_after_a_new_request(org):
     assert ">delegated (portal-" in dev_b.get("/approvals/").content.decode()
 
 
-def test_spend_moves_its_department_and_the_key_owner_only(org):
+def active_key_in_a(org) -> None:
+    """dev_a's active key in department A, whose LiteLLM team is team-a."""
     org["a"].litellm_team_id = "team-a"
     org["a"].save()
     key = submit_key(org, name="spender")
     workflow.approve(key, actor=org["lead_a"])
     VirtualKey.objects.filter(pk=key.pk).update(litellm_key_id="tok-a", status=Status.ACTIVE)
-    names = ("lead_a", "dev_a", "lead_b", "infra")
-    before = {name: (version(org[name]), spend_version(org[name])) for name in names}
+
+
+def spend_in_a() -> None:
     upsert_daily(
         [SpendRow(utc_today(), "team-a", "oid-dev_a", "tok-a", "gpt-4o-mini", "openai",
                   Decimal("1.5"), 10, 10, 1, 1, 0)]
     )  # fmt: skip
+
+
+def test_spend_moves_its_department_and_the_key_owner_only(org):
+    active_key_in_a(org)
+    names = ("lead_a", "dev_a", "lead_b", "infra")
+    before = {name: (version(org[name]), spend_version(org[name])) for name in names}
+    spend_in_a()
     after = {name: (version(org[name]), spend_version(org[name])) for name in names}
     assert after["lead_b"] == before["lead_b"]
     # The home panels' money moves for those it concerns; no list or queue is dropped.
@@ -136,17 +145,10 @@ def test_spend_moves_its_department_and_the_key_owner_only(org):
 
 
 def test_the_home_page_shows_new_spend_at_once(org):
-    org["a"].litellm_team_id = "team-a"
-    org["a"].save()
-    key = submit_key(org, name="spender")
-    workflow.approve(key, actor=org["lead_a"])
-    VirtualKey.objects.filter(pk=key.pk).update(litellm_key_id="tok-a", status=Status.ACTIVE)
+    active_key_in_a(org)
     dev_a = signed_in(org["dev_a"])
     assert "1.50" not in dev_a.get("/").content.decode()
-    upsert_daily(
-        [SpendRow(utc_today(), "team-a", "oid-dev_a", "tok-a", "gpt-4o-mini", "openai",
-                  Decimal("1.5"), 10, 10, 1, 1, 0)]
-    )  # fmt: skip
+    spend_in_a()
     assert "1.50" in dev_a.get("/").content.decode()
 
 
