@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from portal.model_fields import owning_department
+
 
 class ServiceIdentity(models.Model):
     """An Entra service principal (client-credentials tokens) registered by infra.
@@ -23,12 +25,7 @@ class ServiceIdentity(models.Model):
         help_text=_("The appid / azp claim of the service principal's access tokens."),
     )
     tenant_id = models.CharField(_("tenant id"), max_length=64)
-    department = models.ForeignKey(
-        "tenants.Department",
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("department"),
-    )
+    department = owning_department()
     can_request_keys = models.BooleanField(
         _("may request service-account keys"),
         default=False,

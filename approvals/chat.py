@@ -5,8 +5,10 @@ comes back to :func:`views_chat.slack_interactions`, signed with the app's signi
 (``v0=`` HMAC-SHA256 over ``v0:{timestamp}:{body}``); the portal decides it with every rule
 applied and updates the message through its ``response_url``.
 
-Teams: an Adaptive Card through an incoming webhook; its buttons open the portal's decision
-page (incoming webhooks cannot receive button presses).
+Teams: an Adaptive Card through an incoming webhook (``teams.py``); its buttons decide through
+the Teams bot where one is configured, else they open the portal's decision page.
+
+Both decide a press through :func:`decide_press`, so the rules are the same everywhere.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from . import registry
+from . import engine, notify, registry
 from .engine import Shown
 from .models import Policy
+from .teams import enabled as teams_enabled
+from .teams import post_teams, teams_card
 
 log = logging.getLogger(__name__)
 
@@ -140,59 +145,13 @@ def respond(response_url: str, text: str, *, replace: bool = True) -> None:
         log.warning("slack response_url failed", extra={"error": str(exc)})
 
 
-# --- Teams ------------------------------------------------------------------------------------
-def teams_card(obj, stage) -> dict:
-    """The message an incoming webhook takes: one Adaptive Card (schema 1.4)."""
-    link = _link(obj)
-    card = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "body": [
-            {
-                "type": "TextBlock",
-                "text": _("Approval needed: %(name)s") % {"name": obj},
-                "weight": "Bolder",
-                "size": "Medium",
-                "wrap": True,
-            },
-            {
-                "type": "FactSet",
-                "facts": [
-                    {"title": _("Requester"), "value": str(obj.requester)},
-                    {"title": _("Department"), "value": str(obj.department)},
-                    {"title": _("Stage"), "value": stage.name},
-                ],
-            },
-        ],
-        "actions": [
-            {"type": "Action.OpenUrl", "title": _("Approve"), "url": f"{link}?decision=approve"},
-            {"type": "Action.OpenUrl", "title": _("Reject"), "url": f"{link}?decision=reject"},
-        ],
-    }
-    return {
-        "type": "message",
-        "attachments": [
-            {
-                "contentType": "application/vnd.microsoft.card.adaptive",
-                "contentUrl": None,
-                "content": card,
-            }
-        ],
-    }
-
-
-def post_teams(payload: dict) -> None:
-    httpx.post(settings.TEAMS_WEBHOOK_URL, json=payload, timeout=5).raise_for_status()
-
-
 def announce_on_commit(obj, stage) -> None:
     """Post the stage to the configured channels once the transaction commits."""
-    if not (settings.SLACK_BOT_TOKEN and settings.SLACK_CHANNEL) and not settings.TEAMS_WEBHOOK_URL:
+    if not (settings.SLACK_BOT_TOKEN and settings.SLACK_CHANNEL) and not teams_enabled():
         return
     with translation.override(settings.LANGUAGE_CODE):
         slack = slack_message(obj, stage) if settings.SLACK_BOT_TOKEN else None
-        teams = teams_card(obj, stage) if settings.TEAMS_WEBHOOK_URL else None
+        teams = teams_card(obj, stage) if teams_enabled() else None
 
     def send() -> None:
         for post, payload in ((post_slack, slack), (post_teams, teams)):
@@ -204,3 +163,40 @@ def announce_on_commit(obj, stage) -> None:
                 log.warning("chat post failed", extra={"error": str(exc)})
 
     transaction.on_commit(send)
+
+
+def decide_press(user, button: Button, approve: bool, *, via: str) -> tuple[bool, str, object]:
+    """A chat button press by a portal user, decided with every rule the pages apply (the
+    stage it was shown for, delegation, quorum, never one's own request; audited by the
+    engine). Returns (decided?, what to tell the presser, the request or None)."""
+    kind = registry.KINDS.get(button.kind_label)
+    obj = kind.model._default_manager.filter(pk=button.pk).first() if kind else None
+    if obj is None or not obj.can_view(user):
+        return False, _("You cannot decide this request."), None
+    if button.shown is None:
+        text = _("This message is out of date; nothing was counted. Decide on the portal.")
+        return False, text, obj
+    if getattr(obj, "requester_id", None) == user.pk:
+        return False, _("You cannot decide your own request."), obj
+    rejected_in = {"slack": _("Rejected in Slack."), "teams": _("Rejected in Teams.")}
+    comment = "" if approve else rejected_in[via]
+    try:
+        result = engine.decide(
+            obj, actor=user, approve=approve, comment=comment, via=via, shown=button.shown
+        )
+    except PermissionDenied:
+        return False, _("You cannot decide this request."), obj
+    except ValidationError as exc:
+        return False, " ".join(exc.messages), obj
+    texts = {
+        "approved": _("%(name)s: approved by %(who)s."),
+        "rejected": _("%(name)s: rejected by %(who)s."),
+        "next-stage": _("%(name)s: approved by %(who)s; now waiting for the next stage."),
+        "voted": _("%(name)s: %(who)s approved; more approvals needed."),
+    }
+    text = texts[result] % {"name": obj, "who": user}
+    if result == "approved":
+        changed = notify.lowered_text(obj)  # earlier stages may have lowered what was asked
+        if changed:
+            text += " " + _("Changed at approval: %(changes)s") % {"changes": changed}
+    return True, text, obj

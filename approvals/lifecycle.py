@@ -17,9 +17,9 @@ from django.utils.translation import gettext_lazy as _
 
 from portal import audit
 from portal.choices import ChoiceLabels
-from portal.model_fields import optional_person
+from portal.model_fields import optional_person, owning_department
 
-from . import delegation, engine, registry
+from . import delegation, engine, registry, routing
 from .secrets import OneTimeSecret
 
 
@@ -114,12 +114,7 @@ class Request(ChoiceLabels, models.Model):
         related_name="+",
         verbose_name=_("requester"),
     )
-    department = models.ForeignKey(
-        "tenants.Department",
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("department"),
-    )
+    department = owning_department()
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.SUBMITTED, db_index=True
     )
@@ -369,8 +364,8 @@ class Request(ChoiceLabels, models.Model):
     # --- hooks each kind of request fills in ------------------------------------------------
     def auto_approvable(self) -> bool:
         """Whether the department's policy approves this request without anyone: its
-        auto-approval rule, evaluated with the stages' conditions (``engine.auto_approves``)."""
-        return engine.auto_approves(self)
+        auto-approval rule, evaluated with the stages' conditions (``routing.auto_approves``)."""
+        return routing.auto_approves(self)
 
     def enqueue_provisioning(self) -> None:
         """Hand the request to a worker once the approval is committed, never before."""

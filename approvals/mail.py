@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
+
+from portal import webhook as infra_webhook
 
 from . import notify as approval_notify
 
@@ -32,15 +33,6 @@ def _send(recipients: list[str], template: str, context: dict) -> None:
     log.info("mail sent", extra={"template": template, "recipients": len(recipients)})
 
 
-def _webhook(text: str) -> None:
-    if not settings.NOTIFY_WEBHOOK_URL:
-        return
-    try:  # Teams and Slack incoming webhooks both accept {"text": ...}
-        httpx.post(settings.NOTIFY_WEBHOOK_URL, json={"text": text}, timeout=5).raise_for_status()
-    except httpx.HTTPError as exc:
-        log.warning("webhook failed", extra={"error": str(exc)})
-
-
 def on_commit(template: str, recipients: list[str], context: dict, webhook: str = "") -> None:
     def send():
         try:
@@ -48,7 +40,7 @@ def on_commit(template: str, recipients: list[str], context: dict, webhook: str 
         except Exception:  # a mail outage must not undo or block the change it reports
             log.exception("mail failed", extra={"template": template})
         if webhook:
-            _webhook(webhook)
+            infra_webhook.post(webhook, about=template)
 
     transaction.on_commit(send)
 

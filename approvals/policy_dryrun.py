@@ -1,7 +1,7 @@
 """The dry run of policy files over real requests: how each request of the last N days was
 routed (recorded at submit: auto-approved, the stages it copied, or a single decision) and how
-it would be routed under the files, with the same engine functions that route live requests
-(``engine.auto_approves_under``, ``engine.applicable_rules``) and each kind's registered facts.
+it would be routed under the files, with the same routing functions that route live requests
+(``routing.auto_approves_under``, ``routing.applicable_rules``) and each kind's registered facts.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from django.utils.translation import ngettext
 
 from tenants.models import Department, User
 
-from . import engine, registry
+from . import engine, registry, routing
 from .models import ApproverKind
-from .policy_files import stage_from_document
+from .policy_apply import stage_from_document
 
 AUTO = "auto"
 SINGLE = "single"
@@ -63,9 +63,9 @@ def planned_route(obj, kind: registry.Kind, department: Department, rules: list[
     """How ``obj`` would be routed at submit under ``department``'s thresholds and ``rules``:
     the order ``approvals.workflow.submit`` follows (auto-approval, else the applicable stages,
     else a single decision)."""
-    if engine.auto_approves_under(obj, department, rules):
+    if routing.auto_approves_under(obj, department, rules):
         return AUTO
-    applicable = engine.applicable_rules(rules, kind.facts(obj))
+    applicable = routing.applicable_rules(rules, kind.facts(obj))
     return _route(applicable, emails) if applicable else SINGLE
 
 

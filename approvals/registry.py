@@ -22,7 +22,7 @@ class Kind:
     ``facts(obj)`` returns what stage conditions and auto-approval look at: ``budget``
     (Decimal or None), ``lifetime_days`` (int or None), ``models`` (list), ``retention_days``
     (int or None), ``service_account`` (bool). ``auto_approval``: whether the department's
-    auto-approval thresholds apply to this kind at all (``engine.auto_approves``).
+    auto-approval thresholds apply to this kind at all (``routing.auto_approves``).
     ``tasks`` holds its Celery tasks by name: ``provision`` (run once approved), ``cleanup``
     (after an open request stopped; optional) and any the kind looks up for itself.
     ``resume(cutoff)`` (optional) re-enqueues the kind's own lost work and returns how many.

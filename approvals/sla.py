@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from portal import audit
 
-from . import decisions, engine, notify
+from . import decisions, engine, notify, routing
 from .models import RequestStage
 from .models import StageState as S
 
@@ -167,7 +167,7 @@ def escalate(stage: RequestStage, now) -> int:
         if obj is None:
             return 0
         fallback = list(
-            engine.fallback_approvers(obj, stage.rule, engine.earlier_people(stage, obj))
+            routing.fallback_approvers(obj, stage.rule, engine.earlier_people(stage, obj))
         )
         stage.approvers.add(*fallback)
         audit.record(ESCALATED, obj, after={"stage": stage.name, "to": [u.email for u in fallback]})

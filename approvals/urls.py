@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_chat, views_operations, views_reviews
+from . import views, views_chat, views_operations, views_reviews, views_teams
 
 urlpatterns = [
     path("approvals/", views.queue, name="approval_queue"),
@@ -15,6 +15,7 @@ urlpatterns = [
         name="retry_request",
     ),
     path("approvals/slack/interactions/", views_chat.slack_interactions, name="slack_interactions"),
+    path("integrations/teams/messages", views_teams.teams_messages, name="teams_messages"),
     path("reviews/", views_reviews.review_list, name="reviews"),
     path("reviews/<int:pk>/", views_reviews.review_campaign, name="review_campaign"),
     path("reviews/<int:pk>/report.csv", views_reviews.review_csv, name="review_csv"),

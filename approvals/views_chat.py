@@ -12,14 +12,13 @@ import json
 import logging
 
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import chat, engine, notify, registry
+from . import chat
 from .models import ChatAccount, ChatInteraction
 
 log = logging.getLogger(__name__)
@@ -62,31 +61,5 @@ def _decide(slack_user: str, button: chat.Button, approve: bool) -> tuple[bool, 
     account = ChatAccount.objects.filter(slack_user_id=slack_user).select_related("user").first()
     if account is None or not account.user.is_active:
         return False, _("Your Slack account is not linked to a portal user.")
-    user = account.user
-    kind = registry.KINDS.get(button.kind_label)
-    obj = kind.model._default_manager.filter(pk=button.pk).first() if kind else None
-    if obj is None or not obj.can_view(user):
-        return False, _("You cannot decide this request.")
-    if button.shown is None:
-        return False, _("This message is out of date; nothing was counted. Decide on the portal.")
-    comment = "" if approve else _("Rejected in Slack.")
-    try:
-        result = engine.decide(
-            obj, actor=user, approve=approve, comment=comment, via="slack", shown=button.shown
-        )
-    except PermissionDenied:
-        return False, _("You cannot decide this request.")
-    except ValidationError as exc:
-        return False, " ".join(exc.messages)
-    texts = {
-        "approved": _("%(name)s: approved by %(who)s."),
-        "rejected": _("%(name)s: rejected by %(who)s."),
-        "next-stage": _("%(name)s: approved by %(who)s; now waiting for the next stage."),
-        "voted": _("%(name)s: %(who)s approved; more approvals needed."),
-    }
-    text = texts[result] % {"name": obj, "who": user}
-    if result == "approved":
-        changed = notify.lowered_text(obj)  # earlier stages may have lowered what was asked
-        if changed:
-            text += " " + _("Changed at approval: %(changes)s") % {"changes": changed}
-    return True, text
+    decided, text, _obj = chat.decide_press(account.user, button, approve, via="slack")
+    return decided, text

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
 # Before any portal module is imported: ``portal/__init__`` loads Celery, which would settle
@@ -25,8 +29,6 @@ def with_db(url: str, name: str) -> str:
 
 def litellm_database_url(url: str) -> str:
     """A fresh database name for a benchmark's own LiteLLM proxy, on the same server."""
-    import uuid
-
     parts = urlsplit(url)
     name = f"/litellm_bench_{uuid.uuid4().hex[:8]}"
     return urlunsplit(("postgresql", parts.netloc, name, "", ""))
@@ -70,3 +72,54 @@ def setup_django(url: str, name: str, urlconf: str, *, migrate: bool = True) -> 
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+
+
+@contextlib.contextmanager
+def portal_with_litellm(name: str) -> Iterator:
+    """A fresh portal database ``name`` (Django set up and migrated on it) and a real LiteLLM
+    proxy on a fresh database of its own, started, with the portal's settings pointing at it.
+    Yields the proxy; both databases are dropped afterwards."""
+    url = server_url()
+    create_database(url, name)
+    setup_django(url, name, "")
+    from django.conf import settings
+
+    from tests.litellm_proxy import LiteLLMProxy
+
+    litellm_db = litellm_database_url(url)
+    proxy = LiteLLMProxy(database_url=litellm_db)
+    try:
+        proxy.start()
+        print(f"LiteLLM proxy ready in {proxy.start_seconds:.1f} s")
+        settings.LITELLM_BASE_URL = proxy.base_url
+        settings.LITELLM_MASTER_KEY = proxy.master_key
+        yield proxy
+    finally:
+        proxy.stop()
+        drop_database(url, urlsplit(litellm_db).path.lstrip("/"))
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(url, name)
+
+
+def department_with_lead():
+    """Department ``bench`` (its models: gpt-4o-mini) with a developer and a lead."""
+    from tenants.models import Department, Membership, User
+
+    dept = Department.objects.create(
+        name="Bench",
+        slug="bench",
+        cost_centre="CC-B",
+        allowed_models=["gpt-4o-mini"],
+        monthly_budget=Decimal("1000"),
+    )
+    dev, lead = (
+        User.objects.create(
+            username=f"{n}@bench.example", email=f"{n}@bench.example", entra_oid=str(uuid.uuid4())
+        )
+        for n in ("dev", "lead")
+    )
+    Membership.objects.create(user=dev, department=dept, role="member")
+    Membership.objects.create(user=lead, department=dept, role="lead")
+    return dept, dev, lead

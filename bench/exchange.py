@@ -19,16 +19,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchdb import create_database, drop_database, litellm_database_url, server_url, setup_django  # noqa: E402
+from benchdb import department_with_lead, portal_with_litellm  # noqa: E402
 from timing import summary  # noqa: E402
 from verdict import Verdicts  # noqa: E402
 
@@ -49,33 +47,19 @@ def main() -> None:
     if args.small:
         args.runs = 20
 
-    url = server_url()
-    create_database(url, args.db)
-    setup_django(url, args.db, "")
-    from django.conf import settings
+    with portal_with_litellm(args.db) as proxy:
+        from django.conf import settings
 
-    from tests.doubles.ci_oidc import GitHubActionsIssuer
-    from tests.litellm_proxy import LiteLLMProxy
+        from tests.doubles.ci_oidc import GitHubActionsIssuer
 
-    litellm_db = litellm_database_url(url)
-    proxy = LiteLLMProxy(database_url=litellm_db)
-    issuer = GitHubActionsIssuer()
-    try:
-        proxy.start()
-        print(f"LiteLLM proxy ready in {proxy.start_seconds:.1f} s")
-        settings.LITELLM_BASE_URL = settings.LITELLM_PUBLIC_URL = proxy.base_url
-        settings.LITELLM_MASTER_KEY = proxy.master_key
+        settings.LITELLM_PUBLIC_URL = proxy.base_url
         settings.PIPELINES_ALLOW_HTTP_ISSUERS = True
         settings.PIPELINES_RATE_LIMIT = "100000/m"
-        total, litellm, generate = run(issuer, args.runs)
-    finally:
-        issuer.close()
-        proxy.stop()
-        drop_database(url, urlsplit(litellm_db).path.lstrip("/"))
-        from django.db import connections
-
-        connections.close_all()
-        drop_database(url, args.db)
+        issuer = GitHubActionsIssuer()
+        try:
+            total, litellm, generate = run(issuer, args.runs)
+        finally:
+            issuer.close()
 
     overhead = [t - lt for t, lt in zip(total, litellm, strict=True)]
     rows = {
@@ -105,19 +89,8 @@ def run(issuer, count: int) -> tuple[list[float], list[float], list[float]]:
     from pipelines import services
     from pipelines.models import PipelineIdentity
     from portal.integrations.litellm import LiteLLMClient
-    from tenants.models import Department, Membership, User
 
-    dept = Department.objects.create(name="Bench", slug="bench", cost_centre="CC-B",
-                                     allowed_models=["gpt-4o-mini"],
-                                     monthly_budget=Decimal("1000"))  # fmt: skip
-    dev, lead = (
-        User.objects.create(
-            username=f"{n}@bench.example", email=f"{n}@bench.example", entra_oid=str(uuid.uuid4())
-        )  # fmt: skip
-        for n in ("dev", "lead")
-    )
-    Membership.objects.create(user=dev, department=dept, role="member")
-    Membership.objects.create(user=lead, department=dept, role="lead")
+    dept, dev, lead = department_with_lead()
     audience = "https://portal.bench.example"
     identity = PipelineIdentity(
         requester=dev, department=dept, name="bench-ci", issuer=issuer.issuer,

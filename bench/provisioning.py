@@ -31,12 +31,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchdb import create_database, drop_database, litellm_database_url, server_url, setup_django  # noqa: E402
+from benchdb import department_with_lead, portal_with_litellm  # noqa: E402
 from timing import summary  # noqa: E402
 from verdict import Verdicts  # noqa: E402
 
@@ -63,38 +62,18 @@ def main() -> None:
     )
     print(f"bench/provisioning.py ({'small' if args.small else 'full'} size): {size}")
 
-    url = server_url()
-    create_database(url, args.db)
-    setup_django(url, args.db, "")
-    from django.conf import settings
-
-    from tests.litellm_proxy import LiteLLMProxy
-
-    litellm_db = litellm_database_url(url)
-    proxy = LiteLLMProxy(database_url=litellm_db)
-    worker = None
-    try:
-        proxy.start()
-        print(f"LiteLLM proxy ready in {proxy.start_seconds:.1f} s")
-        settings.LITELLM_BASE_URL = proxy.base_url
-        settings.LITELLM_MASTER_KEY = proxy.master_key
-        worker = pool(args.concurrency).start()
+    with portal_with_litellm(args.db) as proxy:
         from portal.celery import app as celery_app
 
-        celery_app.conf.task_default_queue = worker.queue
-        people = org()
-        clicks = click_to_answer(people, proxy, args.keys)
-        bulk = bulk_approve(people, args.bulk)
-        raw = litellm_alone(proxy, args.bulk, args.concurrency)
-    finally:
-        if worker:
+        worker = pool(args.concurrency).start()
+        try:
+            celery_app.conf.task_default_queue = worker.queue
+            people = org()
+            clicks = click_to_answer(people, proxy, args.keys)
+            bulk = bulk_approve(people, args.bulk)
+            raw = litellm_alone(proxy, args.bulk, args.concurrency)
+        finally:
             worker.stop()
-        proxy.stop()
-        drop_database(url, urlsplit(litellm_db).path.lstrip("/"))
-        from django.db import connections
-
-        connections.close_all()
-        drop_database(url, args.db)
 
     verdicts = Verdicts(full=not args.small, size=size)
     click = summary(clicks)
@@ -127,21 +106,11 @@ def pool(concurrency: int):
 
 
 def org() -> dict:
-    from tenants.models import Department, Membership, User
-
-    dept = Department.objects.create(
-        name="Bench", slug="bench", cost_centre="CC-B", allowed_models=["gpt-4o-mini"],
-        monthly_budget=Decimal("100000"),
-    )  # fmt: skip
-    people = {}
-    for name, role in (("dev", "member"), ("lead", "lead")):
-        people[name] = User.objects.create(
-            username=f"{name}@bench.example", email=f"{name}@bench.example",
-            entra_oid=str(uuid.uuid4()),
-        )  # fmt: skip
-        Membership.objects.create(user=people[name], department=dept, role=role)
-    people["department"] = dept
-    return people
+    """The benchmarks' department with a developer and a lead, its budget room for every key."""
+    dept, dev, lead = department_with_lead()
+    dept.monthly_budget = Decimal("100000")
+    dept.save(update_fields=["monthly_budget"])
+    return {"department": dept, "dev": dev, "lead": lead}
 
 
 def request_key(people, name: str):

@@ -19,7 +19,6 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -29,7 +28,7 @@ from django.utils import translation
 
 from approvals.lifecycle import Status
 from keys.models import VirtualKey
-from portal import audit
+from portal import audit, webhook
 from portal.days import utc_day, utc_today
 from tenants.models import Department, Membership
 
@@ -299,10 +298,6 @@ def _notify_on_commit(alert: BudgetAlert, recipients: list[str], fc=None) -> Non
                 send_mail(subject, body, None, recipients, fail_silently=False)
             except Exception:  # a mail outage must not undo the alert
                 log.exception("alert mail failed", extra={"alert": alert.pk})
-        if settings.NOTIFY_WEBHOOK_URL:
-            try:
-                httpx.post(settings.NOTIFY_WEBHOOK_URL, json={"text": text}, timeout=5)
-            except httpx.HTTPError as exc:
-                log.warning("alert webhook failed", extra={"error": str(exc)})
+        webhook.post(text, about="budget alert")
 
     transaction.on_commit(send)

@@ -23,14 +23,13 @@ import statistics
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Min, Sum
 
 from keys.models import VirtualKey
-from portal import audit
+from portal import audit, webhook
 from portal.days import utc_today
 from tenants.models import Membership
 
@@ -270,8 +269,4 @@ def _announce(anomaly: SpendAnomaly) -> None:
             send_mail(f"[GenAI portal] {text[:120]}", text, None, anomaly.recipients)
         except Exception:  # a mail outage must not undo the record
             log.exception("anomaly mail failed", extra={"anomaly": anomaly.pk})
-    if settings.NOTIFY_WEBHOOK_URL:
-        try:
-            httpx.post(settings.NOTIFY_WEBHOOK_URL, json={"text": text}, timeout=5)
-        except httpx.HTTPError as exc:
-            log.warning("anomaly webhook failed", extra={"error": str(exc)})
+    webhook.post(text, about="spend anomaly")

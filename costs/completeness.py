@@ -23,7 +23,7 @@ from portal.days import utc_day_of
 
 from . import litellm_source
 from .ingest import SpendRow, merge
-from .litellm_source import LOGS_ENDPOINT, PAGE_SIZE, SourceError, _row
+from .litellm_source import _row
 from .models import AggregateCheck, DailySpend
 
 log = logging.getLogger(__name__)
@@ -109,23 +109,8 @@ def sample(days: list[datetime.date], size: int) -> list[tuple[datetime.date, st
 
 def logged(client: httpx.Client, day: datetime.date, key: str) -> tuple[Decimal, int]:
     """Spend and requests of one key on one UTC day, from LiteLLM's spend logs."""
-    spend, requests, page = Decimal(0), 0, 0
-    while True:
-        page += 1
-        params = {
-            "api_key": key,
-            "start_date": f"{day.isoformat()} 00:00:00",
-            "end_date": f"{day.isoformat()} 23:59:59",
-            "page": page,
-            "page_size": PAGE_SIZE,
-        }
-        try:
-            response = client.get(LOGS_ENDPOINT, params=params)
-        except httpx.HTTPError as exc:
-            raise SourceError(f"LiteLLM unreachable: {exc}") from exc
-        if response.status_code != 200:
-            raise SourceError(f"LiteLLM {LOGS_ENDPOINT} answered {response.status_code}")
-        body = response.json()
+    spend, requests = Decimal(0), 0
+    for body in litellm_source.iter_log_pages(day, day, client=client, api_key=key):
         for entry in body.get("data") or []:
             if (
                 entry.get("api_key") == key
@@ -134,8 +119,7 @@ def logged(client: httpx.Client, day: datetime.date, key: str) -> tuple[Decimal,
             ):
                 spend += Decimal(str(entry.get("spend") or 0))
                 requests += 1
-        if page >= int(body.get("total_pages") or 1):
-            return spend, requests
+    return spend, requests
 
 
 def cross_check(

@@ -128,21 +128,28 @@ class Resolver:
             return dict(cursor.fetchall())
 
 
+def _measured(r: SpendRow) -> tuple:
+    """The row's natural key and metrics, in ``NATURAL_KEY + METRICS`` order."""
+    return (
+        r.day,
+        r.team_id,
+        r.user_id,
+        r.key_hash,
+        r.model,
+        r.provider,
+        r.spend,
+        r.prompt_tokens,
+        r.completion_tokens,
+        r.requests,
+        r.successes,
+        r.failures,
+    )
+
+
 def _records(rows: list[SpendRow], resolver: Resolver) -> list[tuple]:
     return [
         (
-            r.day,
-            r.team_id,
-            r.user_id,
-            r.key_hash,
-            r.model,
-            r.provider,
-            r.spend,
-            r.prompt_tokens,
-            r.completion_tokens,
-            r.requests,
-            r.successes,
-            r.failures,
+            *_measured(r),
             r.key_alias[:200],
             resolver.departments.get(r.team_id),
             resolver.users.get(r.user_id),
@@ -208,23 +215,7 @@ def upsert_daily(
         staged = 0
         with raw.copy(f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
             for r in rows:
-                copy.write_row(
-                    (
-                        r.day,
-                        r.team_id,
-                        r.user_id,
-                        r.key_hash,
-                        r.model,
-                        r.provider,
-                        r.spend,
-                        r.prompt_tokens,
-                        r.completion_tokens,
-                        r.requests,
-                        r.successes,
-                        r.failures,
-                        r.key_alias,
-                    )
-                )
+                copy.write_row((*_measured(r), r.key_alias))
                 days.add(r.day)
                 teams.add(r.team_id)
                 natural_keys.add((r.day, r.team_id, r.user_id, r.key_hash, r.model, r.provider))

@@ -204,6 +204,13 @@ def _client() -> httpx.Client:
     )
 
 
+def _get(client: httpx.Client, endpoint: str, params: dict) -> httpx.Response:
+    try:
+        return client.get(endpoint, params=params)
+    except httpx.HTTPError as exc:
+        raise SourceError(f"LiteLLM unreachable: {exc}") from exc
+
+
 def iter_pages(
     start: datetime.date,
     end: datetime.date,
@@ -225,10 +232,7 @@ def iter_pages(
                 "page": page,
                 "page_size": page_size,
             }
-            try:
-                response = client.get(endpoint, params=params)
-            except httpx.HTTPError as exc:
-                raise SourceError(f"LiteLLM unreachable: {exc}") from exc
+            response = _get(client, endpoint, params)
             if response.status_code == 404:
                 raise AggregatesMissing(f"LiteLLM has no {endpoint}")
             if response.status_code != 200:
@@ -299,6 +303,31 @@ def rows_from_logs(logs: list[dict]) -> list[SpendRow]:
     return rows
 
 
+def iter_log_pages(
+    start: datetime.date, end: datetime.date, *, client: httpx.Client, api_key: str = ""
+) -> Iterator[dict]:
+    """Every page of the spend logs for [start, end] (inclusive UTC days), of one key if
+    ``api_key`` is given."""
+    page = 0
+    while page < MAX_PAGES:
+        page += 1
+        params = {"api_key": api_key} if api_key else {}
+        params |= {
+            "start_date": f"{start.isoformat()} 00:00:00",
+            "end_date": f"{end.isoformat()} 23:59:59",
+            "page": page,
+            "page_size": PAGE_SIZE,
+        }
+        response = _get(client, LOGS_ENDPOINT, params)
+        if response.status_code != 200:
+            status, text = response.status_code, response.text[:300]
+            raise SourceError(f"LiteLLM {LOGS_ENDPOINT} answered {status}: {text}")
+        body = response.json()
+        yield body
+        if page >= int(body.get("total_pages") or 1):
+            return
+
+
 def fetch_rows_from_logs(
     start: datetime.date, end: datetime.date, *, client: httpx.Client | None = None
 ) -> tuple[list[SpendRow], int]:
@@ -307,28 +336,12 @@ def fetch_rows_from_logs(
     own = client is None
     client = client or _client()
     rows: list[SpendRow] = []
-    page = 0
+    pages = 0
     try:
-        while page < MAX_PAGES:
-            page += 1
-            params = {
-                "start_date": f"{start.isoformat()} 00:00:00",
-                "end_date": f"{end.isoformat()} 23:59:59",
-                "page": page,
-                "page_size": PAGE_SIZE,
-            }
-            try:
-                response = client.get(LOGS_ENDPOINT, params=params)
-            except httpx.HTTPError as exc:
-                raise SourceError(f"LiteLLM unreachable: {exc}") from exc
-            if response.status_code != 200:
-                status, text = response.status_code, response.text[:300]
-                raise SourceError(f"LiteLLM {LOGS_ENDPOINT} answered {status}: {text}")
-            body = response.json()
+        for body in iter_log_pages(start, end, client=client):
+            pages += 1
             rows.extend(rows_from_logs(body.get("data") or []))
-            if page >= int(body.get("total_pages") or 1):
-                break
     finally:
         if own:
             client.close()
-    return merge(rows), page
+    return merge(rows), pages

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from keys.models import VirtualKey
+from portal.forms import errors_as_messages
 from tenants.access import department_for_lead
 
 from .models import SoftBudget
@@ -77,6 +78,5 @@ def soft_budget(request, slug: str):
         )
         messages.success(request, _("Soft budget saved."))
     else:
-        for errors in form.errors.values():
-            messages.error(request, " ".join(errors))
+        errors_as_messages(request, form)
     return redirect("costs_department", slug=dept.slug)

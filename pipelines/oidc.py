@@ -1,5 +1,5 @@
-"""Verifying a CI job's OIDC token: discovery, JWKS (cached, refetched once on an unknown
-``kid``), signature, ``iss``, ``exp``/``nbf``/``iat`` with a small leeway.
+"""Verifying a CI job's OIDC token: discovery, JWKS (``portal/jwks.py``: cached, refetched
+once on an unknown ``kid``), signature, ``iss``, ``exp``/``nbf``/``iat`` with a small leeway.
 
 Only issuers a pipeline identity names are ever fetched: the token's ``iss`` is read unverified
 first and must be one of them, so a token cannot make the portal call an arbitrary URL.
@@ -8,16 +8,12 @@ Audience and claims are checked against the identity (``exchange.py``).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 
-import httpx
 import jwt
 from django.conf import settings
-from django.core.cache import cache
 
-log = logging.getLogger(__name__)
+from portal.jwks import KeySource, KeysUnavailable, UnknownKey
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384"]
 
@@ -31,61 +27,29 @@ class TokenError(Exception):
         self.detail = detail
 
 
-def _cache_key(kind: str, issuer: str) -> str:
-    return f"pipelines:{kind}:{hashlib.sha256(issuer.encode()).hexdigest()[:32]}"
-
-
-def _get_json(url: str) -> dict:
-    if not url.startswith("https://") and not settings.PIPELINES_ALLOW_HTTP_ISSUERS:
-        raise TokenError("issuer-unavailable", "The issuer's metadata is not served over HTTPS.")
-    try:
-        response = httpx.get(url, timeout=settings.PIPELINES_ISSUER_TIMEOUT)
-        response.raise_for_status()
-        data = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        log.warning("oidc fetch failed", extra={"url": url, "error": str(exc)})
-        raise TokenError("issuer-unavailable", "The issuer's keys could not be fetched.") from None
-    if not isinstance(data, dict):
-        raise TokenError("issuer-unavailable", "The issuer's metadata is not a JSON object.")
-    return data
-
-
-def jwks_uri(issuer: str) -> str:
-    """The issuer's ``jwks_uri`` from its discovery document (cached)."""
-    key = _cache_key("discovery", issuer)
-    uri = cache.get(key)
-    if uri is None:
-        doc = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration")
-        if doc.get("issuer", "").rstrip("/") != issuer.rstrip("/") or not doc.get("jwks_uri"):
-            raise TokenError("issuer-unavailable", "The issuer's discovery document is invalid.")
-        uri = str(doc["jwks_uri"])
-        cache.set(key, uri, timeout=settings.PIPELINES_JWKS_CACHE_SECONDS)
-    return uri
-
-
-def _fetch_keys(issuer: str) -> dict[str, dict]:
-    data = _get_json(jwks_uri(issuer))
-    keys = {str(k.get("kid", "")): k for k in data.get("keys", []) if isinstance(k, dict)}
-    cache.set(_cache_key("jwks", issuer), keys, timeout=settings.PIPELINES_JWKS_CACHE_SECONDS)
-    return keys
+def _source(issuer: str) -> KeySource:
+    return KeySource(
+        metadata_url=issuer.rstrip("/") + "/.well-known/openid-configuration",
+        issuer=issuer,
+        cache_seconds=settings.PIPELINES_JWKS_CACHE_SECONDS,
+        refetch_seconds=settings.PIPELINES_JWKS_REFETCH_SECONDS,
+        timeout=settings.PIPELINES_ISSUER_TIMEOUT,
+        allow_http=settings.PIPELINES_ALLOW_HTTP_ISSUERS,
+        namespace="pipelines",
+    )
 
 
 def signing_key(issuer: str, kid: str, alg: str):
-    """The issuer's public key for ``kid``. An unknown kid refetches the JWKS (the issuer
-    rotated its keys), at most once per ``PIPELINES_JWKS_REFETCH_SECONDS`` per issuer, so
-    tokens with made-up kids cannot make the portal hammer the issuer."""
-    keys = cache.get(_cache_key("jwks", issuer))
-    if (
-        keys is None
-        or kid not in keys
-        and cache.add(
-            _cache_key("refetch", issuer), 1, timeout=settings.PIPELINES_JWKS_REFETCH_SECONDS
-        )
-    ):
-        keys = _fetch_keys(issuer)
-    jwk = keys.get(kid)
-    if jwk is None:
-        raise TokenError("bad-signature", "The token's signing key (kid) is not the issuer's.")
+    """The issuer's public key for ``kid`` (an unknown kid refetches the JWKS, rate-limited:
+    ``portal/jwks.py``)."""
+    try:
+        jwk = _source(issuer).key(kid)
+    except KeysUnavailable as exc:
+        raise TokenError("issuer-unavailable", str(exc)) from None
+    except UnknownKey:
+        raise TokenError(
+            "bad-signature", "The token's signing key (kid) is not the issuer's."
+        ) from None
     try:
         return jwt.PyJWK(jwk, algorithm=alg).key
     except jwt.PyJWTError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
 
 
 class AuditFilterForm(forms.Form):
@@ -17,3 +18,9 @@ class AuditFilterForm(forms.Form):
         """The valid filters, as the page shows them (strings; invalid ones empty)."""
         self.is_valid()
         return {name: str(self.cleaned_data.get(name) or "").strip() for name in self.fields}
+
+
+def errors_as_messages(request, form: forms.Form) -> None:
+    """A form posted from a page that shows no form: its errors as error messages."""
+    for errors in form.errors.values():
+        messages.error(request, " ".join(errors))

@@ -275,6 +275,30 @@ SLACK_BOT_TOKEN = env("SLACK_BOT_TOKEN", default="")
 SLACK_CHANNEL = env("SLACK_CHANNEL", default="")
 SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
 TEAMS_WEBHOOK_URL = env("TEAMS_WEBHOOK_URL", default="")
+# The Teams bot (Azure Bot resource): with its app id set, the card's buttons decide through
+# POST /integrations/teams/messages (the bot's messaging endpoint). Tokens are checked as the
+# Bot Framework publishes them: keys from this metadata, issuer, audience = the app id.
+TEAMS_BOT_APP_ID = env("TEAMS_BOT_APP_ID", default="")
+TEAMS_BOT_OPENID_METADATA_URL = env(
+    "TEAMS_BOT_OPENID_METADATA_URL",
+    default="https://login.botframework.com/v1/.well-known/openidconfiguration",
+)
+TEAMS_BOT_ISSUER = env("TEAMS_BOT_ISSUER", default="https://api.botframework.com")
+# The bot posts each stage's card itself (Teams routes a press only to the bot that sent the
+# card): its client secret, and where to post (the channel's conversation id and the service
+# URL Teams gave the bot when it was installed there).
+TEAMS_BOT_APP_PASSWORD = env("TEAMS_BOT_APP_PASSWORD", default="")
+TEAMS_BOT_SERVICE_URL = env("TEAMS_BOT_SERVICE_URL", default="")
+TEAMS_BOT_CONVERSATION_ID = env("TEAMS_BOT_CONVERSATION_ID", default="")
+TEAMS_BOT_TOKEN_URL = env(
+    "TEAMS_BOT_TOKEN_URL",
+    default="https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token",
+)
+TEAMS_BOT_JWKS_CACHE_SECONDS = env.int("TEAMS_BOT_JWKS_CACHE_SECONDS", default=86400)
+# An unknown kid refetches the keys (Microsoft rotated them) at most this often (seconds).
+TEAMS_BOT_JWKS_REFETCH_SECONDS = env.int("TEAMS_BOT_JWKS_REFETCH_SECONDS", default=30)
+# The metadata is fetched over HTTPS only; a local double needs http.
+TEAMS_BOT_ALLOW_HTTP_METADATA = env.bool("TEAMS_BOT_ALLOW_HTTP_METADATA", default=False)
 # Approval SLAs count working hours only: Monday to Friday, from START to END (wall clock in
 # TIME_ZONE), minus these dates.
 APPROVAL_WORKDAY_START = env("APPROVAL_WORKDAY_START", default="09:00")

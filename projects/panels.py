@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from approvals.decision import PolicyCheck
 from approvals.lifecycle import Status
 
-from . import services
+from . import reconcile
 from .models import TuningProject
 
 # Waiting for infra: failed, or to be fulfilled or deleted by hand in Langfuse.
@@ -34,7 +34,7 @@ def home_infra(user, ctx: dict) -> dict:
 
 def reconcile_findings() -> list[dict]:
     """Langfuse is optional: without it there is nothing to compare."""
-    return services.reconcile_findings() if settings.LANGFUSE_HOST else []
+    return reconcile.reconcile_findings() if settings.LANGFUSE_HOST else []
 
 
 def decision(obj, ctx: dict) -> dict:

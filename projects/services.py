@@ -1,4 +1,5 @@
-"""Tuning projects in Langfuse: provision, hand over, route traces, pull metrics, tear down.
+"""Tuning projects in Langfuse: provision, hand over, route traces, tear down (metrics:
+``metrics``; reconcile: ``reconcile``).
 
 Every step looks before it creates (the project by its deterministic name, API keys by their
 note), so retries and a killed worker never leave a second project behind. Without Langfuse's
@@ -8,7 +9,6 @@ the rest of its life is the same.
 
 from __future__ import annotations
 
-import datetime
 import logging
 
 from django.conf import settings
@@ -27,7 +27,8 @@ from portal.integrations.langfuse import EntitlementMissing, LangfuseClient
 from portal.integrations.litellm import LiteLLMClient
 
 from . import notify
-from .models import ProjectMetricsDay, TuningProject
+from .metrics import pull_metrics
+from .models import TuningProject
 
 FULFILLED_MANUALLY = audit.action("tuningproject.fulfilled_manually")
 TORN_DOWN = audit.action("tuningproject.torn_down")
@@ -328,95 +329,3 @@ def confirm_manual_teardown(project: TuningProject, *, actor, request=None) -> N
     project.torn_down_at = timezone.now()
     project.save(update_fields=["torn_down_at", "updated_at"])
     audit.record(TORN_DOWN_BY_HAND, project, actor=actor, request=request)
-
-
-# --- metrics -----------------------------------------------------------------------------------
-# How far back a pull reads when a project has no activation time (made by hand, say).
-METRICS_FALLBACK_DAYS = 3
-
-
-def metrics_window(
-    project: TuningProject, now: datetime.datetime
-) -> tuple[datetime.datetime, datetime.datetime]:
-    """The whole UTC days a pull reads: from the lease's first day through today.
-
-    Langfuse's metrics view counts a trace a moment after its observations can be read, and late
-    traces keep arriving, so no day of a live project is taken as final: every pull reads the
-    whole lease again (one query). The window ends with the last millisecond of today, not
-    ``now``: a trace started in the pull's own second still counts."""
-    today = now.astimezone(datetime.UTC).date()
-    first = project.activated_at.astimezone(datetime.UTC).date() if project.activated_at else None
-    if first is None or first > today:
-        first = today - datetime.timedelta(days=METRICS_FALLBACK_DAYS)
-    start = datetime.datetime.combine(first, datetime.time.min, tzinfo=datetime.UTC)
-    end = datetime.datetime.combine(today, datetime.time.max, tzinfo=datetime.UTC)
-    return start, end.replace(microsecond=999000)
-
-
-def pull_metrics(project: TuningProject, *, now: datetime.datetime | None = None) -> int:
-    """Upsert every day of the project's lease so far, read with the portal's key. A day that
-    Langfuse reports nothing for is stored as zero, so a page never shows a stale figure."""
-    if not (project.portal_public_key and project.portal_secret_encrypted):
-        return 0
-    client = LangfuseClient.from_settings()
-    since, until = metrics_window(project, now or timezone.now())
-    rows = {
-        row.day: row
-        for row in client.daily_project_metrics(
-            project.portal_public_key, project.portal_secret(), since, until
-        )
-    }
-    fields = ("traces", "observations", "input_tokens", "output_tokens", "total_tokens", "cost")
-    day = since.date()
-    while day <= until.date():
-        row = rows.get(day)
-        ProjectMetricsDay.objects.update_or_create(
-            project=project,
-            day=day,
-            defaults={f: getattr(row, f) if row else 0 for f in fields},
-        )
-        day += datetime.timedelta(days=1)
-    return len(rows)
-
-
-def pull_all_metrics() -> int:
-    count = 0
-    for project in TuningProject.objects.filter(status=Status.ACTIVE).exclude(portal_public_key=""):
-        try:
-            count += pull_metrics(project)
-        except IntegrationError as exc:
-            log.warning("metrics pull failed", extra={"project": project.pk, "error": str(exc)})
-    return count
-
-
-# --- reconcile ---------------------------------------------------------------------------------
-def reconcile_findings(client: LangfuseClient | None = None) -> list[dict]:
-    """Compare the portal's tuning projects with Langfuse's list of the organisation's projects.
-
-    Reported, never fixed automatically: active projects deleted in Langfuse out of band, and
-    ``tuning-*`` projects in Langfuse that the portal does not know (or already ended).
-    Without the admin-API entitlement there is nothing to compare (manual fulfilment).
-    """
-    client = client or LangfuseClient.from_settings()
-    try:
-        remote = {p.id: p for p in client.list_projects()}
-    except EntitlementMissing:
-        return []
-    findings = []
-    live = TuningProject.objects.filter(status=Status.ACTIVE).exclude(langfuse_project_id="")
-    for project in live:
-        if project.langfuse_project_id not in remote:
-            findings.append(_finding("deleted", project.project_name, project.langfuse_project_id))
-    known = set(
-        TuningProject.objects.filter(torn_down_at__isnull=True)
-        .exclude(langfuse_project_id="")
-        .values_list("langfuse_project_id", flat=True)
-    )
-    for project_id, remote_project in remote.items():
-        if remote_project.name.startswith("tuning-") and project_id not in known:
-            findings.append(_finding("unknown", remote_project.name, project_id))
-    return findings
-
-
-def _finding(kind: str, name: str, project_id: str) -> dict:
-    return {"kind": kind, "team": "Langfuse", "alias": name, "token": project_id}

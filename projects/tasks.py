@@ -10,6 +10,7 @@ from approvals.lifecycle import Status
 from approvals.tasks import retry_countdown, run_provisioning
 from portal.integrations.errors import Unavailable
 
+from . import metrics
 from . import services as projects
 from .models import TuningProject
 
@@ -54,4 +55,4 @@ def expire_projects() -> int:
 
 @shared_task
 def pull_project_metrics() -> int:
-    return projects.pull_all_metrics()
+    return metrics.pull_all_metrics()

@@ -18,6 +18,7 @@ from approvals.lifecycle import Status
 from approvals.pages import reveal_once
 from approvals.views_decide import decide
 from keys.views import ROW_FIELDS
+from portal.forms import errors_as_messages
 from portal.http import id_or_404
 from portal.pagination import page_of
 from tenants.access import infra_required
@@ -108,8 +109,7 @@ def fulfil_project(request, pk):
     project = get_object_or_404(TuningProject, pk=pk)
     form = ManualFulfilmentForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            messages.error(request, " ".join(errors))
+        errors_as_messages(request, form)
         return redirect(project)
     try:
         projects.fulfil_manually(project, actor=request.user, request=request, **form.cleaned_data)

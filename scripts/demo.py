@@ -31,7 +31,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import demo_langfuse
@@ -42,6 +41,7 @@ from demo_services import (
     EmbeddedPostgres,
     Stop,
     elapsed,
+    http_answers,
     port_free,
     redis_answers,
     say,
@@ -218,13 +218,9 @@ class Demo(LiteLLMSteps):
         )  # fmt: skip
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and issuer.running:
-            try:
-                with urllib.request.urlopen(  # noqa: S310
-                    f"{url}/.well-known/openid-configuration", timeout=2
-                ):
-                    break
-            except OSError:
-                time.sleep(0.2)
+            if http_answers(f"{url}/.well-known/openid-configuration", timeout=2):
+                break
+            time.sleep(0.2)
         else:
             say(f"the demo CI issuer did not start; no demo pipeline:\n{issuer.tail()}")
             self.status["ci_issuer"] = "did not start"
@@ -288,13 +284,9 @@ class Demo(LiteLLMSteps):
         while time.monotonic() < deadline:
             if not web.running:
                 raise RuntimeError(f"the portal exited:\n{web.tail()}")
-            try:
-                with urllib.request.urlopen(  # noqa: S310
-                    f"http://127.0.0.1:{self.web_port}/healthz", timeout=3
-                ):
-                    return
-            except OSError:
-                time.sleep(0.3)
+            if http_answers(f"http://127.0.0.1:{self.web_port}/healthz", timeout=3):
+                return
+            time.sleep(0.3)
         raise RuntimeError(f"the portal did not answer within 60 s:\n{web.tail()}")
 
     def run(self) -> int:

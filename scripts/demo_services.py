@@ -262,3 +262,14 @@ def redis_answers(url: str) -> bool:
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def http_answers(url: str, timeout: float) -> bool:
+    """Whether a GET of ``url`` succeeds within ``timeout`` seconds."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310
+            return True
+    except OSError:
+        return False

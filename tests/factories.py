@@ -1,10 +1,11 @@
 """Requests made straight in the database (no workflow): ``dev_a``'s in department ``a`` of
-the ``org`` fixture unless ``fields`` say otherwise."""
+the ``org`` fixture unless ``fields`` say otherwise (a budget request: ``lead_a``'s)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from costs.models import BudgetRequest
 from keys.models import VirtualKey
 from portal.context_processors import Bump
 from projects.models import TuningProject
@@ -36,6 +37,20 @@ def make_project(org, **fields) -> TuningProject:
             "purpose": "p",
             "justification": "j",
             "lifetime_days": 7,
+            **fields,
+        }
+    )
+
+
+def make_budget_request(org, **fields) -> BudgetRequest:
+    return BudgetRequest.objects.create(
+        **{
+            "requester": org["lead_a"],
+            "department": org["a"],
+            "monthly_budget": Decimal("2000"),
+            "previous_budget": Decimal("1000"),
+            "lifetime_days": 1,
+            "justification": "growth",
             **fields,
         }
     )

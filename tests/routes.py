@@ -76,6 +76,20 @@ def portal_routes() -> list[Route]:
     return list(routes.values())
 
 
+def live_with_secret(model, secret: str, days: int, **fields):
+    """An active request of ``model``, for ``days`` from now, whose one-time secret waits."""
+    now = timezone.now()
+    obj = model(
+        status=Status.ACTIVE,
+        activated_at=now,
+        expires_at=now + datetime.timedelta(days=days),
+        **fields,
+    )
+    obj.store_secret(secret)
+    obj.save()
+    return obj
+
+
 def build_world() -> dict:
     """Two departments, every role, and one object for each kind of route parameter.
 
@@ -117,16 +131,14 @@ def build_world() -> dict:
         "tpm_limit": 1000,
         "llm_models": ["gpt-4o-mini"],
     }
-    active = VirtualKey(
+    active = live_with_secret(
+        VirtualKey,
+        "sk-matrix-secret-0001",
+        30,
         name="active",
-        status=Status.ACTIVE,
         litellm_key_id="tok-active",
-        activated_at=now,
-        expires_at=now + datetime.timedelta(days=30),
         **key_fields,
     )
-    active.store_secret("sk-matrix-secret-0001")
-    active.save()
     pending = VirtualKey.objects.create(
         name="pending", status=Status.SUBMITTED, approver=people["manager"], **key_fields
     )
@@ -143,17 +155,15 @@ def build_world() -> dict:
         "lifetime_days": 14,
         "purpose": "Evaluate the agent.",
     }
-    project = TuningProject(
+    project = live_with_secret(
+        TuningProject,
+        "sk-lf-matrix-0001",
+        14,
         name="tuning-live",
-        status=Status.ACTIVE,
         langfuse_project_id="lf-1",
         public_key="pk-lf-1",
-        activated_at=now,
-        expires_at=now + datetime.timedelta(days=14),
         **project_fields,
     )
-    project.store_secret("sk-lf-matrix-0001")
-    project.save()
     pending_project = TuningProject.objects.create(
         name="tuning-wait", status=Status.SUBMITTED, **project_fields
     )

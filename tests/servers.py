@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -205,6 +206,14 @@ class MethodHandler(QuietHandler):
     def dispatch(self, method: str) -> None:
         raise NotImplementedError
 
+    def send_json(self, status: int, payload: object) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
 
 def serve(server: ThreadingHTTPServer, name: str) -> ThreadingHTTPServer:
     """Serve ``server`` from a daemon thread until :func:`shut`."""
@@ -232,6 +241,25 @@ class Closing:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ServedDouble(Closing):
+    """A double served from its constructor (:meth:`serve_with`); its handler finds it as
+    ``self.server.double``."""
+
+    _server: ThreadingHTTPServer
+
+    def serve_with(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.double = self  # type: ignore[attr-defined]
+        serve(self._server, type(self).__name__)
+
+    def close(self) -> None:
+        shut(self._server)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
 
 class HTTPDouble:

@@ -11,11 +11,10 @@ import pytest
 from django.db import transaction
 
 from approvals.lifecycle import Status
-from costs.models import BudgetRequest
 from keys.models import VirtualKey
 
 from .api_support import KEY_BODY
-from .factories import make_project
+from .factories import make_budget_request, make_project
 from .test_api_openapi import check_response, openapi_document, operations
 
 pytestmark = pytest.mark.django_db
@@ -135,14 +134,7 @@ def world(org) -> dict[str, int]:
     live.save()
     pending = VirtualKey.objects.create(name="pending", **common)
     project = make_project(org, name="eval")
-    budget = BudgetRequest.objects.create(
-        requester=org["lead_a"],
-        department=org["a"],
-        monthly_budget=Decimal("2000"),
-        previous_budget=Decimal("1000"),
-        lifetime_days=1,
-        justification="growth",
-    )
+    budget = make_budget_request(org)
     return {"live": live.pk, "pending": pending.pk, "project": project.pk, "budget": budget.pk}
 
 

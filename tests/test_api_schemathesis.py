@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
@@ -31,9 +30,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
 from approvals.lifecycle import Status
-from costs.models import BudgetRequest
 
-from .factories import make_key, make_project
+from .factories import make_budget_request, make_key, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -46,14 +44,7 @@ def world(api, org, settings):
     infra = org["infra"]
     key = make_key(org, name="bot", status=Status.SUBMITTED)
     project = make_project(org, name="rag-eval", status=Status.SUBMITTED)
-    budget = BudgetRequest.objects.create(
-        requester=org["lead_a"],
-        department=org["a"],
-        monthly_budget=Decimal("2000"),
-        previous_budget=Decimal("1000"),
-        lifetime_days=1,
-        justification="growth",
-    )
+    budget = make_budget_request(org)
     token = api.token(infra)
     # As Django's test client does: the WSGI app must not close the test's connection (and its
     # transaction) at the end of each request.

@@ -20,6 +20,21 @@ def fits_phone(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
+def on_a_phone(browser, live_server, user, path: str):
+    """``user`` signed in on a 390 px wide phone, at ``path``."""
+    page = signed_in_page(browser, live_server, user)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}{path}")
+    return page
+
+
+def press_back_to_queue(page, selector: str) -> str:
+    """Press ``selector``: the queue comes back. Its page's HTML."""
+    page.click(selector)
+    page.wait_for_url(re.compile(r"/approvals/$"))
+    return page.content()
+
+
 def test_two_stage_approval_in_the_browser(browser, live_server, org, tmp_path):
     make_policy(org["a"], LEADS, INFRA_OVER_50)
     dev = signed_in_page(browser, live_server, org["dev_a"])
@@ -28,29 +43,21 @@ def test_two_stage_approval_in_the_browser(browser, live_server, org, tmp_path):
     assert key.max_budget == Decimal("80")
     assert dev.locator("#approval-stages li[aria-current=step]").inner_text().startswith("Lead")
 
-    lead = signed_in_page(browser, live_server, org["lead_a"])
-    lead.set_viewport_size({"width": 390, "height": 844})
-    lead.goto(f"{live_server.url}/approvals/keys/{key.pk}/")
+    lead = on_a_phone(browser, live_server, org["lead_a"], f"/approvals/keys/{key.pk}/")
     assert lead.locator("#approval-stages").is_visible()
     assert fits_phone(lead)
     lead.screenshot(path=str(tmp_path / "decide-390.png"), full_page=True)
-    lead.click("#approve")
-    lead.wait_for_url(re.compile(r"/approvals/$"))
-    assert "moves on when its stage is" in lead.content()
+    assert "moves on when its stage is" in press_back_to_queue(lead, "#approve")
     key.refresh_from_db()
     assert key.status == Status.SUBMITTED
 
-    infra = signed_in_page(browser, live_server, org["infra"])
-    infra.set_viewport_size({"width": 390, "height": 844})
-    infra.goto(f"{live_server.url}/approvals/inbox/")  # the old address: the one queue now
+    infra = on_a_phone(browser, live_server, org["infra"], "/approvals/inbox/")  # old address
     infra.wait_for_url(re.compile(r"/approvals/$"))
     assert fits_phone(infra)
     infra.check(f"input[name=items][value^='keys.virtualkey:{key.pk}:']")  # and its stage
     infra.select_option("#id_decision", "approve")
     infra.screenshot(path=str(tmp_path / "inbox-390.png"), full_page=True)
-    infra.click("#bulk-form button[type=submit]")
-    infra.wait_for_url(re.compile(r"/approvals/$"))
-    assert "1 request(s) decided." in infra.content()
+    assert "1 request(s) decided." in press_back_to_queue(infra, "#bulk-form button[type=submit]")
     key.refresh_from_db()
     assert key.status == Status.APPROVED
 

@@ -16,7 +16,7 @@ import yaml
 from django.core.management import CommandError, call_command
 
 from api.identities import save_service_identity
-from approvals import engine, policy_files
+from approvals import engine, policy_apply, policy_files
 from approvals.models import Policy, PolicyVersion
 from costs import budgets
 from portal.models import AuditEvent
@@ -333,7 +333,7 @@ def test_two_applies_at_once_write_one_version(live):
     assert errors == []
 
     def run():
-        return policy_files.apply(documents, actor=None, commit=SHA, via="command")
+        return policy_apply.apply(documents, actor=None, commit=SHA, via="command")
 
     results = race(run, run)
     assert all(exc is None for _, exc in results), results

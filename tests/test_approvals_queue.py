@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from approvals import delegation, engine
 from approvals.lifecycle import Status
-from costs.models import BudgetRequest
 from keys.models import VirtualKey
 from projects.models import TuningProject
 
 from .approvals_helpers import LEADS, make_policy, submit_key
+from .factories import make_budget_request
 
 pytestmark = pytest.mark.django_db
 
@@ -80,10 +80,9 @@ def test_every_kind_with_its_stage_and_whose_place_the_user_takes(client, org):
 
 def test_infra_sees_budget_requests_beside_keys_and_filters_by_kind(client, org):
     waiting(org, 2)
-    budget = BudgetRequest.objects.create(
-        requester=org["lead_a"], department=org["a"], monthly_budget=Decimal("900"),
-        previous_budget=Decimal("500"), justification="x", lifetime_days=0,
-    )  # fmt: skip
+    budget = make_budget_request(
+        org, monthly_budget=Decimal("900"), previous_budget=Decimal("500"), lifetime_days=0
+    )
     client.force_login(org["infra"])
     html = client.get("/approvals/").content.decode()
     assert f"costs.budgetrequest:{budget.pk}" in rows(html)

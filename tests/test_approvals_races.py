@@ -15,7 +15,7 @@ from tenants.models import Membership
 
 from .approvals_helpers import LEADS, make_policy, submit_key
 from .conftest import make_user
-from .test_races import copies, race
+from .test_races import race_copies
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROUNDS = 4
@@ -39,13 +39,12 @@ def test_two_approvers_at_once_both_count_and_approve_once(org):
     second = second_lead_and_both_must_approve(org)
     for _ in range(ROUNDS):
         key = submit_key(org)
-        a, b = copies(key)
-        results = race(
-            lambda k=a: workflow.approve(k, actor=org["lead_a"]),
-            lambda k=b: workflow.approve(k, actor=second),
+        results = race_copies(
+            key,
+            lambda k: workflow.approve(k, actor=org["lead_a"]),
+            lambda k: workflow.approve(k, actor=second),
         )
         assert sorted(r for r, _ in results) == ["approved", "voted"]
-        key.refresh_from_db()
         assert key.status == Status.APPROVED
         assert StageDecision.objects.filter(stage__object_id=key.pk).count() == 2
         assert approvals_of(key) == 1
@@ -55,10 +54,10 @@ def test_one_person_in_two_tabs_votes_once(org):
     second_lead_and_both_must_approve(org)
     for _ in range(ROUNDS):
         key = submit_key(org)
-        a, b = copies(key)
-        results = race(
-            lambda k=a: workflow.approve(k, actor=org["lead_a"]),
-            lambda k=b: workflow.approve(k, actor=org["lead_a"]),
+        results = race_copies(
+            key,
+            lambda k: workflow.approve(k, actor=org["lead_a"]),
+            lambda k: workflow.approve(k, actor=org["lead_a"]),
         )
         assert [r for r, _ in results].count("voted") == 1
         assert engine.current_stage(key).approvals == 1
@@ -77,10 +76,10 @@ def test_delegate_and_delegator_at_once_count_once(org):
     make_policy(org["a"], {"name": "Both", "approver": "leads", "quorum": "all"})
     for _ in range(ROUNDS):
         key = submit_key(org)
-        a, b = copies(key)
-        race(
-            lambda k=a: workflow.approve(k, actor=org["lead_a"]),
-            lambda k=b: workflow.approve(k, actor=deputy),
+        race_copies(
+            key,
+            lambda k: workflow.approve(k, actor=org["lead_a"]),
+            lambda k: workflow.approve(k, actor=deputy),
         )
         stage = engine.current_stage(key)
         assert stage.approvals == 1  # lead_a's vote, cast once
@@ -92,12 +91,11 @@ def test_approve_in_last_stage_races_reject(org):
     for _ in range(ROUNDS):
         key = submit_key(org)
         workflow.approve(key, actor=org["lead_a"])
-        a, b = copies(key)
-        race(
-            lambda k=a: workflow.approve(k, actor=org["infra"]),
-            lambda k=b: workflow.cancel(k, actor=org["dev_a"]),
+        race_copies(
+            key,
+            lambda k: workflow.approve(k, actor=org["infra"]),
+            lambda k: workflow.cancel(k, actor=org["dev_a"]),
         )
-        key.refresh_from_db()
         assert key.status in (Status.APPROVED, Status.CANCELLED)
         if key.status == Status.CANCELLED:
             assert not key.start_provisioning()

@@ -194,6 +194,13 @@ def stage_votes(key) -> dict[str, int]:
     return {s.name: s.decisions.count() for s in engine.stages_for(key)}
 
 
+def assert_decided(key, status: str, votes: dict[str, int]) -> None:
+    """The key's status and the votes counted in each of its stages, as stored now."""
+    key.refresh_from_db()
+    assert key.status == status
+    assert stage_votes(key) == votes
+
+
 def test_an_exact_replay_of_a_press_decides_nothing(org, slack, same_lead_twice):
     key = submit_key(org)
     ts = last_message(slack)
@@ -208,9 +215,7 @@ def test_an_exact_replay_of_a_press_decides_nothing(org, slack, same_lead_twice)
     reply = slack.responses[-1]
     assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False
     assert "not counted" in reply["text"]
-    key.refresh_from_db()
-    assert key.status == Status.SUBMITTED
-    assert stage_votes(key) == {"Lead": 1, "Budget owner": 0}
+    assert_decided(key, Status.SUBMITTED, {"Lead": 1, "Budget owner": 0})
 
 
 def test_a_press_for_a_stage_that_has_moved_on_decides_nothing(org, slack, same_lead_twice):
@@ -227,17 +232,13 @@ def test_a_press_for_a_stage_that_has_moved_on_decides_nothing(org, slack, same_
     wait_for(lambda: len(slack.responses) == 2, timeout=10)
     reply = slack.responses[-1]
     assert reply["response_type"] == "ephemeral" and "nothing was counted" in reply["text"]
-    key.refresh_from_db()
-    assert key.status == Status.SUBMITTED
-    assert stage_votes(key) == {"Lead": 1, "Budget owner": 0}
+    assert_decided(key, Status.SUBMITTED, {"Lead": 1, "Budget owner": 0})
 
     # The second stage's own message still works.
     ts2 = last_message(slack, after=1)
     slack.press(slack.endpoint, ts2, "approve", user_id="ULEAD_A")
     wait_for(lambda: len(slack.responses) == 3, timeout=10)
-    key.refresh_from_db()
-    assert key.status == Status.APPROVED
-    assert stage_votes(key) == {"Lead": 1, "Budget owner": 1}
+    assert_decided(key, Status.APPROVED, {"Lead": 1, "Budget owner": 1})
 
 
 def test_a_message_rendered_under_an_earlier_policy_version_decides_nothing(
@@ -253,9 +254,7 @@ def test_a_message_rendered_under_an_earlier_policy_version_decides_nothing(
     reply = slack.responses[-1]
     assert reply["response_type"] == "ephemeral"
     assert "policy changed" in reply["text"] and "version 1, now 2" in reply["text"]
-    key.refresh_from_db()
-    assert key.status == Status.SUBMITTED
-    assert stage_votes(key) == {"Lead": 0, "Budget owner": 0}
+    assert_decided(key, Status.SUBMITTED, {"Lead": 0, "Budget owner": 0})
 
 
 def test_a_message_from_before_buttons_named_their_policy_decides_nothing(

@@ -100,6 +100,9 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     "approvals_sla":        ("login 403 403 403 403 403 200", "login 403 403 403 403 403 200"),
     # Slack is not signed in: its signature is checked instead (none here: 401).
     "slack_interactions":   ("405   405 405 405 405 405 405", "401   401 401 401 401 401 401"),
+    # The Teams bot's messaging endpoint: a Bot Framework token is its authentication (tested
+    # in tests/test_approvals_teams_bot.py); without a bot configured it is not there.
+    "teams_messages":       ("405   405 405 405 405 405 405", "404   404 404 404 404 404 404"),
     # Access reviews: infra starts them (an empty form is a page with errors); alpha's lead
     # reviews alpha's items, never the owner.
     "reviews":              ("login 200 200 200 200 200 200", "login 403 403 403 403 403 200"),

@@ -33,12 +33,22 @@ def test_months_and_percent():
     assert periods.percent(Decimal("1"), Decimal("0")) is None
 
 
+@pytest.fixture
+def evaluate_and_send(django_capture_on_commit_callbacks):
+    """``alerts.evaluate`` on a day, then what it sends after the commit (mail, webhook)."""
+
+    def run(day):
+        with django_capture_on_commit_callbacks(execute=True):
+            return alerts.evaluate(day)
+
+    return run
+
+
 @pytest.mark.django_db
-def test_department_thresholds_fire_once_each(costs_org, django_capture_on_commit_callbacks):
+def test_department_thresholds_fire_once_each(costs_org, evaluate_and_send):
     # Day 10 of 30: 850 of 1000 spent → 80 % reached, forecast 2550 over budget.
     upsert_daily([row(key="hash-other", spend="850")])
-    with django_capture_on_commit_callbacks(execute=True):
-        fired = alerts.evaluate(DAY)
+    fired = evaluate_and_send(DAY)
     dept = [a for a in fired if a.scope == "department"]
     assert sorted((a.kind, a.threshold) for a in dept) == [("actual", 80), ("forecast", 100)]
     assert all(a.department == costs_org["a"] and a.period == NOV for a in dept)
@@ -47,14 +57,12 @@ def test_department_thresholds_fire_once_each(costs_org, django_capture_on_commi
 
     # Nothing new: nothing fires again, nothing is sent again.
     mail.outbox.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        assert alerts.evaluate(DAY) == []
+    assert evaluate_and_send(DAY) == []
     assert mail.outbox == []
 
     # 100 % is reached later the same month: only that one fires.
     upsert_daily([row(key="hash-other", spend="1000")])
-    with django_capture_on_commit_callbacks(execute=True):
-        fired = alerts.evaluate(DAY + datetime.timedelta(days=2))
+    fired = evaluate_and_send(DAY + datetime.timedelta(days=2))
     assert [(a.scope, a.kind, a.threshold) for a in fired] == [("department", "actual", 100)]
     assert BudgetAlert.objects.filter(subject=f"department:{costs_org['a'].pk}").count() == 3
 
@@ -68,11 +76,10 @@ def test_department_thresholds_fire_once_each(costs_org, django_capture_on_commi
 
 
 @pytest.mark.django_db
-def test_key_alert_goes_to_the_developer(costs_org, django_capture_on_commit_callbacks):
+def test_key_alert_goes_to_the_developer(costs_org, evaluate_and_send):
     # key_a: 50 USD per 30 days. 45 spent → 90 %.
     upsert_daily([row(key="hash-a1", spend="45")])
-    with django_capture_on_commit_callbacks(execute=True):
-        fired = alerts.evaluate(DAY)
+    fired = evaluate_and_send(DAY)
     key_alerts = [a for a in fired if a.scope == "key"]
     assert [(a.kind, a.threshold) for a in key_alerts] == [("actual", 80), ("forecast", 100)]
     assert key_alerts[0].key == costs_org["key_a"]
@@ -81,14 +88,13 @@ def test_key_alert_goes_to_the_developer(costs_org, django_capture_on_commit_cal
 
 
 @pytest.mark.django_db
-def test_member_budget_alert_goes_to_leads(costs_org, settings, django_capture_on_commit_callbacks):
+def test_member_budget_alert_goes_to_leads(costs_org, settings, evaluate_and_send):
     settings.NOTIFY_WEBHOOK_URL = ""
     MemberBudget.objects.create(
         department=costs_org["a"], user=costs_org["dev_a"], monthly_budget=Decimal("10")
     )
     upsert_daily([row(key="hash-a1", spend="12")])
-    with django_capture_on_commit_callbacks(execute=True):
-        fired = alerts.evaluate(DAY)
+    fired = evaluate_and_send(DAY)
     member = [a for a in fired if a.scope == "member"]
     assert sorted(a.threshold for a in member) == [80, 100]
     assert member[0].user == costs_org["dev_a"]

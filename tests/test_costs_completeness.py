@@ -1,17 +1,14 @@
 """Complete numbers against the real LiteLLM proxy: spend of keys without a team is ingested,
 and the daily cross-check of aggregates against spend logs finds a lost row."""
 
-import contextlib
 import datetime
-import uuid
 
 import pytest
 
 from costs import completeness, litellm_source
 from costs.models import AggregateCheck, DailySpend
 from costs.tasks import run_ingestion
-from portal.integrations.errors import Conflict
-from portal.integrations.litellm import LiteLLMClient, key_hash
+from portal.integrations.litellm import key_hash
 
 from . import test_costs_support as support
 from .integration import chat, wait_for
@@ -31,13 +28,7 @@ def litellm_requests(day: datetime.date, endpoint: str) -> dict[str, int]:
 
 
 def test_teamless_keys_are_ingested_and_cross_checked(costs_org, litellm, client):
-    run = uuid.uuid4().hex[:8]
-    team_id, user_id = f"portal-complete-{run}", costs_org["dev_a"].entra_oid
-    api = LiteLLMClient(litellm.base_url, litellm.master_key)
-    api.new_team(team_id, f"complete {run}")
-    with contextlib.suppress(Conflict):  # made by another test against the same proxy
-        api.new_user(user_id, "dev_a@example.com")
-    api.team_member_add(team_id, user_id)
+    api, run, team_id, user_id = support.team_of_dev_a(litellm, costs_org, "complete")
     in_team = api.generate_key(key_alias=f"team-{run}", team_id=team_id, user_id=user_id)
     no_team = api.generate_key(key_alias=f"solo-{run}", user_id=user_id)
     assert chat(litellm.base_url, in_team["key"]).status_code == 200

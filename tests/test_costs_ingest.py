@@ -1,9 +1,7 @@
 """Spend ingestion: idempotent upserts, late rows, attribution, monthly rollups, LiteLLM reads."""
 
-import contextlib
 import datetime
 import random
-import uuid
 from decimal import Decimal
 
 import httpx
@@ -12,7 +10,7 @@ from django.core.management import call_command
 from django.db.models import Sum
 
 from costs import litellm_source
-from costs.ingest import refresh_all, upsert_daily
+from costs.ingest import METRICS, NATURAL_KEY, refresh_all, upsert_daily
 from costs.models import (
     DailySpend,
     IngestionState,
@@ -22,8 +20,7 @@ from costs.models import (
     TeamDaySpend,
 )
 from costs.tasks import run_ingestion
-from portal.integrations.errors import Conflict
-from portal.integrations.litellm import LiteLLMClient, key_hash
+from portal.integrations.litellm import key_hash
 
 from . import test_costs_support as support
 from .integration import wait_for
@@ -36,21 +33,7 @@ pytestmark = pytest.mark.django_db
 
 def snapshot():
     daily = sorted(
-        DailySpend.objects.values_list(
-            "day",
-            "team_id",
-            "litellm_user_id",
-            "key_hash",
-            "model",
-            "provider",
-            "spend",
-            "prompt_tokens",
-            "completion_tokens",
-            "requests",
-            "department",
-            "user",
-            "key",
-        )
+        DailySpend.objects.values_list(*NATURAL_KEY, *METRICS, "department", "user", "key")
     )
     monthly = sorted(
         MonthlySpend.objects.values_list("month", "team_id", "model", "spend", "department")
@@ -454,13 +437,7 @@ def test_real_daily_activity_read_one_row_a_page_is_merged_like_one_page(costs_o
     reading it all in one page. LiteLLM keeps a row per key × model × endpoint, so the same
     key and model called on chat and text completions is one of our cells in two rows: with a
     row a page, split over two pages."""
-    run = uuid.uuid4().hex[:8]
-    team_id, user_id = f"portal-paging-{run}", costs_org["dev_a"].entra_oid
-    api = LiteLLMClient(litellm.base_url, litellm.master_key)
-    api.new_team(team_id, f"paging {run}")
-    with contextlib.suppress(Conflict):  # made by another test against the same proxy
-        api.new_user(user_id, "dev_a@example.com")
-    api.team_member_add(team_id, user_id)
+    api, run, team_id, user_id = support.team_of_dev_a(litellm, costs_org, "paging")
     k1, k2, k3 = (
         api.generate_key(key_alias=f"paging-{n}-{run}", team_id=team_id, user_id=user_id)
         for n in (1, 2, 3)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import uuid
 from decimal import Decimal
 
 import pytest
+
+from portal.integrations.errors import Conflict
+from portal.integrations.litellm import LiteLLMClient
 
 DAY = datetime.date(2026, 11, 10)
 
@@ -145,3 +150,16 @@ def _acc(m: dict, c: dict):
     m["api_requests"] += c.get("requests", 0)
     m["failed_requests"] += c.get("failed", 0)
     m["successful_requests"] += c.get("requests", 0) - c.get("failed", 0)
+
+
+def team_of_dev_a(litellm, costs_org, label: str) -> tuple[LiteLLMClient, str, str, str]:
+    """A new team ``portal-<label>-<run>`` on the real proxy with dev_a in it: the client,
+    the run's suffix, the team id and dev_a's LiteLLM user id."""
+    run = uuid.uuid4().hex[:8]
+    team_id, user_id = f"portal-{label}-{run}", costs_org["dev_a"].entra_oid
+    api = LiteLLMClient(litellm.base_url, litellm.master_key)
+    api.new_team(team_id, f"{label} {run}")
+    with contextlib.suppress(Conflict):  # made by another test against the same proxy
+        api.new_user(user_id, "dev_a@example.com")
+    api.team_member_add(team_id, user_id)
+    return api, run, team_id, user_id

@@ -8,7 +8,6 @@ from django.core.management import call_command
 
 from approvals.lifecycle import Status
 from keys.models import VirtualKey
-from portal.integrations.graph import GraphClient
 from portal.models import AuditEvent
 from projects.models import TuningProject
 from tenants import directory
@@ -17,7 +16,7 @@ from tenants.models import Membership, SyncRun, User
 from . import factories
 from .conftest import make_department
 from .doubles.entra import EntraDouble, sign_in
-from .doubles.graph import GraphDouble
+from .doubles.graph import GraphDouble, client_for
 from .test_key_requests import VALID
 
 pytestmark = pytest.mark.django_db
@@ -49,17 +48,7 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def graph_client(entra, graph, sleeps):
-    client = GraphClient(
-        entra.tenant_id,
-        entra.client_id,
-        entra.client_secret,
-        authority_host=entra.https_base_url,
-        graph_url=graph.base_url,
-        instance_discovery=False,
-        authority_ca_bundle=entra.ca_bundle,
-        sleep=sleeps.append,
-        max_retries=2,
-    )
+    client = client_for(entra, graph.base_url, sleep=sleeps.append, max_retries=2)
     with client:
         yield client
 
@@ -371,15 +360,7 @@ def test_empty_directory_is_refused(org, entra, graph_client):
 
 
 def test_wrong_secret_fails_the_run(org, entra, graph):
-    with GraphClient(
-        entra.tenant_id,
-        entra.client_id,
-        "wrong",
-        authority_host=entra.https_base_url,
-        graph_url=graph.base_url,
-        instance_discovery=False,
-        authority_ca_bundle=entra.ca_bundle,
-    ) as client:
+    with client_for(entra, graph.base_url, secret="wrong") as client:
         run = directory.sync(client)
     assert run.status == "failed" and "invalid_client" in run.error
 

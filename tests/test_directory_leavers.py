@@ -148,23 +148,31 @@ def block_attempts(fault_proxy) -> int:
     return fault_proxy.calls.count("POST /key/block")
 
 
+@pytest.fixture
+def leaver_while_litellm_is_down(org, entra, graph_client, fault_proxy, worker_on):  # noqa: F811
+    """dev_a's live key and a worker (with the settings given), then LiteLLM goes down and
+    the sync finds dev_a gone: the sync commits, tries the block, fails, leaves it to the
+    worker. Returns the key, its secret and the worker."""
+
+    def start(**worker_settings):
+        mirror_org(entra, org)
+        key, secret = live_key(org)  # through the fault proxy, while it is up
+        worker = worker_on(**worker_settings)
+        fault_proxy.down = True
+        entra.users["oid-dev_a"].groups = []
+        run = directory.sync(graph_client)
+        assert run.status == "ok", run.error
+        return key, secret, worker
+
+    return start
+
+
 def test_litellm_down_while_blocking_is_retried_by_a_worker(
-    org,
-    entra,  # noqa: F811
-    graph_client,  # noqa: F811
-    litellm,
-    fault_proxy,
-    worker_on,
+    litellm, fault_proxy, leaver_while_litellm_is_down
 ):
-    mirror_org(entra, org)
-    key, secret = live_key(org)  # through the fault proxy, while it is up
-    worker = worker_on(PROVISION_RETRY_BASE_SECONDS="1", PROVISION_MAX_RETRIES="8")
-
-    fault_proxy.down = True
-    entra.users["oid-dev_a"].groups = []
-    run = directory.sync(graph_client)  # commits: the block is tried, fails, goes to the worker
-
-    assert run.status == "ok", run.error
+    key, secret, worker = leaver_while_litellm_is_down(
+        PROVISION_RETRY_BASE_SECONDS="1", PROVISION_MAX_RETRIES="8"
+    )
     key.refresh_from_db()
     assert key.status == Status.SUSPENDED and key.blocked_at is None  # marked for blocking
     assert leavers.unblocked_marks() == [key.pk]
@@ -190,20 +198,11 @@ def test_litellm_down_while_blocking_is_retried_by_a_worker(
 
 
 def test_block_out_of_retries_is_swept_up_by_the_daily_job_in_a_worker(
-    org,
-    entra,  # noqa: F811
-    graph_client,  # noqa: F811
-    litellm,
-    fault_proxy,
-    worker_on,
+    litellm, fault_proxy, leaver_while_litellm_is_down
 ):
-    mirror_org(entra, org)
-    key, secret = live_key(org)
-    worker = worker_on(PROVISION_RETRY_BASE_SECONDS="0.2", PROVISION_MAX_RETRIES="1")
-
-    fault_proxy.down = True
-    entra.users["oid-dev_a"].groups = []
-    assert directory.sync(graph_client).status == "ok"
+    key, secret, worker = leaver_while_litellm_is_down(
+        PROVISION_RETRY_BASE_SECONDS="0.2", PROVISION_MAX_RETRIES="1"
+    )
     wait_for(
         lambda: "left for the sweep" in worker.output(),
         timeout=60,

@@ -14,24 +14,43 @@ from portal.integrations.errors import NotFound, Rejected, Unavailable
 from portal.integrations.graph import GraphClient, GraphUser
 
 from .doubles.entra import EntraDouble, entra_double  # noqa: F401
-from .doubles.graph import GraphDouble, graph_double  # noqa: F401
+from .doubles.graph import GraphDouble, client_for, graph_double  # noqa: F401
 
 
 def make_client(entra: EntraDouble, graph_url: str, sleeps: list[float], **kwargs) -> GraphClient:
-    options = {
-        "authority_host": entra.https_base_url,
-        "graph_url": graph_url,
-        "instance_discovery": False,
-        "authority_ca_bundle": entra.ca_bundle,
-        "sleep": sleeps.append,
-        **kwargs,
-    }
-    return GraphClient(entra.tenant_id, entra.client_id, entra.client_secret, **options)
+    return client_for(entra, graph_url, sleep=sleeps.append, **kwargs)
 
 
 @pytest.fixture
 def sleeps() -> list[float]:
     return []
+
+
+@pytest.fixture
+def user_a(entra_double: EntraDouble) -> str:  # noqa: F811
+    """A user in the directory; its object id."""
+    entra_double.add_user("oid-a", "a@contoso.example", "A")
+    return "oid-a"
+
+
+@pytest.fixture
+def throttled_past_retries(
+    entra_double: EntraDouble,  # noqa: F811
+    graph_double: GraphDouble,  # noqa: F811
+    sleeps: list[float],
+    user_a: str,
+):
+    """What ``get_user`` raises while Graph answers 429 ``times`` times in a row, with a
+    client made with ``options``."""
+
+    def get_user(*, times: int, retry_after: float, **options) -> Unavailable:
+        graph_double.throttle_next(times, retry_after=retry_after)
+        client = make_client(entra_double, graph_double.base_url, sleeps, **options)
+        with client, pytest.raises(Unavailable) as err:
+            client.get_user(user_a)
+        return err.value
+
+    return get_user
 
 
 @pytest.fixture
@@ -80,12 +99,11 @@ def test_unknown_group_is_not_found(client: GraphClient) -> None:
 
 
 def test_throttling_honours_retry_after_then_succeeds(
-    entra_double: EntraDouble,  # noqa: F811
     graph_double: GraphDouble,  # noqa: F811
     client: GraphClient,
     sleeps: list[float],
+    user_a: str,
 ) -> None:
-    entra_double.add_user("oid-a", "a@contoso.example", "A")
     graph_double.throttle_next(2, retry_after=3)
     user = client.get_user("oid-a")
     assert user.id == "oid-a"
@@ -94,41 +112,30 @@ def test_throttling_honours_retry_after_then_succeeds(
 
 
 def test_throttling_exhausted_raises_unavailable(
-    entra_double: EntraDouble,  # noqa: F811
     graph_double: GraphDouble,  # noqa: F811
     sleeps: list[float],
+    throttled_past_retries,
 ) -> None:
-    entra_double.add_user("oid-a", "a@contoso.example", "A")
-    graph_double.throttle_next(10, retry_after=2)
-    client = make_client(entra_double, graph_double.base_url, sleeps, max_retries=3)
-    with client, pytest.raises(Unavailable) as err:
-        client.get_user("oid-a")
-    assert err.value.status == 429 and err.value.retry_after == 2.0
-    assert "TooManyRequests" in str(err.value)
+    error = throttled_past_retries(times=10, retry_after=2, max_retries=3)
+    assert error.status == 429 and error.retry_after == 2.0
+    assert "TooManyRequests" in str(error)
     assert sleeps == [2.0, 2.0, 2.0]
     assert graph_double.request_count == 4
 
 
 def test_retry_after_beyond_the_limit_is_not_waited_for(
-    entra_double: EntraDouble,  # noqa: F811
-    graph_double: GraphDouble,  # noqa: F811
-    sleeps: list[float],
+    sleeps: list[float], throttled_past_retries
 ) -> None:
-    entra_double.add_user("oid-a", "a@contoso.example", "A")
-    graph_double.throttle_next(1, retry_after=600)
-    client = make_client(entra_double, graph_double.base_url, sleeps, max_retry_after=60)
-    with client, pytest.raises(Unavailable) as err:
-        client.get_user("oid-a")
-    assert err.value.retry_after == 600.0 and sleeps == []
+    error = throttled_past_retries(times=1, retry_after=600, max_retry_after=60)
+    assert error.retry_after == 600.0 and sleeps == []
 
 
 def test_graph_down_raises_unavailable(
-    entra_double: EntraDouble,  # noqa: F811
     graph_double: GraphDouble,  # noqa: F811
     client: GraphClient,
     sleeps: list[float],
+    user_a: str,
 ) -> None:
-    entra_double.add_user("oid-a", "a@contoso.example", "A")
     graph_double.down = True
     with pytest.raises(Unavailable) as err:
         client.get_user("oid-a")
@@ -203,15 +210,8 @@ def test_wrong_secret_is_rejected(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client = GraphClient(
-        entra_double.tenant_id,
-        entra_double.client_id,
-        "not-the-secret",
-        authority_host=entra_double.https_base_url,
-        graph_url=graph_double.base_url,
-        instance_discovery=False,
-        authority_ca_bundle=entra_double.ca_bundle,
-        sleep=sleeps.append,
+    client = client_for(
+        entra_double, graph_double.base_url, secret="not-the-secret", sleep=sleeps.append
     )
     with client, pytest.raises(Rejected) as err:
         client.get_user("oid-a")
@@ -223,8 +223,8 @@ def test_wrong_secret_is_rejected(
 def test_missing_app_permission_is_rejected(
     entra_double: EntraDouble,  # noqa: F811
     client: GraphClient,
+    user_a: str,
 ) -> None:
-    entra_double.add_user("oid-a", "a@contoso.example", "A")
     entra_double.app_roles = ["Mail.Read"]  # admin consent not granted for directory reads
     with pytest.raises(Rejected) as err:
         client.get_user("oid-a")
@@ -236,9 +236,9 @@ def test_no_secret_or_token_is_logged(
     graph_double: GraphDouble,  # noqa: F811
     client: GraphClient,
     caplog: pytest.LogCaptureFixture,
+    user_a: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    entra_double.add_user("oid-a", "a@contoso.example", "A")
     graph_double.throttle_next(1)
     client.get_user("oid-a")
     tokens = list(entra_double.issued)
@@ -251,8 +251,8 @@ def test_a_refused_cached_token_is_replaced_once(
     entra_double: EntraDouble,  # noqa: F811
     graph_double: GraphDouble,  # noqa: F811
     client: GraphClient,
+    user_a: str,
 ) -> None:
-    entra_double.add_user("oid-a", "a@contoso.example", "A")
     client.get_user("oid-a")
     graph_double.revoke_tokens()
     assert client.get_user("oid-a").id == "oid-a"
@@ -268,6 +268,7 @@ def test_from_settings_reads_the_entra_settings(
     entra_double: EntraDouble,  # noqa: F811
     graph_double: GraphDouble,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
+    user_a: str,
 ) -> None:
     import django.conf
 
@@ -281,7 +282,6 @@ def test_from_settings_reads_the_entra_settings(
         ENTRA_CA_BUNDLE=entra_double.ca_bundle,
     )
     monkeypatch.setattr(django.conf, "settings", fake)
-    entra_double.add_user("oid-a", "a@contoso.example", "A")
     with GraphClient.from_settings(sleep=lambda _: None) as client:
         assert client.authority == f"{entra_double.https_base_url}/{entra_double.tenant_id}"
         assert client.get_user("oid-a").id == "oid-a"

@@ -13,12 +13,8 @@ import httpx
 import pytest
 
 from portal.integrations.errors import Conflict, NotFound, Rejected, Unavailable
-from portal.integrations.langfuse import (
-    ENTITLEMENT_MESSAGE,
-    DailyMetrics,
-    EntitlementMissing,
-    LangfuseClient,
-)
+from portal.integrations.langfuse import ENTITLEMENT_MESSAGE, EntitlementMissing, LangfuseClient
+from portal.integrations.langfuse_metrics import DailyMetrics
 from tests.doubles.langfuse import LangfuseDouble, load_spec
 from tests.doubles.langfuse import langfuse_double as langfuse_double  # noqa: F401 (fixture)
 

@@ -19,7 +19,9 @@ from portal.integrations.errors import IntegrationError
 from portal.integrations.langfuse import EntitlementMissing
 from projects import services as projects
 from projects import tasks
+from projects.metrics import pull_metrics
 from projects.models import ProjectMetricsDay, TuningProject
+from projects.reconcile import reconcile_findings
 
 from . import integration
 from .factories import make_project
@@ -162,9 +164,7 @@ def test_provision_hand_over_trace_metrics_and_teardown(
         assert response.status_code == 401, response.text
     # Deletion is asynchronous: the project is soft-deleted at once, its keys deleted.
     assert lf.list_api_keys(project.langfuse_project_id) == []
-    assert [
-        f for f in projects.reconcile_findings(lf) if f["token"] == project.langfuse_project_id
-    ] == []
+    assert [f for f in reconcile_findings(lf) if f["token"] == project.langfuse_project_id] == []
 
 
 def utc(text: str) -> datetime.datetime:
@@ -196,16 +196,16 @@ def test_metrics_days_are_utc_days_at_both_midnights(org, ee, scratch_project):
 
     # In the same second as the later observation (00:00:00.9 UTC, 09:00 JST).
     with time_machine.travel(utc("2026-12-01T00:00:00.9"), tick=False):
-        projects.pull_metrics(project)
+        pull_metrics(project)
     assert stored() == {"2026-11-29": 0, "2026-11-30": 1, "2026-12-01": 1}
     # 23:59 and 00:01 in Tokyo: the same UTC day, so no row for 2 December.
     for moment in ("2026-12-01T14:59:00", "2026-12-01T15:01:00"):
         with time_machine.travel(utc(moment), tick=False):
-            projects.pull_metrics(project)
+            pull_metrics(project)
         assert stored() == {"2026-11-29": 0, "2026-11-30": 1, "2026-12-01": 1}, moment
     # 00:01 UTC on 2 December: a new UTC day begins, with nothing in it.
     with time_machine.travel(utc("2026-12-02T00:01:00"), tick=False):
-        projects.pull_metrics(project)
+        pull_metrics(project)
     assert stored() == {"2026-11-29": 0, "2026-11-30": 1, "2026-12-01": 1, "2026-12-02": 0}
 
 
@@ -247,7 +247,7 @@ def test_without_licence_real_403_then_manual_fulfilment(
     lf_oss = org_client(oss)
     with pytest.raises(EntitlementMissing):
         lf_oss.list_projects()
-    assert projects.reconcile_findings(lf_oss) == []  # nothing to compare without the API
+    assert reconcile_findings(lf_oss) == []  # nothing to compare without the API
 
     worker = start_worker(**server_env(oss))
     try:

@@ -107,13 +107,13 @@ def test_routed_key_traces_go_to_the_tuning_project_until_teardown(
     assert len(observations(host, prod_key.public_key, prod_key.secret_key)) == 1
 
     # Metrics of the tuning project (LiteLLM's tokens and cost) equal Langfuse's own numbers.
-    from projects import services as projects
+    from projects.metrics import pull_metrics
     from projects.models import ProjectMetricsDay
 
     totals = usage_totals(rows)
     assert totals["total_tokens"] > 0 and totals["cost"] > 0
     wait_counted(host, *portal_auth, count=totals["observations"])
-    projects.pull_metrics(project)
+    pull_metrics(project)
     day = ProjectMetricsDay.objects.get(project=project, day=utc_day_of(rows))
     assert (day.traces, day.observations, day.total_tokens) == (
         totals["traces"],

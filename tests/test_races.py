@@ -8,6 +8,7 @@ provisions; revoked or expired means no live key in LiteLLM; at most one live ke
 
 from __future__ import annotations
 
+import functools
 import threading
 from decimal import Decimal
 
@@ -18,7 +19,6 @@ from django.db import connection, transaction
 
 from approvals import workflow
 from approvals.lifecycle import Status
-from costs.models import BudgetRequest
 from keys import leavers, reconcile, services
 from keys.models import VirtualKey
 from portal.models import AuditEvent
@@ -26,7 +26,7 @@ from tenants.models import Membership, User
 from tenants.signals import member_left
 
 from .conftest import make_user
-from .factories import make_project
+from .factories import make_budget_request, make_project
 from .integration import chat, keys_with_alias
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -91,43 +91,45 @@ def copies(obj, n=2):
     return [type(obj).objects.get(pk=obj.pk) for _ in range(n)]
 
 
+def race_copies(obj, *actions):
+    """``race`` with each action given its own copy of ``obj``, loaded before the barrier (as
+    two browser tabs hold theirs); then ``obj`` is read again, as the race left it."""
+    mine = copies(obj, len(actions))
+    results = race(*(functools.partial(a, c) for a, c in zip(actions, mine, strict=True)))
+    obj.refresh_from_db()
+    return results
+
+
 # --- decisions: virtual keys, tuning projects, budget requests ----------------------------------
-def test_approve_races_cancel(org):
+@pytest.mark.parametrize(
+    ("refuse", "refused"),
+    [
+        (lambda key, org: workflow.cancel(key, actor=org["dev_a"]), Status.CANCELLED),
+        (lambda key, org: workflow.reject(key, actor=org["infra"], comment="no"), Status.REJECTED),
+    ],
+    ids=["cancel", "reject"],
+)
+def test_approve_races_a_refusal(org, refuse, refused):
     for _ in range(ROUNDS):
         key = new_key(org)
-        lead_copy, dev_copy = copies(key)
-        race(
-            lambda k=lead_copy: workflow.approve(k, actor=org["lead_a"]),
-            lambda k=dev_copy: workflow.cancel(k, actor=org["dev_a"]),
+        race_copies(
+            key,
+            lambda k: workflow.approve(k, actor=org["lead_a"]),
+            lambda k: refuse(k, org),
         )
-        key.refresh_from_db()
-        assert key.status in (Status.APPROVED, Status.CANCELLED)
+        assert key.status in (Status.APPROVED, refused)
         assert len(decisions(key)) == 1, decisions(key)
-        if key.status == Status.CANCELLED:
-            assert not key.start_provisioning()  # a cancelled request never provisions
-
-
-def test_approve_races_reject(org):
-    for _ in range(ROUNDS):
-        key = new_key(org)
-        a, b = copies(key)
-        race(
-            lambda k=a: workflow.approve(k, actor=org["lead_a"]),
-            lambda k=b: workflow.reject(k, actor=org["infra"], comment="no"),
-        )
-        key.refresh_from_db()
-        assert len(decisions(key)) == 1, decisions(key)
-        if key.status == Status.REJECTED:
-            assert not key.start_provisioning()
+        if key.status == refused:
+            assert not key.start_provisioning()  # a refused request never provisions
 
 
 def test_two_approvers_at_once_make_one_decision(org):
     for _ in range(ROUNDS):
         key = new_key(org)
-        a, b = copies(key)
-        results = race(
-            lambda k=a: workflow.approve(k, actor=org["lead_a"]),
-            lambda k=b: workflow.approve(k, actor=org["infra"]),
+        results = race_copies(
+            key,
+            lambda k: workflow.approve(k, actor=org["lead_a"]),
+            lambda k: workflow.approve(k, actor=org["infra"]),
         )
         assert decisions(key) == ["virtualkey.approved"]
         assert sum(exc is None for _, exc in results) == 1
@@ -136,26 +138,19 @@ def test_two_approvers_at_once_make_one_decision(org):
 def test_project_and_budget_decisions_are_serialised(org):
     for _ in range(ROUNDS):
         project = make_project(org, name="race", purpose="x", justification="x")
-        a, b = copies(project)
-        race(
-            lambda p=a: workflow.approve(p, actor=org["lead_a"]),
-            lambda p=b: workflow.cancel(p, actor=org["dev_a"]),
+        race_copies(
+            project,
+            lambda p: workflow.approve(p, actor=org["lead_a"]),
+            lambda p: workflow.cancel(p, actor=org["dev_a"]),
         )
         assert len(decisions(project)) == 1, decisions(project)
 
-        budget = BudgetRequest.objects.create(
-            requester=org["lead_a"],
-            department=org["a"],
-            monthly_budget=Decimal("2000"),
-            previous_budget=Decimal("1000"),
-            justification="x",
-            lifetime_days=0,
-        )
+        budget = make_budget_request(org, justification="x", lifetime_days=0)
         second_infra = make_user(f"infra-{budget.pk}", infra=True)
-        a, b = copies(budget)
-        race(
-            lambda r=a: workflow.approve(r, actor=org["infra"]),
-            lambda r=b, who=second_infra: workflow.reject(r, actor=who, comment="no"),
+        race_copies(
+            budget,
+            lambda r: workflow.approve(r, actor=org["infra"]),
+            lambda r, who=second_infra: workflow.reject(r, actor=who, comment="no"),
         )
         assert len(decisions(budget)) == 1, decisions(budget)
 
@@ -212,12 +207,11 @@ def assert_converged(litellm, key: VirtualKey) -> None:
 def test_rotate_races_revoke(org, litellm):
     for _ in range(ROUNDS):
         key = active_key(org)
-        owner_tab, lead_tab = copies(key)
-        race(
-            lambda k=owner_tab: services.rotate(k, actor=org["dev_a"]),
-            lambda k=lead_tab: services.revoke(k, actor=org["lead_a"]),
+        race_copies(
+            key,
+            lambda k: services.rotate(k, actor=org["dev_a"]),
+            lambda k: services.revoke(k, actor=org["lead_a"]),
         )
-        key.refresh_from_db()
         assert key.status == Status.REVOKED
         assert_converged(litellm, key)
 
@@ -301,10 +295,10 @@ def test_revoked_key_is_refused(org, litellm):
 
     key = active_key(org)
     first = crypto.decrypt(key.secret_encrypted)
-    owner_tab, lead_tab = copies(key)
-    race(
-        lambda: services.rotate(owner_tab, actor=org["dev_a"]),
-        lambda: services.revoke(lead_tab, actor=org["lead_a"]),
+    race_copies(
+        key,
+        lambda k: services.rotate(k, actor=org["dev_a"]),
+        lambda k: services.revoke(k, actor=org["lead_a"]),
     )
     assert chat(litellm.base_url, first).status_code in (400, 401, 403)
     assert_converged(litellm, key)

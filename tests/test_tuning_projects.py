@@ -14,7 +14,9 @@ from portal.days import utc_today
 from portal.models import AuditEvent
 from projects import services as projects
 from projects import tasks
+from projects.metrics import metrics_window
 from projects.models import ProjectMetricsDay, TuningProject
+from projects.reconcile import reconcile_findings
 
 from . import integration
 from .factories import make_project
@@ -203,7 +205,7 @@ def test_reconcile_reports_projects_deleted_or_unknown_in_langfuse(org, langfuse
     langfuse.client().delete_project(gone.langfuse_project_id)
     stray = langfuse.add_project("tuning-999-made-by-hand")
     langfuse.add_project("production")  # not a tuning project: none of our business
-    findings = projects.reconcile_findings()
+    findings = reconcile_findings()
     assert {(f["kind"], f["token"]) for f in findings} == {
         ("deleted", gone.langfuse_project_id),
         ("unknown", stray["id"]),
@@ -220,7 +222,7 @@ def test_reconcile_reports_projects_deleted_or_unknown_in_langfuse(org, langfuse
 
 def test_reconcile_without_entitlement_reports_nothing(org, langfuse):
     langfuse.entitlement = False
-    assert projects.reconcile_findings() == []
+    assert reconcile_findings() == []
 
 
 def test_owner_is_reminded_once_before_the_lease_ends(org, langfuse, mailoutbox, settings):
@@ -266,6 +268,6 @@ def test_metrics_window_is_whole_utc_days_of_the_lease(org, now, first, last):
     project = make_project(
         org, activated_at=datetime.datetime(2026, 11, 29, 22, 30, tzinfo=datetime.UTC)
     )
-    since, until = projects.metrics_window(project, datetime.datetime.fromisoformat(now))
+    since, until = metrics_window(project, datetime.datetime.fromisoformat(now))
     assert since == datetime.datetime.fromisoformat(f"{first}T00:00:00+00:00")
     assert until == datetime.datetime.fromisoformat(f"{last}T23:59:59.999+00:00")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ninja import Field, Router, Schema
 
-from approvals import policy_dryrun, policy_files
+from approvals import policy_apply, policy_dryrun, policy_files
 
 from ..common import RIGHT_POLICIES, require_right
 from ..problems import Problem
@@ -101,5 +101,5 @@ def apply(request, body: ApplyIn):
     who = _allowed(request)
     documents = _validated(body.files)
     via = f"api:{who.service.name}" if who.service else "api"
-    applied = policy_files.apply(documents, actor=who.user, commit=body.commit, via=via)
+    applied = policy_apply.apply(documents, actor=who.user, commit=body.commit, via=via)
     return {"commit": body.commit, "applied": applied}

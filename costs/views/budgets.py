@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from portal.forms import errors_as_messages
 from portal.pagination import Paginator
 from tenants.access import department_for_lead
 from tenants.models import Membership
@@ -104,6 +105,5 @@ def budget_request(request, slug: str):
         )
         messages.success(request, _("Budget request sent to the platform team."))
     else:
-        for errors in form.errors.values():
-            messages.error(request, " ".join(errors))
+        errors_as_messages(request, form)
     return redirect("costs_department", slug=dept.slug)

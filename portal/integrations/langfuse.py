@@ -2,21 +2,21 @@
 
 Admin calls (projects, project API keys, memberships, SCIM) use the organisation key pair.
 Metrics are read with one project's own key pair: Langfuse refuses org keys on project data.
-Paths and fields follow Langfuse's published ``openapi.yml`` (v4.16.0).
+Paths and fields follow Langfuse's published ``openapi.yml`` (v4.16.0). The metrics calls
+are in ``langfuse_metrics``, the typed answers in ``langfuse_shapes``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any, Literal
 
 import httpx
 
 from .errors import Conflict, IntegrationError, NotFound, Rejected, Unavailable
+from .langfuse_metrics import MetricsVersion, ProjectMetrics
+from .langfuse_shapes import ApiKey, Membership, Project, ScimUser
 
 logger = logging.getLogger(__name__)
 
@@ -26,130 +26,11 @@ SERVICE = "Langfuse"
 #: (``web/src/pages/api/public/organizations/**``: ``{"error": "<this>"}``).
 ENTITLEMENT_MESSAGE = "This feature is not available on your current plan."
 
-MetricsVersion = Literal["v3", "v4"]
 Role = Literal["OWNER", "ADMIN", "MEMBER", "VIEWER", "NONE"]
 
 
 class EntitlementMissing(Rejected):
     """403 because the instance's plan lacks ``admin-api``: provisioning must be done by hand."""
-
-
-@dataclass(frozen=True)
-class Project:
-    id: str
-    name: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    retention_days: int | None = None
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Project:
-        return cls(
-            id=data["id"],
-            name=data["name"],
-            metadata=data.get("metadata") or {},
-            retention_days=data.get("retentionDays") or None,
-        )
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """A project API key. ``secret_key`` is set only on the object returned at creation."""
-
-    id: str
-    public_key: str
-    display_secret_key: str
-    created_at: str
-    note: str | None = None
-    expires_at: str | None = None
-    last_used_at: str | None = None
-    secret_key: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> ApiKey:
-        return cls(
-            id=data["id"],
-            public_key=data["publicKey"],
-            display_secret_key=data["displaySecretKey"],
-            created_at=data["createdAt"],
-            note=data.get("note"),
-            expires_at=data.get("expiresAt"),
-            last_used_at=data.get("lastUsedAt"),
-            secret_key=data.get("secretKey"),
-        )
-
-
-@dataclass(frozen=True)
-class Membership:
-    user_id: str
-    role: str
-    email: str | None = None
-    name: str | None = None
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Membership:
-        return cls(
-            user_id=data["userId"],
-            role=data["role"],
-            email=data.get("email"),
-            name=data.get("name"),
-        )
-
-
-@dataclass(frozen=True)
-class ScimUser:
-    id: str
-    user_name: str
-    display_name: str | None = None
-    emails: tuple[str, ...] = ()
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> ScimUser:
-        return cls(
-            id=data["id"],
-            user_name=data["userName"],
-            display_name=(data.get("name") or {}).get("formatted"),
-            emails=tuple(e["value"] for e in data.get("emails") or [] if e.get("value")),
-        )
-
-
-@dataclass(frozen=True)
-class DailyMetrics:
-    """One UTC day of one project's usage."""
-
-    day: date
-    traces: int = 0
-    observations: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
-    cost: Decimal = Decimal("0")
-
-
-def _to_int(value: Any) -> int:
-    # ClickHouse UInt64 values arrive as strings ("18342").
-    if value in (None, ""):
-        return 0
-    return int(Decimal(str(value)))
-
-
-def _to_decimal(value: Any) -> Decimal:
-    if value in (None, ""):
-        return Decimal("0")
-    return Decimal(str(value))
-
-
-def _iso(value: datetime | date) -> str:
-    if not isinstance(value, datetime):
-        value = datetime.combine(value, time.min, tzinfo=UTC)
-    elif value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    # Milliseconds kept: a window's end at 23:59:59.999 must not drop the day's last second.
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _day(value: Any) -> date:
-    # "2026-08-01T00:00:00.000Z", "2026-08-01 00:00:00" or "2026-08-01".
-    return date.fromisoformat(str(value)[:10])
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -187,7 +68,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-class LangfuseClient:
+class LangfuseClient(ProjectMetrics):
     """Langfuse client authenticated with the organisation-scoped key pair."""
 
     def __init__(
@@ -465,132 +346,3 @@ class LangfuseClient:
             if found is None:
                 raise
             return found
-
-    # -- metrics ---------------------------------------------------------------------------
-
-    def metrics_v1(
-        self, query: dict[str, Any], public_key: str, secret_key: str
-    ) -> list[dict[str, Any]]:
-        """Langfuse v3 ``GET /api/public/metrics?query=<json>`` (404 on v4 events-only)."""
-        body = self._request(
-            "GET",
-            "/api/public/metrics",
-            params={"query": json.dumps(query, separators=(",", ":"))},
-            auth=httpx.BasicAuth(public_key, secret_key),
-        )
-        return body["data"]
-
-    def metrics_v2(
-        self, query: dict[str, Any], public_key: str, secret_key: str
-    ) -> list[dict[str, Any]]:
-        """Langfuse v4 ``GET /api/public/v2/metrics?query=<json>`` (404 on plain v3)."""
-        body = self._request(
-            "GET",
-            "/api/public/v2/metrics",
-            params={"query": json.dumps(query, separators=(",", ":"))},
-            auth=httpx.BasicAuth(public_key, secret_key),
-        )
-        return body["data"]
-
-    def detect_metrics_version(self, public_key: str, secret_key: str) -> MetricsVersion:
-        """Try v2 metrics, fall back to v1 on 404. Cached per client and key."""
-        if public_key in self._metrics_version:
-            return self._metrics_version[public_key]
-        now = datetime.now(UTC).replace(microsecond=0)
-        probe = {
-            "view": "observations",
-            "dimensions": [],
-            "metrics": [{"measure": "count", "aggregation": "count"}],
-            "filters": [],
-            "timeDimension": None,
-            "fromTimestamp": _iso(now - timedelta(hours=1)),
-            "toTimestamp": _iso(now),
-            "orderBy": None,
-        }
-        version: MetricsVersion
-        try:
-            self.metrics_v2(probe, public_key, secret_key)
-            version = "v4"
-        except NotFound as v2_missing:
-            try:
-                self.metrics_v1(probe, public_key, secret_key)
-            except NotFound:
-                # Langfuse v4 in its default events_only mode answers 404 on v1, and serves v2
-                # only with LANGFUSE_MIGRATION_V4_ALLOW_PREVIEW_OPT_IN=true: a setting, not an
-                # outage, so no retry can help.
-                raise Rejected(
-                    f"Langfuse serves no metrics API ({v2_missing.message}); on Langfuse v4 set "
-                    "LANGFUSE_MIGRATION_V4_ALLOW_PREVIEW_OPT_IN=true",
-                    status=404,
-                    service=SERVICE,
-                ) from v2_missing
-            version = "v3"
-        self._metrics_version[public_key] = version
-        return version
-
-    def daily_project_metrics(
-        self,
-        public_key: str,
-        secret_key: str,
-        from_ts: datetime | date,
-        to_ts: datetime | date,
-    ) -> list[DailyMetrics]:
-        """Per-day traces, observations, tokens and cost of the project owning this key pair."""
-        version = self.detect_metrics_version(public_key, secret_key)
-        window = {
-            "filters": [],
-            "dimensions": [],
-            "timeDimension": {"granularity": "day"},
-            "fromTimestamp": _iso(from_ts),
-            "toTimestamp": _iso(to_ts),
-            "orderBy": None,
-            "config": {"row_limit": 1000},
-        }
-        usage = [
-            {"measure": "count", "aggregation": "count"},
-            {"measure": "inputTokens", "aggregation": "sum"},
-            {"measure": "outputTokens", "aggregation": "sum"},
-            {"measure": "totalTokens", "aggregation": "sum"},
-            {"measure": "totalCost", "aggregation": "sum"},
-        ]
-        days: dict[date, dict[str, Any]] = {}
-        if version == "v4":
-            query = {
-                "view": "observations",
-                "metrics": [*usage, {"measure": "traceId", "aggregation": "uniq"}],
-                **window,
-            }
-            rows = self.metrics_v2(query, public_key, secret_key)
-            for row in rows:
-                days.setdefault(_day(row["time_dimension"]), {}).update(
-                    row, traces=row.get("uniq_traceId")
-                )
-        else:
-            obs = self.metrics_v1(
-                {"view": "observations", "metrics": usage, **window}, public_key, secret_key
-            )
-            traces = self.metrics_v1(
-                {
-                    "view": "traces",
-                    "metrics": [{"measure": "count", "aggregation": "count"}],
-                    **window,
-                },
-                public_key,
-                secret_key,
-            )
-            for row in obs:
-                days.setdefault(_day(row["time_dimension"]), {}).update(row)
-            for row in traces:
-                days.setdefault(_day(row["time_dimension"]), {})["traces"] = row.get("count_count")
-        return [
-            DailyMetrics(
-                day=day,
-                traces=_to_int(row.get("traces")),
-                observations=_to_int(row.get("count_count")),
-                input_tokens=_to_int(row.get("sum_inputTokens")),
-                output_tokens=_to_int(row.get("sum_outputTokens")),
-                total_tokens=_to_int(row.get("sum_totalTokens")),
-                cost=_to_decimal(row.get("sum_totalCost")),
-            )
-            for day, row in sorted(days.items())
-        ]

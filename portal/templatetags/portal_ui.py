@@ -76,24 +76,25 @@ def num(value):
     return formats.number_format(value, 0, use_l10n=True, force_grouping=True)
 
 
-@register.filter
-def when(value):
-    """A date and time in the portal's time zone, in the locale's short format."""
+def _local_format(value, format_name: str) -> str:
+    """``value`` (an aware time: in the portal's time zone) in the locale's ``format_name``."""
     if not value:
         return "—"
     if hasattr(value, "tzinfo") and timezone.is_aware(value):
         value = timezone.localtime(value)
-    return formats.date_format(value, "SHORT_DATETIME_FORMAT")
+    return formats.date_format(value, format_name)
+
+
+@register.filter
+def when(value):
+    """A date and time in the portal's time zone, in the locale's short format."""
+    return _local_format(value, "SHORT_DATETIME_FORMAT")
 
 
 @register.filter
 def day(value):
     """A date in the locale's short format."""
-    if not value:
-        return "—"
-    if hasattr(value, "tzinfo") and timezone.is_aware(value):
-        value = timezone.localtime(value)
-    return formats.date_format(value, "SHORT_DATE_FORMAT")
+    return _local_format(value, "SHORT_DATE_FORMAT")
 
 
 @register.simple_tag(takes_context=True)

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
 import threading
 import time
 import uuid
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,7 +33,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..servers import Closing, MethodHandler, serve, shut
+from ..servers import MethodHandler, ServedDouble
 
 
 def _b64url(data: bytes) -> str:
@@ -75,15 +73,10 @@ class _Handler(MethodHandler):
         status, payload = double.handle(
             method, parts.path, parse_qs(parts.query), self.headers.get("Authorization", "")
         )
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(status, payload)
 
 
-class CiIssuer(Closing):
+class CiIssuer(ServedDouble):
     """One CI's OIDC issuer; subclasses give its claim set and token request endpoint."""
 
     prefix = ""
@@ -98,16 +91,7 @@ class CiIssuer(Closing):
         self.token_requests: list[dict[str, str]] = []
         self.runtime_token = secrets.token_urlsafe(24)  # what the runner gives the job
         self.job_claims: dict[str, Any] = {}  # the claims of tokens the job requests
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.double = self
-        serve(self._server, type(self).__name__)
-
-    def close(self) -> None:
-        shut(self._server)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.serve_with(_Handler)
 
     @property
     def issuer(self) -> str:

@@ -34,6 +34,8 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import pytest
 
+from portal.integrations.graph import GraphClient
+
 from ..servers import Closing, MethodHandler, serve, shut
 from .entra import DirectoryUser, EntraDouble
 
@@ -412,3 +414,20 @@ def graph_double(entra_double: EntraDouble) -> Iterator[GraphDouble]:
         yield double
     finally:
         double.close()
+
+
+def client_for(
+    entra: EntraDouble, graph_url: str, *, secret: str | None = None, **options: Any
+) -> GraphClient:
+    """A real GraphClient (msal, httpx) that signs in at ``entra`` (with its secret, unless
+    ``secret`` is given) and reads Graph at ``graph_url``."""
+    return GraphClient(
+        entra.tenant_id,
+        entra.client_id,
+        entra.client_secret if secret is None else secret,
+        authority_host=entra.https_base_url,
+        graph_url=graph_url,
+        instance_discovery=False,
+        authority_ca_bundle=entra.ca_bundle,
+        **options,
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from approvals import policy_dryrun, policy_files
+from approvals import policy_apply, policy_dryrun, policy_files
 from tenants.models import User
 
 COMMIT = re.compile(r"^[0-9a-fA-F]{7,64}$")
@@ -74,7 +74,7 @@ class Command(BaseCommand):
             actor = User.objects.filter(email__iexact=email, is_active=True).first()
             if actor is None:
                 raise CommandError(f"No active user with the e-mail {email}.")
-        applied = policy_files.apply(documents, actor=actor, commit=commit, via="command")
+        applied = policy_apply.apply(documents, actor=actor, commit=commit, via="command")
         for entry in applied:
             version = f" (policy version {entry['version']})" if entry["version"] else ""
             count = len(entry["changes"])
