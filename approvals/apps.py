@@ -20,6 +20,7 @@ class ApprovalsConfig(AppConfig):
         from .models import Delegation, RequestStage, StageDecision
 
         context_processors.PENDING_COUNT[:] = [pending.nav_count]
+        context_processors.AFFECTED[:] = [pending.affected]
         portal_home.register(25, "approvals/home/approver.html", home.approver)
         # The department page shows the policy's versions; the audit log links to them.
         tenant_panels.register(tenant_panels.DEPARTMENT_DETAIL, policy_history.panel)

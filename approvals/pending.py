@@ -70,9 +70,71 @@ def count(model, user) -> int:
     return model.objects.pending_for(user).count() if ids is None else len(ids)
 
 
-def forget(sender, **kwargs) -> None:
-    """Signal receiver: something that decides what waits for whom changed."""
-    context_processors.bump()
+def forget(sender, instance=None, **kwargs) -> None:
+    """Signal receiver: something that decides what waits for whom changed. A stage or a vote
+    moves the versions its request concerns; a delegation or a membership, everyone's."""
+    from .models import RequestStage, StageDecision
+
+    action = kwargs.get("action")
+    if action is not None and action not in ("post_add", "post_remove", "pre_clear"):
+        return  # m2m_changed: once per change (before a clear, its approvers are still there)
+    stage = None
+    if isinstance(instance, StageDecision):
+        stage = RequestStage.objects.filter(pk=instance.stage_id).first()
+    elif isinstance(instance, RequestStage):
+        stage = instance
+    if stage is None:
+        context_processors.bump()
+        return
+    scopes = stage_scopes(stage)
+    if action and kwargs.get("pk_set"):
+        scopes |= {context_processors.user_scope(pk) for pk in kwargs["pk_set"]}
+    context_processors.bump(*scopes)
+
+
+def stage_scopes(stage) -> set[str]:
+    """A stage's request's scopes (``request_scopes``), or its department's and infra's and
+    its approvers' when the request is gone."""
+    from django.contrib.contenttypes.models import ContentType
+
+    model = ContentType.objects.get_for_id(stage.content_type_id).model_class()
+    obj = model.objects.filter(pk=stage.object_id).first() if model else None
+    if obj is not None and hasattr(obj, "requester_id"):
+        return context_processors.request_scopes(obj)
+    return {
+        context_processors.INFRA,
+        context_processors.department_scope(stage.department_id),
+        *stage_approvers(stage.content_type_id, stage.object_id),
+        *delegates(),
+    }
+
+
+def stage_approvers(content_type_id: int, object_id: int) -> set[str]:
+    from .models import RequestStage
+
+    people = RequestStage.approvers.through.objects.filter(
+        requeststage__content_type_id=content_type_id, requeststage__object_id=object_id
+    ).values_list("user_id", flat=True)
+    return {context_processors.user_scope(pk) for pk in people}
+
+
+def delegates() -> set[str]:
+    """Everyone standing in for someone today (few): what waits for their delegators waits
+    for them."""
+    from . import delegation
+
+    people = delegation.active().values_list("delegate_id", flat=True)
+    return {context_processors.user_scope(pk) for pk in people}
+
+
+def affected(obj) -> set[str]:
+    """``context_processors.AFFECTED``: a saved request's stage approvers and the delegates."""
+    from django.contrib.contenttypes.models import ContentType
+
+    if obj.pk is None:
+        return delegates()
+    ct = ContentType.objects.get_for_model(type(obj))
+    return stage_approvers(ct.pk, obj.pk) | delegates()
 
 
 def queues(user) -> list:

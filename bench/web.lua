@@ -1,14 +1,35 @@
--- wrk script for bench/web.py: counts answers other than 200 (every one must be the page) and
--- prints one summary line that bench/web.py parses. Headers come from wrk's -H options.
+-- wrk script for bench/web.py: each request is for the next (session, path) of the file given
+-- after "--" (one page for many people, so their caches are as many as theirs), counts answers
+-- other than 200 (every one must be the page) and prints one summary line that bench/web.py
+-- parses. The other headers come from wrk's -H options.
 local threads = {}
+local counter = 0
 
 function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
   table.insert(threads, thread)
 end
 
 function init(args)
   bad = 0
   bad_status = 0
+  visits = {}
+  for line in io.lines(args[1]) do
+    local session, path = line:match("^(%S+)%s+(%S+)$")
+    if session then
+      table.insert(visits, { "sessionid=" .. session, path })
+    end
+  end
+  -- Threads start at different people.
+  position = ((id or 1) - 1) * math.floor(#visits / 2)
+end
+
+function request()
+  position = position % #visits + 1
+  local visit = visits[position]
+  wrk.headers["Cookie"] = visit[1]
+  return wrk.format(nil, visit[2])
 end
 
 function response(status, headers, body)

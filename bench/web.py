@@ -1,46 +1,89 @@
-"""Web throughput: each role's main pages under gunicorn, as the README runs it in production.
+"""Web throughput: each role's main pages under gunicorn, as the README runs it in production,
+in three profiles.
 
-    .venv/bin/python bench/web.py            # the cost benchmark's org, 16 clients, 10 s a page
-    .venv/bin/python bench/web.py --small    # CI: a small org, 2 s a page
+    .venv/bin/python bench/web.py --check          # full size: the cost benchmark's org, 16 clients
+    .venv/bin/python bench/web.py --small --check  # CI: a small org, 8 clients, 3 s a page
+    .venv/bin/python bench/web.py --profile cold   # one profile (warm, mixed, cold; default all)
 
 Creates ``portal_webbench`` (``--db``) on the server of ``DATABASE_URL``, seeds it with
 bench/costs.py's generator (5,000 users, 50 departments, 20,000 keys, a year of daily rows and
 their monthly rollups) plus what the list pages show (a developer's keys and tuning projects,
 requests waiting for a lead), collects static files and starts
 ``gunicorn portal.wsgi --workers 3`` with ``DEBUG=0`` on PostgreSQL and Redis (``REDIS_URL``).
-Signed-in sessions are made the way sign-in makes them. Then, for each page, ``--clients``
-concurrent keep-alive connections request it for ``--seconds`` with wrk (Debian package ``wrk``;
-bench/web.lua counts answers other than 200, and every answer must be 200). wrk is written in C:
-on a 2-core machine it leaves the cores to gunicorn, where a Python client would compete.
-Requests carry ``X-Forwarded-Proto: https``, as from the TLS proxy in front of the portal.
+Signed-in sessions are made the way sign-in makes them. Each page is read by ``--people``
+people of its role in turn (developers and leads of different departments; five infra
+people): ``--clients`` concurrent keep-alive connections ask for it for ``--seconds`` with wrk
+(Debian package ``wrk``; bench/web.lua sends each request as the next person and counts
+answers other than 200, and every answer must be 200). wrk is written in C: on a 2-core
+machine it leaves the cores to gunicorn, where a Python client would compete. Requests carry
+``X-Forwarded-Proto: https``, as from the TLS proxy in front of the portal.
 
-It prints requests per second and p50/p95 latency per page against the targets (list pages
-≥ 200 req/s and p95 ≤ 100 ms; dashboards ≥ 100 req/s), stops gunicorn and drops the database.
-``--app-dir`` runs another checkout's code (before/after comparisons).
+Profiles, the same pages in each:
+
+- *warm*: the pages as people see them between changes (every cache on, nothing written);
+- *mixed*: the same while bench/web_writer.py writes what an organisation writes, each second
+  about ``--write-rate`` new requests, decisions and spend ingestion batches, spread over
+  departments in proportion to their people;
+- *cold*: gunicorn restarted with every page and list cache off
+  (``NAV_CACHE_SECONDS=0 COSTS_PAGE_CACHE_SECONDS=0``): each page rendered afresh.
+
+Targets (bench/verdict.py prints each figure with its target and ok/MISSED; ``--check`` exits 1
+on a miss at full size): warm, list pages ≥ 200 req/s and p95 ≤ 100 ms, dashboards ≥ 100 req/s;
+cold, list pages ≥ 150 req/s, dashboards ≥ 80 req/s; mixed, every page ≥ 80 % of its warm
+req/s. Stops gunicorn and drops the database (``--keep`` keeps it; ``--reuse`` runs on it
+again without seeding). ``--app-dir`` runs another checkout's code (before/after comparisons).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import random
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the portal's apps come before bench/ (which has a costs.py)
 
 from benchdb import create_database, drop_database, server_url, setup_django, with_db  # noqa: E402
+from verdict import Verdicts  # noqa: E402
+from web_server import (  # noqa: E402
+    db_cpu_seconds,
+    db_cpu_since,
+    drained,
+    group_cpu_seconds,
+    load,
+    server_env,
+    start_gunicorn,
+    stop,
+)
 
-LIST_TARGET = (200.0, 100.0)  # req/s at least, p95 ms at most
-DASHBOARD_TARGET = (100.0, None)
-FERNET_KEY = "v3bYF3Qm1m7l0mHc4S2nX8bYz5Ww1bN0m8rP8k3d2aE="
+PROFILES = ("warm", "mixed", "cold")
+TARGETS = {  # (req/s at least, p95 ms at most) per profile and kind of page
+    ("warm", "list"): (200.0, 100.0),
+    ("warm", "dashboard"): (100.0, None),
+    ("cold", "list"): (150.0, None),
+    ("cold", "dashboard"): (80.0, None),
+}
+MIXED_SHARE = 80.0  # % of the warm req/s, every page
+PAGES = (  # role, page, kind, path
+    ("developer", "home", "list", "/"),
+    ("developer", "my keys", "list", "/keys/"),
+    ("developer", "my projects", "list", "/projects/"),
+    ("developer", "my costs", "dashboard", "/costs/me/?month={month}"),
+    ("lead", "approvals", "list", "/approvals/"),
+    ("lead", "department dashboard", "dashboard", "/costs/departments/{slug}/"),
+    ("infra", "approvals", "list", "/approvals/"),
+    ("infra", "org dashboard", "dashboard", "/costs/org/?month={month}"),
+)
+INFRA_PEOPLE = 5  # infra is a small team: its pages are read by five people in turn
 
 
 def parse_args():
@@ -51,9 +94,25 @@ def parse_args():
     p.add_argument("--keys", type=int, default=20000)
     p.add_argument("--days", type=int, default=365)
     p.add_argument("--clients", type=int, default=16)
-    p.add_argument("--seconds", type=float, default=10.0, help="measured per page")
+    p.add_argument("--seconds", type=float, default=10.0, help="measured per page and profile")
     p.add_argument("--workers", type=int, default=3, help="gunicorn workers (README: 3)")
-    p.add_argument("--small", action="store_true", help="CI size: a small org, 2 s a page")
+    p.add_argument("--people", type=int, default=40, help="people of each role reading a page")
+    p.add_argument("--profile", default=",".join(PROFILES), help="warm,mixed,cold (any of)")
+    p.add_argument(
+        "--write-rate", type=float, default=1.0,
+        help="mixed: new requests, decisions and spend batches a second (each)",
+    )  # fmt: skip
+    p.add_argument(
+        "--scale", type=int, default=1,
+        help="the organisation N times over (users, departments, keys; --scale 20: 100,000 "
+        "people, 1,000 departments, 400,000 keys)",
+    )  # fmt: skip
+    p.add_argument(
+        "--small", action="store_true", help="CI size: a small org, 8 clients, 3 s a page"
+    )
+    p.add_argument(
+        "--check", action="store_true", help="exit 1 if a target is missed (full size only)"
+    )
     p.add_argument("--db", default="portal_webbench")
     p.add_argument("--keep", action="store_true", help="keep the database afterwards")
     p.add_argument(
@@ -62,9 +121,19 @@ def parse_args():
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--app-dir", default=str(ROOT), help="the checkout gunicorn runs")
     args = p.parse_args()
+    args.users, args.departments, args.keys = (
+        args.users * args.scale,
+        args.departments * args.scale,
+        args.keys * args.scale,
+    )
+    args.profiles = [x for x in PROFILES if x in args.profile.split(",")]
+    if "mixed" in args.profiles and "warm" not in args.profiles:
+        p.error("the mixed profile is compared with the warm one: --profile warm,mixed")
     if args.small:
         args.users, args.departments, args.models, args.keys, args.days = 300, 8, 12, 1200, 60
-        args.seconds = min(args.seconds, 2.0)
+        args.seconds = min(args.seconds, 3.0)
+        args.clients = min(args.clients, 8)
+        args.people = min(args.people, 6)
     return args
 
 
@@ -130,13 +199,23 @@ def seed(args) -> dict:
         )
         for n in range(8)
     )
+    from tenants.models import User
+
+    User.objects.bulk_create(  # infra is a team: its pages are read by several people
+        User(username=f"infra{n}@bench.example", email=f"infra{n}@bench.example",
+             entra_oid=f"oid-infra-{n}", is_infra=True, display_name=f"Infra {n}")
+        for n in range(1, INFRA_PEOPLE)
+    )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    return plan()
+    return plan(args)
 
 
-def plan() -> dict:
-    """Who asks for which page: found in the seeded database (so --reuse can skip seeding)."""
+def plan(args) -> dict:
+    """Who asks for which page, found in the seeded database (so --reuse can skip seeding):
+    each page is read by ``--people`` people of its role in turn (their caches are theirs),
+    developers and leads from departments spread the way the organisation's people are."""
+    from approvals.lifecycle import Status
     from keys.models import VirtualKey
     from portal.days import utc_today
     from tenants.models import Membership, User
@@ -146,23 +225,42 @@ def plan() -> dict:
     lead = Membership.objects.get(department=dept, role="lead").user
     people = Membership.objects.filter(department=dept).count()
     month = utc_today().strftime("%Y-%m")
+    leads = [(lead, dept.slug)] + [
+        (m.user, m.department.slug)
+        for m in Membership.objects.filter(role="lead")
+        .exclude(department=dept)
+        .select_related("user", "department")
+        .order_by("department__slug")[: args.people - 1]
+    ]
+    developers = [developer] + list(
+        User.objects.filter(
+            pk__in=VirtualKey.objects.filter(status=Status.ACTIVE).values("requester")
+        )
+        .exclude(pk__in=[developer.pk, *(u.pk for u, _ in leads)])
+        .order_by("pk")[: args.people - 1]
+    )
+    infra = list(
+        User.objects.filter(is_infra=True).order_by("pk")[: min(args.people, INFRA_PEOPLE)]
+    )
+    sessions = {u.pk: session_for(u) for u in {*developers, *(u for u, _ in leads), *infra}}
+
+    readers = {"developer": developers, "lead": [u for u, _ in leads], "infra": infra}
+    slugs = {u.pk: slug for u, slug in leads}
     return {
-        "sessions": {
-            "developer": session_for(developer),
-            "lead": session_for(lead),
-            "infra": session_for(User.objects.get(username="infra@bench.example")),
-        },
         "pages": [
-            ("developer", "home", "/", "list"),
-            ("developer", "my keys", "/keys/", "list"),
-            ("developer", "my projects", "/projects/", "list"),
-            ("developer", "my costs", f"/costs/me/?month={month}", "dashboard"),
-            ("lead", "approvals", "/approvals/", "list"),
-            ("lead", "department dashboard", f"/costs/departments/{dept.slug}/", "dashboard"),
-            ("infra", "approvals", "/approvals/", "list"),
-            ("infra", "org dashboard", f"/costs/org/?month={month}", "dashboard"),
-        ],
+            (
+                role,
+                label,
+                kind,
+                [
+                    (sessions[u.pk], path.format(month=month, slug=slugs.get(u.pk, "")))
+                    for u in readers[role]
+                ],
+            )
+            for role, label, kind, path in PAGES
+        ],  # fmt: skip
         "sizes": (people, dept.slug),
+        "people": {"developer": len(developers), "lead": len(leads), "infra": len(infra)},
     }
 
 
@@ -189,199 +287,135 @@ def session_for(user) -> str:
     return store.session_key
 
 
-# --- the server -------------------------------------------------------------------------------
+# --- profiles ---------------------------------------------------------------------------------
 
 
-def server_env(args, database_url: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "PROMETHEUS_")) and k != "PYTHONPATH"
-    }
-    env.update(
-        DEBUG="0",
-        SECRET_KEY=os.environ["SECRET_KEY"],  # the one the sessions were signed with
-        SECRETS_FERNET_KEY=FERNET_KEY,
-        DATABASE_URL=database_url,
-        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
-        ALLOWED_HOSTS="127.0.0.1",
-        LOG_LEVEL="WARNING",
-    )
-    return env
+def measure_pages(args, url, port, proc, access, pages, profile) -> list[dict]:
+    figures = []
+    for role, label, _kind, visits in pages:
+        cpu, handled = group_cpu_seconds(proc.pid), drained(access)
+        db_cpu = db_cpu_seconds(url, args.db)
+        m = load(f"http://127.0.0.1:{port}", visits, args.clients, args.seconds, access)
+        # gunicorn's own CPU per request it handled (warm-up included, and the requests of
+        # connections wrk closed when its time was up): what the page costs the server,
+        # whatever else the machine is doing.
+        handled = drained(access) - handled
+        m["cpu_ms"] = (group_cpu_seconds(proc.pid) - cpu) * 1000 / max(1, handled)
+        m["db_ms"] = db_cpu_since(url, args.db, db_cpu) * 1000 / max(1, handled)
+        print(f"  {profile:5} {role:10} {label:22} {m['rps']:7.1f} req/s  p95 {m['p95']:6.1f} ms")
+        figures.append(m)
+    return figures
 
 
-def start_gunicorn(
-    args, env: dict[str, str], port: int, log: Path, access: Path
-) -> subprocess.Popen:
-    app = Path(args.app_dir)
-    python = Path(sys.executable)
-    subprocess.run(
-        [str(python), "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=app,
-        env=env,
-        check=True,
-    )
+def start_writer(args, env: dict[str, str], queue: str) -> subprocess.Popen:
     proc = subprocess.Popen(  # noqa: S603
-        [str(python.parent / "gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers), "--access-logfile", str(access)],
-        cwd=app, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
+        [sys.executable, str(ROOT / "bench" / "web_writer.py"), str(args.write_rate), queue],
+        cwd=args.app_dir, env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    import httpx
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit("the writer did not start (see its output above)")
+    return proc
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+
+def stop_writer(proc: subprocess.Popen, seconds: float, queue: str) -> dict:
     stop(proc)
-    raise SystemExit(f"gunicorn did not answer in 60 s:\n{log.read_text()[-3000:]}")
+    out = proc.stdout.read().strip().splitlines()
+    if proc.returncode != 0 or not out:
+        raise SystemExit(f"the writer ended with {proc.returncode}: {out[-5:]}")
+    done = json.loads(out[-1])
+    done["seconds"] = seconds
+    import redis
+
+    redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")).delete(queue)
+    return done
 
 
-def _stat(pid) -> list[str] | None:
-    """/proc/<pid>/stat's fields after the name: state, ppid, pgrp, ..."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
+def run_profiles(args, url: str, pages: list) -> tuple[dict, dict | None]:
+    from django.db import connections
 
+    from tests.litellm_proxy import free_port
 
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU time (user + system) of the processes in one process group, from /proc."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        fields = _stat(entry.name) if entry.name.isdigit() else None
-        if fields and int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def db_cpu_seconds(url: str, db: str) -> dict[int, float]:
-    """CPU time of each PostgreSQL backend serving ``db`` (gunicorn's connections), when the
-    server runs on this machine (none otherwise)."""
-    from benchdb import admin_connect
-
-    with admin_connect(url) as conn:
-        pids = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [db],
-        ).fetchall()
-    stats = {pid: _stat(pid) for (pid,) in pids}
-    tick = os.sysconf("SC_CLK_TCK")
-    return {pid: (int(f[11]) + int(f[12])) / tick for pid, f in stats.items() if f}
-
-
-def db_cpu_since(url: str, db: str, before: dict[int, float]) -> float:
-    """CPU the backends used since ``before`` (a backend that ended meanwhile is not counted:
-    connections live CONN_MAX_AGE seconds, so a few may be missed)."""
-    return sum(cpu - before.get(pid, 0) for pid, cpu in db_cpu_seconds(url, db).items())
-
-
-def drained(access: Path) -> int:
-    """Requests gunicorn has handled (its access log's lines), once it has finished those
-    still queued: wrk stops with requests in flight, which the workers serve all the same."""
-    lines = -1
-    while True:
-        now = access.read_bytes().count(b"\n") if access.exists() else 0
-        if now == lines:
-            return now
-        lines = now
-        time.sleep(0.3)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+    connections.close_all()
+    figures: dict[str, list[dict]] = {}
+    writes = None
+    for caches in (True, False):
+        wanted = [p for p in args.profiles if (p != "cold") == caches]
+        if not wanted:
+            continue
+        port = free_port()
+        log = Path(f"/tmp/bench-web-gunicorn-{port}.log")  # noqa: S108
+        access = log.with_suffix(".access.log")
+        env = server_env(args, with_db(url, args.db), caches=caches)
+        proc = start_gunicorn(args, env, port, log, access)
         try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+            for profile in wanted:
+                writer = None
+                if profile == "mixed":
+                    queue = f"bench-web-{uuid.uuid4().hex[:8]}"
+                    writer, began = start_writer(args, env, queue), time.monotonic()
+                try:
+                    figures[profile] = measure_pages(args, url, port, proc, access, pages, profile)
+                finally:
+                    if writer is not None:
+                        writes = stop_writer(writer, time.monotonic() - began, queue)
+        finally:
+            stop(proc)
+    return figures, writes
 
 
-# --- load -------------------------------------------------------------------------------------
-
-
-def wrk_run(url: str, headers: dict[str, str], clients: int, seconds: float) -> dict:
-    """One wrk run: ``clients`` keep-alive connections on two threads for ``seconds``."""
-    cmd = ["wrk", "--threads", str(min(2, clients)), "--connections", str(clients),
-           "--duration", f"{max(1, round(seconds))}s", "--timeout", "30s",
-           "--script", str(ROOT / "bench" / "web.lua")]  # fmt: skip
-    for name, value in headers.items():
-        cmd += ["--header", f"{name}: {value}"]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout  # noqa: S603
-    line = next(x for x in out.splitlines() if x.startswith("WRK "))
-    return {k: int(v) for k, v in (f.split("=") for f in line.split()[1:])}
-
-
-def load(base: str, path: str, session: str, clients: int, seconds: float, access: Path) -> dict:
-    """``clients`` keep-alive connections (wrk) asking for ``path`` for ``seconds``, after a
-    warm-up and once gunicorn has served what the warm-up left queued; every answer must be
-    200."""
-    import httpx
-
-    headers = {
-        "Cookie": f"sessionid={session}",
-        "X-Forwarded-Proto": "https",
-        "Accept-Language": "en",
-    }
-    first = httpx.get(base + path, headers=headers, timeout=60)  # it must be the page
-    if first.status_code != 200:
-        raise SystemExit(f"{path} → {first.status_code}: {first.text[:500]}")
-    warm = wrk_run(base + path, headers, clients, min(1.0, seconds / 4))
-    drained(access)
-    m = wrk_run(base + path, headers, clients, seconds)
-    bad = {}
-    for run in (warm, m):
-        if run["bad"]:
-            bad[run["bad_status"]] = bad.get(run["bad_status"], 0) + run["bad"]
-        if run["socket_errors"]:
-            bad["socket"] = bad.get("socket", 0) + run["socket_errors"]
-    return {
-        "requests": m["requests"],
-        "rps": m["requests"] / (m["duration_us"] / 1e6),
-        "p50": m["p50_us"] / 1000,
-        "p95": m["p95_us"] / 1000,
-        "bad": bad,
-        "bytes": len(first.content),
-    }
-
-
-def report(args, pages, figures, sizes) -> bool:
+def report(args, pages, figures, writes, sizes, people) -> Verdicts:
+    size = (
+        f"users={args.users} departments={args.departments} keys={args.keys} days={args.days}; "
+        f"gunicorn --workers {args.workers}, {args.clients} clients, {args.seconds:.0f} s a "
+        f"page; pages read by {people['developer']} developers, {people['lead']} leads, "
+        f"{people['infra']} infra people in turn"
+    )
+    verdicts = Verdicts(full=not args.small, size=size)
     print()
-    print(
-        f"gunicorn --workers {args.workers}, DEBUG=0, {args.clients} clients, "
-        f"{args.seconds:.0f} s a page; department {sizes[1]} ({sizes[0]} members)"
-    )
-    print(
-        f"{'role':10} {'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms':>7} "
-        f"{'DB ms':>6} "
-        f"{'target':>20}"
-    )
-    all_ok = True
-    for (role, label, _path, kind), m in zip(pages, figures, strict=True):
-        rps_min, p95_max = LIST_TARGET if kind == "list" else DASHBOARD_TARGET
-        target = f"≥ {rps_min:.0f}/s" + (f", p95 ≤ {p95_max:.0f}" if p95_max else "")
-        good = m["rps"] >= rps_min and (p95_max is None or m["p95"] <= p95_max) and not m["bad"]
-        all_ok &= good
-        verdict = "(small)" if args.small else ("ok" if good else "MISSED")
-        errors = f" errors {m['bad']}" if m["bad"] else ""
+    print(f"department of the first lead and developer: {sizes[1]} ({sizes[0]} members)")
+    if writes:
+        per_second = {op: n / writes["seconds"] for op, n in writes["counts"].items()}
         print(
-            f"{role:10} {label:22} {m['rps']:8.1f} {m['p50']:8.1f} {m['p95']:8.1f} "
-            f"{m['cpu_ms']:7.1f} {m['db_ms']:6.1f} {target:>20} {verdict}{errors}"
+            "mixed: writes a second "
+            + ", ".join(
+                f"{op} {rate:.2f} (median {writes['median_ms'][op]:.0f} ms)"
+                for op, rate in per_second.items()
+            )  # fmt: skip
+            + f"; {writes['skipped']} skipped (nothing to decide)"
         )
     print(
+        f"{'profile':7} {'role':10} {'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'CPU ms':>7} {'DB ms':>6} {'served/s':>8}"
+    )
+    for profile, measured in figures.items():
+        for (role, label, kind, _visits), m in zip(pages, measured, strict=True):
+            print(
+                f"{profile:7} {role:10} {label:22} {m['rps']:8.1f} {m['p50']:8.1f} "
+                f"{m['p95']:8.1f} {m['cpu_ms']:7.1f} {m['db_ms']:6.1f} {m['served']:8.1f}"
+                + (f" errors {m['bad']}" if m["bad"] else "")
+            )
+            name = f"{profile}: {role} {label}"
+            if profile == "mixed":
+                warm = figures["warm"][pages.index((role, label, kind, _visits))]
+                verdicts.add(f"{name}, req/s", m["rps"], unit="req/s")
+                verdicts.add(
+                    f"{name}, % of warm", 100 * m["rps"] / warm["rps"], MIXED_SHARE,
+                    higher=True, unit="%",
+                )  # fmt: skip
+                continue
+            rps_min, p95_max = TARGETS[(profile, kind)]
+            verdicts.add(f"{name}, req/s", m["rps"], rps_min, higher=True, unit="req/s")
+            verdicts.add(f"{name}, p95", m["p95"], p95_max)
+    print(
         "CPU ms: gunicorn's CPU time per request; DB ms: PostgreSQL's (its backends for "
-        "gunicorn).\nWith the machine to itself, "
+        "gunicorn);\nserved/s: what gunicorn answered in the window, with the requests wrk "
+        "left in flight (req/s counts\nonly the answers wrk read in time: 0 when every answer "
+        "takes longer than the window).\nWith the machine to itself, "
         f"{os.cpu_count()} cores serve at most {os.cpu_count()} × 1000 / (CPU ms + DB ms) "
         "requests a second."
     )
-    return all_ok
+    return verdicts
 
 
 def main() -> None:
@@ -390,64 +424,34 @@ def main() -> None:
         sys.exit("bench/web.py needs wrk (Debian package wrk): run scripts/test-services.sh")
     url = server_url()
     print(
-        f"bench/web.py: users={args.users} departments={args.departments} keys={args.keys} "
-        f"days={args.days} → database {args.db}"
+        f"bench/web.py ({'small' if args.small else 'full'} size): users={args.users} "
+        f"departments={args.departments} keys={args.keys} days={args.days} → database "
+        f"{args.db}; profiles {', '.join(args.profiles)}"
     )
     if not args.reuse:
         create_database(url, args.db)
     os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)  # sessions and server share it
-    proc = None
     try:
         t = time.perf_counter()
         setup_django(url, args.db, "")
         if args.reuse:
-            pages = plan()
+            plan_ = plan(args)
         else:
-            pages = seed(args)
+            plan_ = seed(args)
             print(f"  seeded in {time.perf_counter() - t:.1f} s")
-        from django.db import connections
-
-        connections.close_all()
-        from tests.litellm_proxy import free_port
-
-        port = free_port()
-        log = Path(f"/tmp/bench-web-gunicorn-{port}.log")  # noqa: S108
-        access = log.with_suffix(".access.log")
-        env = server_env(args, with_db(url, args.db))
-        proc = start_gunicorn(args, env, port, log, access)
-        figures = []
-        for role, label, path, _kind in pages["pages"]:
-            cpu, handled = group_cpu_seconds(proc.pid), drained(access)
-            db_cpu = db_cpu_seconds(url, args.db)
-            m = load(
-                f"http://127.0.0.1:{port}",
-                path,
-                pages["sessions"][role],
-                args.clients,
-                args.seconds,
-                access,
-            )
-            # gunicorn's own CPU per request it handled (warm-up included, and the requests
-            # of connections wrk closed when its time was up): what the page costs the
-            # server, whatever else the machine is doing.
-            handled = drained(access) - handled
-            m["cpu_ms"] = (group_cpu_seconds(proc.pid) - cpu) * 1000 / max(1, handled)
-            m["db_ms"] = db_cpu_since(url, args.db, db_cpu) * 1000 / max(1, handled)
-            print(f"  {role:10} {label:22} {m['rps']:7.1f} req/s  p95 {m['p95']:6.1f} ms")
-            figures.append(m)
+        figures, writes = run_profiles(args, url, plan_["pages"])
     finally:
-        if proc is not None:
-            stop(proc)
         from django.db import connections
 
         connections.close_all()
         if not (args.keep or args.reuse):
             drop_database(url, args.db)
-    ok = report(args, pages["pages"], figures, pages["sizes"])
-    if any(m["bad"] for m in figures):
+    bad = any(m["bad"] for measured in figures.values() for m in measured)
+    verdicts = report(args, plan_["pages"], figures, writes, plan_["sizes"], plan_["people"])
+    if bad:
+        verdicts.finish(args.check)
         sys.exit("some requests did not answer 200")
-    if not args.small and not ok:
-        print("some targets missed (see above)")
+    verdicts.exit(args.check)
 
 
 if __name__ == "__main__":

@@ -234,10 +234,42 @@ def upsert_daily(
         raw.execute(f"ANALYZE {STAGING} (day{', key_hash' if duplicates else ''})")
         raw.execute(_statement(duplicates=duplicates))
         result.rows, result.changed = raw.fetchone()
+        # Infra's home shows the organisation's month and the ingestion's health.
+        scopes = {context_processors.ORG}
         if result.changed:
-            page_cache.bump("spend")
-    context_processors.bump()  # the home page's money panels are cached until spend moves
+            people, departments = concerned(raw)
+            # The figures of the departments and the people the batch is about, and the org's.
+            page_cache.bump(
+                "org",
+                *(f"department:{d}" for d in departments),
+                *(f"user:{u}" for u in people),
+            )
+            scopes |= {context_processors.department_scope(d) for d in departments}
+            scopes |= {context_processors.user_scope(u) for u in people}
+    # The home page's money panels are cached until the spend they show moves: the
+    # departments' and the people's the batch is about (``portal.context_processors``).
+    context_processors.bump(*(context_processors.spend_scope(s) for s in scopes))
     return result
+
+
+def concerned(raw) -> tuple[set[int], set[int]]:
+    """The people and departments of the staged batch: its teams' departments, its keys'
+    departments and requesters, and the people LiteLLM reports the spend of."""
+    raw.execute(
+        f"SELECT k.requester_id, k.department_id FROM {VirtualKey._meta.db_table} k "
+        f"JOIN ({key_lookup(f'SELECT key_hash FROM {STAGING}')}) r ON r.id = k.id "
+        f"UNION SELECT NULL, id FROM {Department._meta.db_table} "
+        f"WHERE litellm_team_id IN (SELECT team_id FROM {STAGING}) "
+        f"UNION SELECT id, NULL FROM {User._meta.db_table} "
+        f"WHERE entra_oid IN (SELECT litellm_user_id FROM {STAGING} WHERE litellm_user_id <> '')"
+    )
+    people, departments = set(), set()
+    for user_id, department_id in raw.fetchall():
+        if user_id is not None:
+            people.add(user_id)
+        if department_id is not None:
+            departments.add(department_id)
+    return people, departments
 
 
 def key_lookup(tokens: str) -> str:

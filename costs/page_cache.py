@@ -5,13 +5,17 @@ department's month, the organisation's month): the rendered figures are kept for
 ``COSTS_PAGE_CACHE_SECONDS`` (default 300) under a key made of what they depend on — the page,
 the month, today's date (forecasts), the language, the table pages — and of *versions*:
 
-- ``spend``: moved by every ingestion and rollup rebuild (after commit),
+- ``spend``: moved by every rollup rebuild (after commit),
 - ``department:<id>``: moved when the department, one of its keys or tuning projects (or their
   Langfuse metrics), member budgets, soft budgets, budget alerts or budget requests change
-  (signals, after commit),
+  (signals, after commit), and by an ingestion that changed its spend,
 - ``org``: moved when any department changes (names, cost centres, budgets) or a tuning
-  project's Langfuse metrics do,
-- ``user:<id>``: moved when one of the person's keys changes (their own spend page).
+  project's Langfuse metrics do, and by every ingestion that changed spend,
+- ``user:<id>``: moved when one of the person's keys changes (their own spend page), and by an
+  ingestion that changed the spend of their keys or of their LiteLLM user.
+
+An ingestion moves only the scopes its rows are about (``costs.ingest.concerned``): a batch of
+one department's spend leaves the other departments' pages cached.
 
 A version is a timestamp, so a stale figure is never served after a change is committed; the
 expiry bounds what no signal reports (a person renamed by the directory sync).

@@ -2,10 +2,10 @@
 (from their ``AppConfig.ready()``), so this module imports none of them.
 
 The panels, rendered, are cached per user and language for NAV_CACHE_SECONDS under the
-navigation's version (``context_processors``): it goes up when a request, a stage, a vote, a
-delegation or a membership is saved and when spend is ingested, so a change shows at once; the
-seconds bound what a change outside the ORM can leave stale (a key crossing into "expires
-soon", "waiting 3 minutes" becoming 4)."""
+navigation's version and the user's spend version (``context_processors``): they go up when a
+request, a stage, a vote, a delegation or a membership is saved and when the spend the panels
+show is ingested, so a change shows at once; the seconds bound what a change outside the ORM
+can leave stale (a key crossing into "expires soon", "waiting 3 minutes" becoming 4)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def panels_for(user) -> SafeString:
     """The panels this user sees, rendered (each template gets its ``data``)."""
     key = (
         f"home:html:{user.pk}:{int(user.is_infra)}:{get_language()}:{utc_today()}:{local_today()}:"
-        f"{context_processors.version_for(user)}"
+        f"{context_processors.version_for(user)}:{context_processors.spend_version_for(user)}"
     )
     html = cache.get(key)
     if html is None:

@@ -55,7 +55,7 @@ class User(AbstractUser):
         For what pages show (navigation, home panels, list filters); access checks query."""
         memo = getattr(self, "_memberships_once", None)
         if memo is None:
-            key = f"memberships:{self.pk}:{context_processors.version_for(self)}"
+            key = f"memberships:{self.pk}:{context_processors.base_version_for(self)}"
             memo = cache.get(key)
             if memo is None:
                 memo = list(

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from costs.models import BudgetRequest
 from keys.models import VirtualKey
-from portal.context_processors import bump_now
+from portal.context_processors import Bump
 from projects.models import TuningProject
 
 
@@ -59,4 +59,4 @@ def make_budget_request(org, **fields) -> BudgetRequest:
 def after_commit(callbacks: list) -> list:
     """What a transaction left to do after its commit, without the navigation cache's second
     version bump (``portal.context_processors.bump``), which every saved request adds."""
-    return [c for c in callbacks if c is not bump_now]
+    return [c for c in callbacks if not isinstance(c, Bump)]

@@ -125,3 +125,24 @@ def test_the_department_pages_other_sections_are_cached_and_follow_their_rows(ca
     )  # fmt: skip
     alerts = client.get(url).content.decode().split('class="alerts"')[1].split("</table>")[0]
     assert "No alerts." not in alerts and "81.00" in alerts and "100.00" in alerts
+
+
+def test_an_ingestion_drops_the_departments_it_is_about_and_keeps_the_others(cached, client):
+    from django.test import Client
+
+    client.force_login(cached["lead_a"])
+    lead_b = Client()
+    lead_b.force_login(cached["lead_b"])
+    infra = Client()
+    infra.force_login(cached["infra"])
+    upsert_daily([row(team="team-beta", user="oid-dev_b", key="hash-b1", spend="3.00")])
+    beta = f"/costs/departments/beta/{M}"
+    assert actual(client) == "USD 12.50" and actual(lead_b, beta) == "USD 3.00"
+    assert actual(infra, f"/costs/org/{M}") == "USD 15.50"
+    MonthlySpend.objects.filter(team_id="team-beta").update(spend=77)  # tells nobody
+    # A batch of alpha's spend: alpha's and the org's figures follow it at once ...
+    upsert_daily([row(key="hash-a1", spend="20.00", requests=11)])
+    assert actual(client) == "USD 20.00"
+    assert actual(infra, f"/costs/org/{M}") == "USD 97.00"
+    # ... and beta's page, which the batch is not about, stays cached.
+    assert actual(lead_b, beta) == "USD 3.00"
