@@ -83,7 +83,12 @@ def litellm_matches(remote: list[dict]) -> list[str]:
         mismatches = drift.key_mismatches(key, found[0])
         if key.status == Status.SUSPENDED:
             blocked = [m for m in mismatches if m["field"] == "blocked"]
-            mismatches = [m for m in mismatches if m["field"] != "blocked"]
+            # The load moves a key's end to now in the portal only (the clock reaching it);
+            # suspended before the expiry job ran, it keeps LiteLLM's original end: refused
+            # either way (blocked), and revoked when its grace period is over.
+            past = key.expires_at and key.expires_at <= timezone.now()
+            ignored = {"blocked", "expires"} if past else {"blocked"}
+            mismatches = [m for m in mismatches if m["field"] not in ignored]
             if key.blocked_at and not blocked:
                 out.append(f"2: suspended key {key.pk} is not blocked in LiteLLM")
         if mismatches:
