@@ -69,5 +69,6 @@ def register() -> None:
             "cleanup": tasks.purge_key,
             "block": tasks.block_suspended_key,
         },
+        resume=tasks.resume_blocks,
     )
     registry.register_reviewable(VirtualKey, live=live_keys, revoke=revoke_key, suspend=suspend_key)

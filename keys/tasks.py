@@ -73,6 +73,21 @@ def block_suspended_key(self, key_id: int) -> str:
         return "failed"
 
 
+def resume_blocks(cutoff) -> int:
+    """Suspended keys still not blocked in LiteLLM and untouched since ``cutoff``: their
+    block's retry message was lost (Redis restarted, or the worker holding the retry died).
+    The registry's ``resume`` hook for keys, run by ``approvals.tasks.resume_stalled``, so a
+    leaver's key is blocked within minutes, not at the next daily run."""
+    due = list(
+        VirtualKey.objects.filter(
+            status=Status.SUSPENDED, blocked_at__isnull=True, updated_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for pk in due:
+        block_suspended_key.delay(pk)
+    return len(due)
+
+
 @shared_task
 def revoke_suspended_keys() -> int:
     """Daily: retry blocks still pending, then revoke keys suspended past the grace period."""
