@@ -57,6 +57,7 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     "run_reconcile":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
     "retry_request":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
     "fix_drift":            ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
+    "resolve_drift":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
     "model_catalogue":      ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
     # The estimate reads only the signed-in person's own use.
     "costs_estimate":       ("login 200 200 200 200 200 200", "login 405 405 405 405 405 405"),
