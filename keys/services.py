@@ -15,10 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from approvals import mail
+from approvals import mail, registry
 from approvals.lifecycle import ENDED_STATUSES, Status
 from portal import audit
-from portal.integrations.errors import Conflict, NotFound
+from portal.integrations.errors import Conflict, IntegrationError, NotFound
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
@@ -26,6 +26,7 @@ from . import signals
 from .models import KeyToken, VirtualKey
 
 ROTATED = audit.action("virtualkey.rotated")
+PURGE_PENDING = "pending"  # steps["purge"]: ended, LiteLLM's deletion not yet confirmed
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,17 @@ def _end(key_id: int, status: str, *, actor: User | None, request=None, check=No
         client = LiteLLMClient.from_settings(
             changed_by=f"portal:{actor.email}" if actor else "portal"
         )
-        delete_remote(client, key)
+        steps = {**(key.steps or {}), "purge": "done"}
+        try:
+            delete_remote(client, key)
+        except IntegrationError as exc:
+            # LiteLLM may have deleted before the failure (an answer that never came). The end
+            # is recorded now, so it is not lost with the error; the deletion is retried
+            # (purge_key, resumed by the stalled-work sweep) until LiteLLM confirms it.
+            log.warning("end recorded, deletion retried", extra={"key": key_id, "error": str(exc)})
+            steps["purge"] = PURGE_PENDING
+            cleanup = registry.task(key, "cleanup")
+            transaction.on_commit(lambda: cleanup.delay(key_id), robust=True)
         key.transition(
             status,
             allowed_from=ENDABLE,
@@ -252,6 +263,7 @@ def _end(key_id: int, status: str, *, actor: User | None, request=None, check=No
             request=request,
             ended_at=timezone.now(),
             secret_encrypted="",
+            steps=steps,
         )
         mail.ended(key)
 
@@ -285,4 +297,8 @@ def purge(key_id: int) -> list[str]:
         if key.status not in ENDED_STATUSES:
             return []
         client = LiteLLMClient.from_settings(changed_by="portal:cleanup")
-        return delete_remote(client, key)
+        deleted = delete_remote(client, key)
+        if (key.steps or {}).get("purge") == PURGE_PENDING:
+            key.steps = {**key.steps, "purge": "done"}
+            key.save(update_fields=["steps", "updated_at"])
+        return deleted

@@ -75,7 +75,8 @@ def block_suspended_key(self, key_id: int) -> str:
 
 def resume_blocks(cutoff) -> int:
     """Suspended keys still not blocked in LiteLLM and untouched since ``cutoff``: their
-    block's retry message was lost (Redis restarted, or the worker holding the retry died).
+    block's retry message was lost; and ended keys whose deletion in LiteLLM is not confirmed
+    (``services._end``), likewise (Redis restarted, or the worker holding the retry died).
     The registry's ``resume`` hook for keys, run by ``approvals.tasks.resume_stalled``, so a
     leaver's key is blocked within minutes, not at the next daily run."""
     due = list(
@@ -85,7 +86,14 @@ def resume_blocks(cutoff) -> int:
     )
     for pk in due:
         block_suspended_key.delay(pk)
-    return len(due)
+    purges = list(
+        VirtualKey.objects.filter(
+            steps__purge=services.PURGE_PENDING, updated_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for pk in purges:  # ended, LiteLLM's deletion not confirmed and its retry lost
+        purge_key.delay(pk)
+    return len(due) + len(purges)
 
 
 @shared_task
