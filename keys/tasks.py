@@ -93,7 +93,27 @@ def resume_blocks(cutoff) -> int:
     )
     for pk in purges:  # ended, LiteLLM's deletion not confirmed and its retry lost
         purge_key.delay(pk)
-    return len(due) + len(purges)
+    repairs = list(
+        VirtualKey.objects.filter(
+            steps__rotation=services.ROTATION_INTERRUPTED, updated_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for pk in repairs:  # an interrupted rotation whose repair message was lost
+        repair_rotation.delay(pk)
+    return len(due) + len(purges) + len(repairs)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def repair_rotation(self, key_id: int) -> str:
+    """Put LiteLLM back as the portal holds the key after an interrupted rotation; retried
+    while LiteLLM fails, then left marked for the stalled-work sweep."""
+    try:
+        return services.repair_rotation(key_id)
+    except IntegrationError as exc:
+        if self.request.retries >= settings.PROVISION_MAX_RETRIES:
+            log.error("rotation repair failed; the sweep retries it", extra={"key": key_id})
+            return "failed"
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
 
 
 @shared_task
