@@ -185,6 +185,7 @@ def _report(args, soak, load, converged, violations, drill) -> None:
     else:
         print(f"converged {converged:.1f} s after the last fault")
     print(f"restore drill: {drill['summary']}")
+    print(f"wall time {time.monotonic() - soak.began:.0f} s (LiteLLM started twice)")
     for line in drill["violations"]:
         print(f"  VIOLATION {line}")
     print(f"violations: {len(violations)}")
