@@ -175,6 +175,7 @@ def _report(args, soak, load, converged, violations, drill) -> None:
     for op, outcomes in by_op.items():
         print(f"  {op:16} {', '.join(outcomes)}")
     print(f"  total            {sum(load.counts.values())}")
+    print("  tuning projects  skipped: they need Langfuse, which cannot fail on demand here")
     print("faults:")
     for line in soak.log:
         if "fault:" in line or "drill" in line:
