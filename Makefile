@@ -31,8 +31,9 @@ lint: $(BIN)/python
 test-services: $(BIN)/python
 	bash scripts/test-services.sh
 
+# The soak (`pytest -m soak`, several minutes) is a step of its own in .ci/run.
 test: lint test-services
-	$(BIN)/pytest -m "not langfuse_real"
+	$(BIN)/pytest -m "not langfuse_real and not soak"
 
 # The container image's file tree without Docker (the Dockerfile's steps): build/image/{app,venv}.
 image-tree:

@@ -74,7 +74,9 @@ def register() -> None:
             "provision": tasks.provision_key,
             "cleanup": tasks.purge_key,
             "block": tasks.block_suspended_key,
+            "repair": tasks.repair_rotation,
         },
+        resume=tasks.resume_blocks,
     )
     registry.register(
         KeyExtension,

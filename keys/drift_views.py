@@ -1,11 +1,13 @@
 """Infra fixes drift from the operations page: one finding, or every fixable one at once.
-Each goes through ``keys.drift``'s locked, audited functions on its own."""
+Each goes through ``keys.drift``'s locked, audited functions on its own. Keys unknown to the
+portal or gone from LiteLLM (after a restore) are resolved one by one (``keys.resolve``)."""
 
 from __future__ import annotations
 
 import datetime
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
@@ -15,7 +17,7 @@ from django.views.decorators.http import require_POST
 from portal.integrations.errors import IntegrationError
 from tenants.access import infra_required
 
-from . import drift
+from . import drift, resolve
 from .models import ReconcileRun
 
 FIXABLE = {"mismatch": "key", "blocked": "key", "team": "team"}
@@ -47,6 +49,7 @@ def reconcile_state(request, run: ReconcileRun | None) -> dict:
         "reconcile_pending": pending,
         "waiting": waiting if since else "",
         "fixable_count": len(fixable(run)),
+        "resolve_unknown": [("adopt", _("Adopt")), ("block", _("Block")), ("delete", _("Delete"))],
     }
 
 
@@ -96,4 +99,41 @@ def fix_drift(request):
             _("Could not fix, nothing changed for these: %(errors)s")
             % {"errors": "; ".join(failed)},
         )
+    return redirect("operations")
+
+
+RESOLUTIONS = {"unknown": ("adopt", "block", "delete"), "deleted": ("end",)}
+
+
+@require_POST
+@infra_required
+def resolve_drift(request):
+    """POST ``resolve=<action>:<token>``: adopt, block or delete a key the portal does not
+    know, or end one LiteLLM no longer has (``keys.resolve``). Only a finding of the last run,
+    with an action offered for its kind."""
+    run = ReconcileRun.objects.first()
+    action, _sep, token = request.POST.get("resolve", "").partition(":")
+    finding = next((f for f in run.findings if f.get("token") == token), None) if run else None
+    if not token or finding is None or action not in RESOLUTIONS.get(finding["kind"], ()):
+        messages.error(request, _("Nothing to resolve: run reconcile again to see the drift now."))
+        return redirect("operations")
+    do = {
+        "adopt": resolve.adopt,
+        "block": resolve.block_unknown,
+        "delete": resolve.delete_unknown,
+        "end": resolve.end_deleted,
+    }[action]
+    try:
+        do(token, actor=request.user, request=request)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("operations")
+    except IntegrationError as exc:
+        messages.error(request, _("Could not resolve, nothing changed: %(error)s") % {"error": exc})
+        return redirect("operations")
+    with transaction.atomic():
+        run = ReconcileRun.objects.select_for_update().get(pk=run.pk)
+        run.findings = [f for f in run.findings if f.get("token") != token]
+        run.save(update_fields=["findings"])
+    messages.success(request, _("Resolved %(alias)s.") % {"alias": finding.get("alias") or token})
     return redirect("operations")

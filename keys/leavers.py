@@ -2,10 +2,11 @@
 
 The directory sync calls :func:`offboard` inside its transaction. Active keys move to
 *suspended* at once (suspended_at set, blocked_at not yet: "marked for blocking"); the
-LiteLLM block happens after the commit and, when LiteLLM is down, is retried by a task and
-swept up again by the daily job, so it is never skipped. Within ``LEAVER_GRACE_DAYS`` a lead
-of the key's department can unblock it if the owner is back in the department; after that
-the daily job revokes (deletes) it.
+LiteLLM block happens after the commit and, when LiteLLM is down, is retried by a task; a
+retry lost with the broker's queue is picked up by the stalled-work sweep
+(``keys.tasks.resume_blocks``) and the daily job, so it is never skipped. Within
+``LEAVER_GRACE_DAYS`` a lead of the key's department can unblock it if the owner is back in the
+department; after that the daily job revokes (deletes) it.
 """
 
 from __future__ import annotations

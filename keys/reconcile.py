@@ -22,6 +22,7 @@ from tenants.models import Department
 from . import drift as drift_module
 from . import panels
 from .models import ReconcileRun, VirtualKey
+from .services import team_id_for
 
 DRIFT = audit.action("virtualkey.drift")
 UNKNOWN_BLOCKED = audit.action("virtualkey.unknown_blocked")
@@ -38,8 +39,16 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
     run = ReconcileRun.objects.create()
     findings: list[dict] = []
     try:
-        for department in Department.objects.exclude(litellm_team_id=""):
-            remote = {k["token"]: k for k in _all_team_keys(client, department.litellm_team_id)}
+        for department in Department.objects.all():
+            # A department the portal has not (yet) recorded a team for is looked up under the
+            # team id provisioning gives it: after a restore from a backup, a team created
+            # since holds keys the restored portal does not know.
+            team_id = team_id_for(department)
+            remote = {k["token"]: k for k in _all_team_keys(client, team_id)}
+            if not department.litellm_team_id:
+                if not remote:
+                    continue
+                department.litellm_team_id = team_id  # for the findings; not saved
             run.teams_checked += 1
             run.keys_checked += len(remote)
             findings.extend(_team_drift(client, department))

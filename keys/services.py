@@ -15,10 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from approvals import mail
+from approvals import mail, registry
 from approvals.lifecycle import ENDED_STATUSES, Status
 from portal import audit
-from portal.integrations.errors import Conflict, NotFound
+from portal.integrations.errors import Conflict, IntegrationError, NotFound
 from portal.integrations.litellm import LiteLLMClient
 from tenants.models import Department, User
 
@@ -26,6 +26,8 @@ from . import signals
 from .models import KeyToken, VirtualKey
 
 ROTATED = audit.action("virtualkey.rotated")
+ROTATION_INTERRUPTED = "interrupted"  # steps["rotation"]: LiteLLM to be put back
+PURGE_PENDING = "pending"  # steps["purge"]: ended, LiteLLM's deletion not yet confirmed
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +169,72 @@ def provision(key_id: int) -> None:
 
 
 # --- hand-over, rotation, revocation, expiry ---------------------------------------------------
-@sensitive_variables("response")
-@transaction.atomic
 def rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     """A new secret now; the old one is refused at once; the new one waits to be revealed once.
 
     Done as replace (generate a new key, delete the old) because LiteLLM's ``/key/regenerate``
     needs an enterprise licence. The new key carries the old one's spend and end date, so a
-    rotation never resets a budget. Safe to repeat after a crash half-way.
+    rotation never resets a budget. Safe to repeat after a crash half-way. A rotation that
+    fails once LiteLLM may have acted (an answer that never came) is marked; a worker puts
+    LiteLLM back as the portal holds it (``repair_rotation``), resumed by the stalled-work sweep.
     """
+    try:
+        _rotate(key, actor=actor, request=request)
+    except IntegrationError:
+        with transaction.atomic():
+            locked = _locked(key.pk)
+            locked.steps = {**(locked.steps or {}), "rotation": ROTATION_INTERRUPTED}
+            locked.save(update_fields=["steps", "updated_at"])
+            repair = registry.task(locked, "repair")
+            transaction.on_commit(lambda: repair.delay(key.pk), robust=True)
+        raise
+
+
+@sensitive_variables("response")
+@transaction.atomic
+def repair_rotation(key_id: int) -> str:
+    """After an interrupted rotation, make LiteLLM hold the key as the portal does: a key made
+    under the alias whose secret was never stored is deleted; the portal's key gets its alias
+    back; if the interrupted rotation had already deleted it, a new key is made (its secret
+    waits to be revealed, as after a rotation). Under the key's lock; idempotent."""
+    key = _locked(key_id)
+    if (key.steps or {}).get("rotation") != ROTATION_INTERRUPTED:
+        return "nothing to do"
+    result = "nothing to do"
+    if key.status == Status.ACTIVE:  # an ended key's revoke deleted alias and -rotating
+        client = LiteLLMClient.from_settings(changed_by="portal:repair")
+        old = key.litellm_key_id
+        current = client.find_key_by_alias(key.alias)
+        held = None
+        for alias in (key.alias, f"{key.alias}-rotating"):
+            found = client.find_key_by_alias(alias)
+            if found is not None and found["token"] == old:
+                held = found
+        if current is not None and current["token"] != old:
+            spend = float(current.get("spend") or 0)
+            client.delete_keys(keys=[current["token"]])
+        else:
+            spend = float((held or {}).get("spend") or 0)
+        if held is not None:
+            if held.get("key_alias") != key.alias:
+                client.update_key(old, key_alias=key.alias)
+            result = "restored"
+        else:  # the old key is gone: the owner needs a new one
+            _keep(key, _generate(client, key, alias=key.alias, spend=spend))
+            KeyToken.objects.get_or_create(token=old, defaults={"key": key})
+            audit.record(
+                ROTATED, key, before={"litellm_key_id": old},
+                after={"litellm_key_id": key.litellm_key_id},
+            )  # fmt: skip
+            result = "made again"
+    key.steps = {k: v for k, v in key.steps.items() if k != "rotation"}
+    key.save(update_fields=["steps", "updated_at"])
+    return result
+
+
+@sensitive_variables("response")
+@transaction.atomic
+def _rotate(key: VirtualKey, *, actor: User, request=None) -> None:
     key = _locked(key.pk)
     if key.requester_id != actor.pk:
         raise PermissionDenied
@@ -244,7 +303,17 @@ def _end(key_id: int, status: str, *, actor: User | None, request=None, check=No
         client = LiteLLMClient.from_settings(
             changed_by=f"portal:{actor.email}" if actor else "portal"
         )
-        delete_remote(client, key)
+        steps = {**(key.steps or {}), "purge": "done"}
+        try:
+            delete_remote(client, key)
+        except IntegrationError as exc:
+            # LiteLLM may have deleted before the failure (an answer that never came). The end
+            # is recorded now, so it is not lost with the error; the deletion is retried
+            # (purge_key, resumed by the stalled-work sweep) until LiteLLM confirms it.
+            log.warning("end recorded, deletion retried", extra={"key": key_id, "error": str(exc)})
+            steps["purge"] = PURGE_PENDING
+            cleanup = registry.task(key, "cleanup")
+            transaction.on_commit(lambda: cleanup.delay(key_id), robust=True)
         key.transition(
             status,
             allowed_from=ENDABLE,
@@ -252,6 +321,7 @@ def _end(key_id: int, status: str, *, actor: User | None, request=None, check=No
             request=request,
             ended_at=timezone.now(),
             secret_encrypted="",
+            steps=steps,
         )
         mail.ended(key)
 
@@ -285,4 +355,8 @@ def purge(key_id: int) -> list[str]:
         if key.status not in ENDED_STATUSES:
             return []
         client = LiteLLMClient.from_settings(changed_by="portal:cleanup")
-        return delete_remote(client, key)
+        deleted = delete_remote(client, key)
+        if (key.steps or {}).get("purge") == PURGE_PENDING:
+            key.steps = {**key.steps, "purge": "done"}
+            key.save(update_fields=["steps", "updated_at"])
+        return deleted

@@ -79,6 +79,49 @@ def block_suspended_key(self, key_id: int) -> str:
         return "failed"
 
 
+def resume_blocks(cutoff) -> int:
+    """Suspended keys still not blocked in LiteLLM and untouched since ``cutoff``: their
+    block's retry message was lost; and ended keys whose deletion in LiteLLM is not confirmed
+    (``services._end``), likewise (Redis restarted, or the worker holding the retry died).
+    The registry's ``resume`` hook for keys, run by ``approvals.tasks.resume_stalled``, so a
+    leaver's key is blocked within minutes, not at the next daily run."""
+    due = list(
+        VirtualKey.objects.filter(
+            status=Status.SUSPENDED, blocked_at__isnull=True, updated_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for pk in due:
+        block_suspended_key.delay(pk)
+    purges = list(
+        VirtualKey.objects.filter(
+            steps__purge=services.PURGE_PENDING, updated_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for pk in purges:  # ended, LiteLLM's deletion not confirmed and its retry lost
+        purge_key.delay(pk)
+    repairs = list(
+        VirtualKey.objects.filter(
+            steps__rotation=services.ROTATION_INTERRUPTED, updated_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for pk in repairs:  # an interrupted rotation whose repair message was lost
+        repair_rotation.delay(pk)
+    return len(due) + len(purges) + len(repairs)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def repair_rotation(self, key_id: int) -> str:
+    """Put LiteLLM back as the portal holds the key after an interrupted rotation; retried
+    while LiteLLM fails, then left marked for the stalled-work sweep."""
+    try:
+        return services.repair_rotation(key_id)
+    except IntegrationError as exc:
+        if self.request.retries >= settings.PROVISION_MAX_RETRIES:
+            log.error("rotation repair failed; the sweep retries it", extra={"key": key_id})
+            return "failed"
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
 @shared_task
 def revoke_suspended_keys() -> int:
     """Daily: retry blocks still pending, then revoke keys suspended past the grace period."""

@@ -21,4 +21,5 @@ urlpatterns = [
     path("operations/", views.operations, name="operations"),
     path("operations/reconcile/", views.run_reconcile, name="run_reconcile"),
     path("operations/drift/fix/", drift_views.fix_drift, name="fix_drift"),
+    path("operations/drift/resolve/", drift_views.resolve_drift, name="resolve_drift"),
 ]

@@ -407,10 +407,16 @@ REMIND_DAYS_BEFORE_EXPIRY = env.int("REMIND_DAYS_BEFORE_EXPIRY", default=7)
 # (a lost message, a dead worker).
 PROVISION_STALL_SECONDS = env.int("PROVISION_STALL_SECONDS", default=600)
 CELERY_BEAT_SCHEDULE = {
-    "expire-keys": {"task": "keys.tasks.expire_keys", "schedule": 300},
+    "expire-keys": {
+        "task": "keys.tasks.expire_keys",
+        "schedule": env.int("EXPIRE_KEYS_SECONDS", default=300),
+    },
     "remind-expiring": {"task": "approvals.tasks.remind_expiring", "schedule": 3600},
     "reconcile-keys": {"task": "keys.tasks.reconcile_keys", "schedule": 3600},
-    "resume-stalled": {"task": "approvals.tasks.resume_stalled", "schedule": 120},
+    "resume-stalled": {
+        "task": "approvals.tasks.resume_stalled",
+        "schedule": env.int("RESUME_STALLED_SECONDS", default=120),
+    },
     "expire-projects": {"task": "projects.tasks.expire_projects", "schedule": 300},
     "pull-project-metrics": {"task": "projects.tasks.pull_project_metrics", "schedule": 3600},
     "refresh-catalogue": {"task": "catalogue.tasks.refresh_catalogue", "schedule": 3600},

@@ -67,6 +67,7 @@ MATRIX: dict[str, tuple[str, str]] = {  # route name: (GET, POST)
     "run_reconcile":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
     "retry_request":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
     "fix_drift":            ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
+    "resolve_drift":        ("login 405 405 405 405 405 405", "login 403 403 403 403 403 3xx"),
     "model_catalogue":      ("login 200 200 200 200 200 200", "login 200 200 200 200 200 200"),
     # Model access: any member asks (an empty form is a page with errors); dev's request for
     # alpha is seen by dev, alpha's lead and infra; without stages infra decides.

@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from approvals import tasks as approval_tasks
 from approvals.lifecycle import Status
 from keys import leavers, services, tasks
 from keys.models import VirtualKey
@@ -218,4 +219,21 @@ def test_block_out_of_retries_is_swept_up_by_the_daily_job_in_a_worker(
     )
     [remote] = keys_with_alias(litellm, key.alias)
     assert remote["blocked"] is True
+    assert refused(litellm, secret)
+
+
+def test_a_lost_block_retry_is_picked_up_by_the_stalled_work_sweep(org, litellm, worker, settings):
+    """The block failed and its retry message was lost (Redis restarted without persistence,
+    or the worker holding the retry was killed): the stalled-work sweep blocks the key, not
+    the next daily run. Found by the soak (bench/soak.py)."""
+    key, secret = live_key(org)
+    key.transition(
+        Status.SUSPENDED, allowed_from=[Status.ACTIVE], actor=None,
+        suspended_at=timezone.now(), blocked_at=None,
+    )  # fmt: skip
+    settings.PROVISION_STALL_SECONDS = 3600
+    assert approval_tasks.resume_stalled() == 0  # not stalled yet: its retry may be coming
+    settings.PROVISION_STALL_SECONDS = 0
+    assert approval_tasks.resume_stalled() == 1
+    wait_for(lambda: VirtualKey.objects.get(pk=key.pk).blocked_at, timeout=60)
     assert refused(litellm, secret)

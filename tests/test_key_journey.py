@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from approvals import tasks as approval_tasks
 from approvals.lifecycle import Status
-from keys import tasks
+from keys import services, tasks
 from keys.models import VirtualKey
+from portal.integrations.errors import IntegrationError
 
 from .integration import (
     KEY_REQUEST,
@@ -157,3 +158,54 @@ def test_refused_by_litellm_goes_to_failed_for_infra(client, org, litellm):
     client.force_login(org["infra"])
     assert key.name in client.get("/operations/").content.decode()
     assert keys_with_alias(litellm, key.alias) == []
+
+
+def test_a_revoke_whose_answer_never_comes_is_recorded_and_the_deletion_confirmed(
+    client, org, litellm, fault_proxy, worker, settings
+):
+    """LiteLLM deleted the key but its answer never came (the client's timeout): the revoke is
+    recorded, not rolled back into an active key LiteLLM no longer has, and the deletion is
+    confirmed by a worker; a lost confirmation message is resumed by the stalled-work sweep.
+    Found by the soak (bench/soak.py, seed 3, 300 s)."""
+    key = submit_and_approve(client, org)
+    key = wait_for_status(key.pk, Status.ACTIVE, worker=worker)
+    worker.stop()  # the confirmation's message is lost: nobody consumes it
+    settings.LITELLM_TIMEOUT = 2
+    fault_proxy.hold_paths.add("/key/delete")
+    services.revoke(key, actor=org["dev_a"])
+    assert fault_proxy.held.is_set()
+    key.refresh_from_db()
+    assert key.status == Status.REVOKED and key.steps["purge"] == "pending"
+    assert keys_with_alias(litellm, key.alias) == []  # LiteLLM had acted
+
+    settings.PROVISION_STALL_SECONDS = 0
+    again = start_worker()
+    try:
+        assert approval_tasks.resume_stalled() == 1
+        wait_for(lambda: VirtualKey.objects.get(pk=key.pk).steps["purge"] == "done", timeout=60)
+    finally:
+        again.stop()
+
+
+def test_a_rotation_whose_last_answer_never_comes_is_repaired_to_one_working_key(
+    client, org, litellm, fault_proxy, worker, settings
+):
+    """LiteLLM made the new key and deleted the old one, but its last answer never came: the
+    portal rolled back to the old token. A worker repairs it (marked, resumed by the sweep):
+    one key under the alias, the one the portal holds, with a secret to reveal. Found by the
+    soak (bench/soak.py, seed 3, 300 s)."""
+    key = submit_and_approve(client, org)
+    key = wait_for_status(key.pk, Status.ACTIVE, worker=worker)
+    old = key.litellm_key_id
+    settings.LITELLM_TIMEOUT = 2
+    fault_proxy.hold_paths.add("/key/delete")
+    with pytest.raises(IntegrationError):
+        services.rotate(key, actor=org["dev_a"])
+    assert VirtualKey.objects.get(pk=key.pk).litellm_key_id == old  # rolled back
+
+    wait_for(lambda: "rotation" not in VirtualKey.objects.get(pk=key.pk).steps, timeout=60)
+    key.refresh_from_db()
+    remote = keys_with_alias(litellm, key.alias)
+    assert [k["token"] for k in remote] == [key.litellm_key_id] and key.litellm_key_id != old
+    assert keys_with_alias(litellm, f"{key.alias}-rotating") == []
+    assert chat(litellm.base_url, reveal_key(client, key)).status_code == 200

@@ -171,3 +171,20 @@ def test_expiry_is_compared_within_a_tolerance(org):
     later = {**same, "expires": (key.expires_at + datetime.timedelta(minutes=11)).isoformat()}
     assert [m["field"] for m in drift.key_mismatches(key, later)] == ["expires"]
     assert [m["field"] for m in drift.key_mismatches(key, {**same, "expires": None})] == ["expires"]
+
+
+def test_reconcile_after_a_restore_finds_keys_in_a_team_the_portal_has_not_recorded(litellm, org):
+    """A database restored from before the department's first key: its team id is not
+    recorded, but LiteLLM's team (made since) holds a live key. Reconcile lists it."""
+    key = live_key(org, "after-the-dump")
+    org["a"].refresh_from_db()
+    assert org["a"].litellm_team_id == f"portal-{org['a'].slug}"
+    # As restored from the dump: the department without its team, the request not yet live.
+    type(org["a"]).objects.filter(pk=org["a"].pk).update(litellm_team_id="")
+    VirtualKey.objects.filter(pk=key.pk).update(status=Status.SUBMITTED, litellm_key_id="")
+
+    found = findings_by_alias(reconcile.reconcile())
+    assert found[key.alias]["kind"] == "unknown"
+    assert found[key.alias]["team"] == f"portal-{org['a'].slug}"
+    org["a"].refresh_from_db()
+    assert org["a"].litellm_team_id == ""  # reconcile records drift, it changes nothing
