@@ -248,6 +248,7 @@ class PipelineIdentityIn(Schema):
     daily_budget: Decimal
     max_live_keys: int = 5
     lifetime_days: int
+    justification: str
 
 
 class ModelAccessOut(Schema):
