@@ -61,7 +61,17 @@ def stage_reason(stage: RequestStage, facts: dict) -> str:
 
 def your_place(stage: RequestStage | None, obj, user: User) -> str | None:
     """Whose place the viewer decides in at the current stage, by the rule that chose them."""
-    counted = engine.counted_for(stage, obj, user) if stage is not None else None
+    if stage is None:  # a request without stages: its manager, else the leads, decide
+        if not obj.can_decide(user):
+            return None
+        if getattr(obj, "approver_id", None) == user.pk:
+            return _("You decide as the requester's manager.")
+        if user.is_lead_of(obj.department):
+            return _("You decide as a lead of the department.")
+        if user.is_infra:
+            return _("You decide as a member of the platform team (infra).")
+        return _("You stand in for an approver who delegated their approvals to you.")
+    counted = engine.counted_for(stage, obj, user)
     if counted is None:
         return None
     if counted.pk != user.pk:

@@ -124,3 +124,10 @@ def test_expected_cost_stands_beside_the_worst_case(client, org):
         "worst-case": "USD 50.00",
     }
     assert "from the requester's last 30 days (UTC) on these models" in page
+
+
+def test_without_stages_the_lead_is_told_they_decide_as_a_lead(client, org):
+    key = submit_key(org, max_budget=Decimal("50"))  # no policy: the leads decide
+    assert key.status == Status.SUBMITTED
+    client.force_login(org["lead_a"])
+    assert "You decide as a lead of the department." in why(client, key)
