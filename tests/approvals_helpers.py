@@ -32,6 +32,16 @@ INFRA_OVER_50 = {
 }
 
 
+def premium_to_infra(name: str, *models: str) -> dict:
+    """A stage: infra decides requests for any of ``models`` (the policy's premium set)."""
+    return {
+        "name": name,
+        "approver": "infra",
+        "condition": "premium_model",
+        "premium_models": list(models),
+    }
+
+
 def submit_key(org, requester="dev_a", department="a", **extra) -> VirtualKey:
     fields = {
         "requester": org[requester],

@@ -18,18 +18,19 @@ from modelaccess.tasks import apply_model_access
 from portal.integrations.litellm import LiteLLMClient
 from portal.models import AuditEvent
 
-from .approvals_helpers import LEADS, assert_infra_decides_for, make_policy, submit_key
+from .approvals_helpers import (
+    LEADS,
+    assert_infra_decides_for,
+    make_policy,
+    premium_to_infra,
+    submit_key,
+)
 from .factories import after_commit
 from .integration import chat
 
 pytestmark = pytest.mark.django_db
 
-PREMIUM_GPT4O = {
-    "name": "Infra (premium)",
-    "approver": "infra",
-    "condition": "premium_model",
-    "premium_models": ["gpt-4o"],
-}
+PREMIUM_GPT4O = premium_to_infra("Infra (premium)", "gpt-4o")
 
 
 @pytest.fixture
