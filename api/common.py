@@ -1,10 +1,14 @@
-"""Helpers every resource uses: who may call, form errors as problems, fetch-and-authorize."""
+"""Helpers every resource uses: who may call, form errors as problems, fetch-and-authorize,
+list by scope, answer a creation, and cancel one's own pending request."""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
+
+from approvals import workflow
+from tenants.models import Department
 
 from .auth import Identity
 from .problems import Problem
@@ -58,3 +62,43 @@ def visible(model, pk: int, user, *related: str):
 def owner_only(obj, user) -> None:
     if obj.requester_id != user.pk:
         raise PermissionDenied
+
+
+def fresh(obj, *related: str):
+    """``obj`` read again with its related rows (after a change the answer shows)."""
+    return type(obj).objects.select_related(*related).get(pk=obj.pk)
+
+
+def scoped(model, user, scope: str, *related: str):
+    """``mine``: the user's own requests; ``visible``: also those of departments they lead
+    (infra: all)."""
+    qs = model.objects.select_related(*related)
+    if scope == "mine":
+        return qs.filter(requester=user)
+    return qs.visible_to(user)
+
+
+def department_pk(slug) -> int | str:
+    """A department's id from its slug, or "" for the form to refuse."""
+    return Department.objects.filter(slug=slug).values_list("pk", flat=True).first() or ""
+
+
+def created(schema, obj, location: str) -> JsonResponse:
+    """201 with the new object and where it lives."""
+    body = schema.from_orm(obj).model_dump(mode="json")
+    return JsonResponse(body, status=201, headers={"Location": location})
+
+
+def change(request, model, pk: int, action, *related: str, owner: bool = True):
+    """Run ``action(obj, actor=..., request=...)`` on an object the caller sees (only on their
+    own with ``owner``) and answer it as it stands afterwards."""
+    obj = visible(model, pk, request.user, *related)
+    if owner:
+        owner_only(obj, request.user)
+    action(obj, actor=request.user, request=request)
+    return fresh(obj, *related)
+
+
+def cancel_own(request, model, pk: int, *related: str):
+    """The requester cancels their own pending request; someone else's answers 404 or 403."""
+    return change(request, model, pk, workflow.cancel, *related)

@@ -1,10 +1,11 @@
 """What the pages of every kind of request share: where a request stands after a change,
-the one-time reveal of its secret, and running an action with its refusal on the page."""
+the one-time reveal of its secret, running an action with its refusal on the page, and the
+requester's cancel."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
@@ -68,14 +69,36 @@ def reveal_once(request, obj, template: str, context: dict, *, with_secret=None)
     return response
 
 
-def perform(request, obj, action, *, failed: str, done: str):
-    """Run a state change; report a refusal or a service failure on the page, never a 500."""
+def perform(request, obj, action, *, failed: str, done: str, **kwargs):
+    """Run ``action(obj, actor=..., request=..., **kwargs)``, a state change; report a refusal
+    or a service failure on the page, never a 500."""
     try:
-        action()
+        action(obj, actor=request.user, request=request, **kwargs)
     except ValidationError as exc:
         messages.error(request, failed % {"error": " ".join(exc.messages)})
     except IntegrationError as exc:
         messages.error(request, failed % {"error": error_text(exc)})
     else:
         messages.success(request, done)
+    return redirect(obj)
+
+
+def viewer_context(request, obj) -> dict:
+    """What a request's page shows its viewer: whether they own it, whether they decide it."""
+    return {
+        "is_owner": obj.requester_id == request.user.pk,
+        "can_decide": obj.is_pending and obj.can_decide(request.user),
+    }
+
+
+def cancel_own(request, obj):
+    """The requester cancels their own pending request (anyone else: 403)."""
+    if obj.requester_id != request.user.pk:
+        raise PermissionDenied
+    try:
+        workflow.cancel(obj, actor=request.user, request=request)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Request cancelled."))
     return redirect(obj)

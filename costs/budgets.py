@@ -8,8 +8,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from approvals import workflow
-from approvals.lifecycle import OPEN_STATUSES, Status
+from approvals import department_changes, workflow
+from approvals.lifecycle import OPEN_STATUSES
 from keys.services import ensure_team, team_id_for
 from portal import audit
 from portal.integrations.litellm import LiteLLMClient
@@ -65,26 +65,22 @@ def request_budget(
         return workflow.submit(obj, request=request)
 
 
+def set_budget(obj: BudgetRequest, department: Department) -> dict[str, str]:
+    """The department's monthly budget becomes the approved one (audited if it changes)."""
+    if department.monthly_budget != obj.monthly_budget:
+        before = {"monthly_budget": department.monthly_budget}
+        department.monthly_budget = obj.monthly_budget
+        department.save(update_fields=["monthly_budget", "updated_at"])
+        audit.record(
+            BUDGET_CHANGED,
+            department,
+            actor=obj.decided_by,
+            before=before,
+            after={"monthly_budget": department.monthly_budget},
+        )
+    return {}
+
+
 def apply(budget_request_id: int) -> None:
     """Set the department's budget, then LiteLLM's; a retry after a failure repeats both."""
-    obj = BudgetRequest.objects.select_related("department").get(pk=budget_request_id)
-    with transaction.atomic():
-        if not obj.start_provisioning():  # re-read under the row lock
-            return
-        department = Department.objects.select_for_update().get(pk=obj.department_id)
-        if department.monthly_budget != obj.monthly_budget:
-            before = {"monthly_budget": department.monthly_budget}
-            department.monthly_budget = obj.monthly_budget
-            department.save(update_fields=["monthly_budget", "updated_at"])
-            audit.record(
-                BUDGET_CHANGED,
-                department,
-                actor=obj.decided_by,
-                before=before,
-                after={"monthly_budget": department.monthly_budget},
-            )
-    obj.record_step("litellm_team", push_to_litellm(department))
-    with transaction.atomic():
-        obj = BudgetRequest.objects.select_for_update(of=("self",)).get(pk=budget_request_id)
-        if obj.status == Status.PROVISIONING:
-            obj.mark_active()
+    department_changes.apply(BudgetRequest, budget_request_id, set_budget, push_to_litellm)

@@ -5,7 +5,6 @@ clean up, and how an access review takes a grant back."""
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
 from approvals import registry
 from approvals.lifecycle import Status
@@ -41,17 +40,9 @@ def live_keys(departments):
 
 
 def suspend_key(key: VirtualKey, *, actor) -> None:
-    """Access review: stop the key now (blocked in LiteLLM after commit, retried); a lead can
-    unblock it within the leavers' grace period, after which it is revoked."""
+    """Access review: stop the key now, as for a leaver (see ``leavers.suspend``)."""
     with transaction.atomic():
-        key.transition(
-            Status.SUSPENDED,
-            allowed_from=[Status.ACTIVE],
-            actor=actor,
-            suspended_at=timezone.now(),
-            blocked_at=None,
-        )
-        transaction.on_commit(lambda: leavers.block_or_retry(key.pk), robust=True)
+        leavers.suspend(key, actor=actor)
 
 
 def revoke_key(key: VirtualKey, *, actor) -> None:

@@ -40,6 +40,20 @@ def grace_days() -> int:
 
 
 # --- suspend (in the sync's transaction) ----------------------------------------------------
+def suspend(key: VirtualKey, *, actor, now=None) -> None:
+    """Stop an active key now, in the caller's transaction: it is blocked in LiteLLM after the
+    commit (retried); a lead can unblock it within the grace period, then it is revoked."""
+    key.transition(
+        Status.SUSPENDED,
+        allowed_from=[Status.ACTIVE],
+        actor=actor,
+        suspended_at=now or timezone.now(),
+        blocked_at=None,
+    )
+    # robust: a failure here must not look like a failure of the committed change.
+    transaction.on_commit(lambda pk=key.pk: block_or_retry(pk), robust=True)
+
+
 def offboard(user, *, reason: str, departments=(), actor=None) -> dict:
     """Suspend a leaver's active personal keys (their open requests of every kind are
     cancelled by ``approvals.leavers``, their tuning projects end in ``projects.leavers``).
@@ -54,18 +68,10 @@ def offboard(user, *, reason: str, departments=(), actor=None) -> dict:
     )
     for key in personal.select_related("department"):
         try:
-            key.transition(
-                Status.SUSPENDED,
-                allowed_from=[Status.ACTIVE],
-                actor=actor,
-                suspended_at=now,
-                blocked_at=None,
-            )
+            suspend(key, actor=actor, now=now)
         except ValidationError:
             continue
         keys.append(key)
-        # robust: a failure here must not look like a failure of the committed sync.
-        transaction.on_commit(lambda pk=key.pk: block_or_retry(pk), robust=True)
     if keys:
         notify.owner_left(user, keys, [], notify.affected(departments, keys), reason=reason)
     return {"keys": [k.alias for k in keys]}

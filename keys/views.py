@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,7 +17,14 @@ from django.views.decorators.http import require_POST
 
 from approvals import timeline, workflow
 from approvals.lifecycle import Status
-from approvals.pages import error_text, perform, report_progress, reveal_once
+from approvals.pages import (
+    cancel_own,
+    error_text,
+    perform,
+    report_progress,
+    reveal_once,
+    viewer_context,
+)
 from approvals.views_decide import decide
 from catalogue import services as catalogue
 from portal.http import id_or_404
@@ -94,8 +101,7 @@ def key_detail(request, pk):
     key = _visible_key(request, pk)
     context = {
         "key": key,
-        "is_owner": key.requester_id == request.user.pk,
-        "can_decide": key.is_pending and key.can_decide(request.user),
+        **viewer_context(request, key),
         "proxy_url": settings.LITELLM_PUBLIC_URL or "https://llm.example.com",
     }
     if key.status == Status.SUSPENDED:
@@ -135,7 +141,7 @@ def rotate_key(request, pk):
     return perform(
         request,
         key,
-        lambda: services.rotate(key, actor=request.user, request=request),
+        services.rotate,
         failed=_("Rotation failed, nothing changed: %(error)s"),
         done=_("New secret ready. The old one no longer works."),
     )
@@ -154,7 +160,7 @@ def revoke_key(request, pk):
     return perform(
         request,
         key,
-        lambda: services.revoke(key, actor=request.user, request=request),
+        services.revoke,
         failed=_("Revocation failed: %(error)s"),
         done=_("Key revoked. It no longer works."),
     )
@@ -169,7 +175,7 @@ def unblock_key(request, pk):
     return perform(
         request,
         key,
-        lambda: leavers.unblock(key, actor=request.user, request=request),
+        leavers.unblock,
         failed=_("Not unblocked: %(error)s"),
         done=_("Key unblocked. It works again."),
     )
@@ -177,16 +183,7 @@ def unblock_key(request, pk):
 
 @require_POST
 def cancel_request(request, pk):
-    key = _visible_key(request, pk)
-    if key.requester_id != request.user.pk:
-        raise PermissionDenied
-    try:
-        workflow.cancel(key, actor=request.user, request=request)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, _("Request cancelled."))
-    return redirect(key)
+    return cancel_own(request, _visible_key(request, pk))
 
 
 def decide_key(request, pk):

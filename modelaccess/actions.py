@@ -9,8 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from approvals import workflow
-from approvals.lifecycle import Status
+from approvals import department_changes, workflow
 from keys.services import ensure_team, team_id_for
 from portal import audit
 from portal.integrations.litellm import LiteLLMClient
@@ -50,32 +49,32 @@ def push_models(department_id: int) -> str:
         return f"team {created}, models {','.join(models)}"
 
 
+def change_models(obj: ModelAccessRequest, department: Department) -> dict[str, str] | None:
+    """The department's allowed models with the approved change (audited if they change);
+    None when it would leave none (the request fails)."""
+    before = sorted(department.allowed_models or [])
+    after = obj.allowed_after(before)
+    if not after:
+        obj.mark_failed("A department keeps at least one model.")
+        return None
+    if after != before:
+        department.allowed_models = after
+        department.save(update_fields=["allowed_models", "updated_at"])
+        audit.record(
+            MODELS_CHANGED,
+            department,
+            actor=obj.decided_by,
+            before={"allowed_models": before},
+            after={"allowed_models": after, "request": obj.pk},
+        )
+    return {"policy": "changed" if after != before else "unchanged"}
+
+
 def apply(request_id: int) -> None:
     """The approved change: the department's allowed models (audited), then LiteLLM's team."""
-    obj = ModelAccessRequest.objects.select_related("department").get(pk=request_id)
-    with transaction.atomic():
-        if not obj.start_provisioning():  # re-read under the row lock
-            return
-        department = Department.objects.select_for_update().get(pk=obj.department_id)
-        before = sorted(department.allowed_models or [])
-        after = obj.allowed_after(before)
-        if not after:
-            obj.mark_failed("A department keeps at least one model.")
-            return
-        if after != before:
-            department.allowed_models = after
-            department.save(update_fields=["allowed_models", "updated_at"])
-            audit.record(
-                MODELS_CHANGED,
-                department,
-                actor=obj.decided_by,
-                before={"allowed_models": before},
-                after={"allowed_models": after, "request": obj.pk},
-            )
-    obj.record_step("policy", "changed" if after != before else "unchanged")
-    obj.record_step("litellm_team", push_models(obj.department_id))
-    with transaction.atomic():
-        obj = ModelAccessRequest.objects.locked(request_id)
-        if obj.status == Status.PROVISIONING:
-            obj.mark_active()
+    obj = department_changes.apply(
+        ModelAccessRequest, request_id, change_models, lambda d: push_models(d.pk)
+    )
+    if obj is None:
+        return
     log.info("model access applied", extra={"request": request_id, "model": obj.model_name})

@@ -4,13 +4,13 @@ request's page with its stages, cancel, and the decision page the approval engin
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from approvals import workflow
+from approvals.pages import cancel_own
 from approvals.views_decide import decide
 
 from . import actions, hooks
@@ -71,16 +71,7 @@ def access_detail(request, pk: int):
 
 @require_POST
 def cancel_access(request, pk: int):
-    obj = _visible(request, pk)
-    if obj.requester_id != request.user.pk:
-        raise PermissionDenied
-    try:
-        workflow.cancel(obj, actor=request.user, request=request)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, _("Request cancelled."))
-    return redirect(obj)
+    return cancel_own(request, _visible(request, pk))
 
 
 def decide_access(request, pk: int):

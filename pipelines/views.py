@@ -78,7 +78,8 @@ def disable_identity(request, pk: int):
     return perform(
         request,
         identity,
-        lambda: disabling.disable(identity, actor=request.user, request=request, reason=reason),
+        disabling.disable,
+        reason=reason,
         failed=_("Not disabled: %(error)s"),
         done=_("Identity disabled. Its pipelines get no more keys; its live keys are being "
                "deleted."),

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from approvals import workflow
 from approvals.lifecycle import Status
-from approvals.pages import reveal_once
+from approvals.pages import reveal_once, viewer_context
 from approvals.views_decide import decide
 from keys.views import ROW_FIELDS
 from portal.forms import errors_as_messages
@@ -80,8 +80,7 @@ def project_detail(request, pk):
     project = _visible_project(request, pk)
     context = {
         "project": project,
-        "is_owner": project.requester_id == request.user.pk,
-        "can_decide": project.is_pending and project.can_decide(request.user),
+        **viewer_context(request, project),
         "metrics": project.metrics.order_by("-day")[:31],
         "langfuse_host": project.sdk_host,
         "portal_langfuse": settings.LANGFUSE_HOST,

@@ -113,19 +113,25 @@ def apply_groups(
     Memberships set by infra by hand (source=manual) are left alone. With ``changes``
     (the directory sync), each change is also appended there as a dict.
     """
+
+    def note(action, obj, kind, department=None, *, was=None, now=None, **detail) -> None:
+        """One change: audited (``was`` → ``now``) and listed in ``changes`` (``detail``)."""
+        audit.record(action, obj, actor=actor, request=request, before=was, after=now)
+        _change(changes, kind, user, department, **detail)
+
     groups = set(group_ids)
     user.entra_groups = sorted(groups)
     infra = bool(settings.ENTRA_INFRA_GROUP_ID) and settings.ENTRA_INFRA_GROUP_ID in groups
     if infra != user.is_infra:
-        audit.record(
+        note(
             INFRA_CHANGED,
             user,
-            actor=actor,
-            request=request,
-            before={"is_infra": user.is_infra},
-            after={"is_infra": infra},
+            "infra_change",
+            was={"is_infra": user.is_infra},
+            now={"is_infra": infra},
+            before=user.is_infra,
+            after=infra,
         )
-        _change(changes, "infra_change", user, before=user.is_infra, after=infra)
         user.is_infra = infra
     # Infra administers the raw data in the Django admin, with the rights of
     # tenants.permissions (never superuser: the admin cannot bypass the workflow).
@@ -145,34 +151,23 @@ def apply_groups(
     for dept_id, membership in current.items():
         if membership.source != Membership.Source.ENTRA:
             continue
+        dept = membership.department
         if dept_id not in wanted:
-            audit.record(
-                MEMBERSHIP_REMOVED,
-                membership,
-                actor=actor,
-                request=request,
-                before={"role": membership.role},
-            )
-            _change(changes, "leaver", user, membership.department, role=membership.role)
+            was = {"role": membership.role}
+            note(MEMBERSHIP_REMOVED, membership, "leaver", dept, was=was, role=membership.role)
             membership.delete()
         elif membership.role != wanted[dept_id]:
-            before = {"role": membership.role}
+            before = membership.role
             membership.role = wanted[dept_id]
             membership.save(update_fields=["role"])
-            audit.record(
+            note(
                 MEMBERSHIP_ROLE_CHANGED,
                 membership,
-                actor=actor,
-                request=request,
-                before=before,
-                after={"role": membership.role},
-            )
-            _change(
-                changes,
                 "role_change",
-                user,
-                membership.department,
-                before=before["role"],
+                dept,
+                was={"role": before},
+                now={"role": membership.role},
+                before=before,
                 after=membership.role,
             )
     for dept_id, role in wanted.items():
@@ -181,7 +176,5 @@ def apply_groups(
         membership = Membership.objects.create(
             user=user, department_id=dept_id, role=role, source=Membership.Source.ENTRA
         )
-        audit.record(
-            MEMBERSHIP_ADDED, membership, actor=actor, request=request, after={"role": role}
-        )
-        _change(changes, "joiner", user, membership.department, role=role)
+        joined = membership.department
+        note(MEMBERSHIP_ADDED, membership, "joiner", joined, now={"role": role}, role=role)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from approvals import policies, workflow
+import pytest
+from django.core.exceptions import PermissionDenied
+
+from approvals import engine, policies, workflow
 from approvals.models import Policy, PolicyStage
 from keys.models import VirtualKey
 from projects.models import TuningProject
@@ -27,6 +30,16 @@ INFRA_OVER_50 = {
     "condition": "budget_above",
     "threshold": Decimal("50"),
 }
+
+
+def premium_to_infra(name: str, *models: str) -> dict:
+    """A stage: infra decides requests for any of ``models`` (the policy's premium set)."""
+    return {
+        "name": name,
+        "approver": "infra",
+        "condition": "premium_model",
+        "premium_models": list(models),
+    }
 
 
 def submit_key(org, requester="dev_a", department="a", **extra) -> VirtualKey:
@@ -56,3 +69,13 @@ def submit_project(org, **extra) -> TuningProject:
         **extra,
     }
     return workflow.submit(TuningProject(**fields))
+
+
+def assert_infra_decides_for(org, obj, requester: str) -> None:
+    """``requester`` is the only lead who would decide ``obj``: the stage falls back to
+    infra, and the requester can neither see a button nor approve."""
+    stage = engine.current_stage(obj)
+    assert list(stage.approvers.all()) == [org["infra"]]
+    assert not obj.can_decide(org[requester])
+    with pytest.raises(PermissionDenied):
+        workflow.approve(obj, actor=org[requester])

@@ -1,10 +1,12 @@
 """Requests made straight in the database (no workflow): ``dev_a``'s in department ``a`` of
-the ``org`` fixture unless ``fields`` say otherwise (a budget request: ``lead_a``'s)."""
+the ``org`` fixture unless ``fields`` say otherwise (a budget request: ``lead_a``'s).
+``ask_budget`` alone goes through the workflow."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from costs import budgets
 from costs.models import BudgetRequest
 from keys.models import VirtualKey
 from portal.context_processors import Bump
@@ -60,3 +62,10 @@ def after_commit(callbacks: list) -> list:
     """What a transaction left to do after its commit, without the navigation cache's second
     version bump (``portal.context_processors.bump``), which every saved request adds."""
     return [c for c in callbacks if not isinstance(c, Bump)]
+
+
+def ask_budget(org, amount: str = "2500", justification: str = "Pilot") -> BudgetRequest:
+    """``lead_a`` asks for a new monthly budget for department ``a``, through the workflow."""
+    return budgets.request_budget(
+        org["a"], lead=org["lead_a"], monthly_budget=Decimal(amount), justification=justification
+    )

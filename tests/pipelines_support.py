@@ -39,6 +39,24 @@ def ado(pipeline_settings):
         yield issuer
 
 
+def new_identity(requester, department, name: str, repository: str, **fields) -> PipelineIdentity:
+    """A pipeline identity row as it stands (pending unless ``fields`` say otherwise), for
+    GitHub Actions runs of ``repository``: no workflow, nothing in LiteLLM."""
+    defaults = {
+        "issuer": "https://token.actions.githubusercontent.com",
+        "audience": "https://portal.example.com",
+        "lifetime_days": 30,
+        "justification": "ci",
+    }
+    return PipelineIdentity.objects.create(
+        requester=requester,
+        department=department,
+        name=name,
+        claim_rules={"repository": repository},
+        **{**defaults, **fields},
+    )
+
+
 def make_identity(org, issuer: str, *, active: bool = True, **fields) -> PipelineIdentity:
     """Requested by ``dev_a`` for department ``a``, approved by ``lead_a`` and provisioned in
     LiteLLM (the provisioning function run here, as a worker would)."""

@@ -21,11 +21,11 @@ from approvals.models import Delegation, ReviewCampaign, ReviewItem
 from costs.models import BudgetRequest
 from keys.models import KeyExtension, VirtualKey
 from modelaccess.models import ModelAccessRequest
-from pipelines.models import PipelineIdentity
 from projects.models import TuningProject
 from tenants.models import Department, Membership, SyncRun
 
 from .conftest import make_department, make_user
+from .pipelines_support import new_identity
 
 # Routes left out of the generated tests, by prefix, and why.
 EXCLUDED_PREFIXES = {
@@ -192,25 +192,14 @@ def build_world() -> dict:
         model_name="gpt-4o",
         expected_monthly_spend=Decimal("40"),
     )
-    pipeline = PipelineIdentity.objects.create(
-        requester=people["dev"],
-        department=alpha,
-        justification="CI evaluation.",
-        lifetime_days=365,
-        name="payments-ci",
-        issuer="https://token.actions.githubusercontent.com",
-        audience="https://portal.example.com",
-        claim_rules={"repository": "octo-org/octo-repo"},
-    )
-    pipeline_live = PipelineIdentity.objects.create(
-        requester=people["dev"],
-        department=alpha,
-        justification="CI evaluation.",
-        lifetime_days=365,
-        name="search-ci",
-        issuer="https://token.actions.githubusercontent.com",
-        audience="https://portal.example.com",
-        claim_rules={"repository": "octo-org/search"},
+    ci = {"justification": "CI evaluation.", "lifetime_days": 365}
+    pipeline = new_identity(people["dev"], alpha, "payments-ci", "octo-org/octo-repo", **ci)
+    pipeline_live = new_identity(
+        people["dev"],
+        alpha,
+        "search-ci",
+        "octo-org/search",
+        **ci,
         status=Status.ACTIVE,
         activated_at=now,
         expires_at=now + datetime.timedelta(days=365),

@@ -15,10 +15,10 @@ from approvals.lifecycle import Status
 from catalogue.models import CatalogueModel
 from keys.models import VirtualKey
 from modelaccess.models import ModelAccessRequest
-from pipelines.models import PipelineIdentity
 
 from .api_support import KEY_BODY
 from .factories import make_budget_request, make_project
+from .pipelines_support import new_identity
 from .test_api_openapi import check_response, openapi_document, operations
 
 pytestmark = pytest.mark.django_db
@@ -181,17 +181,9 @@ def world(org) -> dict[str, int]:
     pending = VirtualKey.objects.create(name="pending", **common)
     project = make_project(org, name="eval")
     budget = make_budget_request(org)
-    pipeline = {
-        "requester": org["dev_a"],
-        "department": org["a"],
-        "issuer": "https://token.actions.githubusercontent.com",
-        "audience": "https://portal.example.com",
-        "claim_rules": {"repository": "octo-org/app"},
-        "lifetime_days": 30,
-        "justification": "ci",
-    }
-    active = PipelineIdentity.objects.create(name="app-ci", status=Status.ACTIVE, **pipeline)
-    waiting = PipelineIdentity.objects.create(name="app-ci-2", **pipeline)
+    ci = (org["dev_a"], org["a"])
+    active = new_identity(*ci, "app-ci", "octo-org/app", status=Status.ACTIVE)
+    waiting = new_identity(*ci, "app-ci-2", "octo-org/app")
     CatalogueModel.objects.create(name="gpt-4o", seen_at=timezone.now())
     model = ModelAccessRequest.objects.create(
         requester=org["dev_a"],

@@ -9,14 +9,13 @@ import pytest
 from approvals import engine
 from approvals.lifecycle import Status
 from approvals.models import Condition
-from costs import budgets
 
-from .approvals_helpers import LEADS, make_policy, submit_key, submit_project
+from .approvals_helpers import LEADS, make_policy, premium_to_infra, submit_key, submit_project
+from .factories import ask_budget
 
 pytestmark = pytest.mark.django_db
 
-PREMIUM = {"name": "Premium", "approver": "infra", "condition": "premium_model",
-           "premium_models": ["claude-3-5-sonnet"]}  # fmt: skip
+PREMIUM = premium_to_infra("Premium", "claude-3-5-sonnet")
 
 # One stage per condition the engine knows, and a request (under the USD 20 / 60 days
 # auto-approval line) that the condition sends to that stage. Written out by hand.
@@ -106,7 +105,5 @@ def test_tuning_projects_and_budget_requests_are_never_auto_approved(auto_under_
     make_policy(org["a"], LEADS)
     project = submit_project(org, retention_days=7, lifetime_days=7)
     assert project.status == Status.SUBMITTED and engine.is_staged(project)
-    budget = budgets.request_budget(
-        org["a"], lead=org["lead_a"], monthly_budget=Decimal("10"), justification="less"
-    )
+    budget = ask_budget(org, "10", "less")
     assert budget.status == Status.SUBMITTED and not budget.auto_approved

@@ -15,9 +15,17 @@ from tenants import directory
 from tenants.models import Membership, User
 
 from . import test_directory
-from .approvals_helpers import INFRA_OVER_50, LEADS, make_policy, submit_key, submit_project
+from .approvals_helpers import (
+    INFRA_OVER_50,
+    LEADS,
+    assert_infra_decides_for,
+    make_policy,
+    premium_to_infra,
+    submit_key,
+    submit_project,
+)
 from .conftest import make_user
-from .factories import after_commit
+from .factories import after_commit, ask_budget
 from .test_directory import mirror_org
 
 # The directory tests' doubles (Entra ID, Graph) and a real GraphClient on them.
@@ -51,8 +59,7 @@ def test_premium_model_service_account_and_retention_conditions(org):
     make_policy(
         org["a"],
         LEADS,
-        {"name": "Premium", "approver": "infra", "condition": "premium_model",
-         "premium_models": ["claude-3-5-sonnet"]},
+        premium_to_infra("Premium", "claude-3-5-sonnet"),
         {"name": "Service", "approver": "infra", "condition": "service_account"},
         {"name": "Retention", "approver": "infra", "condition": "retention_above",
          "threshold": Decimal("30")},
@@ -144,12 +151,7 @@ def test_quorum_all_and_n(org):
 def test_nobody_decides_their_own_request_in_any_stage(org):
     make_policy(org["a"], LEADS)
     key = submit_key(org, requester="lead_a")
-    stage = engine.current_stage(key)
-    # The only lead asked: the fallback (infra) decides instead.
-    assert list(stage.approvers.all()) == [org["infra"]]
-    assert not key.can_decide(org["lead_a"])
-    with pytest.raises(PermissionDenied):
-        workflow.approve(key, actor=org["lead_a"])
+    assert_infra_decides_for(org, key, "lead_a")  # the only lead asked
     assert not VirtualKey.objects.pending_for(org["lead_a"]).filter(pk=key.pk).exists()
 
 
@@ -204,14 +206,11 @@ def test_policy_edits_are_versioned_and_audited_and_do_not_move_requests_in_flig
 
 
 def test_budget_requests_use_the_same_stages(org):
-    from costs import budgets
     from costs.models import BudgetRequest
 
     make_policy(org["a"], {"name": "Finance", "approver": "person", "person": org["lead_b"]},
                 {"name": "Infra", "approver": "infra"})  # fmt: skip
-    budget = budgets.request_budget(
-        org["a"], lead=org["lead_a"], monthly_budget=Decimal("5000"), justification="growth"
-    )
+    budget = ask_budget(org, "5000", "growth")
     assert engine.is_staged(budget)
     assert BudgetRequest.objects.pending_for(org["lead_b"]).filter(pk=budget.pk).exists()
     assert workflow.approve(budget, actor=org["lead_b"]) == "next-stage"
@@ -233,12 +232,9 @@ def test_what_an_earlier_stage_lowered_is_applied_at_the_final_approval(org):
 
 
 def test_a_named_approver_from_another_department_can_open_the_decision_page(org, client):
-    from costs import budgets
 
     make_policy(org["a"], {"name": "Finance", "approver": "person", "person": org["lead_b"]})
-    budget = budgets.request_budget(
-        org["a"], lead=org["lead_a"], monthly_budget=Decimal("5000"), justification="growth"
-    )
+    budget = ask_budget(org, "5000", "growth")
     client.force_login(org["lead_b"])
     assert client.get(f"/approvals/budgets/{budget.pk}/").status_code == 200
     client.force_login(org["dev_b"])

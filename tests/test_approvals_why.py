@@ -14,16 +14,11 @@ from catalogue.models import CatalogueModel
 from costs.models import DailySpend
 from keys.models import VirtualKey
 
-from .approvals_helpers import LEADS, make_policy, submit_key
+from .approvals_helpers import LEADS, make_policy, premium_to_infra, submit_key
 
 pytestmark = pytest.mark.django_db
 
-PREMIUM_TO_INFRA = {
-    "name": "Platform",
-    "approver": "infra",
-    "condition": "premium_model",
-    "premium_models": ["gpt-4o"],
-}
+PREMIUM_TO_INFRA = premium_to_infra("Platform", "gpt-4o")
 
 
 @pytest.fixture

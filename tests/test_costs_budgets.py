@@ -14,7 +14,7 @@ from costs.tasks import apply_budget_request, push_department_budget
 from portal.integrations.litellm import LiteLLMClient
 from portal.models import AuditEvent
 
-from .factories import after_commit
+from .factories import after_commit, ask_budget
 
 pytestmark = [pytest.mark.django_db, pytest.mark.litellm]
 
@@ -59,9 +59,7 @@ def test_lead_asks_infra_approves_litellm_enforces(
 
 
 def test_infra_may_lower_when_approving(client, org, litellm):
-    req = budgets.request_budget(
-        org["a"], lead=org["lead_a"], monthly_budget=Decimal("5000"), justification="more"
-    )
+    req = ask_budget(org, "5000", "more")
     client.force_login(org["infra"])
     client.post(
         f"/approvals/budgets/{req.pk}/",

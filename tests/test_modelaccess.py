@@ -8,7 +8,6 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import PermissionDenied
 
 from approvals import engine, workflow
 from approvals.lifecycle import Status
@@ -19,18 +18,19 @@ from modelaccess.tasks import apply_model_access
 from portal.integrations.litellm import LiteLLMClient
 from portal.models import AuditEvent
 
-from .approvals_helpers import LEADS, make_policy, submit_key
+from .approvals_helpers import (
+    LEADS,
+    assert_infra_decides_for,
+    make_policy,
+    premium_to_infra,
+    submit_key,
+)
 from .factories import after_commit
 from .integration import chat
 
 pytestmark = pytest.mark.django_db
 
-PREMIUM_GPT4O = {
-    "name": "Infra (premium)",
-    "approver": "infra",
-    "condition": "premium_model",
-    "premium_models": ["gpt-4o"],
-}
+PREMIUM_GPT4O = premium_to_infra("Infra (premium)", "gpt-4o")
 
 
 @pytest.fixture
@@ -183,12 +183,7 @@ def test_auto_approval_never_approves_a_model_access_request(org):
 def test_nobody_approves_their_own_request(org, client):
     make_policy(org["a"], LEADS)
     obj = ask(org, who="lead_a")
-    # alpha's only lead asked: the leads' stage falls back to infra.
-    stage = engine.current_stage(obj)
-    assert list(stage.approvers.all()) == [org["infra"]]
-    assert not obj.can_decide(org["lead_a"])
-    with pytest.raises(PermissionDenied):
-        workflow.approve(obj, actor=org["lead_a"])
+    assert_infra_decides_for(org, obj, "lead_a")  # alpha's only lead asked
     client.force_login(org["lead_a"])
     assert client.post(f"/approvals/models/{obj.pk}/", {"decision": "approve"}).status_code == 403
     obj.refresh_from_db()

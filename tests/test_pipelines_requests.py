@@ -11,6 +11,7 @@ from pipelines.models import PipelineIdentity
 from portal.models import AuditEvent
 
 from .approvals_helpers import make_policy
+from .pipelines_support import new_identity
 
 pytestmark = pytest.mark.django_db
 
@@ -156,11 +157,7 @@ def test_the_page_shows_form_errors_and_refuses_nul(org, client):
 
 
 def _identity(org, who: str, name: str, dept: str = "a") -> PipelineIdentity:
-    return PipelineIdentity.objects.create(
-        requester=org[who], department=org[dept], name=name, issuer=claims.GITHUB,
-        audience="https://portal.example.com", claim_rules={"repository": f"o/{name}"},
-        lifetime_days=30, justification="ci",
-    )  # fmt: skip
+    return new_identity(org[who], org[dept], name, f"o/{name}", issuer=claims.GITHUB)
 
 
 def test_the_list_shows_own_identities_the_lead_s_department_and_all_to_infra(org, client, api):

@@ -17,7 +17,7 @@ from django.utils.translation import trans_real
 
 from approvals.lifecycle import Status
 from catalogue.models import CatalogueModel
-from costs import budgets, periods
+from costs import periods
 from costs.ingest import upsert_daily
 from costs.models import SpendAnomaly
 from pipelines.models import PipelineIdentity
@@ -25,6 +25,7 @@ from portal import audit
 from portal.days import utc_today
 
 from .browser import signed_in_page
+from .factories import ask_budget
 from .test_costs_support import make_key, row
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -90,9 +91,7 @@ def console(org):
         last_error="LiteLLM HTTP 400: budget above the team's max_budget",
     )
     pending = make_key(org["dev_a"], org["a"], "", name="notebook-agent", status=Status.SUBMITTED)
-    budgets.request_budget(
-        org["a"], lead=org["lead_a"], monthly_budget=Decimal("2500"), justification="Pilot"
-    )
+    ask_budget(org)
     rows = []
     for i in range(45):
         day = today - datetime.timedelta(days=i)

@@ -8,12 +8,12 @@ import pytest
 from django.utils import timezone
 
 from approvals.lifecycle import Status
-from costs import budgets
 from costs.ingest import upsert_daily
 from costs.models import SpendAnomaly
 from portal.days import utc_today
 
 from . import test_costs_support as support
+from .factories import ask_budget
 from .test_costs_support import make_key, row
 
 pytestmark = pytest.mark.django_db
@@ -108,9 +108,7 @@ def test_lists_search_filter_and_sort(home_org, client):
 def test_approver_panel_counts_every_kind_the_approvals_pages_list(home_org, client):
     # A key request (from the fixture) and a budget request wait for infra: the home panel
     # counts both, as the navigation badge does, and lists the budget request.
-    budgets.request_budget(
-        home_org["a"], lead=home_org["lead_a"], monthly_budget=Decimal("2500"), justification="x"
-    )
+    ask_budget(home_org, "2500", "x")
     client.force_login(home_org["infra"])
     html = client.get("/").content.decode()
     queue = html.split('id="home-queue"')[1].split("</section>")[0]

@@ -12,7 +12,6 @@ from approvals import chat, engine, views_chat
 from approvals.forms import DecisionForm
 from approvals.lifecycle import Status
 from approvals.models import ChatAccount, StageDecision
-from costs import budgets
 from costs.models import BudgetRequest
 from keys.forms import KeyRequestForm
 from keys.models import ReconcileRun, VirtualKey
@@ -20,7 +19,7 @@ from portal.celery import app as celery_app
 from portal.integrations.explain import explain
 
 from .approvals_helpers import INFRA_OVER_50, LEADS, make_policy, submit_key
-from .factories import make_project
+from .factories import ask_budget, make_project
 from .test_key_requests import make_key, submit
 
 pytestmark = pytest.mark.django_db
@@ -44,9 +43,7 @@ def in_process(settings):
 
 
 def test_budget_request_is_approved_with_the_form_as_shown(org, client):
-    req = budgets.request_budget(
-        org["a"], lead=org["lead_a"], monthly_budget=Decimal("2500"), justification="Pilot"
-    )
+    req = ask_budget(org)
     client.force_login(org["infra"])
     page = client.get(f"/approvals/budgets/{req.pk}/").content.decode()
     assert 'name="lifetime_days"' not in page  # a budget change has no lifetime
@@ -220,9 +217,7 @@ def test_fields_in_error_are_marked_and_summarised(org, client):
 
 
 def test_approvals_title_is_plain_text_for_infra(org, client):
-    budgets.request_budget(
-        org["a"], lead=org["lead_a"], monthly_budget=Decimal("2500"), justification="Pilot"
-    )
+    ask_budget(org)
     client.force_login(org["infra"])
     page = client.get("/approvals/").content.decode()
     title = page.split("<title>")[1].split("</title>")[0]

@@ -13,10 +13,10 @@ from approvals import workflow
 from keys import extensions, services
 from keys.extension_forms import ExtensionForm
 from keys.forms import KeyRequestForm
-from keys.models import KeyExtension, VirtualKey
+from keys.models import VirtualKey
 from keys.setup_snippets import snippets
-from tenants.models import Department
 
+from .. import common
 from ..common import RIGHT_KEYS, form_problem, owner_only, require_right, visible
 from ..idempotency import idempotent
 from ..pagination import PortalCursor
@@ -33,10 +33,9 @@ ORDER = ("-created_at", "-pk")
 def list_keys(request, scope: str = Query("mine", pattern="^(mine|visible)$")):
     """``mine``: your own keys; ``visible``: also those of departments you lead (infra: all)."""
     require_right(request, RIGHT_KEYS)
-    qs = VirtualKey.objects.select_related(*RELATED)
-    if scope == "mine" or request.auth.service:
-        return qs.filter(requester=request.user)
-    return qs.visible_to(request.user)
+    if request.auth.service:
+        scope = "mine"  # a service identity sees only the keys it requested
+    return common.scoped(VirtualKey, request.user, scope, *RELATED)
 
 
 @router.get("/{int:key_id}", response=KeyOut, summary="Get a key")
@@ -50,20 +49,14 @@ def submit_key(request, data: dict) -> JsonResponse:
     who = require_right(request, RIGHT_KEYS)
     if who.service is not None:
         data["kind"] = VirtualKey.Kind.SERVICE  # a pipeline's key is always a service key
-    slug = data.get("department")
-    dept = Department.objects.filter(slug=slug).values_list("pk", flat=True).first()
-    form = KeyRequestForm({**data, "department": dept or ""}, user=request.user)
+    data["department"] = common.department_pk(data.get("department"))
+    form = KeyRequestForm(data, user=request.user)
     if not form.is_valid():
         raise form_problem(form)
     key = form.save(commit=False)
     key.requester = request.user
     workflow.submit(key, request=request)
-    key = VirtualKey.objects.select_related(*RELATED).get(pk=key.pk)
-    return JsonResponse(
-        KeyOut.from_orm(key).model_dump(mode="json"),
-        status=201,
-        headers={"Location": f"/api/v1/keys/{key.pk}"},
-    )
+    return common.created(KeyOut, common.fresh(key, *RELATED), f"/api/v1/keys/{key.pk}")
 
 
 @router.post("", response={201: KeyOut}, summary="Request a key")
@@ -94,12 +87,7 @@ def extend_key(request, key_id: int, payload: ExtendIn):
         key, actor=request.user, days=payload.lifetime_days,
         justification=payload.justification, request=request,
     )  # fmt: skip
-    ext = KeyExtension.objects.select_related("key").get(pk=ext.pk)
-    return JsonResponse(
-        ExtensionOut.from_orm(ext).model_dump(mode="json"),
-        status=201,
-        headers={"Location": f"/api/v1/keys/{key.pk}"},
-    )
+    return common.created(ExtensionOut, common.fresh(ext, "key"), f"/api/v1/keys/{key.pk}")
 
 
 def litellm_settings(secret: str) -> tuple[str, dict[str, str]]:
@@ -153,10 +141,7 @@ def reveal_key(request, key_id: int):
 def rotate_key(request, key_id: int):
     """A new secret to reveal once; the old one is refused at once. Owner only."""
     require_right(request, RIGHT_KEYS)
-    key = visible(VirtualKey, key_id, request.user, *RELATED)
-    owner_only(key, request.user)
-    services.rotate(key, actor=request.user, request=request)
-    return VirtualKey.objects.select_related(*RELATED).get(pk=key.pk)
+    return common.change(request, VirtualKey, key_id, services.rotate, *RELATED)
 
 
 @router.post("/{int:key_id}/revoke", response=KeyOut, summary="Revoke")
@@ -164,16 +149,11 @@ def rotate_key(request, key_id: int):
 def revoke_key(request, key_id: int):
     """Owner, a lead of the key's department, or infra (checked again under the lock)."""
     require_right(request, RIGHT_KEYS)
-    key = visible(VirtualKey, key_id, request.user, *RELATED)
-    services.revoke(key, actor=request.user, request=request)
-    return VirtualKey.objects.select_related(*RELATED).get(pk=key.pk)
+    return common.change(request, VirtualKey, key_id, services.revoke, *RELATED, owner=False)
 
 
 @router.post("/{int:key_id}/cancel", response=KeyOut, summary="Cancel a pending request")
 @decorate_view(idempotent)
 def cancel_key(request, key_id: int):
     require_right(request, RIGHT_KEYS)
-    key = visible(VirtualKey, key_id, request.user, *RELATED)
-    owner_only(key, request.user)
-    workflow.cancel(key, actor=request.user, request=request)
-    return VirtualKey.objects.select_related(*RELATED).get(pk=key.pk)
+    return common.cancel_own(request, VirtualKey, key_id, *RELATED)

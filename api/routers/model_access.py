@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse
 from ninja import Query, Router
 from ninja.decorators import decorate_view
 from ninja.pagination import paginate
 
-from approvals import workflow
 from modelaccess import actions
 from modelaccess.forms import ModelAccessForm
 from modelaccess.models import ModelAccessRequest
-from tenants.models import Department
 
-from ..common import form_problem, owner_only, people_only, visible
+from .. import common
+from ..common import form_problem, people_only, visible
 from ..idempotency import idempotent
 from ..pagination import PortalCursor
 from ..problems import Problem
@@ -24,18 +22,11 @@ router = Router(tags=["model access"])
 RELATED = ("department", "requester")
 
 
-def _fresh(obj: ModelAccessRequest) -> ModelAccessRequest:
-    return ModelAccessRequest.objects.select_related(*RELATED).get(pk=obj.pk)
-
-
 @router.get("", response=list[ModelAccessOut], summary="List model access requests")
 @paginate(PortalCursor, ordering=("-created_at", "-pk"))
 def list_requests(request, scope: str = Query("mine", pattern="^(mine|visible)$")):
     people_only(request)
-    qs = ModelAccessRequest.objects.select_related(*RELATED)
-    if scope == "mine":
-        return qs.filter(requester=request.user)
-    return qs.visible_to(request.user)
+    return common.scoped(ModelAccessRequest, request.user, scope, *RELATED)
 
 
 @router.get("/{int:request_id}", response=ModelAccessOut, summary="Get a model access request")
@@ -52,8 +43,7 @@ def create_request(request, payload: ModelAccessIn):
     leads stage."""
     people_only(request)
     data = payload.model_dump()
-    dept = Department.objects.filter(slug=data["department"]).values_list("pk", flat=True).first()
-    data["department"] = dept or ""
+    data["department"] = common.department_pk(data["department"])
     form = ModelAccessForm(data, user=request.user)
     if not form.is_valid():
         raise form_problem(form)
@@ -63,8 +53,8 @@ def create_request(request, payload: ModelAccessIn):
         actions.request_change(obj, request=request)
     except ValidationError as exc:
         raise Problem(409, "Refused", " ".join(exc.messages), type_="refused") from exc
-    body = ModelAccessOut.from_orm(_fresh(obj)).model_dump(mode="json")
-    return JsonResponse(body, status=201, headers={"Location": f"/api/v1/model-access/{obj.pk}"})
+    location = f"/api/v1/model-access/{obj.pk}"
+    return common.created(ModelAccessOut, common.fresh(obj, *RELATED), location)
 
 
 @router.post(
@@ -73,7 +63,4 @@ def create_request(request, payload: ModelAccessIn):
 @decorate_view(idempotent)
 def cancel_request(request, request_id: int):
     people_only(request)
-    obj = visible(ModelAccessRequest, request_id, request.user, *RELATED)
-    owner_only(obj, request.user)
-    workflow.cancel(obj, actor=request.user, request=request)
-    return _fresh(obj)
+    return common.cancel_own(request, ModelAccessRequest, request_id, *RELATED)

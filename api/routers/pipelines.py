@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
 from ninja import Query, Router
 from ninja.decorators import decorate_view
 from ninja.pagination import paginate
@@ -12,8 +11,8 @@ from approvals import workflow
 from pipelines import disabling
 from pipelines.forms import IdentityRequestForm
 from pipelines.models import PipelineIdentity
-from tenants.models import Department
 
+from .. import common
 from ..common import form_problem, people_only, visible
 from ..idempotency import idempotent
 from ..pagination import PortalCursor
@@ -24,19 +23,12 @@ router = Router(tags=["pipelines"])
 RELATED = ("department", "requester")
 
 
-def _fresh(identity: PipelineIdentity) -> PipelineIdentity:
-    return PipelineIdentity.objects.select_related(*RELATED).get(pk=identity.pk)
-
-
 @router.get("", response=list[PipelineIdentityOut], summary="List pipeline identities")
 @paginate(PortalCursor, ordering=("-created_at", "-pk"))
 def list_identities(request, scope: str = Query("mine", pattern="^(mine|visible)$")):
     """``mine``: your own; ``visible``: also those of departments you lead (infra: all)."""
     people_only(request)
-    qs = PipelineIdentity.objects.select_related(*RELATED)
-    if scope == "mine":
-        return qs.filter(requester=request.user)
-    return qs.visible_to(request.user)
+    return common.scoped(PipelineIdentity, request.user, scope, *RELATED)
 
 
 @router.get("/{int:identity_id}", response=PipelineIdentityOut, summary="Get a pipeline identity")
@@ -52,16 +44,15 @@ def request_identity(request, payload: PipelineIdentityIn):
     says (auto-approval and stage conditions apply); trusted once approved and set up."""
     people_only(request)
     data = payload.model_dump()
-    dept = Department.objects.filter(slug=data["department"]).values_list("pk", flat=True).first()
-    data["department"] = dept or ""
+    data["department"] = common.department_pk(data["department"])
     form = IdentityRequestForm(data, user=request.user)
     if not form.is_valid():
         raise form_problem(form)
     identity = form.save(commit=False)
     identity.requester = request.user
     workflow.submit(identity, request=request)
-    body = PipelineIdentityOut.from_orm(_fresh(identity)).model_dump(mode="json")
-    return JsonResponse(body, status=201, headers={"Location": f"/api/v1/pipelines/{identity.pk}"})
+    location = f"/api/v1/pipelines/{identity.pk}"
+    return common.created(PipelineIdentityOut, common.fresh(identity, *RELATED), location)
 
 
 @router.post("/{int:identity_id}/disable", response=PipelineIdentityOut, summary="Disable")
@@ -76,4 +67,4 @@ def disable_identity(request, identity_id: int, reason: str = Query("", max_leng
     if "\x00" in reason:
         raise Problem(422, "Invalid request", "reason: no NUL characters.", type_="invalid-request")
     disabling.disable(identity, actor=request.user, request=request, reason=reason)
-    return _fresh(identity)
+    return common.fresh(identity, *RELATED)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
 from ninja import Query, Router
 from ninja.decorators import decorate_view
 from ninja.pagination import paginate
@@ -14,9 +13,9 @@ from approvals.lifecycle import Status
 from projects import services as projects
 from projects.forms import ProjectRequestForm
 from projects.models import TuningProject
-from tenants.models import Department
 
-from ..common import form_problem, owner_only, people_only, visible
+from .. import common
+from ..common import form_problem, people_only, visible
 from ..idempotency import idempotent
 from ..pagination import PortalCursor
 from ..problems import Problem
@@ -31,18 +30,11 @@ def _get(request, project_id: int) -> TuningProject:
     return visible(TuningProject, project_id, request.user, *RELATED)
 
 
-def _fresh(project: TuningProject) -> TuningProject:
-    return TuningProject.objects.select_related(*RELATED).get(pk=project.pk)
-
-
 @router.get("", response=list[ProjectOut], summary="List tuning projects")
 @paginate(PortalCursor, ordering=("-created_at", "-pk"))
 def list_projects(request, scope: str = Query("mine", pattern="^(mine|visible)$")):
     people_only(request)
-    qs = TuningProject.objects.select_related(*RELATED)
-    if scope == "mine":
-        return qs.filter(requester=request.user)
-    return qs.visible_to(request.user)
+    return common.scoped(TuningProject, request.user, scope, *RELATED)
 
 
 @router.get("/{int:project_id}", response=ProjectOut, summary="Get a tuning project")
@@ -56,8 +48,7 @@ def get_project(request, project_id: int):
 def request_project(request, payload: ProjectRequestIn):
     people_only(request)
     data = payload.model_dump()
-    dept = Department.objects.filter(slug=data["department"]).values_list("pk", flat=True).first()
-    data["department"] = dept or ""
+    data["department"] = common.department_pk(data["department"])
     data["route_key"] = data["route_key"] or ""
     data["retention_days"] = "" if data["retention_days"] is None else data["retention_days"]
     form = ProjectRequestForm(data, user=request.user)
@@ -66,8 +57,8 @@ def request_project(request, payload: ProjectRequestIn):
     project = form.save(commit=False)
     project.requester = request.user
     workflow.submit(project, request=request)
-    body = ProjectOut.from_orm(_fresh(project)).model_dump(mode="json")
-    return JsonResponse(body, status=201, headers={"Location": f"/api/v1/projects/{project.pk}"})
+    location = f"/api/v1/projects/{project.pk}"
+    return common.created(ProjectOut, common.fresh(project, *RELATED), location)
 
 
 @router.post(
@@ -106,14 +97,11 @@ def end_project(request, project_id: int):
     if project.status != Status.ACTIVE:
         raise Problem(409, "Refused", "Only an active project can be ended.", type_="refused")
     projects.request_teardown(project, status=Status.REVOKED, actor=request.user, request=request)
-    return _fresh(project)
+    return common.fresh(project, *RELATED)
 
 
 @router.post("/{int:project_id}/cancel", response=ProjectOut, summary="Cancel a pending request")
 @decorate_view(idempotent)
 def cancel_project(request, project_id: int):
     people_only(request)
-    project = _get(request, project_id)
-    owner_only(project, request.user)
-    workflow.cancel(project, actor=request.user, request=request)
-    return _fresh(project)
+    return common.cancel_own(request, TuningProject, project_id, *RELATED)

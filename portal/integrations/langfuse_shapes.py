@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Self
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class _CamelCase:
+    """Read from an answer whose keys are the fields' names in camelCase; a field with a
+    default may be absent (None)."""
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Self:
+        values = {}
+        for f in fields(cls):
+            required = f.default is MISSING and f.default_factory is MISSING
+            values[f.name] = data[_camel(f.name)] if required else data.get(_camel(f.name))
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -24,7 +42,7 @@ class Project:
 
 
 @dataclass(frozen=True)
-class ApiKey:
+class ApiKey(_CamelCase):
     """A project API key. ``secret_key`` is set only on the object returned at creation."""
 
     id: str
@@ -36,35 +54,13 @@ class ApiKey:
     last_used_at: str | None = None
     secret_key: str | None = field(default=None, repr=False)
 
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> ApiKey:
-        return cls(
-            id=data["id"],
-            public_key=data["publicKey"],
-            display_secret_key=data["displaySecretKey"],
-            created_at=data["createdAt"],
-            note=data.get("note"),
-            expires_at=data.get("expiresAt"),
-            last_used_at=data.get("lastUsedAt"),
-            secret_key=data.get("secretKey"),
-        )
-
 
 @dataclass(frozen=True)
-class Membership:
+class Membership(_CamelCase):
     user_id: str
     role: str
     email: str | None = None
     name: str | None = None
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Membership:
-        return cls(
-            user_id=data["userId"],
-            role=data["role"],
-            email=data.get("email"),
-            name=data.get("name"),
-        )
 
 
 @dataclass(frozen=True)
