@@ -143,7 +143,7 @@ def _lock_owner(info: dict) -> None:
 def _audit(action: str, info: dict, *, actor: User, request) -> None:
     department = _department(info)
     audit.record(
-        action, department, actor=actor, request=request,
+        audit.declared(action), department, actor=actor, request=request,
         after={"alias": info.get("key_alias") or "", "team": info.get("team_id") or ""},
     )  # fmt: skip
 

@@ -116,7 +116,9 @@ def apply_groups(
 
     def note(action, obj, kind, department=None, *, was=None, now=None, **detail) -> None:
         """One change: audited (``was`` → ``now``) and listed in ``changes`` (``detail``)."""
-        audit.record(action, obj, actor=actor, request=request, before=was, after=now)
+        audit.record(
+            audit.declared(action), obj, actor=actor, request=request, before=was, after=now
+        )
         _change(changes, kind, user, department, **detail)
 
     groups = set(group_ids)

@@ -19,7 +19,11 @@ from portal.models import AuditEvent
 from projects.models import ProjectMetricsDay, TuningProject
 
 BEFORE = [("keys", "0004_key_token"), ("projects", None)]
-AFTER = [("keys", "0005_tuning_projects_move_to_projects"), ("projects", "0001_initial")]
+# The move, and the project app's later migrations (the code's model reads their columns).
+AFTER = [
+    ("keys", "0005_tuning_projects_move_to_projects"),
+    ("projects", "0002_project_langfuse_host"),
+]
 
 
 def migrate(targets):

@@ -199,7 +199,8 @@ def active_project(org, langfuse, name="rec") -> TuningProject:
     return project
 
 
-def test_reconcile_reports_projects_deleted_or_unknown_in_langfuse(org, langfuse):
+@pytest.mark.litellm
+def test_reconcile_reports_projects_deleted_or_unknown_in_langfuse(org, langfuse, litellm):
     from django.test import Client as django_client
 
     from portal.integrations.litellm import LiteLLMClient
@@ -215,9 +216,9 @@ def test_reconcile_reports_projects_deleted_or_unknown_in_langfuse(org, langfuse
         ("unknown", stray["id"]),
     }
     assert kept.langfuse_project_id not in {f["token"] for f in findings}
-    # The hourly reconcile run records them for infra (no department has a LiteLLM team yet,
-    # so LiteLLM is not asked anything here; its side is tested against the real proxy).
-    run = reconcile.reconcile(client=LiteLLMClient("http://127.0.0.1:9", "unused"))
+    # The hourly reconcile run records them for infra. It also asks the real proxy about every
+    # department's team (none exists yet: nothing to report on LiteLLM's side).
+    run = reconcile.reconcile(client=LiteLLMClient(litellm.base_url, litellm.master_key))
     assert sorted(f["kind"] for f in run.findings) == ["deleted", "unknown"] and not run.error
     client = django_client()
     client.force_login(org["infra"])
