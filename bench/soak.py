@@ -172,11 +172,14 @@ class Soak:
             while not victim.busy() and time.monotonic() < deadline:
                 time.sleep(0.05)
             busy = victim.busy()
-            victim.kill()
-            self.say(f"fault: worker {victim.index} SIGKILLed ({'mid-task' if busy else 'idle'})")
-            workers.remove(victim)
-            replacement = SoakWorker(victim.index + 10, victim.concurrency, victim.extra_env)
-            workers.append(replacement.start())
+            with stack["lock"]:  # the supervisor must not replace it a second time
+                victim.kill()
+                self.say(
+                    f"fault: worker {victim.index} SIGKILLed ({'mid-task' if busy else 'idle'})"
+                )
+                workers.remove(victim)
+                replacement = SoakWorker(victim.index + 10, victim.concurrency, victim.extra_env)
+                workers.append(replacement.start())
             self.say(f"worker {replacement.index} started in its place")
         elif fault == "pg_terminate_backend":
             with admin_connect(server_url()) as admin:

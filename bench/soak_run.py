@@ -40,7 +40,10 @@ def run(args, soak, plan, redis_server, litellm_db: str, mail_dir: Path) -> int:
     from tests.litellm_proxy import LiteLLMProxy
 
     litellm = LiteLLMProxy(database_url=litellm_db)
-    stack: dict = {"redis": redis_server, "litellm": litellm, "workers": []}
+    stack: dict = {
+        "redis": redis_server, "litellm": litellm, "workers": [], "lock": threading.Lock(),
+    }  # fmt: skip
+    supervising = threading.Event()
     beat = None
     org = None
     try:
@@ -68,6 +71,7 @@ def run(args, soak, plan, redis_server, litellm_db: str, mail_dir: Path) -> int:
             threading.Thread(target=_closing(load.calls), name="calls"),
             threading.Thread(target=_closing(soak.inject), args=(plan, stack), name="faults"),
             threading.Thread(target=_closing(soak.sample), args=(direct,), name="sampler"),
+            threading.Thread(target=supervise, args=(soak, stack, supervising), name="supervisor"),
         ]
         for thread in threads:
             thread.start()
@@ -81,12 +85,15 @@ def run(args, soak, plan, redis_server, litellm_db: str, mail_dir: Path) -> int:
         _recover(stack, soak)
         soak.say("every fault over")
         converged = _converge(args, soak, direct, load, mail_dir)
+        supervising.set()
+        threads[4].join()
         threads[3].join()
         violations = _final(soak, direct, load, mail_dir)
         drill = restore_drill(args, soak, direct)
         _report(args, soak, load, converged, violations, drill)
         return 1 if violations or drill["violations"] else 0
     finally:
+        supervising.set()
         if org:
             org.close()
         if beat:
@@ -94,6 +101,28 @@ def run(args, soak, plan, redis_server, litellm_db: str, mail_dir: Path) -> int:
         for worker in stack["workers"]:
             worker.stop()
         litellm.stop()
+
+
+def supervise(soak, stack, done: threading.Event) -> None:
+    """What the deployment's supervisor does (Kubernetes, compose's ``restart:``): a worker that
+    exits on its own is started again. Celery ends a worker on some broker losses (kombu's
+    restore of unacknowledged tasks while Redis restarts), so the soak must too."""
+    from soak_stack import SoakWorker
+
+    while not done.wait(1):
+        with stack["lock"]:
+            for worker in list(stack["workers"]):
+                if worker.process is None or worker.process.poll() is None:
+                    continue
+                code = worker.process.returncode
+                stack["workers"].remove(worker)
+                replacement = SoakWorker(worker.index + 100, worker.concurrency, worker.extra_env)
+                soak.say(f"worker {worker.index} exited ({code}); the supervisor starts another")
+                try:
+                    stack["workers"].append(replacement.start())
+                except Exception as exc:  # noqa: BLE001 - the broker still down: try again
+                    soak.say(f"worker {replacement.index} did not start: {exc}")
+                    stack["workers"].append(worker)  # looked at again next second
 
 
 def _closing(target):
