@@ -103,7 +103,8 @@ def test_fix_all_unblocks_and_fixes_teams_and_refuses_what_was_not_offered(litel
     admin.update_key(changed.litellm_key_id, rpm_limit=1)
     admin.update_team(org["a"].litellm_team_id, max_budget=1, models=["gpt-4o"])
     run = reconcile.reconcile()
-    team = next(f for f in run.findings if f["kind"] == "team")
+    team_id = org["a"].litellm_team_id
+    team = next(f for f in run.findings if f["kind"] == "team" and f["team"] == team_id)
     assert {m["field"] for m in team["fields"]} == {"max_budget", "models"}
 
     client.force_login(org["dev_a"])  # not infra
