@@ -155,12 +155,22 @@ def post_teams(payload: dict) -> None:
         return
     base = settings.TEAMS_BOT_SERVICE_URL.rstrip("/")
     conversation = quote(settings.TEAMS_BOT_CONVERSATION_ID, safe="")
-    httpx.post(
-        f"{base}/v3/conversations/{conversation}/activities",
-        json=payload,
-        headers={"Authorization": f"Bearer {_bot_token()}"},
-        timeout=5,
-    ).raise_for_status()
+    url = f"{base}/v3/conversations/{conversation}/activities"
+    response = httpx.post(url, json=payload, headers=_bearer(), timeout=5)
+    if response.status_code == 401:
+        # The token was revoked or the app's secret changed: forget it and ask once more.
+        _forget_bot_token()
+        response = httpx.post(url, json=payload, headers=_bearer(), timeout=5)
+    response.raise_for_status()
+
+
+def _bearer() -> dict[str, str]:
+    return {"Authorization": f"Bearer {_bot_token()}"}
+
+
+def _forget_bot_token() -> None:
+    with _tokens_lock:
+        _tokens.pop((settings.TEAMS_BOT_TOKEN_URL, settings.TEAMS_BOT_APP_ID), None)
 
 
 def _bot_token() -> str:

@@ -12,7 +12,7 @@ import jwt
 import pytest
 from django.utils import timezone
 
-from approvals import chat, delegation, engine
+from approvals import chat, delegation, engine, teams
 from approvals.lifecycle import Status
 from approvals.models import ChatInteraction, Policy, StageDecision
 from keys.models import VirtualKey
@@ -42,6 +42,7 @@ def bot(settings, live_server):
     settings.TEAMS_BOT_ALLOW_HTTP_METADATA = True
     settings.SITE_URL = live_server.url
     double.endpoint = f"{live_server.url}/integrations/teams/messages"
+    teams._tokens.clear()  # a token cached for an earlier double on the same port is not ours
     yield double
     double.close()
 
@@ -210,6 +211,18 @@ def test_keys_rotated_mid_test_are_refetched_and_the_old_key_is_refused(org, bot
                          token=old_token)  # fmt: skip
     assert response.status_code == 401
     assert VirtualKey.objects.get(pk=third.pk).status == Status.SUBMITTED
+
+
+def test_a_revoked_bot_token_is_forgotten_and_the_card_still_posted(org, bot):
+    make_policy(org["a"], LEADS)
+    submit_key(org, name="first")
+    card(bot)
+    bot.revoke_tokens()  # the connector no longer honours the token the portal has cached
+    second = submit_key(org, name="second")
+    posted = card(bot, after=1)
+    assert len(bot.access_tokens) == 1  # asked for once more, and only once
+    answered(bot.press(bot.endpoint, posted, "approve", aad_object_id="oid-lead_a"))
+    assert VirtualKey.objects.get(pk=second.pk).status == Status.APPROVED
 
 
 def test_own_request_unknown_people_and_developers_are_refused_with_a_card(org, bot):

@@ -144,6 +144,11 @@ class BotFramework(ServedDouble):
             self.keys = [(SigningKey(), list(endorsements))]
         return self.signing_key
 
+    def revoke_tokens(self) -> None:
+        """The connector forgets every token it issued (a secret rotated, a token revoked)."""
+        with self._lock:
+            self.access_tokens.clear()
+
     # --- the connector's token and the person's press --------------------------------------
     def token(self, *, key: SigningKey | None = None, kid: str | None = None, **claims) -> str:
         now = int(time.time())
