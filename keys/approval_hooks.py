@@ -8,7 +8,7 @@ from django.db import transaction
 
 from approvals import registry
 from approvals.lifecycle import Status
-from portal.templatetags.portal_ui import money_text
+from portal.templatetags.portal_ui import days_text, money_text
 
 from . import extensions, leavers, services, tasks
 from .models import KeyExtension, VirtualKey
@@ -32,7 +32,8 @@ def extension_facts(ext: KeyExtension) -> dict:
 
 def key_summary(key: VirtualKey) -> str:
     """What a key request asks, in the approval queue."""
-    return f"{', '.join(key.llm_models)} · USD {money_text(key.max_budget)} · {key.lifetime_days}d"
+    models = ", ".join(key.llm_models)
+    return f"{models} · USD {money_text(key.max_budget)} · {days_text(key.lifetime_days)}"
 
 
 def live_keys(departments):

@@ -40,7 +40,9 @@ class KeyExtension(Request):
 
     @property
     def name(self) -> str:
-        return f"{self.key.name} +{self.lifetime_days}d"
+        from portal.templatetags.portal_ui import days_text
+
+        return f"{self.key.name} +{days_text(self.lifetime_days)}"
 
     def get_absolute_url(self) -> str:
         return reverse("key_detail", args=[self.key_id])

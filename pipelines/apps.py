@@ -43,5 +43,8 @@ def identity_facts(identity) -> dict:
 
 def identity_summary(identity) -> str:
     """What an identity asks, in the approval queue."""
+    from portal.templatetags.portal_ui import days_text, money_text
+
     models = ", ".join(identity.llm_models or [])
-    return f"{models} · USD {identity.daily_budget}/d · {identity.lifetime_days}d"
+    daily = _("USD %(amount)s a day") % {"amount": money_text(identity.daily_budget)}
+    return f"{models} · {daily} · {days_text(identity.lifetime_days)}"

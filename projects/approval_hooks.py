@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from approvals import registry
 from approvals.lifecycle import Status
+from portal.templatetags.portal_ui import days_text
 
 from . import tasks
 from .models import TuningProject
@@ -28,9 +29,11 @@ def project_facts(project: TuningProject) -> dict:
 def project_summary(project: TuningProject) -> str:
     """What a tuning project request asks, in the approval queue."""
     retention = (
-        _("retention %(n)sd") % {"n": project.retention_days} if project.retention_days else ""
+        _("retention %(days)s") % {"days": days_text(project.retention_days)}
+        if project.retention_days
+        else ""
     )
-    return " · ".join(filter(None, [project.name, retention, f"{project.lifetime_days}d"]))
+    return " · ".join(filter(None, [project.name, retention, days_text(project.lifetime_days)]))
 
 
 def live_projects(departments):

@@ -68,6 +68,18 @@ def test_a_fresh_request_waits_just_now_on_the_queue_and_the_decision_page(org, 
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(("lang", "days", "retention"), [("en", "30 days", "retention 14 days"),
+                                                         ("ja", "30 日", "保持 14 日")])  # fmt: skip
+def test_the_queue_says_lifetimes_in_words_in_both_languages(org, lang, days, retention):
+    make_key(org, name="worded", status=Status.SUBMITTED)
+    make_project(org, name="tuned", status=Status.SUBMITTED, lifetime_days=30, retention_days=14)
+    queue = html(org["lead_a"], "/approvals/", lang).replace("\xa0", " ")
+    assert f"USD 5.00 · {days}" in queue
+    assert f"tuned · {retention} · {days}" in queue
+    assert not re.search(r"\b\d+d\b", queue)  # no bare "30d" left for a reader to decode
+
+
+@pytest.mark.django_db
 def test_the_timeline_names_who_rotated_a_key(org):
     key = make_key(org, name="rotated-key", status=Status.ACTIVE, activated_at=timezone.now())
     audit.record(ROTATED, key, actor=org["dev_a"])

@@ -14,7 +14,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from portal.integrations.explain import explain
 
@@ -40,6 +40,11 @@ def money_text(value) -> str:
     # Rounded half up here, once (Django's number_format would cut the digits off).
     amount = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return formats.number_format(amount, places, use_l10n=True, force_grouping=True)
+
+
+def days_text(days: int) -> str:
+    """``30`` → "30 days" (「30 日」): a lifetime in words, never the bare "30d"."""
+    return ngettext("%(days)s day", "%(days)s days", days) % {"days": days}
 
 
 def exact_text(value) -> str:
