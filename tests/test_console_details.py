@@ -68,8 +68,10 @@ def test_a_fresh_request_waits_just_now_on_the_queue_and_the_decision_page(org, 
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("lang", "days", "retention"), [("en", "30 days", "retention 14 days"),
-                                                         ("ja", "30 日", "保持 14 日")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("lang", "days", "retention"),
+    [("en", "30 days", "retention 14 days"), ("ja", "30 日", "保持 14 日")],
+)
 def test_the_queue_says_lifetimes_in_words_in_both_languages(org, lang, days, retention):
     make_key(org, name="worded", status=Status.SUBMITTED)
     make_project(org, name="tuned", status=Status.SUBMITTED, lifetime_days=30, retention_days=14)
