@@ -196,7 +196,7 @@ def mine_tables(user, month) -> dict[str, Table]:
                 Column("name", _("Key")),
                 *METRIC_COLUMNS,
                 Column("budget", _("Key budget (USD)"), "money"),
-                Column("budget_period", _("Budget period")),
+                Column("budget_period", _("Budget period"), "period"),
                 Column("pct", _("Budget used"), "pct"),
             ],
             keys,
@@ -297,7 +297,7 @@ def department_tables(department, month) -> dict[str, Table]:
         Column("owner", _("Owner")),
         *METRIC_COLUMNS,
         Column("budget", _("Key budget (USD)"), "money"),
-        Column("budget_period", _("Budget period")),
+        Column("budget_period", _("Budget period"), "period"),
         Column("pct", _("Budget used"), "pct"),
     ]
     key_decorate = chain(key_row, with_percent("budget"))

@@ -23,7 +23,11 @@ PAGE_SIZE = 10
 class Column:
     key: str
     label: str
-    kind: str = "text"  # text | money | int | pct | month
+    kind: str = "text"  # text | money | int | pct | month | period (a LiteLLM budget_duration)
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("money", "int", "pct")
 
 
 @dataclass
@@ -57,7 +61,10 @@ class Table:
     def rows_html(self) -> str:
         """The page's ``<tr>`` rows (the template's cell logic in Python: a large table is
         rendered several times faster than with a template tag per cell)."""
+        from keys.models import VirtualKey
         from portal.templatetags.portal_ui import money, num
+
+        periods = dict(VirtualKey.BudgetPeriod.choices)
 
         out = []
         for row in self.page.object_list:
@@ -80,6 +87,10 @@ class Table:
                     cells.append(format_html('<td class="num{}">{}</td>', level, text))
                 elif column.kind == "int":
                     cells.append(format_html('<td class="num">{}</td>', num(value or 0)))
+                elif column.kind == "period":
+                    # "30d" is LiteLLM's word (kept in the CSV); a reader sees "per month".
+                    label = periods.get(value, value) if value is not None else "—"
+                    cells.append(format_html("<td>{}</td>", label))
                 else:
                     cells.append(format_html("<td>{}</td>", "—" if value is None else value))
             out.append(mark_safe("<tr>" + "".join(cells) + "</tr>"))  # noqa: S308 (escaped)

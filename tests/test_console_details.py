@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -14,6 +15,8 @@ from django.test import Client
 from django.utils import timezone, translation
 
 from approvals.lifecycle import Status
+from costs import rollups
+from costs.models import DailySpend
 from keys.services import ROTATED
 from portal import audit
 from portal.templatetags.portal_ui import age
@@ -134,3 +137,20 @@ def test_infra_menu_fits_one_line_at_1280(org, live_server, browser, monkeypatch
     assert len(tops) >= 10
     assert max(tops) - min(tops) < 12, tops  # one line: brand, menu and user menu
     tab.context.close()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("lang", "period"), [("en", "per month"), ("ja", "毎月")])
+def test_the_budget_period_of_a_key_is_said_in_words(org, lang, period):
+    key = make_key(org, name="worded", status=Status.ACTIVE, budget_duration="30d")
+    DailySpend.objects.create(
+        day=timezone.now().astimezone(datetime.UTC).date(), department=org["a"],
+        team_id=org["a"].litellm_team_id, key=key, key_hash="hash-worded", user=org["dev_a"],
+        model="gpt-4o-mini", spend=Decimal("1.5"), requests=3,
+    )  # fmt: skip
+    rollups.refresh_all()
+    by_key = page.text(
+        html(org["lead_a"], f"/costs/departments/{org['a'].slug}/", lang), "table-keys"
+    )
+    assert "worded" in by_key and period in by_key
+    assert not re.search(r"\b\d+d\b", by_key)
