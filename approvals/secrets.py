@@ -29,7 +29,10 @@ class OneTimeSecret(models.Model):
 
     @property
     def secret_waiting(self) -> bool:
-        return bool(self.secret_encrypted)
+        """A secret kept and ready for its owner. While a request is still provisioning, its
+        secret may be kept before the service has confirmed it (``keys.services.ensure_key``):
+        not yet shown."""
+        return bool(self.secret_encrypted) and getattr(self, "status", "") != "provisioning"
 
     def take_secret(self) -> str:
         """Decrypt and wipe. The caller saves in the same transaction it shows it."""

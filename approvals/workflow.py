@@ -119,10 +119,10 @@ def retry_failed(obj: Request, *, actor: User, request=None) -> None:
 @transaction.atomic
 def reveal(model: type[Request], pk: int, *, user: User, request=None) -> str | None:
     """The secret, once, to its owner only; wiped in the same transaction that returns it.
-    None when there is nothing to reveal (already shown, not this user's, or the owner is no
-    longer a member of the department)."""
+    None when there is nothing to reveal (already shown, not ready, not this user's, or the
+    owner is no longer a member of the department)."""
     obj = model.objects.select_for_update(of=("self",)).get(pk=pk)
-    if obj.requester_id != user.pk or not obj.secret_encrypted or obj.requester_left():
+    if obj.requester_id != user.pk or not obj.secret_waiting or obj.requester_left():
         return None
     secret = obj.take_secret()
     obj.save(update_fields=["secret_encrypted", "secret_revealed_at", "updated_at"])

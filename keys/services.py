@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -17,77 +18,39 @@ from django.views.decorators.debug import sensitive_variables
 
 from approvals import mail, registry
 from approvals.lifecycle import ENDED_STATUSES, Status
-from portal import audit
-from portal.integrations.errors import Conflict, IntegrationError, NotFound
-from portal.integrations.litellm import LiteLLMClient
-from tenants.models import Department, User
+from portal import audit, crypto
+from portal.integrations.errors import Conflict, IntegrationError, NotFound, Rejected
+from portal.integrations.litellm import LiteLLMClient, key_hash
+from tenants.models import User
 
 from . import signals
+from .litellm_steps import ensure_membership, ensure_team, ensure_user, team_id_for
 from .models import KeyToken, VirtualKey
 
 ROTATED = audit.action("virtualkey.rotated")
 ROTATION_INTERRUPTED = "interrupted"  # steps["rotation"]: LiteLLM to be put back
 PURGE_PENDING = "pending"  # steps["purge"]: ended, LiteLLM's deletion not yet confirmed
+KEY_PENDING = "key_pending"  # steps: a secret chosen and kept, LiteLLM's key not yet confirmed
+SECRET_FIELDS = ["litellm_key_id", "secret_last4", "secret_encrypted", "secret_revealed_at"]
 
 log = logging.getLogger(__name__)
 
 
-def team_id_for(department: Department) -> str:
-    return department.litellm_team_id or f"portal-{department.slug}"
-
-
 # --- provisioning steps ----------------------------------------------------------------------
-def ensure_team(client: LiteLLMClient, department: Department) -> str:
-    team_id = team_id_for(department)
-    budget = float(department.monthly_budget) if department.monthly_budget else None
-    try:
-        client.team_info(team_id)
-        result = "exists"
-    except NotFound:
-        try:
-            client.new_team(
-                team_id=team_id,
-                team_alias=department.name,
-                max_budget=budget,
-                budget_duration="30d" if budget else None,
-                metadata={"department": department.slug, "cost_centre": department.cost_centre},
-            )
-            result = "created"
-        except Conflict:
-            result = "exists"
-    if department.litellm_team_id != team_id:
-        Department.objects.filter(pk=department.pk).update(litellm_team_id=team_id)
-        department.litellm_team_id = team_id
-    return result
-
-
-def ensure_user(client: LiteLLMClient, user: User) -> str:
-    try:
-        client.user_info(user.entra_oid)
-        return "exists"
-    except NotFound:
-        pass
-    try:
-        client.new_user(user_id=user.entra_oid, user_email=user.email)
-        return "created"
-    except Conflict:
-        return "exists"
-
-
-def ensure_membership(client: LiteLLMClient, team_id: str, user: User) -> str:
-    try:
-        client.team_member_add(team_id=team_id, user_id=user.entra_oid)
-        return "added"
-    except Conflict:
-        return "exists"
-
-
+@sensitive_variables("secret")
 def _generate(
-    client: LiteLLMClient, key: VirtualKey, *, alias: str, spend: float = 0.0, carry=None
+    client: LiteLLMClient,
+    key: VirtualKey,
+    *,
+    alias: str,
+    spend: float = 0.0,
+    carry=None,
+    secret: str | None = None,
 ) -> dict:
     """``/key/generate`` with everything the request says. Tags go in metadata: LiteLLM files
     them there anyway, and its ``tags`` parameter needs an enterprise licence. ``carry``:
-    metadata a replacement keeps from the key it replaces (a tuning project's routing)."""
+    metadata a replacement keeps from the key it replaces (a tuning project's routing).
+    ``secret``: the key's value, chosen by the portal (else LiteLLM picks one)."""
     remaining = None
     if key.expires_at:  # a replacement keeps the original end date
         seconds = int((key.expires_at - timezone.now()).total_seconds())
@@ -104,6 +67,7 @@ def _generate(
         duration=remaining or f"{key.lifetime_days}d",
         metadata={**(carry or {}), **key.litellm_metadata(), "tags": key.litellm_tags()},
         spend=spend or None,
+        key=secret,
     )
 
 
@@ -116,24 +80,65 @@ def _locked(key_id: int) -> VirtualKey:
 
 @sensitive_variables("response")
 def ensure_key(client: LiteLLMClient, key_id: int) -> str:
-    """Generate the key, unless it exists. A key found under our alias whose secret we never
-    stored (the worker died between LiteLLM's answer and our commit) was never seen by anyone:
-    it is deleted and generated again, so there is never a second key for one request.
-    Nothing is generated unless the request is still provisioning (not revoked or cancelled
-    meanwhile): the status is read under the same lock the revoke takes."""
+    """Generate the key, unless it exists, so that one request never has two keys in LiteLLM.
+
+    The portal picks the secret and keeps it (encrypted) in a committed step before it asks
+    LiteLLM, and every attempt sends that same secret. LiteLLM stores a key under its secret's
+    hash with an upsert, so an attempt that reaches it late (its caller had given up, or the
+    worker died) or twice can only find the key already there. Nothing is generated unless
+    the request is still provisioning (not revoked or cancelled meanwhile): the status is read
+    under the same lock the revoke takes."""
     with transaction.atomic():
         key = _locked(key_id)
         if key.status != Status.PROVISIONING:
             return f"skipped: {key.status}"
-        if key.litellm_key_id and (key.secret_encrypted or key.secret_revealed_at):
+        steps = key.steps or {}
+        kept = key.secret_encrypted or key.secret_revealed_at
+        if key.litellm_key_id and kept and not steps.get(KEY_PENDING):
             return "exists"
-        result = "created"
-        orphan = client.find_key_by_alias(key.alias)
-        if orphan is not None:
-            client.delete_keys(keys=[orphan["token"]])
-            result = "replaced"
-        _keep(key, _generate(client, key, alias=key.alias))
+        if not steps.get(KEY_PENDING):
+            secret = f"sk-{secrets.token_urlsafe(32)}"
+            key.store_secret(secret)
+            key.litellm_key_id = key_hash(secret)
+            key.steps = {**steps, KEY_PENDING: True}
+            key.save(update_fields=[*SECRET_FIELDS, "steps", "updated_at"])
+    with transaction.atomic():
+        key = _locked(key_id)
+        if key.status != Status.PROVISIONING:
+            return f"skipped: {key.status}"
+        if not (key.steps or {}).get(KEY_PENDING):
+            return "exists"  # another worker finished it meanwhile
+        result = _send_pending_key(client, key)
+        key.steps = {k: v for k, v in key.steps.items() if k != KEY_PENDING}
+        key.save(update_fields=["steps", "updated_at"])
         return result
+
+
+@sensitive_variables("secret", "response")
+def _send_pending_key(client: LiteLLMClient, key: VirtualKey) -> str:
+    """``/key/generate`` with the kept secret; "exists" where an earlier attempt made it."""
+    held = client.find_key_by_alias(key.alias)
+    if held is not None and held["token"] == key.litellm_key_id:
+        return "exists"  # an earlier attempt reached LiteLLM; its answer was lost
+    result = "created"
+    if held is not None:  # made under our alias by an attempt whose secret was never kept
+        client.delete_keys(keys=[held["token"]])
+        result = "replaced"
+    secret = crypto.decrypt(key.secret_encrypted)
+    try:
+        response = _generate(client, key, alias=key.alias, secret=secret)
+    except Conflict:  # the alias is taken: by our own key, made by an attempt still in flight
+        client.key_info(key.litellm_key_id)  # NotFound (someone else's key) is raised
+        return "exists"
+    except Rejected as exc:
+        if exc.status != 403:
+            raise
+        # The proxy refuses secrets chosen by the caller (disable_custom_api_keys): LiteLLM
+        # picks it, and a lost answer can leave an orphan that the next attempt deletes.
+        response = _generate(client, key, alias=key.alias)
+    if response["token"] != key.litellm_key_id:
+        _keep(key, response)
+    return result
 
 
 def _keep(key: VirtualKey, response: dict, *also: str) -> None:
@@ -141,8 +146,7 @@ def _keep(key: VirtualKey, response: dict, *also: str) -> None:
     fields ``also`` names."""
     key.litellm_key_id = response["token"]
     key.store_secret(response["key"])
-    fields = ["litellm_key_id", "secret_last4", "secret_encrypted", "secret_revealed_at"]
-    key.save(update_fields=[*fields, *also, "updated_at"])
+    key.save(update_fields=[*SECRET_FIELDS, *also, "updated_at"])
 
 
 def provision(key_id: int) -> None:

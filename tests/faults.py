@@ -1,7 +1,8 @@
 """A forwarding HTTP proxy between the portal and the real LiteLLM, for fault tests.
 
 It passes requests through unchanged, and can: hold the response of one path forever (so the
-caller dies after LiteLLM acted but before it heard back), or answer 503 for a while. The soak
+caller dies after LiteLLM acted but before it heard back), hold a path's requests until a
+second one comes and then forward both at once, or answer 503 for a while. The soak
 (bench/soak.py) also sets, each until a moment (``time.monotonic()``): added latency, a burst
 of 5xx answers, connections reset without an answer, and answers held longer than the
 client's timeout after LiteLLM acted.
@@ -41,6 +42,10 @@ class FaultProxy:
         self.burst = (0.0, 502)  # answer this status without forwarding
         self.resets = 0.0  # close the connection without an answer (RST)
         self.hang = (0.0, 0.0)  # forward, then hold the answer this many seconds
+        # path -> barrier: requests wait there before forwarding, then go on together (an
+        # attempt whose caller gave up reaching LiteLLM at the same moment as its retry).
+        self.gates: dict[str, threading.Barrier] = {}
+        self.forwarded: list[str] = []
         proxy = self
 
         class Handler(QuietHandler):
@@ -62,6 +67,8 @@ class FaultProxy:
                     self._answer(503 if proxy.down else proxy.burst[1], b"upstream down")
                     return
                 body = self.body()
+                if path in proxy.gates:
+                    proxy.gates[path].wait(timeout=60)
                 headers = {
                     k: v
                     for k, v in self.headers.items()
@@ -78,6 +85,7 @@ class FaultProxy:
                 except httpx.HTTPError:  # LiteLLM restarting: what a gateway would say
                     self._answer(502, b"upstream unreachable")
                     return
+                proxy.forwarded.append(f"{self.command} {path} {response.status_code}")
                 if proxy.hang[0] > time.monotonic():
                     time.sleep(proxy.hang[1])  # LiteLLM acted; the caller gave up meanwhile
                 if path in proxy.hold_paths:

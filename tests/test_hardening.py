@@ -135,6 +135,16 @@ def test_a_leaver_cannot_reveal_a_waiting_secret(org):
     assert crypto.decrypt(VirtualKey.objects.get(pk=key.pk).secret_encrypted) == "sk-waiting"
 
 
+def test_a_secret_kept_while_the_key_is_provisioning_is_not_shown_until_it_is_live(org):
+    key = make_key(org, status=Status.PROVISIONING, litellm_key_id="tok")
+    key.store_secret("sk-kept-before-asking")  # ensure_key keeps it before LiteLLM confirms
+    key.save()
+    assert not key.secret_waiting
+    assert workflow.reveal(VirtualKey, key.pk, user=org["dev_a"]) is None
+    VirtualKey.objects.filter(pk=key.pk).update(status=Status.ACTIVE)
+    assert workflow.reveal(VirtualKey, key.pk, user=org["dev_a"]) == "sk-kept-before-asking"
+
+
 def test_disabled_user_with_only_manual_memberships_is_offboarded(
     org,
     entra,  # noqa: F811

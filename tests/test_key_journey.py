@@ -1,6 +1,7 @@
 """The whole journey against a real LiteLLM proxy and a real Celery worker."""
 
 import datetime
+import threading
 
 import pytest
 from django.utils import timezone
@@ -9,8 +10,9 @@ from approvals import tasks as approval_tasks
 from approvals.lifecycle import Status
 from keys import services, tasks
 from keys.models import VirtualKey
-from portal.integrations.errors import IntegrationError
+from portal.integrations.errors import IntegrationError, Unavailable
 
+from .factories import make_key
 from .integration import (
     KEY_REQUEST,
     chat,
@@ -130,8 +132,9 @@ def test_worker_killed_after_litellm_made_the_key_finishes_with_one_key(
     finally:
         first.stop()
     key = VirtualKey.objects.get(pk=key.pk)
-    assert key.status == Status.PROVISIONING and not key.secret_encrypted
-    assert len(keys_with_alias(litellm, key.alias)) == 1
+    made = keys_with_alias(litellm, key.alias)
+    assert key.status == Status.PROVISIONING and key.steps.get(services.KEY_PENDING)
+    assert [k["token"] for k in made] == [key.litellm_key_id]  # the secret kept before asking
 
     settings.PROVISION_STALL_SECONDS = 0
     second = start_worker()
@@ -140,10 +143,29 @@ def test_worker_killed_after_litellm_made_the_key_finishes_with_one_key(
         key = wait_for_status(key.pk, Status.ACTIVE, worker=second)
     finally:
         second.stop()
-    assert key.steps["key"]["result"] == "replaced"
-    assert len(keys_with_alias(litellm, key.alias)) == 1
+    assert key.steps["key"]["result"] == "exists"
+    assert [k["token"] for k in keys_with_alias(litellm, key.alias)] == [key.litellm_key_id]
     secret = reveal_key(client, key)
     assert chat(litellm.base_url, secret).status_code == 200
+
+
+def test_an_attempt_given_up_on_that_reaches_litellm_with_its_retry_makes_one_key(
+    org, litellm, fault_proxy, settings
+):
+    """The first /key/generate is held before LiteLLM sees it until its caller has timed out;
+    it then reaches LiteLLM at the same moment as the retry's. LiteLLM checks a key alias is
+    unique before it inserts, so two different secrets could both pass; one secret cannot."""
+    settings.LITELLM_TIMEOUT = 2
+    fault_proxy.gates["/key/generate"] = threading.Barrier(2)
+    key = make_key(org, status=Status.APPROVED, name="late")
+    with pytest.raises(Unavailable):
+        services.provision(key.pk)  # the caller gives up; its request waits at the gate
+    services.provision(key.pk)  # the retry: both requests now reach LiteLLM together
+    wait_for(lambda: len([f for f in fault_proxy.forwarded if "/key/generate" in f]) == 2)
+    key = VirtualKey.objects.get(pk=key.pk)
+    assert key.status == Status.ACTIVE
+    assert [k["token"] for k in keys_with_alias(litellm, key.alias)] == [key.litellm_key_id]
+    assert key.steps["key"]["result"] in ("created", "exists")
 
 
 def test_refused_by_litellm_goes_to_failed_for_infra(client, org, litellm):
