@@ -24,6 +24,10 @@ class CatalogueModel(models.Model):
     output_price = models.DecimalField(
         _("output (USD per 1M tokens)"), max_digits=14, decimal_places=6, null=True
     )
+    # The provider models LiteLLM routes this name to (``litellm_params.model`` of each of its
+    # deployments in ``/model/info``), as last seen: spend reported under one of them is this
+    # model's (``deployment_groups``). Kept when the model is gone, for the spend it left.
+    deployments = models.JSONField(_("deployments"), default=list, blank=True)
     seen_at = models.DateTimeField(_("last seen in LiteLLM"))
     missing_since = models.DateTimeField(
         _("gone from LiteLLM since"), null=True, blank=True, db_index=True

@@ -36,6 +36,7 @@ def refresh(client: LiteLLMClient | None = None) -> dict[str, int]:
     (kept, so the keys that name them can be flagged). Returns what changed."""
     client = client or LiteLLMClient.from_settings()
     groups = {g["model_group"]: g for g in client.model_groups() if g.get("model_group")}
+    deployments = _deployments(client.model_info())
     now = timezone.now()
     known = {m.name: m for m in CatalogueModel.objects.select_for_update()}
     counts = {"added": 0, "updated": 0, "gone": 0}
@@ -46,6 +47,7 @@ def refresh(client: LiteLLMClient | None = None) -> dict[str, int]:
             "context_window": _tokens(group.get("max_input_tokens")),
             "input_price": _per_million(group.get("input_cost_per_token")),
             "output_price": _per_million(group.get("output_cost_per_token")),
+            "deployments": sorted(deployments.get(name, ())),
             "seen_at": now,
             "missing_since": None,
         }
@@ -55,6 +57,44 @@ def refresh(client: LiteLLMClient | None = None) -> dict[str, int]:
     counts["gone"] = CatalogueModel.objects.filter(pk__in=gone).update(missing_since=now)
     log.info("catalogue refreshed", extra=counts)
     return counts
+
+
+def _deployments(model_info: list[dict]) -> dict[str, set[str]]:
+    """Model group → the provider models of its deployments (``litellm_params.model``, and
+    ``model_info.key`` where LiteLLM names it otherwise). Wildcard routes name no model."""
+    out: dict[str, set[str]] = {}
+    for entry in model_info:
+        group = entry.get("model_name")
+        if not group:
+            continue
+        names = {
+            (entry.get("litellm_params") or {}).get("model"),
+            (entry.get("model_info") or {}).get("key"),
+        }
+        out.setdefault(group, set()).update(
+            n for n in names if isinstance(n, str) and n and "*" not in n and n != group
+        )
+    return out
+
+
+def deployment_groups() -> dict[str, str]:
+    """Provider model → the one model group it serves, from the catalogue (models LiteLLM no
+    longer serves included, for the spend they left). A provider model behind two groups,
+    or that is itself a group's name, is left out: its name says nothing more."""
+    rows = list(CatalogueModel.objects.values_list("name", "deployments", "missing_since"))
+    names = {name for name, _d, _m in rows}
+    served: dict[str, set[str]] = {}
+    gone: dict[str, set[str]] = {}
+    for name, deployments, missing_since in rows:
+        for model in deployments or ():
+            (gone if missing_since else served).setdefault(model, set()).add(name)
+    out = {}
+    for model in served.keys() | gone.keys():
+        # A model LiteLLM serves now speaks for its current group, not one it served before.
+        groups = served.get(model) or gone.get(model, set())
+        if len(groups) == 1 and model not in names:
+            out[model] = next(iter(groups))
+    return out
 
 
 def premium_models(department_ids) -> dict[int, set[str]]:

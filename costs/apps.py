@@ -69,7 +69,7 @@ def budget_facts(obj) -> dict:
 def reattribute_rotated(sender, *, key, old_token, **kwargs) -> None:
     """The spend already ingested under a rotated key's old token stays the key's (all of its
     days, not only those the next ingestion re-reads), in the rotation's own transaction."""
-    from .ingest import reattribute
+    from .attribution import reattribute
 
     reattribute([old_token])
 

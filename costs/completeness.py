@@ -22,9 +22,9 @@ from django.db.models import Sum
 from portal.days import utc_day_of
 
 from . import litellm_source
-from .ingest import SpendRow, merge
 from .litellm_source import _row
 from .models import AggregateCheck, DailySpend
+from .spend_rows import SpendRow, merge
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def teamless_rows_from_day(result: dict) -> list[SpendRow]:
         for key in entry.get("api_key_breakdown") or {}:
             key_providers.setdefault(key, []).append(provider)
     rows = []
-    for model, entry in (breakdown.get("models") or {}).items():
+    for model, entry in litellm_source.by_group(breakdown).items():
         for key, cell in (entry.get("api_key_breakdown") or {}).items():
             meta = {**key_meta.get(key, {}), **(cell.get("metadata") or {})}
             if meta.get("team_id"):
@@ -69,11 +69,13 @@ def fetch_teamless_rows(
     *,
     known: list[SpendRow] = (),
     client: httpx.Client | None = None,
+    superseded: dict[datetime.date, set[str]] | None = None,
 ) -> tuple[list[SpendRow], int]:
     """Team-less cells of the daily user table that the team rows (``known``) do not hold.
 
     Some LiteLLM versions file a team-less key's spend in the team table too (team ""), some
     skip it there; a (day, key, model) cell already known is never added a second time.
+    ``superseded`` as in ``litellm_source.fetch_rows``.
     """
     seen = {(r.day, r.key_hash, r.model) for r in known}
     rows: list[SpendRow] = []
@@ -87,6 +89,8 @@ def fetch_teamless_rows(
                     for r in teamless_rows_from_day(result)
                     if (r.day, r.key_hash, r.model) not in seen
                 )
+                if superseded is not None and (names := litellm_source.provider_models(result)):
+                    superseded.setdefault(litellm_source.day_of(result), set()).update(names)
     except litellm_source.AggregatesMissing:
         return [], pages  # then the spend-log fallback already covers every key
     return merge(rows), pages

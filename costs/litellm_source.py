@@ -11,21 +11,28 @@ no ``team_ids`` (all teams), ``start_date``/``end_date`` (``YYYY-MM-DD``, UTC da
                   "metrics": {"spend", "prompt_tokens", "completion_tokens", "api_requests",
                               "successful_requests", "failed_requests", ...},
                   "breakdown": {
-                      "models": {model: {"metrics": ..., "api_key_breakdown":
+                      "model_groups": {group: {"metrics": ..., "api_key_breakdown":
                                    {token: {"metrics": ..., "metadata": {"key_alias",
                                             "team_id", "user_id", ...}}}}},
+                      "models": {provider model: (the same shape)},
                       "providers": {provider: {"metrics": ..., "api_key_breakdown": ...}},
                       "entities": {team_id: {"metrics": ..., "api_key_breakdown": ...}},
                       "api_keys": {token: {"metrics": ..., "metadata": ...}}, ...}}],
      "metadata": {"page", "total_pages", "has_more", "api_key_limit", "total_api_keys", ...}}
 
-A (date, model, key) cell is ``models[model].api_key_breakdown[key]``; its team is the entity
-whose ``api_key_breakdown`` holds the key that day (else the key's ``metadata.team_id``), its
-user the key's ``metadata.user_id``, its provider the provider whose breakdown holds the key
-(a model's provider is learnt from keys with a single provider). A date split over two pages
-yields partial cells on each page; they are summed. When LiteLLM truncates per-key lists
-(``api_key_limit``), the part of a model's spend not covered by listed keys becomes one row
-with an empty key and team, so totals still match.
+Rows are by model group (``costs.model_groups`` says why): a (date, group, key) cell is
+``model_groups[group].api_key_breakdown[key]``. LiteLLM keys ``model_groups`` by the daily
+row's ``model_group`` column, or its ``model`` where the row has none; ``models`` by ``model``,
+the provider model behind the group (``anthropic/claude-3-5-sonnet-20241022`` behind
+``claude-3-5-sonnet``). A LiteLLM without ``model_groups`` is read from ``models``; ingestion
+maps those names to their groups.
+
+A cell's team is the entity whose ``api_key_breakdown`` holds the key that day (else the
+key's ``metadata.team_id``), its user the key's ``metadata.user_id``, its provider the
+provider whose breakdown holds the key (a group's provider is learnt from keys with a single
+provider). A date split over two pages yields partial cells on each page; they are summed.
+When LiteLLM truncates per-key lists (``api_key_limit``), the part of a group's spend not
+covered by listed keys becomes one row with an empty key and team, so totals still match.
 
 A LiteLLM without this endpoint (404) is read from ``GET /spend/logs/v2`` instead, a row per
 request, summed into the same daily rows (``fetch_rows_from_logs``).
@@ -47,7 +54,7 @@ from django.conf import settings
 
 from portal.days import utc_day_of
 
-from .ingest import SpendRow, merge
+from .spend_rows import SpendRow, merge
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +94,28 @@ def _row(day, team, user, key, model, provider, metrics: dict, alias: str = "") 
     )
 
 
+def day_of(result: dict) -> datetime.date:
+    return datetime.date.fromisoformat(str(result["date"])[:10])
+
+
+def by_group(breakdown: dict) -> dict:
+    """The day's cells by model group; by provider model from a LiteLLM without groups."""
+    groups = breakdown.get("model_groups")
+    return (breakdown.get("models") or {}) if groups is None else groups
+
+
+def provider_models(result: dict) -> set[str]:
+    """The provider models one ``DailySpendData`` names that are no model group of that day:
+    their spend is in the day's groups (``costs.model_groups.drop_superseded``)."""
+    breakdown = result.get("breakdown") or {}
+    if breakdown.get("model_groups") is None:
+        return set()
+    return set(breakdown.get("models") or {}) - set(breakdown["model_groups"])
+
+
 def rows_from_day(result: dict) -> list[SpendRow]:
     """Turn one ``DailySpendData`` (one date of one page) into rows at our grain."""
-    day = datetime.date.fromisoformat(str(result["date"])[:10])
+    day = day_of(result)
     breakdown = result.get("breakdown") or {}
     key_meta = {k: (v.get("metadata") or {}) for k, v in (breakdown.get("api_keys") or {}).items()}
 
@@ -102,7 +128,7 @@ def rows_from_day(result: dict) -> list[SpendRow]:
         for key in entry.get("api_key_breakdown") or {}:
             key_providers.setdefault(key, []).append(provider)
 
-    models = breakdown.get("models") or {}
+    models = by_group(breakdown)
     model_provider: dict[str, str] = {}
     for model, entry in models.items():
         for key in entry.get("api_key_breakdown") or {}:
@@ -256,9 +282,11 @@ def fetch_rows(
     *,
     client: httpx.Client | None = None,
     page_size: int = PAGE_SIZE,
+    superseded: dict[datetime.date, set[str]] | None = None,
 ) -> tuple[list[SpendRow], int]:
     """All rows for [start, end], merged across pages; and the number of pages read.
-    Falls back to the spend logs where LiteLLM has no daily aggregates."""
+    Falls back to the spend logs where LiteLLM has no daily aggregates. ``superseded``, if
+    given, receives each day's ``provider_models``."""
     rows: list[SpendRow] = []
     pages = 0
     try:
@@ -266,9 +294,11 @@ def fetch_rows(
             pages += 1
             for result in body.get("results") or []:
                 rows.extend(rows_from_day(result))
+                if superseded is not None and (names := provider_models(result)):
+                    superseded.setdefault(day_of(result), set()).update(names)
     except AggregatesMissing:
         log.warning("no daily aggregates in LiteLLM; reading /spend/logs", extra={"pages": pages})
-        return fetch_rows_from_logs(start, end, client=client)
+        return fetch_rows_from_logs(start, end, client=client, superseded=superseded)
     return merge(rows), pages
 
 
@@ -287,7 +317,8 @@ def rows_from_logs(logs: list[dict]) -> list[SpendRow]:
                 entry.get("team_id"),
                 entry.get("user"),
                 entry.get("api_key"),
-                entry.get("model") or entry.get("model_group"),  # as in the daily tables
+                # The group, as the daily rows (``model_group``, else ``model``).
+                entry.get("model_group") or entry.get("model"),
                 entry.get("custom_llm_provider"),
                 {
                     "spend": entry.get("spend"),
@@ -329,10 +360,14 @@ def iter_log_pages(
 
 
 def fetch_rows_from_logs(
-    start: datetime.date, end: datetime.date, *, client: httpx.Client | None = None
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    client: httpx.Client | None = None,
+    superseded: dict[datetime.date, set[str]] | None = None,
 ) -> tuple[list[SpendRow], int]:
     """[start, end] from the paginated spend logs: slower (a row per request), for a LiteLLM
-    without daily aggregates."""
+    without daily aggregates. ``superseded`` as in ``fetch_rows``."""
     own = client is None
     client = client or _client()
     rows: list[SpendRow] = []
@@ -340,7 +375,12 @@ def fetch_rows_from_logs(
     try:
         for body in iter_log_pages(start, end, client=client):
             pages += 1
-            rows.extend(rows_from_logs(body.get("data") or []))
+            logs = body.get("data") or []
+            rows.extend(rows_from_logs(logs))
+            for entry in logs if superseded is not None else ():
+                model, group = entry.get("model"), entry.get("model_group")
+                if model and group and model != group:
+                    superseded.setdefault(utc_day_of(entry["startTime"]), set()).add(model)
     finally:
         if own:
             client.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
+from django.contrib.postgres.aggregates import StringAgg
 from django.db.models import DecimalField, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
@@ -47,6 +48,26 @@ def metrics() -> dict:
         "completion_tokens": Coalesce(Sum("completion_tokens"), 0),
         "requests": Coalesce(Sum("requests"), 0),
     }
+
+
+def by_model(qs):
+    """One row per model group (the name callers use; ``costs.model_groups``), with the
+    providers it was served by together: a group may route to several."""
+    return (
+        qs.values("model")
+        .annotate(
+            providers=StringAgg(
+                "provider", ", ", distinct=True, order_by="provider", filter=~Q(provider="")
+            ),
+            **metrics(),
+        )
+        .order_by("-spend", "model")
+    )
+
+
+def providers(row: dict) -> dict:
+    row["provider"] = row.pop("providers", None)
+    return row
 
 
 def tokens(row: dict) -> dict:
@@ -182,12 +203,6 @@ def mine_tables(user, month) -> dict[str, Table]:
         row["budget"] = row.get("key__max_budget")
         return tokens(row)
 
-    models = (
-        mine_daily(user, month)
-        .values("model", "provider")
-        .annotate(**metrics())
-        .order_by("-spend", "model")
-    )
     return {
         "keys": Table(
             "keys",
@@ -206,8 +221,8 @@ def mine_tables(user, month) -> dict[str, Table]:
             "models",
             _("By model"),
             [Column("model", _("Model")), Column("provider", _("Provider")), *METRIC_COLUMNS],
-            models,
-            decorate=tokens,
+            by_model(mine_daily(user, month)),
+            decorate=chain(providers, tokens),
         ),
     }
 
@@ -327,8 +342,8 @@ def department_tables(department, month) -> dict[str, Table]:
                 *METRIC_COLUMNS,
                 *budget_cols,
             ],
-            monthly.values("model", "provider").annotate(**metrics()).order_by("-spend", "model"),
-            decorate=chain(model_row, with_percent("budget")),
+            by_model(monthly),
+            decorate=chain(providers, model_row, with_percent("budget")),
         ),
         "tags": Table(
             "tags",

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from catalogue.services import deployment_groups
 from keys.models import VirtualKey
 from portal.forms import errors_as_messages
 from tenants.access import department_for_lead
@@ -39,7 +40,10 @@ class SoftBudgetForm(forms.Form):
     def clean(self):
         data = super().clean()
         scope = data.get("scope")
-        if scope == SoftBudget.Scope.MODEL and not data.get("model"):
+        # Spend is by model group: a provider model's name stands for its group.
+        model = (data.get("model") or "").strip()
+        data["model"] = deployment_groups().get(model, model) if model else ""
+        if scope == SoftBudget.Scope.MODEL and not data["model"]:
             self.add_error("model", _("Name the model."))
         data["tag"] = (data.get("tag") or "").strip().lower()
         if scope == SoftBudget.Scope.TAG and not data["tag"]:

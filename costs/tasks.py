@@ -8,13 +8,23 @@ import time
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from approvals.tasks import retry_countdown, run_provisioning
+from catalogue.services import deployment_groups
 from portal.days import utc_today
 from portal.integrations.errors import Unavailable
 
-from . import alerts, anomalies, budgets, completeness, litellm_source, member_budgets
+from . import (
+    alerts,
+    anomalies,
+    budgets,
+    completeness,
+    litellm_source,
+    member_budgets,
+    model_groups,
+)
 from .ingest import IngestResult, upsert_daily
 from .models import IngestionState
 
@@ -31,8 +41,10 @@ def reread_days() -> int:
 def run_ingestion(days: int | None = None, *, end: datetime.date | None = None) -> IngestResult:
     """Read the last ``days`` UTC days (today included) from LiteLLM and upsert them.
 
-    Long windows (backfill) are read in chunks of a week so memory stays flat. The state row
-    records the outcome; an error is recorded and raised again.
+    Long windows (backfill) are read in chunks of a week so memory stays flat. Rows are by
+    model group; rows stored under a provider model are renamed first, and those of the days
+    read replaced (``costs.model_groups``). The state row records the outcome; an error is
+    recorded and raised again.
     """
     days = days or reread_days()
     end = end or utc_today()
@@ -44,16 +56,21 @@ def run_ingestion(days: int | None = None, *, end: datetime.date | None = None) 
     total = IngestResult()
     pages = 0
     try:
+        groups = deployment_groups()
+        model_groups.rename_stored(groups)
         chunk_start = start
         while chunk_start <= end:
             chunk_end = min(chunk_start + datetime.timedelta(days=CHUNK_DAYS - 1), end)
-            rows, read = litellm_source.fetch_rows(chunk_start, chunk_end)
+            superseded: dict[datetime.date, set[str]] = {}
+            rows, read = litellm_source.fetch_rows(chunk_start, chunk_end, superseded=superseded)
             teamless, read_more = completeness.fetch_teamless_rows(
-                chunk_start, chunk_end, known=rows
+                chunk_start, chunk_end, known=rows, superseded=superseded
             )
-            rows += teamless
+            rows = model_groups.by_group(rows + teamless, groups)
             pages += read + read_more
-            result = upsert_daily(rows)
+            with transaction.atomic():  # no moment where a day's spend is under neither name
+                model_groups.drop_superseded(superseded, rows)
+                result = upsert_daily(rows)
             total.rows += result.rows
             total.months |= result.months
             total.teams |= result.teams

@@ -56,6 +56,9 @@ def test_refresh_reads_models_and_prices_from_litellm(refreshed):
     sonnet = CatalogueModel.objects.get(name="claude-3-5-sonnet")
     assert (sonnet.input_price, sonnet.output_price) == (Decimal("30"), Decimal("150"))
     assert sonnet.providers == ["anthropic"]
+    # Each name's deployments (``/model/info``): the provider model spend may be reported under.
+    assert sonnet.deployments == ["anthropic/claude-3-5-sonnet-20241022"]
+    assert mini.deployments == ["openai/gpt-4o-mini"]
     assert set(CatalogueModel.objects.values_list("name", flat=True)) == {
         "gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet", "gemini-1.5-flash",
     }  # fmt: skip

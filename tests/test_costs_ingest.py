@@ -303,7 +303,7 @@ def test_rows_from_a_litellm_day():
 
 def test_truncated_key_lists_keep_the_totals():
     day = activity_day("2026-11-10", CELLS)
-    del day["breakdown"]["models"]["gpt-4o-mini"]["api_key_breakdown"]["hash-b1"]
+    del day["breakdown"]["model_groups"]["gpt-4o-mini"]["api_key_breakdown"]["hash-b1"]
     rows = litellm_source.rows_from_day(day)
     assert sum(r.spend for r in rows) == Decimal("3.75")
     rest = [r for r in rows if not r.key_hash]

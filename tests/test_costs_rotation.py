@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from costs import litellm_source
-from costs.ingest import reattribute, upsert_daily
+from costs.attribution import reattribute
+from costs.ingest import upsert_daily
 from costs.models import DailySpend, MonthlyKeySpend, MonthlySpend
 from costs.tasks import run_ingestion
 from keys import services

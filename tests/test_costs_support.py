@@ -97,7 +97,9 @@ def metrics(spend, prompt=0, completion=0, requests=0, ok=None, failed=0):
 def activity_day(date: str, cells: list[dict]) -> dict:
     """A ``DailySpendData`` as LiteLLM's /team/daily/activity builds it, from flat cells.
 
-    cell: {team, key, user, alias, model, provider, spend, prompt, completion, requests, failed}
+    cell: {team, key, user, alias, model, provider, spend, prompt, completion, requests, failed,
+    deployment}: ``model`` is the model group, ``deployment`` the provider model behind it
+    (``models`` in the breakdown; the group's name where not given).
     """
     bd = {
         "models": {},
@@ -123,7 +125,7 @@ def activity_day(date: str, cells: list[dict]) -> dict:
     total = metrics(0)
     for c in cells:
         _acc(total, c)
-        add(bd["models"], c["model"], c)
+        add(bd["models"], c.get("deployment") or c["model"], c)
         add(bd["model_groups"], c["model"], c)
         add(bd["providers"], c["provider"], c)
         add(bd["entities"], c["team"] or "Unassigned", c)

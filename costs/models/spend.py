@@ -1,9 +1,10 @@
 """Spend rollups from LiteLLM.
 
-``DailySpend`` is the grain LiteLLM aggregates at (day × team × user × key × model × provider);
-the monthly tables and ``TeamDaySpend`` are kept in step with it by ``costs.ingest`` (moved by
-the difference each ingestion makes), so month and year views never scan daily rows. Days are
-LiteLLM's UTC days; a month is the calendar month of those days.
+``DailySpend`` is the grain LiteLLM aggregates at (day × team × user × key × model × provider,
+where ``model`` is the model group callers name: ``costs.model_groups``); the monthly tables
+and ``TeamDaySpend`` are kept in step with it by ``costs.ingest`` (moved by the difference
+each ingestion makes), so month and year views never scan daily rows. Days are LiteLLM's UTC
+days; a month is the calendar month of those days.
 """
 
 from __future__ import annotations

@@ -283,6 +283,11 @@ class LiteLLMClient:
         ``output_cost_per_token`` and ``mode``, as LiteLLM's own model hub shows them."""
         return list((self._request("GET", "/model_group/info") or {}).get("data") or [])
 
+    def model_info(self) -> list[dict[str, Any]]:
+        """``GET /model/info``: one entry per deployment, with ``model_name`` (its model group,
+        the name callers use) and ``litellm_params.model`` (the provider model behind it)."""
+        return list((self._request("GET", "/model/info") or {}).get("data") or [])
+
     def key_info(self, key: str) -> dict[str, Any]:
         """``GET /key/info?key=<hash>``: ``{"key", "info": {...}}``. ``key`` is the token hash or
         the secret; a secret is hashed here so it never appears in a URL (or httpx's logs)."""
