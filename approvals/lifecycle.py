@@ -223,11 +223,14 @@ class Request(ChoiceLabels, models.Model):
                 after=audit.snapshot(self),
             )
 
-    def _check_decider(self, actor):
+    def _check_decider(self, actor, *, approving: bool):
+        """What ``transition`` checks under the lock: ``actor`` decides this request, and nobody
+        approves it once the requester has left (rejecting it is still allowed)."""
+
         def check() -> None:
             if not self.can_decide(actor):
                 raise PermissionDenied
-            if self.requester_left():
+            if approving and self.requester_left():
                 raise ValidationError(
                     _("The requester is no longer a member of %(department)s.")
                     % {"department": self.department}
@@ -243,7 +246,7 @@ class Request(ChoiceLabels, models.Model):
             allowed_from=[Status.SUBMITTED],
             actor=actor,
             request=request,
-            check=None if auto else self._check_decider(actor),
+            check=None if auto else self._check_decider(actor, approving=True),
             decided_by=None if auto else actor,
             decided_at=timezone.now(),
             decision_comment=comment,
@@ -254,17 +257,12 @@ class Request(ChoiceLabels, models.Model):
     def reject(self, actor, *, comment: str, request=None) -> None:
         if not comment.strip():
             raise ValidationError(_("Say why the request is rejected."))
-
-        def check() -> None:
-            if not self.can_decide(actor):
-                raise PermissionDenied
-
         self.transition(
             Status.REJECTED,
             allowed_from=[Status.SUBMITTED],
             actor=actor,
             request=request,
-            check=check,
+            check=self._check_decider(actor, approving=False),
             decided_by=actor,
             decided_at=timezone.now(),
             decision_comment=comment,

@@ -69,6 +69,18 @@ def reveal_once(request, obj, template: str, context: dict, *, with_secret=None)
     return response
 
 
+@sensitive_variables("kwargs")  # they may carry a secret (a manual fulfilment's key)
+def attempt(request, action, obj, **kwargs) -> bool:
+    """Run ``action(obj, actor=..., request=..., **kwargs)``, a state change; its refusal
+    becomes the page's error message. True: it was done."""
+    try:
+        action(obj, actor=request.user, request=request, **kwargs)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return False
+    return True
+
+
 def perform(request, obj, action, *, failed: str, done: str, **kwargs):
     """Run ``action(obj, actor=..., request=..., **kwargs)``, a state change; report a refusal
     or a service failure on the page, never a 500."""
@@ -95,10 +107,6 @@ def cancel_own(request, obj):
     """The requester cancels their own pending request (anyone else: 403)."""
     if obj.requester_id != request.user.pk:
         raise PermissionDenied
-    try:
-        workflow.cancel(obj, actor=request.user, request=request)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
+    if attempt(request, workflow.cancel, obj):
         messages.success(request, _("Request cancelled."))
     return redirect(obj)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
@@ -13,7 +12,7 @@ from tenants.access import infra_required
 
 from . import registry, workflow
 from .lifecycle import Status
-from .pages import error_text
+from .pages import attempt, error_text
 
 
 @require_POST
@@ -24,10 +23,7 @@ def retry_request(request, kind, pk):
     if model is None:
         raise Http404
     obj = get_object_or_404(model, pk=pk)
-    try:
-        workflow.retry_failed(obj, actor=request.user, request=request)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    if not attempt(request, workflow.retry_failed, obj):
         return redirect("operations")
     obj.refresh_from_db()
     if obj.status == Status.FAILED:

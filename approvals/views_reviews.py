@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -18,6 +18,7 @@ from tenants.access import infra_required
 
 from . import reviews
 from .forms import CampaignForm, ReviewDecisionForm
+from .pages import attempt
 from .review_models import ReviewCampaign, ReviewItem
 
 
@@ -78,14 +79,7 @@ def review_item(request, pk):
         messages.error(request, _("Choose keep or revoke and give a reason."))
         return redirect(item.campaign)
     keep = form.cleaned_data["decision"] == "keep"
-    try:
-        reviews.decide(
-            item, actor=request.user, keep=keep, reason=form.cleaned_data["reason"],
-            request=request,
-        )  # fmt: skip
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
+    if attempt(request, reviews.decide, item, keep=keep, reason=form.cleaned_data["reason"]):
         messages.success(
             request,
             (_("%(item)s kept.") if keep else _("%(item)s revoked.")) % {"item": item.label},

@@ -100,6 +100,10 @@ class VirtualKey(OneTimeSecret, Request):
     def is_live(self) -> bool:
         return self.status == Status.ACTIVE
 
+    def can_revoke(self, user) -> bool:
+        """Its owner, a lead of its department, or infra."""
+        return self.requester_id == user.pk or user.is_infra or user.is_lead_of(self.department)
+
     def decide_url(self) -> str:
         return reverse("decide_key", args=[self.pk])
 

@@ -113,22 +113,26 @@ def _department(info: dict) -> Department | None:
     )
 
 
-@transaction.atomic
-def block_unknown(token: str, *, actor: User, request=None) -> None:
+def _unknown(token: str, actor: User) -> tuple[LiteLLMClient, dict]:
+    """A client acting for ``actor``, and LiteLLM's view of the key ``token`` once work in
+    flight on the request its alias names is done; refused if that request holds it now."""
     client = LiteLLMClient.from_settings(changed_by=f"portal:{actor.email}")
     info = _remote(client, token)
     _lock_owner(info)
     _refuse_if_held(token, info)
+    return client, info
+
+
+@transaction.atomic
+def block_unknown(token: str, *, actor: User, request=None) -> None:
+    client, info = _unknown(token, actor)
     client.block_key(token)
     _audit(UNKNOWN_BLOCKED, info, actor=actor, request=request)
 
 
 @transaction.atomic
 def delete_unknown(token: str, *, actor: User, request=None) -> None:
-    client = LiteLLMClient.from_settings(changed_by=f"portal:{actor.email}")
-    info = _remote(client, token)
-    _lock_owner(info)
-    _refuse_if_held(token, info)
+    client, info = _unknown(token, actor)
     client.delete_keys(keys=[token])
     _audit(UNKNOWN_DELETED, info, actor=actor, request=request)
 

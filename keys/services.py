@@ -332,9 +332,7 @@ def _end(key_id: int, status: str, *, actor: User | None, request=None, check=No
 
 def revoke(key: VirtualKey, *, actor: User, request=None) -> None:
     def may_revoke(locked: VirtualKey) -> None:
-        if not (
-            locked.requester_id == actor.pk or actor.is_infra or actor.is_lead_of(locked.department)
-        ):
+        if not locked.can_revoke(actor):
             raise PermissionDenied
 
     _end(key.pk, Status.REVOKED, actor=actor, request=request, check=may_revoke)

@@ -150,12 +150,7 @@ def rotate_key(request, pk):
 @require_POST
 def revoke_key(request, pk):
     key = _visible_key(request, pk)
-    allowed = (
-        key.requester_id == request.user.pk
-        or request.user.is_infra
-        or request.user.is_lead_of(key.department)
-    )
-    if not allowed:
+    if not key.can_revoke(request.user):
         raise PermissionDenied
     return perform(
         request,

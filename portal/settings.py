@@ -122,21 +122,10 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "account_login"
 
-# --- Sign-in: Microsoft Entra ID only (OpenID Connect, v2.0 endpoints) -----------------
-ENTRA_TENANT_ID = env("ENTRA_TENANT_ID", default="")
-ENTRA_CLIENT_ID = env("ENTRA_CLIENT_ID", default="")
-ENTRA_CLIENT_SECRET = env("ENTRA_CLIENT_SECRET", default="")
-ENTRA_AUTHORITY_HOST = env("ENTRA_AUTHORITY_HOST", default="https://login.microsoftonline.com")
-ENTRA_ALLOWED_TENANTS = env.list(
-    "ENTRA_ALLOWED_TENANTS", default=[ENTRA_TENANT_ID] if ENTRA_TENANT_ID else []
-)
-ENTRA_INFRA_GROUP_ID = env("ENTRA_INFRA_GROUP_ID", default="")
-# One tenant: its own authority and issuer. Several: the multi-tenant "organizations"
-# authority; the ID token's issuer is then checked against its tid (tenants/entra.py).
-ENTRA_AUTHORITY_TENANT = (
-    ENTRA_TENANT_ID if set(ENTRA_ALLOWED_TENANTS) <= {ENTRA_TENANT_ID} else "organizations"
-)
-GRAPH_URL = env("GRAPH_URL", default="https://graph.microsoft.com")
+# --- Sign-in: Microsoft Entra ID only (allauth's OpenID Connect provider) -------------------
+# Entra ID's own settings, and those of LiteLLM, Langfuse, Slack, Teams and the periodic jobs,
+# are in portal/integration_settings.py (imported here, once .env above is read).
+from .integration_settings import *  # noqa: E402,F403
 
 SOCIALACCOUNT_ONLY = True  # no local passwords; the admin superuser signs in at /admin/
 ACCOUNT_EMAIL_VERIFICATION = "none"
@@ -150,38 +139,6 @@ SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # match on the Entra object id, never on e-mail
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_ADAPTER = "tenants.entra.EntraAccountAdapter"
-SOCIALACCOUNT_PROVIDERS = {
-    "openid_connect": {
-        "provider_class": "tenants.entra.EntraProvider",
-        "OAUTH_PKCE_ENABLED": True,
-        "APPS": [
-            {
-                "provider_id": "entra",
-                "name": "Microsoft Entra ID",
-                "client_id": ENTRA_CLIENT_ID,
-                "secret": ENTRA_CLIENT_SECRET,
-                "settings": {
-                    "server_url": f"{ENTRA_AUTHORITY_HOST}/{ENTRA_AUTHORITY_TENANT}/v2.0",
-                    "uid_field": "oid",
-                    "fetch_userinfo": False,  # the ID token carries oid, tid and groups
-                    "token_auth_method": "client_secret_post",
-                    "scope": ["openid", "profile", "email"],
-                },
-            }
-        ]
-        if ENTRA_CLIENT_ID
-        else [],
-    }
-}
-
-# --- Integrations (secrets only from the environment) --------------------------------
-LITELLM_BASE_URL = env("LITELLM_BASE_URL", default="")
-LITELLM_MASTER_KEY = env("LITELLM_MASTER_KEY", default="")
-LITELLM_PUBLIC_URL = env("LITELLM_PUBLIC_URL", default=LITELLM_BASE_URL)  # shown to developers
-LITELLM_TIMEOUT = env.float("LITELLM_TIMEOUT", default=10.0)
-LANGFUSE_HOST = env("LANGFUSE_HOST", default="")
-LANGFUSE_ORG_PUBLIC_KEY = env("LANGFUSE_ORG_PUBLIC_KEY", default="")
-LANGFUSE_ORG_SECRET_KEY = env("LANGFUSE_ORG_SECRET_KEY", default="")
 
 # Secrets handed over once (virtual keys, Langfuse keys) are kept Fernet-encrypted until revealed.
 # SECRETS_FERNET_KEYS: comma-separated, newest first (encrypt with the first, decrypt with any);
@@ -236,7 +193,6 @@ ESTIMATE_REFERENCE_TOKENS = (
 )
 
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="portal")
 
@@ -268,38 +224,8 @@ if env("PROMETHEUS_MULTIPROC_DIR", default=""):  # e.g. on an emptyDir: make it 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="genai-portal@localhost")
-NOTIFY_WEBHOOK_URL = env("NOTIFY_WEBHOOK_URL", default="")  # Teams/Slack incoming webhook
 
-# --- Approvals in chat (see README "Approvals for infra") ------------------------------------
-SLACK_API_URL = env("SLACK_API_URL", default="https://slack.com/api")
-SLACK_BOT_TOKEN = env("SLACK_BOT_TOKEN", default="")
-SLACK_CHANNEL = env("SLACK_CHANNEL", default="")
-SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
-TEAMS_WEBHOOK_URL = env("TEAMS_WEBHOOK_URL", default="")
-# The Teams bot (Azure Bot resource): with its app id set, the card's buttons decide through
-# POST /integrations/teams/messages (the bot's messaging endpoint). Tokens are checked as the
-# Bot Framework publishes them: keys from this metadata, issuer, audience = the app id.
-TEAMS_BOT_APP_ID = env("TEAMS_BOT_APP_ID", default="")
-TEAMS_BOT_OPENID_METADATA_URL = env(
-    "TEAMS_BOT_OPENID_METADATA_URL",
-    default="https://login.botframework.com/v1/.well-known/openidconfiguration",
-)
-TEAMS_BOT_ISSUER = env("TEAMS_BOT_ISSUER", default="https://api.botframework.com")
-# The bot posts each stage's card itself (Teams routes a press only to the bot that sent the
-# card): its client secret, and where to post (the channel's conversation id and the service
-# URL Teams gave the bot when it was installed there).
-TEAMS_BOT_APP_PASSWORD = env("TEAMS_BOT_APP_PASSWORD", default="")
-TEAMS_BOT_SERVICE_URL = env("TEAMS_BOT_SERVICE_URL", default="")
-TEAMS_BOT_CONVERSATION_ID = env("TEAMS_BOT_CONVERSATION_ID", default="")
-TEAMS_BOT_TOKEN_URL = env(
-    "TEAMS_BOT_TOKEN_URL",
-    default="https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token",
-)
-TEAMS_BOT_JWKS_CACHE_SECONDS = env.int("TEAMS_BOT_JWKS_CACHE_SECONDS", default=86400)
-# An unknown kid refetches the keys (Microsoft rotated them) at most this often (seconds).
-TEAMS_BOT_JWKS_REFETCH_SECONDS = env.int("TEAMS_BOT_JWKS_REFETCH_SECONDS", default=30)
-# The metadata is fetched over HTTPS only; a local double needs http.
-TEAMS_BOT_ALLOW_HTTP_METADATA = env.bool("TEAMS_BOT_ALLOW_HTTP_METADATA", default=False)
+# --- Approvals: working hours for SLAs, access reviews -------------------------------------
 # Approval SLAs count working hours only: Monday to Friday, from START to END (wall clock in
 # TIME_ZONE), minus these dates.
 APPROVAL_WORKDAY_START = env("APPROVAL_WORKDAY_START", default="09:00")
@@ -406,39 +332,11 @@ REMIND_DAYS_BEFORE_EXPIRY = env.int("REMIND_DAYS_BEFORE_EXPIRY", default=7)
 # Approved or provisioning requests untouched this long are enqueued again
 # (a lost message, a dead worker).
 PROVISION_STALL_SECONDS = env.int("PROVISION_STALL_SECONDS", default=600)
-CELERY_BEAT_SCHEDULE = {
-    "expire-keys": {
-        "task": "keys.tasks.expire_keys",
-        "schedule": env.int("EXPIRE_KEYS_SECONDS", default=300),
-    },
-    "remind-expiring": {"task": "approvals.tasks.remind_expiring", "schedule": 3600},
-    "reconcile-keys": {"task": "keys.tasks.reconcile_keys", "schedule": 3600},
-    "resume-stalled": {
-        "task": "approvals.tasks.resume_stalled",
-        "schedule": env.int("RESUME_STALLED_SECONDS", default=120),
-    },
-    "expire-projects": {"task": "projects.tasks.expire_projects", "schedule": 300},
-    "pull-project-metrics": {"task": "projects.tasks.pull_project_metrics", "schedule": 3600},
-    "refresh-catalogue": {"task": "catalogue.tasks.refresh_catalogue", "schedule": 3600},
-    "ingest-spend": {
-        "task": "costs.tasks.ingest_spend",
-        "schedule": env.int("COSTS_INGEST_SECONDS", default=900),
-    },
-    "check-budgets": {"task": "costs.tasks.check_budgets", "schedule": 3600},
-    "cross-check-aggregates": {"task": "costs.tasks.cross_check_aggregates", "schedule": 86400},
-    "sync-directory": {"task": "tenants.tasks.sync_directory", "schedule": 3600},
-    "revoke-suspended-keys": {"task": "keys.tasks.revoke_suspended_keys", "schedule": 86400},
-    "approval-slas": {"task": "approvals.tasks.sweep_slas", "schedule": 600},
-    "access-reviews": {"task": "approvals.tasks.sweep_reviews", "schedule": 3600},
-}
 # Reconcile: block live keys in managed LiteLLM teams that the portal does not know (else
 # they are only reported to infra).
 RECONCILE_BLOCK_UNKNOWN_KEYS = env.bool("RECONCILE_BLOCK_UNKNOWN_KEYS", default=False)
 # Leavers: days a lead has to unblock a suspended key before it is revoked.
 LEAVER_GRACE_DAYS = env.int("LEAVER_GRACE_DAYS", default=30)
-# Only for a non-Microsoft authority (a test double): msal's instance discovery and a CA bundle.
-ENTRA_INSTANCE_DISCOVERY = env.bool("ENTRA_INSTANCE_DISCOVERY", default=True)
-ENTRA_CA_BUNDLE = env("ENTRA_CA_BUNDLE", default="")
 
 # --- Costs ---------------------------------------------------------------------------------
 # The lead's and infra's cost figures are cached this long (dropped on every change they show).
@@ -446,18 +344,7 @@ COSTS_PAGE_CACHE_SECONDS = env.int("COSTS_PAGE_CACHE_SECONDS", default=300 if CA
 COSTS_REREAD_DAYS = env.int("COSTS_REREAD_DAYS", default=3)  # late rows are caught on re-read
 COSTS_ALERT_THRESHOLDS = env.list("COSTS_ALERT_THRESHOLDS", cast=int, default=[80, 100])
 
-# --- REST API (/api/v1/) and CLI -------------------------------------------------------------
-# Entra ID access tokens for the portal's own API: audience is the app ID URI or the client id.
-API_AUDIENCES = env.list(
-    "API_AUDIENCES",
-    default=[f"api://{ENTRA_CLIENT_ID}", ENTRA_CLIENT_ID] if ENTRA_CLIENT_ID else [],
-)
-API_SCOPE = env("API_SCOPE", default="Portal.Access")  # delegated scope (users, the CLI)
-API_APP_ROLE = env("API_APP_ROLE", default="Portal.Service")  # app role (service principals)
-API_JWKS_URL = env(
-    "API_JWKS_URL",
-    default=f"{ENTRA_AUTHORITY_HOST}/{ENTRA_TENANT_ID or 'common'}/discovery/v2.0/keys",
-)
+# --- REST API (/api/v1/) and CLI (the Entra tokens it accepts: integration_settings.py) ------
 API_RATE_LIMIT = env("API_RATE_LIMIT", default="120/m")  # per identity (user or service)
 API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
 # --- Pipeline identities: CI jobs trade their OIDC token for a short-lived key ---------------
@@ -475,14 +362,6 @@ PIPELINES_RATE_LIMIT = env("PIPELINES_RATE_LIMIT", default="60/m")
 # What a requested identity may ask for: a run key's lifetime (seconds), live keys at once.
 PIPELINES_MAX_RUN_LIFETIME_SECONDS = env.int("PIPELINES_MAX_RUN_LIFETIME_SECONDS", default=3600)
 PIPELINES_MAX_LIVE_KEYS = env.int("PIPELINES_MAX_LIVE_KEYS", default=20)
-CELERY_BEAT_SCHEDULE["sweep-pipeline-keys"] = {
-    "task": "pipelines.tasks.sweep_pipeline_keys",
-    "schedule": 300,
-}
-CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
-    "task": "api.tasks.purge_idempotency_records",
-    "schedule": 3600,
-}
 # The rate limiter's counters must be shared by every web process: Redis where configured.
 API_CACHE_URL = env("API_CACHE_URL", default=CACHE_URL)
 CACHES["api"] = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.functional import SimpleLazyObject
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from approvals import workflow
 from approvals.lifecycle import Status
-from approvals.pages import reveal_once, viewer_context
+from approvals.pages import attempt, reveal_once, viewer_context
 from approvals.views_decide import decide
 from keys.views import ROW_FIELDS
 from portal.forms import errors_as_messages
@@ -115,11 +115,7 @@ def fulfil_project(request, pk):
     if not form.is_valid():
         errors_as_messages(request, form)
         return redirect(project)
-    try:
-        projects.fulfil_manually(project, actor=request.user, request=request, **form.cleaned_data)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
+    if attempt(request, projects.fulfil_manually, project, **form.cleaned_data):
         messages.success(request, _("Project handed over. The developer can reveal the key once."))
     return redirect(project)
 
@@ -129,10 +125,7 @@ def fulfil_project(request, pk):
 def confirm_teardown(request, pk):
     """Infra deleted a manually fulfilled project by hand in Langfuse."""
     project = get_object_or_404(TuningProject, pk=pk)
-    try:
-        projects.confirm_manual_teardown(project, actor=request.user, request=request)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    attempt(request, projects.confirm_manual_teardown, project)
     return redirect("operations")
 
 

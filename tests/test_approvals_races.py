@@ -15,7 +15,7 @@ from tenants.models import Membership
 
 from .approvals_helpers import LEADS, make_policy, submit_key
 from .conftest import make_user
-from .test_races import race_copies
+from .test_races import race_copies, race_to_approve
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROUNDS = 4
@@ -39,11 +39,7 @@ def test_two_approvers_at_once_both_count_and_approve_once(org):
     second = second_lead_and_both_must_approve(org)
     for _ in range(ROUNDS):
         key = submit_key(org)
-        results = race_copies(
-            key,
-            lambda k: workflow.approve(k, actor=org["lead_a"]),
-            lambda k: workflow.approve(k, actor=second),
-        )
+        results = race_to_approve(key, org["lead_a"], second)
         assert sorted(r for r, _ in results) == ["approved", "voted"]
         assert key.status == Status.APPROVED
         assert StageDecision.objects.filter(stage__object_id=key.pk).count() == 2
@@ -54,11 +50,7 @@ def test_one_person_in_two_tabs_votes_once(org):
     second_lead_and_both_must_approve(org)
     for _ in range(ROUNDS):
         key = submit_key(org)
-        results = race_copies(
-            key,
-            lambda k: workflow.approve(k, actor=org["lead_a"]),
-            lambda k: workflow.approve(k, actor=org["lead_a"]),
-        )
+        results = race_to_approve(key, org["lead_a"], org["lead_a"])
         assert [r for r, _ in results].count("voted") == 1
         assert engine.current_stage(key).approvals == 1
         assert VirtualKey.objects.get(pk=key.pk).status == Status.SUBMITTED
@@ -76,11 +68,7 @@ def test_delegate_and_delegator_at_once_count_once(org):
     make_policy(org["a"], {"name": "Both", "approver": "leads", "quorum": "all"})
     for _ in range(ROUNDS):
         key = submit_key(org)
-        race_copies(
-            key,
-            lambda k: workflow.approve(k, actor=org["lead_a"]),
-            lambda k: workflow.approve(k, actor=deputy),
-        )
+        race_to_approve(key, org["lead_a"], deputy)
         stage = engine.current_stage(key)
         assert stage.approvals == 1  # lead_a's vote, cast once
         assert VirtualKey.objects.get(pk=key.pk).status == Status.SUBMITTED

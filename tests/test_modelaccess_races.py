@@ -15,7 +15,7 @@ from modelaccess.models import ModelAccessRequest
 
 from .conftest import make_user
 from .test_modelaccess import team_models
-from .test_races import ROUNDS, copies, decisions, race
+from .test_races import ROUNDS, copies, decisions, race, race_to_approve
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,11 +36,7 @@ def test_two_infra_approving_at_once_make_one_decision(org):
     other = make_user("infra2", infra=True)
     for _ in range(ROUNDS):
         obj = ask(org, "gpt-4o")
-        a, b = copies(obj)
-        results = race(
-            lambda o=a: workflow.approve(o, actor=org["infra"]),
-            lambda o=b: workflow.approve(o, actor=other),
-        )
+        results = race_to_approve(obj, org["infra"], other)
         assert decisions(obj) == ["modelaccessrequest.approved"]
         assert sum(exc is None for _, exc in results) == 1
         ModelAccessRequest.objects.filter(pk=obj.pk).update(status=Status.CANCELLED)

@@ -100,6 +100,11 @@ def race_copies(obj, *actions):
     return results
 
 
+def race_to_approve(obj, *approvers):
+    """Each of ``approvers`` approves their own copy of ``obj``, all at the same instant."""
+    return race_copies(obj, *(functools.partial(workflow.approve, actor=a) for a in approvers))
+
+
 # --- decisions: virtual keys, tuning projects, budget requests ----------------------------------
 @pytest.mark.parametrize(
     ("refuse", "refused"),
@@ -126,11 +131,7 @@ def test_approve_races_a_refusal(org, refuse, refused):
 def test_two_approvers_at_once_make_one_decision(org):
     for _ in range(ROUNDS):
         key = new_key(org)
-        results = race_copies(
-            key,
-            lambda k: workflow.approve(k, actor=org["lead_a"]),
-            lambda k: workflow.approve(k, actor=org["infra"]),
-        )
+        results = race_to_approve(key, org["lead_a"], org["infra"])
         assert decisions(key) == ["virtualkey.approved"]
         assert sum(exc is None for _, exc in results) == 1
 

@@ -35,6 +35,12 @@ def _list_or_show(client: Client, args, path: str, columns: list[str]) -> None:
     return emit(client.get(f"{path}/{args.id}"), args.output, columns)
 
 
+def _submit(client: Client, args, path: str, columns: list[str], fields: dict) -> None:
+    """``request`` of any kind: its department, its own ``fields`` and why it is asked for."""
+    body = {"department": args.department, **fields, "justification": args.justification}
+    return emit(client.post(path, body), args.output, columns)
+
+
 def _granted(client: Client, args, path: str, columns: list[str], fields: dict, reveal) -> None:
     """The actions keys and projects share: list, show, request, reveal, extend and the rest
     (a POST to ``{path}/{id}/{action}``). ``fields`` maps the request's own fields to arguments;
@@ -42,14 +48,9 @@ def _granted(client: Client, args, path: str, columns: list[str], fields: dict, 
     if args.action in ("list", "show"):
         return _list_or_show(client, args, path, columns)
     if args.action == "request":
-        body = {
-            "department": args.department,
-            "name": args.name,
-            **{field: getattr(args, arg) for field, arg in fields.items()},
-            "lifetime_days": args.days,
-            "justification": args.justification,
-        }
-        return emit(client.post(path, body), args.output, columns)
+        own = {field: getattr(args, arg) for field, arg in fields.items()}
+        own.update(name=args.name, lifetime_days=args.days)
+        return _submit(client, args, path, columns, own)
     if args.action == "reveal":
         secret = client.post(f"{path}/{args.id}/reveal")
         if args.output == "json":
@@ -91,14 +92,9 @@ def _models(client: Client, args) -> None:
     if args.action in ("list", "show"):
         return _list_or_show(client, args, path, ACCESS_COLUMNS)
     if args.action == "request":
-        body = {
-            "department": args.department,
-            "model_name": args.model,
-            "change": "remove" if args.remove else "add",
-            "expected_monthly_spend": args.spend,
-            "justification": args.justification,
-        }
-        return emit(client.post(path, body), args.output, ACCESS_COLUMNS)
+        change = "remove" if args.remove else "add"
+        fields = {"model_name": args.model, "change": change, "expected_monthly_spend": args.spend}
+        return _submit(client, args, path, ACCESS_COLUMNS, fields)
     return emit(client.post(f"{path}/{args.id}/cancel"), args.output, ACCESS_COLUMNS)
 
 
