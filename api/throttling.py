@@ -2,11 +2,13 @@
 
 A fixed window per identity, counted with the cache's atomic ``incr`` (Redis INCR), so N web
 processes and threads share one count. Plugged into django-ninja's throttling, which answers
-429 with ``Retry-After``.
+429 with ``Retry-After``. While Redis cannot be reached there is no count, and the API answers
+429 with ``Retry-After: 5`` rather than serve requests nobody counts.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -14,7 +16,11 @@ from django.conf import settings
 from django.core.cache import caches
 from ninja.throttling import BaseThrottle
 
+from portal.cache import UNREACHABLE
+
+log = logging.getLogger(__name__)
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+UNAVAILABLE_RETRY_SECONDS = 5.0
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -31,8 +37,12 @@ def hit(key: str, rate: str) -> tuple[bool, float]:
     window = int(now // duration)
     cache_key = f"api_rate:{key}:{window}"
     cache = caches["api"]
-    cache.add(cache_key, 0, timeout=duration + 1)
-    count = cache.incr(cache_key)
+    try:
+        cache.add(cache_key, 0, timeout=duration + 1)
+        count = cache.incr(cache_key)
+    except (*UNREACHABLE, ValueError):  # Redis away: no count, so no request is waved through
+        log.warning("rate limit unavailable: refusing for now", extra={"key": key})
+        return False, UNAVAILABLE_RETRY_SECONDS
     return count <= limit, duration - (now % duration)
 
 

@@ -63,7 +63,7 @@ def on_commit(
         if webhook is not None:
             infra_webhook.post(webhook_text(department, webhook), about=template)
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)
 
 
 def request_submitted(obj) -> None:

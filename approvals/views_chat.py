@@ -52,7 +52,9 @@ def slack_interactions(request):
         reply = (False, _("This button press was already received; it was not counted again."))
     else:
         reply = _decide(slack_user, button, approve)
-    transaction.on_commit(lambda: chat.respond(response_url, reply[1], replace=reply[0]))
+    transaction.on_commit(
+        lambda: chat.respond(response_url, reply[1], replace=reply[0]), robust=True
+    )
     return HttpResponse(status=200)
 
 

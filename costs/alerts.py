@@ -333,4 +333,4 @@ def _notify_on_commit(alert: BudgetAlert, recipients: list[str], fc=None, langfu
                 text = describe(alert, fc, langfuse)
             webhook.post(text, about="budget alert")
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)

@@ -235,7 +235,7 @@ def detect(day: datetime.date | None = None) -> list[SpendAnomaly]:
                     anomaly,
                     after={"subject": f.subject, "day": day, "spend": anomaly.spend},
                 )
-                transaction.on_commit(lambda a=anomaly: _announce(a))
+                transaction.on_commit(lambda a=anomaly: _announce(a), robust=True)
         except IntegrityError:  # another worker recorded it first
             continue
         created.append(anomaly)

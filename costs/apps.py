@@ -79,7 +79,7 @@ def push_budget_after_commit(sender, *, department, **kwargs) -> None:
 
     from .tasks import push_department_budget
 
-    transaction.on_commit(lambda: push_department_budget.delay(department.pk))
+    transaction.on_commit(lambda: push_department_budget.delay(department.pk), robust=True)
 
 
 def push_member_after_commit(sender, *, department, user, **kwargs) -> None:
@@ -87,4 +87,4 @@ def push_member_after_commit(sender, *, department, user, **kwargs) -> None:
 
     from .tasks import push_member_budget
 
-    transaction.on_commit(lambda: push_member_budget.delay(department.pk, user.pk))
+    transaction.on_commit(lambda: push_member_budget.delay(department.pk, user.pk), robust=True)

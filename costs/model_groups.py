@@ -94,7 +94,7 @@ def rename_stored(groups: dict[str, str]) -> int:
         anomalies = SpendAnomaly.objects.filter(top_model__in=old).order_by()
         for name in anomalies.values_list("top_model", flat=True).distinct():
             SpendAnomaly.objects.filter(top_model=name).update(top_model=groups[name])
-    transaction.on_commit(lambda: cache.set(APPLIED, _digest(groups), None))
+    transaction.on_commit(lambda: cache.set(APPLIED, _digest(groups), None), robust=True)
     renamed = sum(n for _m, _t, n in moved)
     if renamed:
         context_processors.bump()

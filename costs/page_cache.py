@@ -53,7 +53,7 @@ def bump(*scopes: str) -> None:
         cache.set_many({_version_key(s): now for s in scopes}, None)
 
     run()
-    transaction.on_commit(run)
+    transaction.on_commit(run, robust=True)
 
 
 def cached(parts: tuple, scopes: tuple[str, ...], build: Callable[[], str]) -> str:
