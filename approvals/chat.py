@@ -164,7 +164,7 @@ def announce_on_commit(obj, stage) -> None:
             except httpx.HTTPError as exc:  # chat is a convenience; mail already went
                 log.warning("chat post failed", extra={"error": str(exc)})
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)
 
 
 def decide_press(user, button: Button, approve: bool, *, via: str) -> tuple[bool, str, object]:

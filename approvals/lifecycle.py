@@ -368,14 +368,15 @@ class Request(ChoiceLabels, models.Model):
     def enqueue_provisioning(self) -> None:
         """Hand the request to a worker once the approval is committed, never before."""
         task = registry.task(self, "provision")
-        transaction.on_commit(lambda: task.delay(self.pk))
+        # robust: with the broker away the approval stands; the stalled-work sweep enqueues it
+        transaction.on_commit(lambda: task.delay(self.pk), robust=True)
 
     def enqueue_cleanup(self) -> None:
         """After an open request was stopped: remove whatever already reached LiteLLM or
         Langfuse (a no-op for kinds that leave nothing behind)."""
         task = registry.task(self, "cleanup")
-        if task is not None:
-            transaction.on_commit(lambda: task.delay(self.pk))
+        if task is not None:  # robust: a lost message is resumed by the kind's sweep
+            transaction.on_commit(lambda: task.delay(self.pk), robust=True)
 
     @property
     def kind_label(self) -> str:

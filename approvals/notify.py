@@ -95,7 +95,7 @@ def mail_on_commit(recipients: list[str], compose: Callable[[], tuple[str, str]]
         except Exception:  # a mail outage must not undo the decision it reports
             log.exception("approval mail failed")
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)
 
 
 def stage_started(obj, stage, approvers) -> None:

@@ -358,7 +358,7 @@ def purge(key_id: int) -> list[str]:
             return []
         client = LiteLLMClient.from_settings(changed_by="portal:cleanup")
         deleted = delete_remote(client, key)
-        if (key.steps or {}).get("purge") == PURGE_PENDING:
-            key.steps = {**key.steps, "purge": "done"}
+        if (key.steps or {}).get("purge") != "done":  # confirmed: the sweep leaves it be
+            key.steps = {**(key.steps or {}), "purge": "done"}
             key.save(update_fields=["steps", "updated_at"])
         return deleted

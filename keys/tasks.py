@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from approvals.lifecycle import Status
@@ -81,8 +82,9 @@ def block_suspended_key(self, key_id: int) -> str:
 
 def resume_blocks(cutoff) -> int:
     """Suspended keys still not blocked in LiteLLM and untouched since ``cutoff``: their
-    block's retry message was lost; and ended keys whose deletion in LiteLLM is not confirmed
-    (``services._end``), likewise (Redis restarted, or the worker holding the retry died).
+    block's retry message was lost; ended keys whose deletion in LiteLLM is not confirmed
+    (``services._end``), likewise (Redis restarted, or the worker holding the retry died); and
+    requests cancelled mid-provisioning whose clean-up (``purge_key``) was never confirmed.
     The registry's ``resume`` hook for keys, run by ``approvals.tasks.resume_stalled``, so a
     leaver's key is blocked within minutes, not at the next daily run."""
     due = list(
@@ -92,12 +94,18 @@ def resume_blocks(cutoff) -> int:
     )
     for pk in due:
         block_suspended_key.delay(pk)
+    # Ended with LiteLLM's deletion not confirmed and its retry lost; or cancelled after its
+    # provisioning started (a leaver's request) with its clean-up message lost.
+    unconfirmed = Q(steps__purge=services.PURGE_PENDING)
+    cancelled_mid_way = Q(status=Status.CANCELLED, attempts__gt=0) & (
+        Q(steps__purge__isnull=True) | ~Q(steps__purge="done")
+    )
     purges = list(
         VirtualKey.objects.filter(
-            steps__purge=services.PURGE_PENDING, updated_at__lt=cutoff
+            unconfirmed | cancelled_mid_way, updated_at__lt=cutoff
         ).values_list("pk", flat=True)
     )
-    for pk in purges:  # ended, LiteLLM's deletion not confirmed and its retry lost
+    for pk in purges:
         purge_key.delay(pk)
     repairs = list(
         VirtualKey.objects.filter(

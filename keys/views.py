@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
+from kombu.exceptions import OperationalError
 
 from approvals import timeline, workflow
 from approvals.lifecycle import Status
@@ -218,6 +219,9 @@ def run_reconcile(request):
         reconcile_keys.delay()
     except IntegrationError as exc:  # in-process (demo): the run itself failed
         messages.error(request, _("Reconcile failed: %(error)s") % {"error": error_text(exc)})
+        return redirect("operations")
+    except OperationalError:  # the broker (Redis) is away: nothing was started
+        messages.error(request, _("The task queue cannot be reached; try again in a minute."))
         return redirect("operations")
     run = ReconcileRun.objects.filter(started_at__gte=started).first()
     if run and run.finished_at:

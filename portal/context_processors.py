@@ -141,7 +141,7 @@ def bump(*scopes: str) -> None:
     organisation without any): now, and again when the transaction commits."""
     change = Bump(scopes or (ORG,))
     change()
-    transaction.on_commit(change)
+    transaction.on_commit(change, robust=True)
 
 
 def bump_now(*scopes: str) -> None:

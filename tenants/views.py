@@ -53,6 +53,6 @@ def directory_sync_now(request):
     with transaction.atomic():
         run = SyncRun.objects.create(triggered_by=request.user)
         audit.record(SYNC_REQUESTED, run, request=request)
-        transaction.on_commit(lambda: sync_directory.delay(run_id=run.pk))
+        transaction.on_commit(lambda: sync_directory.delay(run_id=run.pk), robust=True)
     messages.success(request, _("Directory sync started. Refresh in a moment for its changes."))
     return redirect(run)

@@ -15,6 +15,7 @@ from keys import leavers, services, tasks
 from keys.models import VirtualKey
 from portal import crypto
 from portal.celery import app as celery_app
+from portal.integrations.litellm import LiteLLMClient
 from portal.models import AuditEvent
 from tenants import directory
 
@@ -237,3 +238,19 @@ def test_a_lost_block_retry_is_picked_up_by_the_stalled_work_sweep(org, litellm,
     assert approval_tasks.resume_stalled() == 1
     wait_for(lambda: VirtualKey.objects.get(pk=key.pk).blocked_at, timeout=60)
     assert refused(litellm, secret)
+
+
+def test_a_leavers_request_cancelled_mid_provisioning_is_cleaned_up_when_its_message_is_lost(
+    org, litellm, worker, settings
+):
+    """The requester left while a worker was making their key: the request is cancelled and
+    its clean-up enqueued after the commit. With that message lost (Redis away), the
+    stalled-work sweep still removes what reached LiteLLM, once."""
+    key = make_key(org, status=Status.PROVISIONING, attempts=1, name="mid-way")
+    LiteLLMClient.from_settings().generate_key(key_alias=key.alias)  # reached LiteLLM
+    key.cancel_for_leaver(reason="requester left: test")  # its enqueue_cleanup never ran
+    settings.PROVISION_STALL_SECONDS = 0
+    assert approval_tasks.resume_stalled() == 1
+    wait_for(lambda: not keys_with_alias(litellm, key.alias), timeout=60)
+    wait_for(lambda: VirtualKey.objects.get(pk=key.pk).steps.get("purge") == "done", timeout=30)
+    assert approval_tasks.resume_stalled() == 0  # confirmed: not sent again

@@ -90,3 +90,41 @@ def test_the_api_is_refused_with_a_retry_while_its_rate_limit_cannot_count(setti
         },
     }
     assert hit("someone", "120/m") == (False, 5.0)
+
+
+def test_an_approval_whose_enqueue_fails_stands_and_the_sweep_sends_it(
+    org, monkeypatch, django_capture_on_commit_callbacks, caplog, settings
+):
+    from approvals import tasks as approval_tasks
+    from keys import tasks as key_tasks
+    from keys.models import VirtualKey
+
+    from .approvals_helpers import LEADS, make_policy, submit_key
+
+    make_policy(org["a"], LEADS)
+    key = submit_key(org)
+    sent = []
+    monkeypatch.setattr(key_tasks.provision_key, "delay", lambda *a, **k: sent.append(a) or 1 / 0)
+    lead = signed_in(org["lead_a"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = lead.post(f"/approvals/keys/{key.pk}/", {"decision": "approve"})
+    assert response.status_code == 302  # answered as done: the approval is committed
+    assert VirtualKey.objects.get(pk=key.pk).status == "approved"
+    assert sent == [(key.pk,)] and "Error calling" in caplog.text
+    monkeypatch.setattr(key_tasks.provision_key, "delay", lambda *a, **k: sent.append(a))
+    settings.PROVISION_STALL_SECONDS = 0
+    assert approval_tasks.resume_stalled() >= 1
+    assert sent[-1] == (key.pk,)
+
+
+def test_reconcile_asked_for_while_the_broker_is_away_says_so(org, monkeypatch):
+    from keys import tasks as key_tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis: Connection refused.")
+
+    monkeypatch.setattr(key_tasks.reconcile_keys, "delay", broker_down)
+    infra = signed_in(org["infra"])
+    response = infra.post("/operations/reconcile/", follow=True)
+    assert response.status_code == 200
+    assert "The task queue cannot be reached" in response.content.decode()
