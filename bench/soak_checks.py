@@ -44,8 +44,14 @@ def litellm_keys(client: LiteLLMClient) -> list[dict]:
 
 
 def duplicate_aliases(keys: list[dict]) -> list[str]:
-    counts = collections.Counter(k.get("key_alias") for k in keys if k.get("key_alias"))
-    return sorted(alias for alias, n in counts.items() if n > 1)
+    """Aliases held by two different keys. Counted by token: LiteLLM's key list is paged
+    newest first and is no snapshot, so while keys are made one key can be listed on two
+    pages (the same token twice), which is not a second key."""
+    tokens = collections.defaultdict(set)
+    for k in keys:
+        if k.get("key_alias"):
+            tokens[k["key_alias"]].add(k.get("token"))
+    return sorted(alias for alias, held in tokens.items() if len(held) > 1)
 
 
 def states() -> list[str]:
