@@ -55,6 +55,8 @@ def reconcile(client: LiteLLMClient | None = None) -> ReconcileRun:
             for key in VirtualKey.objects.filter(department=department, status=Status.ACTIVE):
                 found = remote.get(key.litellm_key_id)
                 fields, finding = [], None
+                if found is None and _still_held(client, key):
+                    continue  # missed by the paged list (no snapshot): compared next run
                 if found is None:
                     fields = [{"field": "deleted"}]
                     finding = _finding("deleted", department, key.alias, key.litellm_key_id)
@@ -149,6 +151,14 @@ def _unknown_key(client: LiteLLMClient, department: Department, token: str, info
 
 def _finding(kind: str, department: Department, alias: str, token: str) -> dict:
     return {"kind": kind, "team": department.litellm_team_id, "alias": alias, "token": token}
+
+
+def _still_held(client: LiteLLMClient, key: VirtualKey) -> bool:
+    """Asked again by the key's alias: LiteLLM's key list is paged newest first and is no
+    snapshot, so a key deleted while the pages are read pulls another onto a page already
+    read. (``/key/info`` is no witness: it can answer from LiteLLM's cache after a delete.)"""
+    held = client.find_key_by_alias(key.alias)
+    return held is not None and held["token"] == key.litellm_key_id
 
 
 def _all_team_keys(client: LiteLLMClient, team_id: str) -> list[dict]:

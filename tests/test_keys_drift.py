@@ -191,3 +191,22 @@ def test_reconcile_after_a_restore_finds_keys_in_a_team_the_portal_has_not_recor
     assert found[key.alias]["team"] == f"portal-{org['a'].slug}"
     org["a"].refresh_from_db()
     assert org["a"].litellm_team_id == ""  # reconcile records drift, it changes nothing
+
+
+def test_a_key_the_paged_list_missed_is_not_reported_deleted(litellm, org, monkeypatch):
+    """LiteLLM's key list is no snapshot: a key deleted while its pages are read pulls another
+    onto a page already read. Reconcile asks for that key by token before it calls it deleted
+    (a finding infra would resolve by ending a live key)."""
+    missed, gone = live_key(org, "missed-by-the-list"), live_key(org, "really-gone")
+    LiteLLMClient.from_settings().delete_keys(keys=[gone.litellm_key_id])
+    listed = reconcile._all_team_keys
+    monkeypatch.setattr(
+        reconcile,
+        "_all_team_keys",
+        lambda client, team: [
+            k for k in listed(client, team) if k["token"] != missed.litellm_key_id
+        ],
+    )
+    found = findings_by_alias(reconcile.reconcile())
+    assert missed.alias not in found
+    assert found[gone.alias]["kind"] == "deleted"
