@@ -26,6 +26,13 @@ print(
             "active": list(
                 live.filter(status=Status.ACTIVE).values_list("litellm_key_id", flat=True)
             ),
+            # Being provisioned at the dump, with the secret kept: the restored portal's
+            # stalled-work sweep finds that key and finishes the request (not drift).
+            "in_flight": list(
+                VirtualKey.objects.filter(status=Status.PROVISIONING)
+                .exclude(litellm_key_id="")
+                .values_list("litellm_key_id", flat=True)
+            ),
         }
     )
 )
