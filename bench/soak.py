@@ -92,6 +92,7 @@ class Soak:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.began = time.monotonic()
+        self.began_at = time.time()  # the wall clock, for the UTC days of the calls
         self.log: list[str] = []
         self.last_fault_end = 0.0
         self.samples = 0

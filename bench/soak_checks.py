@@ -137,6 +137,18 @@ def audit_trail() -> list[str]:
     return out
 
 
+def litellm_caught_up(client: LiteLLMClient, days: list[datetime.date], answered: int) -> list:
+    """LiteLLM writes its daily tables in batches: until it has recorded every call it
+    answered, comparing the portal's spend with LiteLLM's compares with a moving figure."""
+    from costs import litellm_source
+
+    rows, _pages = litellm_source.fetch_rows(min(days), max(days))
+    recorded = sum(row.successes for row in rows)
+    if recorded < answered:
+        return [f"5: LiteLLM has recorded {recorded} of the {answered} calls it answered"]
+    return []
+
+
 def spend(client: LiteLLMClient, days: list[datetime.date]) -> list[str]:
     """Invariant 5, per day and key."""
     from costs import litellm_source

@@ -147,14 +147,17 @@ def _recover(stack, soak) -> None:
 def _converge(args, soak, direct, load, mail_dir) -> float | None:
     """Seconds from the last fault until the state invariants hold (polled), or None."""
     deadline = soak.last_fault_end + args.settle
-    days = [datetime.datetime.now(datetime.UTC).date()]
+    days = _days(soak)
     while time.monotonic() < deadline:
         close_old_connections()
         try:
             remote = checks.litellm_keys(direct)
             left = checks.states() + checks.litellm_matches(remote)
             if not left and load.last_call:
-                left = checks.spend(direct, days)
+                answered = load.counts["call: 200"]
+                left = checks.litellm_caught_up(direct, days, answered) or checks.spend(
+                    direct, days
+                )
         except Exception as exc:  # noqa: BLE001 - LiteLLM still starting: poll again
             left = [f"LiteLLM: {exc}"]
         if not left:
@@ -163,8 +166,15 @@ def _converge(args, soak, direct, load, mail_dir) -> float | None:
     return None
 
 
+def _days(soak) -> list[datetime.date]:
+    """The UTC days the run's calls fell on (a run can cross midnight)."""
+    start = datetime.datetime.fromtimestamp(soak.began_at, datetime.UTC).date()
+    today = datetime.datetime.now(datetime.UTC).date()
+    return [start + datetime.timedelta(days=n) for n in range((today - start).days + 1)]
+
+
 def _final(soak, direct, load, mail_dir) -> list[str]:
-    days = [datetime.datetime.now(datetime.UTC).date()]
+    days = _days(soak)
     remote = checks.litellm_keys(direct)
     violations = [
         *checks.states(),
