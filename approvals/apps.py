@@ -7,7 +7,7 @@ class ApprovalsConfig(AppConfig):
     verbose_name = _("Approvals")
 
     def ready(self) -> None:
-        from django.db.models.signals import m2m_changed, post_delete, post_save
+        from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
         from portal import audit_display, context_processors
         from portal import home as portal_home
@@ -16,7 +16,7 @@ class ApprovalsConfig(AppConfig):
         from tenants.models import Membership
         from tenants.signals import member_left
 
-        from . import home, leavers, pending, policies, policy_history
+        from . import home, leavers, pending, policies, policy_history, waiting
         from .models import Delegation, RequestStage, StageDecision
 
         context_processors.PENDING_COUNT[:] = [pending.nav_count]
@@ -41,3 +41,16 @@ class ApprovalsConfig(AppConfig):
         m2m_changed.connect(
             pending.forget, sender=RequestStage.approvers.through, dispatch_uid="pending-approvers"
         )
+        # The rows of what waits for whose decision follow the same changes, in their
+        # transaction: a request of any registered kind, a stage, its approvers, a vote.
+        post_save.connect(waiting.request_saved, dispatch_uid="waiting-request")
+        post_delete.connect(waiting.request_deleted, dispatch_uid="waiting-request")
+        post_save.connect(waiting.stage_changed, sender=RequestStage, dispatch_uid="waiting-stage")
+        for signal in (post_save, post_delete):
+            signal.connect(waiting.stage_changed, sender=StageDecision, dispatch_uid="waiting-vote")
+        m2m_changed.connect(
+            waiting.stage_changed,
+            sender=RequestStage.approvers.through,
+            dispatch_uid="waiting-approvers",
+        )
+        post_migrate.connect(waiting.after_migrate, sender=self, dispatch_uid="waiting-rebuild")

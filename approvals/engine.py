@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -167,33 +166,6 @@ def involves(obj, user: User) -> bool:
     if obj.pk is None:
         return False
     return stages_for(obj).filter(approvers=user).exists() or can_decide(obj, user)
-
-
-def pending_object_ids(model: type, user: User) -> models.QuerySet:
-    """Ids of ``model`` requests whose current stage waits for ``user`` (or someone whose
-    delegate ``user`` is today)."""
-    people = [user.pk, *[d.pk for d in delegation.delegators_of(user)]]
-    voted_earlier = StageDecision.objects.filter(
-        Q(actor=user) | Q(counted_for=user),
-        stage__content_type=OuterRef("content_type"),
-        stage__object_id=OuterRef("object_id"),
-        stage__position__lt=OuterRef("position"),
-    )
-    return (
-        RequestStage.objects.filter(
-            content_type=ContentType.objects.get_for_model(model),
-            state=S.ACTIVE,
-            approvers__in=people,
-        )
-        .filter(Q(rule__distinct_approvers=False) | ~Exists(voted_earlier))
-        .exclude(decisions__actor=user)
-        .values("object_id")
-    )
-
-
-def staged_object_ids(model: type) -> models.QuerySet:
-    ct = ContentType.objects.get_for_model(model)
-    return RequestStage.objects.filter(content_type=ct).values("object_id")
 
 
 # --- decide ---------------------------------------------------------------------------------

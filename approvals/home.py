@@ -1,5 +1,5 @@
-"""The home page's approver panel: what waits for my decision, every kind, read from the
-same cached list as the navigation's count and the approval queue."""
+"""The home page's approver panel: what waits for my decision, every kind, read as the
+navigation's count and the approval queue read it."""
 
 from __future__ import annotations
 
@@ -18,11 +18,8 @@ def approver(user) -> dict | None:
     leads = any(m.role == m.Role.LEAD for m in user.memberships_once())
     if not (count or user.is_infra or leads):
         return None
-    waiting = []
-    for qs in pending.queues(user) if count else []:
-        waiting += qs.select_related("requester", "department").order_by("created_at")[:SHOWN]
-    waiting.sort(key=lambda r: r.created_at)
-    return {"waiting": waiting[:SHOWN], "count": count, "reviews": open_reviews(user)}
+    waiting = pending.first(user, SHOWN) if count else []
+    return {"waiting": waiting, "count": count, "reviews": open_reviews(user)}
 
 
 def open_reviews(user) -> list[dict]:

@@ -19,7 +19,7 @@ from portal import audit
 from portal.choices import ChoiceLabels
 from portal.model_fields import optional_person, owning_department
 
-from . import delegation, engine, registry, routing
+from . import delegation, engine, registry, routing, waiting
 from .secrets import OneTimeSecret
 
 
@@ -76,22 +76,18 @@ class LifecycleQuerySet(models.QuerySet):
     def pending_for(self, user):
         """Requests waiting for this user's decision, never their own: those whose current
         approval stage lists them (or someone they stand in for today), and, for requests
-        without stages, their departments' (all for infra) as before."""
-        qs = self.filter(status=Status.SUBMITTED).exclude(requester=user)
-        staged = qs.filter(pk__in=engine.pending_object_ids(self.model, user))
-        unstaged = qs.exclude(pk__in=engine.staged_object_ids(self.model))
-        deciders = models.Q(pk__in=[])
-        for person in [user, *delegation.delegators_of(user)]:
-            deciders |= self.single_decider(person) & ~models.Q(requester=person)
-        return staged | unstaged.filter(deciders)
+        without stages, their departments' (all for infra) as before (``approvals.waiting``:
+        read through its indexes)."""
+        return self.filter(status=Status.SUBMITTED, pk__in=waiting.object_ids(self.model, user))
 
     def single_decider(self, person) -> models.Q:
         """Requests without stages ``person`` decides: a named approver (the requester's
-        manager) alone, else the leads; infra everything."""
+        manager) alone, else the leads; infra everything. A condition on ``approver`` and
+        ``department``, which a request and its ``PendingDecision`` rows both carry."""
         if person.is_infra:
             return models.Q()
         return models.Q(approver=person) | models.Q(
-            approver__isnull=True, department__in=person.departments_led()
+            approver__isnull=True, department__in=waiting.led_department_ids(person)
         )
 
     def visible_to(self, user):

@@ -231,6 +231,61 @@ class StageDecision(models.Model):
         return f"{self.actor} {self.decision} ({self.stage})"
 
 
+class PendingDecision(AboutRequest):
+    """What waits for whose decision, kept beside the requests so that a queue and its count
+    read a handful of index entries, whatever the number of open requests (``waiting``).
+
+    One row per approver of a submitted request's active stage who has not voted there
+    (``decider``; nobody votes twice, and a delegate's vote counts for the approver), or one
+    row with no ``decider`` for a submitted request without stages: its deciders are worked
+    out when asked (the kind's ``single_decider`` over ``approver`` and ``department``,
+    which these rows carry under the request's own names). Rewritten by ``waiting.sync``
+    in the transaction of every change to the request, its stages, their approvers or votes.
+    """
+
+    requester = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+", db_index=False)
+    approver = optional_person(_("approver"), on_delete=models.CASCADE, db_index=False)
+    decider = optional_person(_("decider"), on_delete=models.CASCADE, db_index=False)
+    stage = models.ForeignKey(
+        RequestStage, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField()  # the request's, for the queue's order
+
+    class Meta:
+        constraints = [
+            # One row per request and decider (and one without): a count needs no DISTINCT.
+            models.UniqueConstraint(
+                fields=["content_type", "object_id", "decider"],
+                nulls_distinct=False,
+                name="pending_once_per_decider",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["decider", "created_at"], name="pending_decider"),
+            models.Index(fields=["stage"], name="pending_stage"),
+            # Requests without stages: every one of a kind (infra), a department's (its
+            # leads), a named approver's.
+            models.Index(
+                fields=["content_type", "created_at"],
+                condition=models.Q(decider__isnull=True),
+                name="pending_unstaged",
+            ),
+            models.Index(
+                fields=["department", "created_at"],
+                condition=models.Q(decider__isnull=True),
+                name="pending_unstaged_department",
+            ),
+            models.Index(
+                fields=["approver"],
+                condition=models.Q(decider__isnull=True),
+                name="pending_unstaged_approver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.content_type_id}:{self.object_id} → {self.decider_id or 'deciders'}"
+
+
 class Delegation(models.Model):
     """While ``delegator`` is away (``starts_on``..``ends_on``, portal time zone),
     ``delegate`` sees and decides what waits for them. Not transitive."""

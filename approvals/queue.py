@@ -1,37 +1,40 @@
 """The one approval queue: every kind of request waiting for a user's decision, with its
 current stage and whose place the user stands in, read in a fixed number of queries.
 
-The ids come from ``approvals.pending`` (the cached list the navigation's count and the home
-panel read); each kind's rows are one query, the stages, their approvers and votes three
-more, whatever the number of rows."""
+What waits comes from ``approvals.waiting`` through ``pending.entries``: one query for the
+page's entries of every kind, merged, filtered and sorted in the database (counted by the
+navigation's count, or by one more query when filtered); then each kind's requests on the
+page by their ids, and the current stages, their approvers' and counted votes' ids three
+more, whatever the number of open requests."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from functools import reduce
+from operator import or_
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Page
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from portal.lists import Filter, ListQuery
 from portal.pagination import Paginator
 from tenants.models import Department
 
-from . import delegation, pending, registry
-from .models import RequestStage
+from . import delegation, pending, registry, waiting
+from .models import RequestStage, StageDecision
 from .models import StageState as S
 
 SEARCH = ["justification", "department__name", "requester__display_name", "requester__email"]
+# Over the entries (``pending.entries``): the request's time, then a fixed tie-break.
+TIE = ["content_type", "object_id"]
 SORTS = {
-    "old": (_("Oldest first"), ["created_at", "pk"]),
-    "new": (_("Newest first"), ["-created_at", "-pk"]),
-    "department": (_("Department"), ["department__name", "created_at", "pk"]),
-}
-PY_SORTS = {
-    "old": (lambda o: (o.created_at, o.pk), False),
-    "new": (lambda o: (o.created_at, o.pk), True),
-    "department": (lambda o: (o.department.name, o.created_at, o.pk), False),
+    "old": (_("Oldest first"), ["created_at", *TIE]),
+    "new": (_("Newest first"), ["-created_at", *(f"-{f}" for f in TIE)]),
+    "department": (_("Department"), ["department__name", "created_at", *TIE]),
 }
 
 
@@ -58,9 +61,8 @@ def list_query(request) -> ListQuery:
     kinds = pending.kinds_in_queue(user)
     departments = Department.objects.order_by("name").values_list("pk", "name")
     listq = ListQuery(
-        search_fields=SEARCH,
+        search_fields=[],  # over each kind's own fields: ``search``
         filters=[
-            # Applied per kind by the queue itself (no lookup): one query per kind stays.
             Filter(
                 "kind", _("Kind"), "", [(k.slug, k.model._meta.verbose_name) for _l, k in kinds]
             ),
@@ -78,30 +80,41 @@ def list_query(request) -> ListQuery:
     return listq
 
 
+def search(models, text: str) -> Q:
+    """Entries whose request matches ``text`` (its justification, department, requester, and
+    name where the kind has one)."""
+    cts = ContentType.objects.get_for_models(*models)
+    arms = []
+    for model in models:
+        named = any(f.name == "name" for f in model._meta.get_fields())
+        fields = [*SEARCH, "name"] if named else SEARCH
+        waiting = model._meta.get_field("status").default  # the status a request waits in
+        matching = model._default_manager.filter(
+            reduce(or_, (Q(**{f"{f}__icontains": text}) for f in fields)), status=waiting
+        )
+        arms.append(Q(content_type=cts[model], object_id__in=matching.values("pk")))
+    return reduce(or_, arms, Q(pk__in=[]))
+
+
 def page(request, listq: ListQuery) -> Page:
     """One page of the user's queue, every kind merged in the chosen order."""
     user = request.user
-    number = request.GET.get("page") or 1
-    try:
-        wanted = max(int(number), 1) * settings.PAGE_SIZE
-    except (TypeError, ValueError):
-        wanted = settings.PAGE_SIZE
-    objs, total = [], 0
-    for label, kind in pending.kinds_in_queue(user):
-        named = any(f.name == "name" for f in kind.model._meta.get_fields())
-        listq.search_fields = [*SEARCH, "name"] if named else SEARCH
-        qs = listq.apply(request, pending.pending(kind.model, user))
-        if listq.values.get("kind", kind.slug) != kind.slug:
-            continue
-        qs = qs.select_related("department", "requester")
-        found = list(qs[: wanted + 1])
-        total += len(found)
-        objs += [(label, obj) for obj in found]
-    key, reverse = PY_SORTS[listq.values.get("sort", "old")]
-    objs.sort(key=lambda pair: key(pair[1]), reverse=reverse)
-    paginator = Paginator([Row(obj, label) for label, obj in objs], settings.PAGE_SIZE)
-    result = paginator.get_page(number)
-    annotate(list(result.object_list), user)
+    values = listq.values
+    models = [
+        kind.model
+        for _label, kind in pending.kinds_in_queue(user)
+        if values.get("kind", kind.slug) == kind.slug
+    ]
+    entries = listq.apply(request, pending.entries(user, models))  # department, sort
+    if values["q"]:
+        entries = entries.filter(search(models, values["q"]))
+    paginator = Paginator(entries, settings.PAGE_SIZE)
+    if not listq.active:
+        paginator.count = pending.nav_count(user)  # the same requests, counted once
+    result = paginator.get_page(request.GET.get("page"))
+    objs = pending.requests_for(list(result.object_list))
+    result.object_list = [Row(obj, registry.label(obj)) for obj in objs]
+    annotate(result.object_list, user)
     return result
 
 
@@ -111,34 +124,31 @@ def annotate(rows: list[Row], user) -> None:
         return
     models = {type(r.obj) for r in rows}
     cts = ContentType.objects.get_for_models(*models)
-    stages = (
+    stages = list(
         RequestStage.objects.filter(
             state=S.ACTIVE,
             content_type__in=list(cts.values()),
             object_id__in=[r.obj.pk for r in rows],
-        )
-        .prefetch_related("approvers", "decisions")
-        .order_by("position")
+        ).only("content_type", "object_id", "name")
     )
+    # Only who approves each stage and whose votes are counted: ids, not people.
+    approvers, counted = defaultdict(set), defaultdict(set)
+    through = RequestStage.approvers.through.objects.filter(requeststage__in=stages)
+    for stage_id, user_id in through.values_list("requeststage_id", "user_id"):
+        approvers[stage_id].add(user_id)
+    votes = StageDecision.objects.filter(stage__in=stages)
+    for stage_id, user_id in votes.values_list("stage_id", "counted_for_id"):
+        counted[stage_id].add(user_id)
+    for stage in stages:
+        stage.approver_ids, stage.counted_ids = approvers[stage.pk], counted[stage.pk]
     by_request = {(s.content_type_id, s.object_id): s for s in stages}
-    delegators = [d for d in delegation.delegators_of(user)]
-    led = _led_departments([user, *delegators])
+    delegators = delegation.delegators_of(user)
+    led = {p.pk: set(waiting.led_department_ids(p)) for p in [user, *delegators]}
     for row in rows:
         kind = registry.kind_of(row.obj)
         row.summary = kind.summary(row.obj) if kind and kind.summary else ""
         row.stage = by_request.get((cts[type(row.obj)].pk, row.obj.pk))
         row.standing_in_for = _standing_in_for(row, user, delegators, led)
-
-
-def _led_departments(people) -> dict[int, set[int]]:
-    from tenants.models import Membership
-
-    led: dict[int, set[int]] = {p.pk: set() for p in people}
-    for user_id, department_id in Membership.objects.filter(
-        user__in=people, role=Membership.Role.LEAD
-    ).values_list("user_id", "department_id"):
-        led[user_id].add(department_id)
-    return led
 
 
 def _decides_alone(person, obj, led) -> bool:
@@ -154,10 +164,9 @@ def _standing_in_for(row: Row, user, delegators, led):
     page only: the decision itself checks again under the row lock."""
     obj = row.obj
     if row.stage is not None:
-        approvers = {a.pk for a in row.stage.approvers.all()}
+        approvers, counted = row.stage.approver_ids, row.stage.counted_ids
         if user.pk in approvers:
             return None
-        counted = {d.counted_for_id for d in row.stage.decisions.all()}
         free = [d for d in delegators if d.pk in approvers and d.pk not in counted]
     else:
         if _decides_alone(user, obj, led):

@@ -5,15 +5,18 @@
 
 Creates ``portal_bench_approvals`` (``--db``) on the server of ``DATABASE_URL``; seeds
 departments (three leads each), people, infra people who lead nothing and belong nowhere, line
-managers, the members of an Entra approver group and one named approver, then open key
-requests whose current stage is of every approver kind in turn (the department's leads, the
-requester's manager, the group, the named person, infra; with their approvers listed on the
-stage as the engine lists them) and decided stages for the SLA page. At N/10 and at N open
-requests (``--requests``) it asks for the queue PAGE, ``GET /approvals/`` through Django's test
-client (the whole request: middleware, the queue's queries, the template), as:
+managers, the members of an Entra approver group, one named approver and one delegate (standing
+in for a median department's lead), then open key requests whose current stage is of every
+approver kind in turn (the department's leads, the requester's manager, the group, the named
+person, infra; with their approvers listed on the stage as the engine lists them) or that have
+no stage (the department's leads and infra decide them), and decided stages for the SLA page.
+The rows of what waits for whom are rebuilt after each bulk seeding (``approvals.waiting``), as
+the requests' own saves keep them in the portal. At N/10 and at N open requests
+(``--requests``) it asks for the queue PAGE, ``GET /approvals/`` through Django's test client
+(the whole request: middleware, the queue's queries, the template), as:
 
-- a lead of a median department, a manager, a member of the approver group, an infra person
-  who leads nothing;
+- the busiest of each kind: the largest department's lead, the busiest manager, a member of
+  the approver group, the named person, the delegate, an infra person who leads nothing;
 
 each with every cache dropped before each request (the page as rendered after a change:
 the ids of what waits, the rendered rows) and, for information, cached. It prints p50/p95 and
@@ -45,11 +48,14 @@ from verdict import Verdicts  # noqa: E402
 TARGET_P95_MS = 100.0
 TARGET_GROWTH = 2.0
 GROUP = "grp-bench-approvers"
-KINDS = ("leads", "manager", "group", "person", "infra")
-APPROVERS = ("lead", "manager", "group approver", "infra (leads nothing)")
+KINDS = ("leads", "manager", "group", "person", "infra", "no stage")
+APPROVERS = (
+    "lead", "manager", "group approver", "named person", "delegate", "infra (leads nothing)"
+)  # fmt: skip
 
 
 def seed_people(args):
+    from approvals.models import Delegation
     from tenants.models import Department, Membership, User
     from tests.approvals_helpers import LEADS, make_policy
 
@@ -78,14 +84,33 @@ def seed_people(args):
     )
     for department in departments:
         make_policy(department, LEADS)
+    # The largest department's first lead is away: the last-but-one member decides for them.
+    today = datetime.date.today()
+    Delegation.objects.create(
+        delegator=lead_of(departments[0]), delegate=users[-2],
+        starts_on=today - datetime.timedelta(days=1), ends_on=today + datetime.timedelta(days=7),
+    )  # fmt: skip
+
+
+def lead_of(department):
+    from tenants.models import Membership
+
+    return Membership.objects.filter(department=department, role="lead").order_by("pk")[0].user
+
+
+def skewed(items: list) -> list[float]:
+    """Weights for ``items`` as an organisation spreads its work: the k-th gets 1/k of the
+    first's (a few departments and managers ask for much, most for little)."""
+    return [1 / (k + 1) for k in range(len(items))]
 
 
 def seed_requests(args, open_requests: int, rng) -> None:
     """Open requests up to ``open_requests`` (and a quarter as many decided), each with one
-    stage of the next approver kind."""
+    stage of the next approver kind, spread over departments and managers unevenly."""
     from django.contrib.contenttypes.models import ContentType
     from django.utils import timezone
 
+    from approvals import waiting
     from approvals.lifecycle import Status
     from approvals.models import RequestStage
     from keys.models import VirtualKey
@@ -97,18 +122,19 @@ def seed_requests(args, open_requests: int, rng) -> None:
         (leads if m.role == "lead" else members).setdefault(m.department_id, []).append(m.user)
     managers = [u for people in members.values() for u in people[:2]]  # two per department
     group = list(User.objects.filter(entra_groups__contains=[GROUP]))
-    person = group[0]
+    person = named_person()
     infra = list(User.objects.filter(is_infra=True))
     have = VirtualKey.objects.filter(status=Status.SUBMITTED).count()
     ct = ContentType.objects.get_for_model(VirtualKey)
     now = timezone.now()
     todo = open_requests - have
     plan = []
+    by_department, by_manager = skewed(departments), skewed(managers)
     for i in range(have, open_requests + todo // 4):
-        department = departments[i % len(departments)]
+        department = rng.choices(departments, by_department)[0]
         decided = i >= open_requests
         kind = KINDS[i % len(KINDS)]
-        manager = managers[i % len(managers)]
+        manager = rng.choices(managers, by_manager)[0]
         requester = rng.choice([u for u in members[department.pk] if u.pk != manager.pk])
         plan.append((department, kind, manager, requester, decided))
     keys = VirtualKey.objects.bulk_create(
@@ -129,12 +155,14 @@ def seed_requests(args, open_requests: int, rng) -> None:
     )
     stages, approvers = [], []
     for key, (department, kind, manager, _requester, decided) in zip(keys, plan, strict=True):
+        if kind == "no stage":
+            continue  # the department's leads (and infra) decide it alone
         started = now - datetime.timedelta(hours=rng.randint(1, 400))
         rule = {"name": kind, "approver": kind, "quorum": "any", "condition": "always"}
         if kind == "group":
             rule["group_id"] = GROUP
         if kind == "person":
-            rule["person"] = person.pk
+            rule["person_id"] = person.pk
         stages.append(
             RequestStage(
                 content_type=ct,
@@ -167,25 +195,41 @@ def seed_requests(args, open_requests: int, rng) -> None:
         for s, people in zip(stages, approvers, strict=True)
         for u in people
     )
+    waiting.rebuild()  # bulk_create saved no request, stage or approver one by one
+
+
+def named_person():
+    """The named approver of the "person" stages: the last member (no lead, not in the group)."""
+    from tenants.models import User
+
+    return User.objects.filter(is_infra=False).order_by("-pk")[0]
 
 
 def who() -> dict:
-    """One approver of each kind: a median department's lead, a manager, a group member, an
-    infra person who leads nothing."""
+    """One approver of each kind, each the busiest of their kind (whose queue fills a page
+    at N/10 already, so the growth to N is the organisation's, not a fuller page): the largest
+    department's lead (its second: the first is away), the busiest manager, a group member,
+    the named person, the first lead's delegate, an infra person who leads nothing."""
+    from django.db.models import Count
+
     from approvals.lifecycle import Status
+    from approvals.models import Delegation
     from keys.models import VirtualKey
     from tenants.models import Department, Membership, User
 
-    depts = list(Department.objects.order_by("pk"))
-    lead = Membership.objects.filter(department=depts[len(depts) // 2], role="lead").first().user
+    largest = Department.objects.order_by("pk")[0]
+    lead = Membership.objects.filter(department=largest, role="lead").order_by("pk")[1].user
     manager_id = (
         VirtualKey.objects.filter(status=Status.SUBMITTED, approver__isnull=False)
-        .values_list("approver", flat=True)
-        .first()
+        .values("approver")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "approver")[0]["approver"]
     )
     group = User.objects.filter(entra_groups__contains=[GROUP]).order_by("pk")[1]
     infra = User.objects.filter(is_infra=True, memberships__isnull=True).first()
-    return dict(zip(APPROVERS, [lead, User.objects.get(pk=manager_id), group, infra], strict=True))
+    delegate = Delegation.objects.get().delegate
+    people = [lead, User.objects.get(pk=manager_id), group, named_person(), delegate, infra]
+    return dict(zip(APPROVERS, people, strict=True))
 
 
 def page(client, samples: int, *, cached: bool) -> dict:
@@ -203,7 +247,7 @@ def page(client, samples: int, *, cached: bool) -> dict:
         size = len(response.content)
         if n >= 2:
             times.append(elapsed)
-    return summary(times, size)
+    return {**summary(times, size), "rows": response.content.count(b'name="items"')}
 
 
 def main() -> None:
@@ -250,7 +294,7 @@ def main() -> None:
                 print(
                     f"  {n:>7,} open, {label:22} uncached p50 {cold['p50']:6.1f} p95 "
                     f"{cold['p95']:6.1f} ms; cached p50 {warm['p50']:5.1f} ms; "
-                    f"{cold['bytes'] / 1e3:.0f} kB"
+                    f"{cold['rows']} rows, {cold['bytes'] / 1e3:.0f} kB"
                 )
         small, large = results[args.requests // 10], results[args.requests]
         for label in APPROVERS:

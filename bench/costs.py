@@ -6,11 +6,12 @@
 
 Creates ``portal_bench`` (``--db``) on the server of ``DATABASE_URL`` (default
 ``postgres://postgres@127.0.0.1:5432``) as a copy of a cached *dataset database*
-(bench/costs_data.py: built on first use, or when the generator, the sizes or the migrations
-change) holding a synthetic year with realistic sparsity, ending on a fixed day
-(``SYNTHETIC_END``, so no figure depends on the run date; most keys idle most days, a few busy;
-a Zipf mix of models; 5 % of spend on keys the portal did not make, one LiteLLM team the portal
-does not know) and its rollups, then measures with Django's test client:
+(bench/costs_dataset.py, of bench/costs_data.py's generator: built on first use, or when the
+generator, the sizes or the migrations change) holding a synthetic year with realistic
+sparsity, ending on a fixed day (``SYNTHETIC_END``, so no figure depends on the run date; most
+keys idle most days, a few busy; a Zipf mix of models; 5 % of spend on keys the portal did not
+make, one LiteLLM team the portal does not know) and its rollups, then measures with Django's
+test client:
 
 - the lead dashboard (a median-sized and the largest department) and the infra dashboard on the
   last complete month of the synthetic year, with their figures cached and rendered afresh
@@ -19,7 +20,8 @@ does not know) and its rollups, then measures with Django's test client:
 - ingestion through ``costs.ingest.upsert_daily``: a three-day re-read (every row of those
   days again, grown, plus new ones), rows per second including the monthly refresh.
 
-It prints a table of figures against the targets and drops the database (``--keep`` keeps it).
+The pages are measured by bench/costs_pages.py, the ingestion by bench/costs_upsert.py. It
+prints a table of figures against the targets and drops the database (``--keep`` keeps it).
 
 ``--compare-litellm`` also asks the real LiteLLM proxy (``.litellm-venv``, scripts/litellm-proxy)
 the same questions on the same daily rows (bench/costs_litellm.py; its database is cached the
@@ -33,29 +35,19 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
-import os
-import random
 import sys
 import time
-import uuid
-from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchdb import drop_database, server_url  # noqa: E402
-from costs_data import (  # noqa: E402,F401  (web.py takes the generator from here)
-    copy_daily,
-    daily_rows,
-    drop_cached,
-    org_maps,
-    prepare,
-    seed_org,
-)
+from costs_dataset import drop_cached, prepare  # noqa: E402
 from costs_litellm import LITELLM_PREFIX, compare_litellm, report_litellm  # noqa: E402
-from timing import Timer, summary, timed  # noqa: E402
+from costs_pages import measure_dashboards, use_redis_cache  # noqa: E402
+from costs_upsert import measure_upsert  # noqa: E402
+from timing import Timer  # noqa: E402
 from verdict import Verdicts  # noqa: E402
 
 TARGETS = {"lead": 100.0, "infra": 250.0, "ingest": 20_000.0}
@@ -77,9 +69,6 @@ def questions(end: datetime.date) -> dict[str, tuple[datetime.date, datetime.dat
         "30d": (end - datetime.timedelta(days=29), end),
         "12m": (periods.add_months(month, -11), month_end),
     }
-
-
-PROVIDERS = ["azure", "bedrock", "vertex_ai", "openai"]
 
 
 def parse_args():
@@ -138,58 +127,6 @@ def parse_args():
     return args
 
 
-# --- measuring ------------------------------------------------------------------------------
-
-
-def measure(client, url: str, samples: int, *, stream: bool = False, cold=False) -> dict:
-    """``cold``: every request after a change (the cached figures are dropped first, as an
-    ingestion does; the drop itself is not timed)."""
-    from costs import page_cache
-
-    if not cold:
-        return timed(lambda: fetch(client, url, stream), samples)
-    times = []
-    for n in range(samples + 3):
-        page_cache.bump("spend")
-        t = time.perf_counter()
-        size = fetch(client, url, stream)
-        if n >= 3:  # warm-up
-            times.append((time.perf_counter() - t) * 1000)
-    return summary(times, size)
-
-
-def use_redis_cache(settings) -> None:
-    """The dashboards' cache on Redis as in production (tests.settings keeps it in memory),
-    under a key prefix of this run's own."""
-    from asgiref.local import Local
-    from django.core.cache import caches
-
-    settings.COSTS_PAGE_CACHE_SECONDS = 300  # as in production (tests.settings turns it off)
-    redis = os.environ.get("REDIS_URL")
-    if not redis:
-        return
-    settings.CACHES = {
-        **settings.CACHES,
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": redis,
-            "KEY_PREFIX": f"costs-bench-{uuid.uuid4().hex[:8]}",
-        },
-    }
-    caches.__dict__.pop("settings", None)
-    caches._settings = None  # noqa: SLF001
-    caches._connections = Local(caches.thread_critical)  # noqa: SLF001
-
-
-def fetch(client, url: str, stream: bool) -> int:
-    response = client.get(url)
-    if response.status_code != 200:
-        raise SystemExit(f"GET {url} → {response.status_code}")
-    if stream or getattr(response, "streaming", False):
-        return sum(len(chunk) for chunk in response.streaming_content)
-    return len(response.content)
-
-
 def main() -> None:
     args = parse_args()
     url = server_url()
@@ -222,9 +159,7 @@ def run(args, url: str, timer) -> dict:
     org, seeded = prepare(args, url, start, today, timer)  # sets Django up
     from django.conf import settings
     from django.db import connection
-    from django.test import Client
 
-    from costs.ingest import SpendRow, upsert_daily
     from costs.models import DailySpend, MonthlySpend
 
     use_redis_cache(settings)
@@ -235,140 +170,14 @@ def run(args, url: str, timer) -> dict:
     cache.get("costs-bench-warm-up")
     figures = {"daily_rows": seeded, "periods": figures_periods}
 
-    # Ingestion: three days read from "LiteLLM", then re-read with every row grown and a few
-    # more (late rows), as the beat task does.
-    # Their own random stream: the same rows whether the dataset was built or reused.
-    rng = random.Random(args.seed + 1000)
-    fresh = [
-        SpendRow(*r[:6], Decimal(str(r[6])), *r[7:12])
-        for r in daily_rows(args, rng, org, today - datetime.timedelta(days=2), 3)
-    ]
-    with timer(f"ingest {len(fresh)} new rows"):
-        # A full collection before each timed run: a gen-2 pass over the bench's own heap (its
-        # organisation, the batches) fell inside the first one (~0.1 s). Collections of the
-        # ingestion's own garbage still count.
-        gc.collect()
-        t = time.perf_counter()
-        upsert_daily(fresh)
-        first = time.perf_counter() - t
-    grown = [
-        SpendRow(
-            **{
-                **r.__dict__,
-                "spend": r.spend * Decimal("1.1") + Decimal("0.01"),
-                "requests": r.requests + 1,
-            }
-        )
-        for r in fresh
-    ]
-    with timer(f"re-ingest {len(grown)} rows (upsert over existing)"):
-        gc.collect()
-        t = time.perf_counter()
-        result = upsert_daily(grown)
-        second = time.perf_counter() - t
-    last_day = max(r.day for r in grown)
-    typical = [
-        SpendRow(**{**r.__dict__, "spend": r.spend + Decimal("0.03"), "requests": r.requests + 1})
-        if r.day == last_day
-        else r
-        for r in grown
-    ]
-    with timer(f"re-ingest {len(typical)} rows, only today's grown (a typical beat run)"):
-        gc.collect()
-        t = time.perf_counter()
-        typical_result = upsert_daily(typical)
-        fourth = time.perf_counter() - t
-    figures["ingest_typical_rate"] = len(typical) / fourth if fourth else 0
-    figures["ingest_typical_changed"] = typical_result.changed
-    grown2 = [
-        SpendRow(**{**r.__dict__, "spend": r.spend + Decimal("0.02"), "requests": r.requests + 2})
-        for r in fresh
-    ]
-    with timer(f"re-ingest {len(grown2)} rows with Django bulk_create (comparison)"):
-        gc.collect()
-        t = time.perf_counter()
-        upsert_daily(grown2, method="bulk_create")
-        third = time.perf_counter() - t
-    figures["ingest_bulk_create_rate"] = len(grown2) / third if third else 0
+    figures.update(measure_upsert(args, org, today, timer))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    figures["ingest_rows"] = result.rows
-    figures["ingest_insert_rate"] = len(fresh) / first if first else 0
-    figures["ingest_update_rate"] = result.rows / second if second else 0
     figures["daily_rows_total"] = DailySpend.objects.count()
     figures["monthly_rows"] = MonthlySpend.objects.count()
-
-    # Dashboards: a median-sized department's lead, and infra.
-    sizes = sorted(org["members"].items(), key=lambda kv: len(kv[1]))
-    median_dept = sizes[len(sizes) // 2][0]
-    biggest_dept = sizes[-1][0]
-    dept = org["departments"][median_dept]
-    month = asked["month"][0].strftime("%Y-%m")
-    recent = f"?days=30&end={asked['30d'][1].isoformat()}"
-    client = Client()
-    client.force_login(org["leads"][median_dept])
-    with timer("measure lead dashboard"):
-        figures["lead"] = measure(
-            client, f"/costs/departments/{dept.slug}/?month={month}", args.samples
-        )
-    big = org["departments"][biggest_dept]
-    client_big = Client()
-    client_big.force_login(org["leads"][biggest_dept])
-    with timer("measure lead dashboard (largest department)"):
-        figures["lead_big"] = measure(
-            client_big, f"/costs/departments/{big.slug}/?month={month}", args.samples
-        )
-    # The first view after an ingestion (or any change) renders the figures afresh.
-    with timer("measure lead dashboards, figures not cached (after a change)"):
-        figures["lead_cold"] = measure(
-            client, f"/costs/departments/{dept.slug}/?month={month}", args.samples, cold=True
-        )
-        figures["lead_big_cold"] = measure(
-            client_big, f"/costs/departments/{big.slug}/?month={month}", args.samples, cold=True
-        )
-    with timer("measure lead, last 30 days"):
-        figures["lead_30d"] = measure(
-            client, f"/costs/departments/{dept.slug}/recent/{recent}", args.samples
-        )
-        figures["lead_30d_cold"] = measure(
-            client, f"/costs/departments/{dept.slug}/recent/{recent}", args.samples, cold=True
-        )
-    figures["lead_dept"] = (dept.slug, len(org["members"][median_dept]))
-    figures["lead_big_dept"] = (big.slug, len(org["members"][biggest_dept]))
-    infra = Client()
-    infra.force_login(org["infra"])
-    with timer("measure infra dashboard"):
-        figures["infra"] = measure(infra, f"/costs/org/?month={month}", args.samples)
-    with timer("measure infra dashboard, figures not cached (after a change)"):
-        figures["infra_cold"] = measure(
-            infra, f"/costs/org/?month={month}", args.samples, cold=True
-        )
-    with timer("measure infra, last 30 days"):
-        figures["infra_30d"] = measure(infra, f"/costs/org/recent/{recent}", args.samples)
-        figures["infra_30d_cold"] = measure(
-            infra, f"/costs/org/recent/{recent}", args.samples, cold=True
-        )
-    with timer("measure CSV exports"):
-        figures["csv_dept_keys"] = measure(
-            client_big,
-            f"/costs/departments/{big.slug}/keys.csv?month={month}",
-            max(5, args.samples // 4),
-            stream=True,
-        )
-        figures["csv_org_departments"] = measure(
-            infra,
-            f"/costs/org/departments.csv?month={month}",
-            max(5, args.samples // 4),
-            stream=True,
-        )
-        first_month = asked["12m"][0].strftime("%Y-%m")
-        figures["csv_chargeback"] = measure(
-            infra,
-            f"/costs/chargeback.csv?from={first_month}&to={month}",
-            max(5, args.samples // 4),
-            stream=True,
-        )
-    if args.compare_litellm:
+    figures.update(measure_dashboards(args, org, asked, timer))
+    if args.compare_litellm:  # the same questions, for the median department's lead
+        dept = next(d for d in org["departments"] if d.slug == figures["lead_dept"][0])
         figures["litellm"] = compare_litellm(args, dept, asked, timer)
     return figures
 

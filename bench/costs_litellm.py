@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 from benchdb import create_database, drop_database, server_url, with_db
-from costs_data import cached_databases
+from costs_dataset import cached_databases
 from ingest_e2e import ingest_end_to_end, report_ingest
 from timing import timed
 
@@ -115,7 +115,7 @@ LITELLM_QUESTIONS = (
 
 def litellm_database(args, url: str, timer) -> tuple[str, int]:
     """A fresh LiteLLM database holding the portal's daily rows (copied from the cached one)."""
-    from costs_data import copy_database, drop_cached, publish
+    from costs_dataset import copy_database, drop_cached, publish
     from django.db import connection
 
     from costs.models import DailySpend

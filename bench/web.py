@@ -6,7 +6,7 @@ in three profiles.
     .venv/bin/python bench/web.py --profile cold   # one profile (warm, mixed, cold; default all)
 
 Creates ``portal_webbench`` (``--db``) on the server of ``DATABASE_URL``, seeds it with
-bench/costs.py's generator (5,000 users, 50 departments, 20,000 keys, a year of daily rows and
+bench/costs_data.py's generator (5,000 users, 50 departments, 20,000 keys, a year of daily rows and
 their monthly rollups) plus what the list pages show (a developer's keys and tuning projects,
 requests waiting for a lead), collects static files and starts
 ``gunicorn portal.wsgi --workers 3`` with ``DEBUG=0`` on PostgreSQL and Redis (``REDIS_URL``).
@@ -37,10 +37,8 @@ again without seeding). ``--app-dir`` runs another checkout's code (before/after
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import random
 import secrets
 import shutil
 import subprocess
@@ -53,7 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the portal's apps come before bench/ (which has a costs.py)
 
 from benchdb import create_database, drop_database, server_url, setup_django, with_db  # noqa: E402
-from verdict import Verdicts  # noqa: E402
+from web_report import report  # noqa: E402
+from web_seed import plan, seed  # noqa: E402
 from web_server import (  # noqa: E402
     db_cpu_seconds,
     db_cpu_since,
@@ -66,24 +65,6 @@ from web_server import (  # noqa: E402
 )
 
 PROFILES = ("warm", "mixed", "cold")
-TARGETS = {  # (req/s at least, p95 ms at most) per profile and kind of page
-    ("warm", "list"): (200.0, 100.0),
-    ("warm", "dashboard"): (100.0, None),
-    ("cold", "list"): (150.0, None),
-    ("cold", "dashboard"): (80.0, None),
-}
-MIXED_SHARE = 80.0  # % of the warm req/s, every page
-PAGES = (  # role, page, kind, path
-    ("developer", "home", "list", "/"),
-    ("developer", "my keys", "list", "/keys/"),
-    ("developer", "my projects", "list", "/projects/"),
-    ("developer", "my costs", "dashboard", "/costs/me/?month={month}"),
-    ("lead", "approvals", "list", "/approvals/"),
-    ("lead", "department dashboard", "dashboard", "/costs/departments/{slug}/"),
-    ("infra", "approvals", "list", "/approvals/"),
-    ("infra", "org dashboard", "dashboard", "/costs/org/?month={month}"),
-)
-INFRA_PEOPLE = 5  # infra is a small team: its pages are read by five people in turn
 
 
 def parse_args():
@@ -135,156 +116,6 @@ def parse_args():
         args.clients = min(args.clients, 8)
         args.people = min(args.people, 6)
     return args
-
-
-# --- seeding ----------------------------------------------------------------------------------
-
-
-def seed(args) -> dict:
-    """The cost benchmark's org and spend, plus what the list pages show; sessions per role."""
-    from django.db import connection
-
-    from approvals.lifecycle import Status
-    from costs.ingest import refresh_all
-    from keys.models import VirtualKey
-    from portal.days import utc_today
-    from projects.models import TuningProject
-
-    bench_costs = cost_benchmark()
-    rng = random.Random(args.seed)
-    org = bench_costs.seed_org(args, rng)
-    today = utc_today()
-    start = today - datetime.timedelta(days=args.days - 1)
-    rows = bench_costs.daily_rows(args, rng, org, start, args.days)
-    bench_costs.copy_daily(bench_costs.org_maps(org), rows, connection)
-    refresh_all()
-
-    # A median-sized department: its lead decides, one of its members is the developer.
-    sizes = sorted(org["members"].items(), key=lambda kv: len(kv[1]))
-    d, people = sizes[len(sizes) // 2]
-    dept = org["departments"][d]
-    lead = org["leads"][d]
-    developer = org["users"][next(u for u in people if org["users"][u].pk != lead.pk)]
-    dept.allowed_models = ["model-00", "model-01"]
-    dept.save(update_fields=["allowed_models"])
-    # The developer has a page of keys in every state a list shows; the lead has requests to
-    # decide (more than a page); the developer has a few tuning projects.
-    statuses = [Status.ACTIVE] * 8 + [Status.SUBMITTED, Status.EXPIRED, Status.REVOKED]
-    VirtualKey.objects.bulk_create(
-        VirtualKey(
-            requester=developer if n < 30 else org["users"][rng.choice(people)],
-            department=dept,
-            name=f"dev-key-{n}",
-            llm_models=["model-00"],
-            max_budget=50,
-            budget_duration="30d",
-            rpm_limit=60,
-            tpm_limit=100000,
-            lifetime_days=30,
-            justification="bench",
-            status=statuses[n % len(statuses)] if n < 30 else Status.SUBMITTED,
-        )
-        for n in range(70)
-    )
-    TuningProject.objects.bulk_create(
-        TuningProject(
-            requester=developer,
-            department=dept,
-            name=f"tuning-{n}",
-            purpose="bench",
-            retention_days=30,
-            lifetime_days=14,
-            justification="bench",
-            status=Status.ACTIVE if n % 2 else Status.SUBMITTED,
-        )
-        for n in range(8)
-    )
-    from tenants.models import User
-
-    User.objects.bulk_create(  # infra is a team: its pages are read by several people
-        User(username=f"infra{n}@bench.example", email=f"infra{n}@bench.example",
-             entra_oid=f"oid-infra-{n}", is_infra=True, display_name=f"Infra {n}")
-        for n in range(1, INFRA_PEOPLE)
-    )  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-    return plan(args)
-
-
-def plan(args) -> dict:
-    """Who asks for which page, found in the seeded database (so --reuse can skip seeding):
-    each page is read by ``--people`` people of its role in turn (their caches are theirs),
-    developers and leads from departments spread the way the organisation's people are."""
-    from approvals.lifecycle import Status
-    from keys.models import VirtualKey
-    from portal.days import utc_today
-    from tenants.models import Membership, User
-
-    mine = VirtualKey.objects.select_related("requester", "department").get(name="dev-key-0")
-    developer, dept = mine.requester, mine.department
-    lead = Membership.objects.get(department=dept, role="lead").user
-    people = Membership.objects.filter(department=dept).count()
-    month = utc_today().strftime("%Y-%m")
-    leads = [(lead, dept.slug)] + [
-        (m.user, m.department.slug)
-        for m in Membership.objects.filter(role="lead")
-        .exclude(department=dept)
-        .select_related("user", "department")
-        .order_by("department__slug")[: args.people - 1]
-    ]
-    developers = [developer] + list(
-        User.objects.filter(
-            pk__in=VirtualKey.objects.filter(status=Status.ACTIVE).values("requester")
-        )
-        .exclude(pk__in=[developer.pk, *(u.pk for u, _ in leads)])
-        .order_by("pk")[: args.people - 1]
-    )
-    infra = list(
-        User.objects.filter(is_infra=True).order_by("pk")[: min(args.people, INFRA_PEOPLE)]
-    )
-    sessions = {u.pk: session_for(u) for u in {*developers, *(u for u, _ in leads), *infra}}
-
-    readers = {"developer": developers, "lead": [u for u, _ in leads], "infra": infra}
-    slugs = {u.pk: slug for u, slug in leads}
-    return {
-        "pages": [
-            (
-                role,
-                label,
-                kind,
-                [
-                    (sessions[u.pk], path.format(month=month, slug=slugs.get(u.pk, "")))
-                    for u in readers[role]
-                ],
-            )
-            for role, label, kind, path in PAGES
-        ],  # fmt: skip
-        "sizes": (people, dept.slug),
-        "people": {"developer": len(developers), "lead": len(leads), "infra": len(infra)},
-    }
-
-
-def cost_benchmark():
-    """bench/costs.py, whose seeding this benchmark shares (its name clashes with the app's)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_costs", ROOT / "bench" / "costs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def session_for(user) -> str:
-    """A session as ``django.contrib.auth.login`` writes it (Entra ID cannot run here)."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.cached_db import SessionStore
-
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.create()
-    return store.session_key
 
 
 # --- profiles ---------------------------------------------------------------------------------
@@ -362,60 +193,6 @@ def run_profiles(args, url: str, pages: list) -> tuple[dict, dict | None]:
         finally:
             stop(proc)
     return figures, writes
-
-
-def report(args, pages, figures, writes, sizes, people) -> Verdicts:
-    size = (
-        f"users={args.users} departments={args.departments} keys={args.keys} days={args.days}; "
-        f"gunicorn --workers {args.workers}, {args.clients} clients, {args.seconds:.0f} s a "
-        f"page; pages read by {people['developer']} developers, {people['lead']} leads, "
-        f"{people['infra']} infra people in turn"
-    )
-    verdicts = Verdicts(full=not args.small, size=size)
-    print()
-    print(f"department of the first lead and developer: {sizes[1]} ({sizes[0]} members)")
-    if writes:
-        per_second = {op: n / writes["seconds"] for op, n in writes["counts"].items()}
-        print(
-            "mixed: writes a second "
-            + ", ".join(
-                f"{op} {rate:.2f} (median {writes['median_ms'][op]:.0f} ms)"
-                for op, rate in per_second.items()
-            )  # fmt: skip
-            + f"; {writes['skipped']} skipped (nothing to decide)"
-        )
-    print(
-        f"{'profile':7} {'role':10} {'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-        f"{'CPU ms':>7} {'DB ms':>6} {'served/s':>8}"
-    )
-    for profile, measured in figures.items():
-        for (role, label, kind, _visits), m in zip(pages, measured, strict=True):
-            print(
-                f"{profile:7} {role:10} {label:22} {m['rps']:8.1f} {m['p50']:8.1f} "
-                f"{m['p95']:8.1f} {m['cpu_ms']:7.1f} {m['db_ms']:6.1f} {m['served']:8.1f}"
-                + (f" errors {m['bad']}" if m["bad"] else "")
-            )
-            name = f"{profile}: {role} {label}"
-            if profile == "mixed":
-                warm = figures["warm"][pages.index((role, label, kind, _visits))]
-                verdicts.add(f"{name}, req/s", m["rps"], unit="req/s")
-                verdicts.add(
-                    f"{name}, % of warm", 100 * m["rps"] / warm["rps"], MIXED_SHARE,
-                    higher=True, unit="%",
-                )  # fmt: skip
-                continue
-            rps_min, p95_max = TARGETS[(profile, kind)]
-            verdicts.add(f"{name}, req/s", m["rps"], rps_min, higher=True, unit="req/s")
-            verdicts.add(f"{name}, p95", m["p95"], p95_max)
-    print(
-        "CPU ms: gunicorn's CPU time per request; DB ms: PostgreSQL's (its backends for "
-        "gunicorn);\nserved/s: what gunicorn answered in the window, with the requests wrk "
-        "left in flight (req/s counts\nonly the answers wrk read in time: 0 when every answer "
-        "takes longer than the window).\nWith the machine to itself, "
-        f"{os.cpu_count()} cores serve at most {os.cpu_count()} × 1000 / (CPU ms + DB ms) "
-        "requests a second."
-    )
-    return verdicts
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """What every page's navigation needs, cached per user for a few seconds.
 
-The pending-approval count takes several queries; a page view must not pay for them each time.
+The pending-approval count is one query over every kind of request; a page view need not pay
+for it each time.
 The cache entry is keyed by user and by the user's *version*: the versions of the scopes whose
 changes can alter what the user sees, read together once per request:
 

@@ -122,6 +122,15 @@ def test_a_new_lead_sees_the_queue_at_once(client, org):
     assert 'id="home-queue"' in client.get("/").content.decode()
 
 
+def list_counts(captured) -> list[str]:
+    """The COUNT queries on the keys' table (the navigation's own count is not the list's)."""
+    return [
+        q["sql"]
+        for q in captured
+        if q["sql"].upper().startswith('SELECT COUNT(*) AS "__COUNT" FROM "KEYS_VIRTUALKEY"')
+    ]
+
+
 def test_a_list_longer_than_a_page_is_counted_and_one_page_long_is_not(client, org, settings):
     import re
 
@@ -135,13 +144,13 @@ def test_a_list_longer_than_a_page_is_counted_and_one_page_long_is_not(client, o
     with CaptureQueriesContext(connection) as one_page:
         html = client.get("/keys/").content.decode()
     assert rows(html) == 5 and "Page 1 of" not in html
-    assert not [q for q in one_page if "COUNT(" in q["sql"].upper()]
+    assert not list_counts(one_page)
 
     make_keys(org, 1)  # six: two pages, counted as Django does
     with CaptureQueriesContext(connection) as two_pages:
         html = client.get("/keys/").content.decode()
     assert "Page 1 of 2" in html and rows(html) == 5
-    assert len([q for q in two_pages if "COUNT(" in q["sql"].upper()]) == 1
+    assert len(list_counts(two_pages)) == 1
     second = client.get("/keys/?page=2").content.decode()
     assert "Page 2 of 2" in second and rows(second) == 1
     assert "Page 2 of 2" in client.get("/keys/?page=99").content.decode()  # the last page

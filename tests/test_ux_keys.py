@@ -84,7 +84,7 @@ def test_decision_page_shows_policy_spend_and_history(org, client, django_assert
     key = make_key(org, name="big-one", max_budget=Decimal("150"), rpm_limit=30)
     client.force_login(org["lead_a"])
     # Bounded, not per row: the frame, each kind's panels, why it waits, the expected cost.
-    with django_assert_max_num_queries(30):
+    with django_assert_max_num_queries(25):
         page = client.get(f"/approvals/keys/{key.pk}/").content.decode()
     assert "over by 50" in page  # USD 150 asked, the policy allows 100
     assert "older" in page.split('id="requester-keys"')[1]
