@@ -235,7 +235,7 @@ def test_owner_is_reminded_once_before_the_lease_ends(org, langfuse, mailoutbox,
     project = active_project(org, langfuse)
     settings.REMIND_DAYS_BEFORE_EXPIRY = 10
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("django.db.transaction.on_commit", lambda fn: fn())
+        mp.setattr("django.db.transaction.on_commit", lambda fn, robust=False: fn())
         assert approval_tasks.remind_expiring() == 1
         assert approval_tasks.remind_expiring() == 0
     assert [m.to for m in mailoutbox] == [["dev_a@example.com"]]
