@@ -26,14 +26,7 @@ def measure_upsert(args, org, today: datetime.date, timer) -> dict:
         SpendRow(*r[:6], Decimal(str(r[6])), *r[7:12])
         for r in daily_rows(args, rng, org, today - datetime.timedelta(days=2), 3)
     ]
-    with timer(f"ingest {len(fresh)} new rows"):
-        # A full collection before each timed run: a gen-2 pass over the bench's own heap (its
-        # organisation, the batches) fell inside the first one (~0.1 s). Collections of the
-        # ingestion's own garbage still count.
-        gc.collect()
-        t = time.perf_counter()
-        upsert_daily(fresh)
-        first = time.perf_counter() - t
+    _result, first = _timed(timer, f"ingest {len(fresh)} new rows", upsert_daily, fresh)
     grown = [
         SpendRow(
             **{
@@ -44,11 +37,9 @@ def measure_upsert(args, org, today: datetime.date, timer) -> dict:
         )
         for r in fresh
     ]
-    with timer(f"re-ingest {len(grown)} rows (upsert over existing)"):
-        gc.collect()
-        t = time.perf_counter()
-        result = upsert_daily(grown)
-        second = time.perf_counter() - t
+    result, second = _timed(
+        timer, f"re-ingest {len(grown)} rows (upsert over existing)", upsert_daily, grown
+    )
     last_day = max(r.day for r in grown)
     typical = [
         SpendRow(**{**r.__dict__, "spend": r.spend + Decimal("0.03"), "requests": r.requests + 1})
@@ -56,24 +47,29 @@ def measure_upsert(args, org, today: datetime.date, timer) -> dict:
         else r
         for r in grown
     ]
-    with timer(f"re-ingest {len(typical)} rows, only today's grown (a typical beat run)"):
-        gc.collect()
-        t = time.perf_counter()
-        typical_result = upsert_daily(typical)
-        fourth = time.perf_counter() - t
+    label = f"re-ingest {len(typical)} rows, only today's grown (a typical beat run)"
+    typical_result, fourth = _timed(timer, label, upsert_daily, typical)
     figures["ingest_typical_rate"] = len(typical) / fourth if fourth else 0
     figures["ingest_typical_changed"] = typical_result.changed
     grown2 = [
         SpendRow(**{**r.__dict__, "spend": r.spend + Decimal("0.02"), "requests": r.requests + 2})
         for r in fresh
     ]
-    with timer(f"re-ingest {len(grown2)} rows with Django bulk_create (comparison)"):
-        gc.collect()
-        t = time.perf_counter()
-        upsert_daily(grown2, method="bulk_create")
-        third = time.perf_counter() - t
+    label = f"re-ingest {len(grown2)} rows with Django bulk_create (comparison)"
+    _result, third = _timed(timer, label, upsert_daily, grown2, method="bulk_create")
     figures["ingest_bulk_create_rate"] = len(grown2) / third if third else 0
     figures["ingest_rows"] = result.rows
     figures["ingest_insert_rate"] = len(fresh) / first if first else 0
     figures["ingest_update_rate"] = result.rows / second if second else 0
     return figures
+
+
+def _timed(timer, label: str, upsert, rows, **kwargs):
+    """One timed upsert: its result and seconds. A full collection first: a gen-2 pass over the
+    bench's own heap (its organisation, the batches) fell inside the first run (~0.1 s).
+    Collections of the ingestion's own garbage still count."""
+    with timer(label):
+        gc.collect()
+        t = time.perf_counter()
+        result = upsert(rows, **kwargs)
+        return result, time.perf_counter() - t
