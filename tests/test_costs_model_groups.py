@@ -337,6 +337,9 @@ def test_a_deployment_named_otherwise_is_one_row_named_by_its_group(costs_org, l
     costs_org["a"].litellm_team_id = team_id
     costs_org["a"].save()
     support.make_key(costs_org["dev_a"], costs_org["a"], token, name="grouped")
+    # The three calls and the day read back must be one UTC day (LiteLLM dates a call by its
+    # own clock): not started in the last two minutes before midnight.
+    wait_for(_clear_of_midnight, timeout=180, interval=1)
     for model in (SONNET, SONNET, "gpt-4o-mini"):
         assert chat(litellm.base_url, secret["key"], model).status_code == 200
     today = datetime.datetime.now(datetime.UTC).date()
@@ -407,3 +410,11 @@ def test_a_deployment_named_otherwise_is_one_row_named_by_its_group(costs_org, l
     api.client.force_login(costs_org["lead_a"])
     html = api.client.get(f"/costs/departments/alpha/?month={today:%Y-%m}").content.decode()
     assert SONNET in html and SONNET_DEPLOYMENT not in html
+
+
+def _clear_of_midnight() -> bool:
+    now = datetime.datetime.now(datetime.UTC)
+    midnight = datetime.datetime.combine(
+        now.date() + datetime.timedelta(days=1), datetime.time(), datetime.UTC
+    )
+    return midnight - now > datetime.timedelta(minutes=2)
